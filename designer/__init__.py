@@ -1,0 +1,1 @@
+"""Workhand designer: authoring and recording robots."""

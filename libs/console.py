@@ -1,0 +1,105 @@
+"""Live progress in the terminal (current step, a bar over work items) and the final summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from libs.runner import RunResult
+
+OUTCOME_STYLE = {"done": "green", "business_exception": "yellow", "system_error": "red",
+                 "passed": "green", "failed": "red"}
+
+
+class ConsoleReporter:
+    """An event sink that draws progress with rich; safe when output is not a terminal."""
+
+    def __init__(self, console: Console | None = None, verbose: bool = False) -> None:
+        self.console = console or Console()
+        self.verbose = verbose
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=self.console,
+                                 transient=True)
+        self.step_task: TaskID | None = None
+        self.items_task: TaskID | None = None
+
+    def __enter__(self) -> ConsoleReporter:
+        self.progress.start()
+        self.step_task = self.progress.add_task("starting", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        out = self.progress.console
+        if kind == "step.start" and self.step_task is not None:
+            shown = event["label"] or event["name"]
+            self.progress.update(self.step_task, description=f"[bold]{shown}[/] "
+                                 f"[dim]{event['step']}[/]")
+        elif kind == "step.end" and event["outcome"] != "passed":
+            if event.get("error", {}).get("kind") == "business":
+                return  # the work item's own line says it
+            out.print(f"[red]✗[/] {event['step']} {event['label'] or event['name']}: "
+                      f"{escape(event.get('error', {}).get('message', ''))}", highlight=False)
+        elif kind == "step.end" and self.verbose:
+            out.print(f"[green]✓[/] {event['label'] or event['name']} "
+                      f"[dim]{event['duration_ms']:.0f} ms[/]", highlight=False)
+        elif kind == "loop.start" and event.get("work_items"):
+            if self.items_task is None:
+                self.items_task = self.progress.add_task("work items", total=event["total"])
+            else:
+                self.progress.update(self.items_task, total=event["total"], completed=0)
+        elif kind == "item.end":
+            style = OUTCOME_STYLE.get(event["outcome"], "white")
+            if self.items_task is not None:
+                self.progress.advance(self.items_task)
+            if event["outcome"] != "done" or self.verbose:
+                note = f": {escape(event['message'])}" if event["message"] else ""
+                out.print(f"[{style}]●[/] item {escape(event['item'])} "
+                          f"[{style}]{event['outcome']}[/]{note}", highlight=False)
+        elif kind == "log":
+            style = {"warning": "yellow", "error": "red"}.get(event.get("level", ""), "cyan")
+            out.print(f"[{style}]›[/] {escape(str(event['message']))}", highlight=False)
+        elif kind == "retry":
+            out.print(f"[yellow]↻ retry {event['attempt'] + 1} in {event['next_in_s']:.1f}s:"
+                      f"[/] {escape(event['message'])}", highlight=False)
+
+
+def summary(result: RunResult) -> Table:
+    """The table printed at the end of `workhand run`."""
+    counts = result.counts
+    style = OUTCOME_STYLE.get(result.status, "white")
+    table = Table(title=f"{result.robot} — {result.title}" if result.title else result.robot,
+                  show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("status", f"[{style}]{result.status}[/]")
+    table.add_row("duration", f"{result.duration_s:.1f} s")
+    if counts["total"]:
+        table.add_row("work items", f"{counts['total']} total · [green]{counts['done']} done[/] · "
+                      f"[yellow]{counts['business_exceptions']} business exceptions[/] · "
+                      f"[red]{counts['system_errors']} system errors[/]")
+    table.add_row("minutes saved", f"{result.minutes_saved:g}")
+    if result.error:
+        table.add_row("error", f"[red]{escape(result.error.get('message', ''))}[/]")
+        if result.error.get("screenshot"):
+            table.add_row("screenshot", str(result.error["screenshot"]))
+    problems = [i for i in result.work_items if i.outcome != "done"][:20]
+    for item in problems:
+        table.add_row(f"  {escape(item.id)}", f"[{OUTCOME_STYLE[item.outcome]}]{item.outcome}[/] "
+                      f"{escape(item.message)}")
+    return table

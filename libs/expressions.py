@@ -1,0 +1,236 @@
+"""``${...}`` values, evaluated in Jinja2's sandbox.
+
+A string that is exactly ``${expr}`` keeps the expression's type; ``${...}`` inside other text is
+formatted into it. Expressions can compare, do arithmetic, index, and call the safe functions in
+``FUNCTIONS``; the sandbox refuses attribute walking (``__class__``), and ``*``/``**`` are capped
+so that ``'a' * 10**10`` cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+MAX_SEQUENCE = 1_000_000
+MAX_EXPONENT = 1_000
+
+
+_DUNDER = re.compile(r"__\w+__")
+_NO_FIELD = re.compile(r"^'[\w ]+ object' has no attribute '(.+)'$")
+
+
+class ExpressionError(Exception):
+    """An expression could not be parsed or evaluated; the message says why."""
+
+
+class DataError(ExpressionError):
+    """The robot is right but a value is not usable (e.g. number('一千元'))."""
+
+
+def to_number(value: Any) -> float | int:
+    """'1,234.50', '￥1 234.5', ' 12 ' → a number; bank amounts often come as text."""
+    if isinstance(value, int | float):
+        return value
+    text = str(value).strip().replace(",", "").replace("，", "").replace(" ", "")
+    text = text.lstrip("￥¥$").replace("元", "")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"'{value}' is not a number") from None
+    whole = number == number.to_integral_value() and "." not in text
+    return int(number) if whole else float(number)
+
+
+def parse_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"'{value}' is not a date; write it as YYYY-MM-DD")
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "len": len, "int": int, "float": float, "str": str, "round": round, "abs": abs,
+    "min": min, "max": max, "sum": sum, "sorted": sorted, "bool": bool, "list": list,
+    "number": to_number, "date": parse_date, "days": lambda n: dt.timedelta(days=n),
+}
+"""The safe functions every expression may call, beside Jinja's own filters (``x | upper``)."""
+
+
+class _Sandbox(SandboxedEnvironment):
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is too large (limit {MAX_EXPONENT})")
+            return left**right
+        for seq, count in ((left, right), (right, left)):
+            if (isinstance(seq, str | list | tuple) and isinstance(count, int)
+                    and len(seq) * count > MAX_SEQUENCE):
+                    raise SecurityError(f"result would exceed {MAX_SEQUENCE} items")
+        return left * right
+
+
+_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
+_ENV.globals.clear()
+_ENV.globals.update(FUNCTIONS)
+
+
+def find(text: str) -> Iterator[tuple[int, int, str]]:
+    """Yield (start, end, expression) for each ``${...}`` in text, honouring quotes and braces."""
+    i = 0
+    while (start := text.find("${", i)) != -1:
+        depth, j, quote = 1, start + 2, ""
+        while j < len(text) and depth:
+            ch = text[j]
+            if quote:
+                if ch == "\\":
+                    j += 1
+                elif ch == quote:
+                    quote = ""
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+            j += 1
+        if depth:
+            raise ExpressionError(f"'${{' at character {start + 1} is never closed with '}}'")
+        yield start, j, text[start + 2 : j - 1].strip()
+        i = j
+
+
+def has_expression(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, Mapping):
+        return any(has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_expression(v) for v in value)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _compile(expr: str) -> Any:
+    if not expr:
+        raise ExpressionError("empty expression '${}'")
+    try:
+        return _ENV.compile_expression(expr, undefined_to_none=False)
+    except TemplateSyntaxError as err:
+        raise ExpressionError(f"cannot read expression '{expr}': {err.message}") from None
+
+
+def parse(expr: str) -> nodes.Node:
+    try:
+        return _ENV.parse("{{ " + expr + " }}")
+    except TemplateSyntaxError as err:
+        raise ExpressionError(f"cannot read expression '{expr}': {err.message}") from None
+
+
+def references(expr: str) -> list[tuple[str, str | None]]:
+    """The variables an expression reads: (name, first attribute or key, if constant)."""
+    found: list[tuple[str, str | None]] = []
+    tree = parse(expr)
+    attributed: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
+        inner = node.node
+        if isinstance(inner, nodes.Name):
+            key = node.attr if isinstance(node, nodes.Getattr) else None
+            if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                key = str(node.arg.value)
+            found.append((inner.name, key))
+            attributed.add(id(inner))
+    for name in tree.find_all(nodes.Name):
+        if name.ctx == "load" and id(name) not in attributed:
+            found.append((name.name, None))
+    return [ref for ref in found if ref[0] not in FUNCTIONS]
+
+
+def private_names(expr: str) -> list[str]:
+    """Attributes or keys starting with '_' (``__class__`` and friends): never allowed."""
+    tree = parse(expr)
+    found = [n.attr for n in tree.find_all(nodes.Getattr)
+             if isinstance(n, nodes.Getattr) and n.attr.startswith("_")]
+    found += [str(n.arg.value) for n in tree.find_all(nodes.Getitem)
+              if isinstance(n, nodes.Getitem) and isinstance(n.arg, nodes.Const)
+              and str(n.arg.value).startswith("_")]
+    # the same reach through text: attr('__class__'), '{0.__class__}'.format(x)
+    for const in tree.find_all(nodes.Const):
+        if isinstance(const, nodes.Const) and isinstance(const.value, str):
+            found += _DUNDER.findall(const.value)
+    return found
+
+
+def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
+    try:
+        result = _compile(expr)(**scope)
+        if isinstance(result, Undefined):  # the sandbox reports refusals lazily; force it now
+            result._fail_with_undefined_error()
+        return result
+    except UndefinedError as err:
+        missing = _NO_FIELD.match(err.message or "")
+        if missing:
+            raise ExpressionError(f"in '${{{expr}}}': there is no field '{missing[1]}' "
+                                  "(check its spelling, or the column names of the data)"
+                                  ) from None
+        raise ExpressionError(f"in '${{{expr}}}': {err.message}") from None
+    except SecurityError as err:
+        raise ExpressionError(f"in '${{{expr}}}': refused by the sandbox: {err}") from None
+    except ExpressionError:
+        raise
+    except ValueError as err:  # number('一千元'), date('明天'): the data, not the robot
+        raise DataError(f"in '${{{expr}}}': {err}") from None
+    except Exception as err:  # any Python error inside the expression is the user's to fix
+        raise ExpressionError(f"in '${{{expr}}}': {type(err).__name__}: {err}") from None
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def render_text(text: str, scope: Mapping[str, Any]) -> Any:
+    parts = list(find(text))
+    if not parts:
+        return text
+    if len(parts) == 1 and parts[0][0] == 0 and parts[0][1] == len(text):
+        return evaluate(parts[0][2], scope)
+    out, last = [], 0
+    for start, end, expr in parts:
+        out.append(text[last:start])
+        out.append(_format(evaluate(expr, scope)))
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def render(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Evaluate every ``${...}`` in a value (strings, lists and maps, recursively)."""
+    if isinstance(value, str):
+        return render_text(value, scope) if "${" in value else value
+    if isinstance(value, Mapping):
+        return {k: render(v, scope) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, scope) for v in value]
+    return value
+

@@ -1,0 +1,148 @@
+"""The immutable plan a checked robot becomes: what the runner executes, with no I/O left.
+
+A plan can be printed and diffed without running anything (``workhand check --plan``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from libs.errors import Pos
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 1
+    delay: float = 0.0
+    backoff: float = 1.0
+
+    def pause(self, failed_attempts: int) -> float:
+        """Seconds to wait after the n-th failed attempt (1-based)."""
+        return self.delay * self.backoff ** (failed_attempts - 1)
+
+
+@dataclass(frozen=True)
+class Common:
+    pos: Pos
+    label: str = ""
+    timeout: float | None = None
+    retry: Retry | None = None
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    common: Common
+    name: str
+    args: dict[str, Any]
+    into: str | None = None
+
+
+@dataclass(frozen=True)
+class SetVars:
+    common: Common
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class If:
+    common: Common
+    condition: Any
+    then: tuple[Node, ...]
+    otherwise: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForEach:
+    common: Common
+    items: Any  # an expression, a list, or None when reading a queue
+    queue: str | None
+    var: str
+    work_item: Any  # expression giving the item's reference, or None (plain loop)
+    steps: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    common: Common
+    times: int | None
+    until: Any
+    delay: float
+    steps: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Try:
+    common: Common
+    body: tuple[Node, ...]
+    catch: tuple[Node, ...] = ()
+    final: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class Call:
+    common: Common
+    robot: Plan
+    with_: dict[str, Any]
+
+
+Node = Action | SetVars | If | ForEach | Repeat | Try | Call
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    type: str
+    default: Any = None
+    required: bool = False
+    description: str = ""
+    choices: tuple[Any, ...] = ()
+    pos: Pos | None = None
+
+
+@dataclass(frozen=True)
+class Savings:
+    minutes_per_item: float = 0.0
+    minutes_per_run: float = 0.0
+    review_minutes: float = 0.0
+
+    def minutes_saved(self, done: int, business_exceptions: int, passed: bool) -> float:
+        saved = (done * self.minutes_per_item + (self.minutes_per_run if passed else 0.0)
+                 - business_exceptions * self.review_minutes)
+        return round(saved, 2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    robot: str
+    file: Path
+    shown_as: str
+    title: str = ""
+    description: str = ""
+    savings: Savings = field(default_factory=Savings)
+    inputs: dict[str, Input] = field(default_factory=dict)
+    credentials: tuple[str, ...] = ()
+    credentials_pos: Pos | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    timeout: float = 30.0
+    steps: tuple[Node, ...] = ()
+
+    @property
+    def robot_dir(self) -> Path:
+        return self.file.parent
+
+
+def walk(steps: tuple[Node, ...]) -> list[Node]:
+    """Every node, depth first, in file order (called robots not included)."""
+    out: list[Node] = []
+    for node in steps:
+        out.append(node)
+        if isinstance(node, If):
+            out += walk(node.then) + walk(node.otherwise)
+        elif isinstance(node, ForEach | Repeat):
+            out += walk(node.steps)
+        elif isinstance(node, Try):
+            out += walk(node.body) + walk(node.catch) + walk(node.final)
+    return out

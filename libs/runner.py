@@ -1,0 +1,535 @@
+"""Run a checked Plan: control flow, retries, work items, events, the result.
+
+The runner is synchronous and single-threaded (Playwright's sync API and pyautogui are), so step
+timeouts are passed to the steps, which honour them (see StepContext.timeout).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from libs import expressions
+from libs.checker import coerce_input
+from libs.context import Artifact, Capturable, RunState, StepContext
+from libs.errors import (
+    BusinessException,
+    ErrorKind,
+    Pos,
+    Problem,
+    RobotFileError,
+    StepArgumentError,
+    SystemFailure,
+    WorkhandError,
+)
+from libs.events import JsonlSink, Sink, stamp
+from libs.plan import Action, Call, Common, ForEach, If, Node, Plan, Repeat, Retry, SetVars, Try
+from libs.queues import QueueItem, QueueSource
+from libs.registry import describe_error, load_libraries
+from libs.secrets import Masker
+
+SECRET_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE", re.IGNORECASE)
+
+
+@dataclass
+class ItemRecord:
+    id: str
+    index: int
+    outcome: str = "done"  # done | business_exception | system_error
+    message: str = ""
+    attempts: int = 1
+    duration_ms: float = 0.0
+    step: str = ""
+
+
+@dataclass
+class StepStats:
+    step: str
+    name: str
+    label: str
+    runs: int = 0
+    failures: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    robot: str
+    title: str
+    file: str
+    status: str = "running"
+    started: str = ""
+    finished: str = ""
+    duration_s: float = 0.0
+    error: dict[str, Any] | None = None
+    work_items: list[ItemRecord] = field(default_factory=list)
+    steps: dict[str, StepStats] = field(default_factory=dict)
+    minutes_saved: float = 0.0
+    artifacts: list[dict[str, str]] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        outcomes = [i.outcome for i in self.work_items]
+        return {"total": len(outcomes), "done": outcomes.count("done"),
+                "business_exceptions": outcomes.count("business_exception"),
+                "system_errors": outcomes.count("system_error")}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "robot": self.robot, "title": self.title, "file": self.file,
+            "status": self.status, "started": self.started, "finished": self.finished,
+            "duration_s": self.duration_s, "error": self.error, "items": self.counts,
+            "work_items": [asdict(i) for i in self.work_items],
+            "steps": [{**asdict(s), "total_ms": round(s.total_ms, 2),
+                       "max_ms": round(s.max_ms, 2)} for s in self.steps.values()],
+            "minutes_saved": self.minutes_saved, "artifacts": self.artifacts,
+            "inputs": self.inputs,
+        }
+
+
+class _ItemFailed(Exception):
+    """Internal: a work item ended in a business exception or system error."""
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class Runner:
+    """Runs one robot. ``run()`` never raises for a robot's failure: it returns the result."""
+
+    def __init__(self, plan: Plan, *, output_dir: Path, inputs: Mapping[str, Any] | None = None,
+                 credentials: Mapping[str, Mapping[str, Any]] | None = None,
+                 env: Mapping[str, str] | None = None, sinks: list[Sink] | None = None,
+                 headed: bool = False, run_id: str | None = None, attempt: int = 1,
+                 queues: QueueSource | None = None) -> None:
+        self.plan = plan
+        self.output_dir = Path(output_dir)
+        self.given_inputs = dict(inputs or {})
+        self.credentials = {k: dict(v) for k, v in (credentials or {}).items()}
+        self.env = dict(os.environ if env is None else env)
+        self.sinks = list(sinks or [])
+        self.queues = queues
+        self.attempt = attempt
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.steps = load_libraries()
+        secrets = [str(v) for fields in self.credentials.values() for v in fields.values()
+                   if v not in (None, "")]
+        secrets += [v for k, v in self.env.items() if SECRET_ENV.search(k) and len(v) >= 4]
+        self.masker = Masker(secrets)
+        self.state = RunState(self.run_id, self.output_dir, plan.settings, self.masker,
+                              emit=self.emit, headed=headed, env=self.env)
+        self.result = RunResult(self.run_id, plan.robot, plan.title, plan.shown_as)
+        self._item: ItemRecord | None = None
+        self._shots = 0
+        # The robot being run: a called robot changes these (and state.settings) while it runs.
+        self.current_dir = plan.robot_dir
+        self.current_timeout = plan.timeout
+
+    # -- events ----------------------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any]) -> None:
+        event = self.masker.data(stamp(event))
+        event["run"] = self.run_id
+        for sink in self.sinks:
+            sink(event)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def prepare(self, plan: Plan, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Inputs and credentials checked before anything runs; returns the robot's scope."""
+        problems: list[Problem] = []
+        top = Pos(plan.shown_as, 1, 1)
+        inputs: dict[str, Any] = {}
+        for name in given:
+            if name not in plan.inputs:
+                known = ", ".join(plan.inputs) or "none"
+                problems.append(Problem(top, f"unknown input '{name}' (this robot's inputs: "
+                                        f"{known})"))
+        env_scope = {"env": self.env}
+        for name, spec in plan.inputs.items():
+            if name in given:
+                value = given[name]
+            elif spec.default is not None:
+                value = expressions.render(spec.default, env_scope)
+            elif spec.required:
+                problems.append(Problem(spec.pos or top, f"input '{name}' is required; give "
+                                        f"it with --input {name}=VALUE"))
+                continue
+            else:
+                inputs[name] = None
+                continue
+            try:
+                inputs[name] = coerce_input(spec, value)
+            except (ValueError, expressions.ExpressionError) as err:
+                problems.append(Problem(spec.pos or top, f"input '{name}': {err}"))
+                continue
+            if spec.choices and inputs[name] not in spec.choices:
+                problems.append(Problem(spec.pos or top, f"input '{name}' must be one of "
+                                        f"{', '.join(map(str, spec.choices))}"))
+        for name in plan.credentials:
+            if name not in self.credentials:
+                problems.append(Problem(plan.credentials_pos or top,
+                                        f"credential '{name}' is not available; give it "
+                                        "with --credentials FILE (a YAML map of name → fields) "
+                                        "or store it in the orchestrator's vault"))
+        if problems:
+            raise RobotFileError(problems)
+        today = dt.date.today()
+        return {"inputs": inputs, "env": self.env, "run": self.run_info(plan),
+                "credentials": {n: self.credentials[n] for n in plan.credentials},
+                "item": None, "today": today, "now": dt.datetime.now().replace(microsecond=0)}
+
+    def run_info(self, plan: Plan) -> dict[str, Any]:
+        return {"id": self.run_id, "robot": plan.robot, "attempt": self.attempt,
+                "output": str(self.output_dir)}
+
+    def run(self) -> RunResult:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        events_file = JsonlSink(self.output_dir / "events.jsonl")
+        self.sinks.insert(0, events_file)
+        result, started = self.result, time.monotonic()
+        result.started = _now()
+        self.emit({"type": "run.start", "robot": self.plan.robot, "title": self.plan.title,
+                   "file": self.plan.shown_as, "attempt": self.attempt})
+        try:
+            scope = self.prepare(self.plan, self.given_inputs)
+            # settings may use ${env...} or ${credentials...} (e.g. an SMTP password)
+            self.state.settings = self.render(
+                self.plan.settings, scope, Common(Pos(self.plan.shown_as, 1, 1)))
+            result.inputs = {k: self.masker.data(v) if isinstance(v, str | list | dict) else str(v)
+                             for k, v in scope["inputs"].items()}
+            self.block(self.plan.steps, scope)
+            result.status = "passed"
+        except WorkhandError as err:
+            result.status = "failed"
+            result.error = self.describe(err)
+        except KeyboardInterrupt:
+            result.status = "failed"
+            result.error = {"kind": ErrorKind.SYSTEM.value, "message": "cancelled by the user"}
+        except Exception as err:  # a bug of ours must still leave a result behind
+            result.status = "failed"
+            result.error = {"kind": ErrorKind.SYSTEM.value,
+                            "message": self.masker.text(f"internal error: {err!r}")}
+        finally:
+            self.state.resources.close()
+            self.finish(result, started)
+            events_file.close()
+        return result
+
+    def finish(self, result: RunResult, started: float) -> None:
+        if result.status == "passed" and result.counts["system_errors"]:
+            result.status = "failed"
+            result.error = {"kind": ErrorKind.SYSTEM.value,
+                            "message": f"{result.counts['system_errors']} work item(s) failed "
+                                       "with system errors"}
+        result.finished = _now()
+        result.duration_s = round(time.monotonic() - started, 3)
+        counts = result.counts
+        result.minutes_saved = self.plan.savings.minutes_saved(
+            counts["done"], counts["business_exceptions"], result.status == "passed")
+        result.artifacts = [asdict(a) for a in self.state.artifacts]
+        self.emit({"type": "run.end", "status": result.status, "items": counts,
+                   "duration_s": result.duration_s, "error": result.error,
+                   "minutes_saved": result.minutes_saved})
+        data = self.masker.data(result.to_json())
+        path = self.output_dir / "result.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str),
+                       encoding="utf-8")
+        tmp.replace(path)
+
+    def describe(self, err: BaseException) -> dict[str, Any]:
+        if isinstance(err, RobotFileError):
+            return {"kind": err.kind.value, "message": self.masker.text(str(err)),
+                    "problems": [self.masker.text(str(p)) for p in err.problems]}
+        info = {"kind": getattr(err, "kind", ErrorKind.SYSTEM).value,
+                "message": self.masker.text(str(err))}
+        for key in ("step", "label", "name", "screenshot"):
+            if hasattr(err, key):
+                info[key] = getattr(err, key)
+        return info
+
+    # -- control flow ----------------------------------------------------------------------
+
+    def block(self, nodes: tuple[Node, ...], scope: dict[str, Any]) -> None:
+        for node in nodes:
+            self.node(node, scope)
+
+    def node(self, node: Node, scope: dict[str, Any]) -> None:
+        if isinstance(node, Action):
+            self.action(node, scope)
+        elif isinstance(node, SetVars):
+            for name, value in node.values.items():
+                scope[name] = self.render(value, scope, node.common)
+        elif isinstance(node, If):
+            met = self.render(node.condition, scope, node.common)
+            self.block(node.then if met else node.otherwise, scope)
+        elif isinstance(node, ForEach):
+            self.for_each(node, scope)
+        elif isinstance(node, Repeat):
+            self.repeat(node, scope)
+        elif isinstance(node, Try):
+            self.try_(node, scope)
+        elif isinstance(node, Call):
+            self.call(node, scope)
+
+    def render(self, value: Any, scope: dict[str, Any], common: Common) -> Any:
+        try:
+            return expressions.render(value, scope)
+        except expressions.DataError as err:  # unusable data: hand the item back, don't retry
+            raise self.located(BusinessException(str(err)), common, "") from None
+        except expressions.ExpressionError as err:
+            raise self.located(StepArgumentError(str(err)), common, "") from None
+
+    def located(self, err: WorkhandError, common: Common, name: str,
+                label: str = "") -> WorkhandError:
+        """Attach where the error happened (once: the innermost step wins)."""
+        if not hasattr(err, "step"):
+            err.step = str(common.pos)  # type: ignore[attr-defined]
+            err.label = label or common.label  # type: ignore[attr-defined]
+            err.name = name  # type: ignore[attr-defined]
+            shown = f" ({err.label})" if err.label else ""  # type: ignore[attr-defined]
+            err.args = (f"{common.pos}{shown}: {err}",)
+        return err
+
+    def with_retry(self, retry: Retry | None, attempt_fn: Callable[[int], None]) -> int:
+        """Run attempt_fn(attempt) until it succeeds; only system failures are retried."""
+        attempts = retry.attempts if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                attempt_fn(attempt)
+                return attempt
+            except WorkhandError as err:
+                if not err.retryable or attempt == attempts or retry is None:
+                    raise
+                pause = retry.pause(attempt)
+                self.emit({"type": "retry", "attempt": attempt, "next_in_s": pause,
+                           "message": str(err), "step": getattr(err, "step", "")})
+                time.sleep(pause)
+        return attempts
+
+    def action(self, node: Action, scope: dict[str, Any]) -> None:
+        spec = self.steps[node.name]
+        common = node.common
+        where = str(common.pos)
+        label = self.label(common, scope)
+        stats = self.result.steps.get(where)
+        if stats is None:
+            stats = self.result.steps[where] = StepStats(where, node.name, common.label)
+
+        def attempt_fn(attempt: int) -> None:
+            args = self.render(node.args, scope, common)
+            ctx = StepContext(self.state, self.current_dir, common.pos, node.name, label,
+                              common.timeout or self.current_timeout)
+            self.emit({"type": "step.start", "step": where, "name": node.name, "label": label,
+                       "attempt": attempt})
+            started = time.perf_counter()
+            outcome, error, shot = "passed", None, None
+            try:
+                value = spec.call(ctx, args)
+                if node.into:
+                    scope[node.into] = value
+            except ValidationError as err:
+                outcome, error = "failed", self.located(
+                    StepArgumentError(f"'{node.name}': {describe_error(err)}"), common,
+                    node.name, label)
+            except WorkhandError as err:
+                outcome, error = "failed", self.located(err, common, node.name, label)
+            except Exception as err:
+                outcome, error = "failed", self.located(
+                    SystemFailure(f"{type(err).__name__}: {err}"), common, node.name, label)
+            if error is not None and error.kind is ErrorKind.BUSINESS:
+                outcome = "business_exception"
+            elapsed = (time.perf_counter() - started) * 1000
+            stats.runs += 1
+            stats.total_ms += elapsed
+            stats.max_ms = max(stats.max_ms, elapsed)
+            shots = self.settings_screenshots
+            if (error is not None and shots != "never") or shots == "every_step":
+                shot = self.screenshot(common.pos, outcome)
+                if error is not None and shot:
+                    error.screenshot = shot  # type: ignore[attr-defined]
+            event: dict[str, Any] = {"type": "step.end", "step": where, "name": node.name,
+                                     "label": label, "outcome": outcome,
+                                     "duration_ms": round(elapsed, 2), "attempt": attempt}
+            if shot:
+                event["screenshot"] = shot
+            if error is not None:
+                stats.failures += 1
+                event["error"] = {"kind": error.kind.value, "message": _plain(error)}
+                self.emit(event)
+                raise error
+            self.emit(event)
+
+        try:
+            self.with_retry(common.retry, attempt_fn)
+        except (SystemFailure, BusinessException, StepArgumentError) as err:
+            if common.optional and not isinstance(err, StepArgumentError):
+                self.emit({"type": "log", "level": "warning", "step": where,
+                           "message": f"optional step failed, continuing: {err}"})
+                return
+            raise
+
+    def label(self, common: Common, scope: dict[str, Any]) -> str:
+        if "${" not in common.label:
+            return common.label
+        try:
+            return str(expressions.render_text(common.label, scope))
+        except expressions.ExpressionError:
+            return common.label
+
+    @property
+    def settings_screenshots(self) -> str:
+        return str(self.state.settings.get("screenshots", "on_failure"))
+
+    def screenshot(self, pos: Pos, outcome: str) -> str | None:
+        for resource in self.state.resources.values():
+            if isinstance(resource, Capturable):
+                self._shots += 1
+                name = f"{self._shots:04d}-{outcome}-line{pos.line}.png"
+                try:
+                    path = resource.capture(self.output_dir / "screenshots" / name)
+                except Exception:
+                    path = None
+                if path:
+                    self.state.artifacts.append(Artifact("screenshot", str(path), str(pos)))
+                    return str(path)
+        return None
+
+    def items_of(self, node: ForEach,
+                 scope: dict[str, Any]) -> Iterator[tuple[Any, QueueItem | None]]:
+        if node.queue is not None:
+            if self.queues is None:
+                raise self.located(StepArgumentError(
+                    f"work queue '{node.queue}' needs the orchestrator; run this robot through "
+                    "a worker, or loop over a list instead"), node.common, "for_each")
+            while (leased := self.queues.lease(node.queue)) is not None:
+                yield leased.payload, leased
+            return
+        items = self.render(node.items, scope, node.common)
+        if isinstance(items, dict):
+            items = [{"key": k, "value": v} for k, v in items.items()]
+        if not isinstance(items, list | tuple):
+            raise self.located(StepArgumentError(
+                f"for_each needs a list, but got {type(items).__name__}"), node.common, "for_each")
+        total = len(items)
+        self.emit({"type": "loop.start", "step": str(node.common.pos), "total": total,
+                   "work_items": node.work_item is not None})
+        for value in items:
+            yield value, None
+
+    def for_each(self, node: ForEach, scope: dict[str, Any]) -> None:
+        for index, (value, leased) in enumerate(self.items_of(node, scope)):
+            scope[node.var] = value
+            scope["item"] = value
+            if node.work_item is None and leased is None:
+                self.block(node.steps, scope)
+                continue
+            self.work_item(node, scope, index, leased)
+
+    def work_item(self, node: ForEach, scope: dict[str, Any], index: int,
+                  leased: QueueItem | None) -> None:
+        if leased is not None:
+            reference = leased.reference
+        else:
+            reference = str(self.render(node.work_item, scope, node.common))
+        record = ItemRecord(self.masker.text(reference), index)
+        self.result.work_items.append(record)
+        outer, self._item = self._item, record
+        started = time.perf_counter()
+        self.emit({"type": "item.start", "item": record.id, "index": index})
+
+        def attempt_fn(attempt: int) -> None:
+            record.attempts = attempt
+            self.block(node.steps, scope)
+
+        try:
+            self.with_retry(node.common.retry, attempt_fn)
+        except BusinessException as err:
+            record.outcome, record.message = "business_exception", _plain(err)
+            record.step = getattr(err, "step", "")
+        except (SystemFailure, StepArgumentError) as err:
+            record.outcome, record.message = "system_error", _plain(err)
+            record.step = getattr(err, "step", "")
+        finally:
+            self._item = outer
+            record.duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            record.message = self.masker.text(record.message)
+            self.emit({"type": "item.end", "item": record.id, "index": index,
+                       "outcome": record.outcome, "message": record.message,
+                       "attempts": record.attempts, "duration_ms": record.duration_ms,
+                       "step": record.step})
+            if leased is not None and self.queues is not None and node.queue is not None:
+                self.queues.report(node.queue, leased, record.outcome, record.message)
+
+    def repeat(self, node: Repeat, scope: dict[str, Any]) -> None:
+        count = 0
+        while node.times is None or count < node.times:
+            scope["repeat_index"] = count
+            self.block(node.steps, scope)
+            count += 1
+            if node.until is not None and self.render(node.until, scope, node.common):
+                return
+            if node.delay and (node.times is None or count < node.times):
+                time.sleep(node.delay)
+        if node.until is not None:
+            raise self.located(SystemFailure(
+                f"repeat gave up after {count} rounds: the 'until' condition never became true"),
+                node.common, "repeat")
+
+    def try_(self, node: Try, scope: dict[str, Any]) -> None:
+        try:
+            self.block(node.body, scope)
+        except (SystemFailure, BusinessException) as err:
+            if not node.catch:
+                raise
+            scope["error"] = {"kind": err.kind.value, "message": _plain(err),
+                              "step": getattr(err, "step", ""), "label": getattr(err, "label", "")}
+            try:
+                self.block(node.catch, scope)
+            finally:
+                scope.pop("error", None)
+        finally:
+            self.block(node.final, scope)
+
+    def call(self, node: Call, scope: dict[str, Any]) -> None:
+        plan = node.robot
+        given = self.render(node.with_, scope, node.common)
+        inner = self.prepare(plan, given)
+        saved = (self.current_dir, self.current_timeout, self.state.settings)
+        self.current_dir, self.current_timeout = plan.robot_dir, plan.timeout
+        self.state.settings = {**self.state.settings,
+                               **self.render(plan.settings, inner, node.common)}
+        self.emit({"type": "call.start", "step": str(node.common.pos), "robot": plan.robot})
+        try:
+            self.block(plan.steps, inner)
+        finally:
+            self.current_dir, self.current_timeout, self.state.settings = saved
+            self.emit({"type": "call.end", "step": str(node.common.pos), "robot": plan.robot})
+
+
+def _plain(err: BaseException) -> str:
+    """The error's own message, without the 'file:line (label): ' prefix added by located()."""
+    text = str(err)
+    where = getattr(err, "step", "")
+    if where and text.startswith(where):
+        text = text[len(where):]
+        label = getattr(err, "label", "")
+        if label and text.startswith(f" ({label})"):
+            text = text[len(label) + 3 :]
+        text = text.removeprefix(": ")
+    return text

@@ -1,0 +1,271 @@
+"""The run-wide browser: Playwright driving the system Chromium, its tabs and its JS dialogs.
+
+Every browser step asks ``session_for(ctx)`` for the one BrowserSession of the run. Chromium is
+started on first use (the first step that touches a page), so robots that only read Excel never
+pay for it, and ``browser.close`` lets the next browser step start a fresh one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Page,
+    Playwright,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from libs.context import StepContext
+from libs.errors import StepArgumentError, SystemFailure
+from libs.registry import describe_error
+from libs.steps.browser.failures import first_line
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+# Chromium otherwise keeps calling Google services (update, sync, autofill) in the background:
+# noise on a bank network and time stolen from the robot.
+QUIET_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+]
+LOCAL_ONLY_ARG = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"
+
+
+class Viewport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    width: int = Field(1366, gt=0, description="page width in CSS pixels")
+    height: int = Field(768, gt=0, description="page height in CSS pixels")
+
+
+class BrowserSettings(BaseModel):
+    """The robot's ``settings.browser`` map."""
+
+    model_config = ConfigDict(extra="forbid")
+    headless: bool = Field(True, description="run without a window (`workhand run --headed` "
+                                             "overrides this)")
+    slow_mo: float = Field(0, ge=0, description="pause this many milliseconds after every "
+                                                "browser action (to watch a robot work)")
+    viewport: Viewport = Field(default_factory=Viewport, description="page size {width, height}")
+    locale: str = Field("zh-CN", description="browser language, e.g. zh-CN, en-US")
+    executable: str = Field(DEFAULT_CHROMIUM, description="the Chromium program; the "
+                                                          "WORKHAND_CHROMIUM variable overrides it")
+    args: list[str] = Field(default_factory=list, description="extra Chromium command-line "
+                                                              "arguments")
+    local_only: bool = Field(False, description="resolve no host names except 127.0.0.1 and "
+                                                "localhost (for tests and demos)")
+    ignore_https_errors: bool = Field(False, description="accept sites whose certificate is not "
+                                                         "trusted (intranet systems with their "
+                                                         "own certificates)")
+
+
+DialogAction = Literal["accept", "dismiss"]
+
+
+@dataclass(frozen=True)
+class DialogSeen:
+    kind: str  # alert, confirm, prompt, beforeunload
+    message: str
+    answer: str
+
+
+def timeout_ms(ctx: StepContext) -> float:
+    """What is left of the step's time budget, in Playwright's milliseconds.
+
+    Playwright reads 0 as "no timeout", so an exhausted budget becomes 1 ms, never 0.
+    """
+    return max(ctx.remaining * 1000, 1.0)
+
+
+class BrowserSession:
+    """One Chromium, one browser context, the current tab, and the dialog policy of a run."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+        self.dialog_action: DialogAction = "accept"
+        self.dialog_text: str | None = None
+        self.dialogs: list[DialogSeen] = []
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._context: BrowserContext | None = None
+        self._page: Page | None = None
+        self._history: list[Page] = []  # tabs in the order they were made current
+        self._adopted: set[int] = set()
+
+    # -- the browser ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._browser is not None and self._browser.is_connected()
+
+    @property
+    def context(self) -> BrowserContext:
+        if self._context is None or not self.running:
+            self.close()  # a crashed browser leaves a Playwright driver behind
+            self._launch()
+        assert self._context is not None
+        return self._context
+
+    def _settings(self) -> BrowserSettings:
+        raw = self.ctx.settings.get("browser") or {}
+        try:
+            return BrowserSettings.model_validate(raw)
+        except ValidationError as err:
+            raise StepArgumentError(
+                f"settings.browser is not valid: {describe_error(err)}; allowed keys are "
+                f"{', '.join(BrowserSettings.model_fields)}") from None
+
+    def _executable(self, settings: BrowserSettings) -> str:
+        wanted = os.environ.get("WORKHAND_CHROMIUM") or settings.executable
+        found = wanted if Path(wanted).is_file() else shutil.which(wanted)
+        if not found:
+            raise SystemFailure(
+                f"Chromium was not found at '{wanted}'; install it (apt-get install chromium) or "
+                "point settings.browser.executable or the WORKHAND_CHROMIUM variable at it")
+        return found
+
+    def _launch(self) -> None:
+        settings = self._settings()
+        executable = self._executable(settings)
+        headless = settings.headless and not self.ctx.state.headed
+        args = [*QUIET_ARGS, *([LOCAL_ONLY_ARG] if settings.local_only else []), *settings.args]
+        try:
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=executable, headless=headless, slow_mo=settings.slow_mo,
+                args=args, timeout=max(timeout_ms(self.ctx), 30_000))
+            self._context = self._browser.new_context(
+                viewport={"width": settings.viewport.width, "height": settings.viewport.height},
+                locale=settings.locale, accept_downloads=True,
+                ignore_https_errors=settings.ignore_https_errors)
+        except PlaywrightError as err:
+            self.close()
+            hint = ("a window needs a display: set DISPLAY (e.g. start Xvfb) or run headless"
+                    if not headless and not os.environ.get("DISPLAY")
+                    else "check that this Chromium starts by hand and the arguments in "
+                         "settings.browser.args")
+            raise SystemFailure(f"cannot start Chromium ({executable}): {first_line(err)}; "
+                                f"{hint}") from None
+        self._context.on("page", self._adopt)
+
+    def close(self) -> None:
+        """Close the browser; the next browser step starts a new one."""
+        for closing in (self._context, self._browser, self._playwright):
+            if closing is None:
+                continue
+            try:
+                if isinstance(closing, BrowserContext | Browser):
+                    closing.close()
+                else:
+                    closing.stop()
+            except Exception:  # a dead browser cannot be closed twice
+                continue
+        self._playwright = self._browser = self._context = self._page = None
+        self._history.clear()
+        self._adopted.clear()
+
+    def capture(self, path: Path) -> Path | None:
+        """Screenshot the current tab for a failure report; None when no page is open."""
+        page = self._page
+        if page is None or page.is_closed() or not self.running:
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=path, timeout=5000)
+        except Exception:
+            return None
+        return path
+
+    # -- tabs -------------------------------------------------------------------------------
+
+    @property
+    def page(self) -> Page:
+        """The current tab; when it was closed, the tab used before it (or a new blank one)."""
+        if self._page is not None and not self._page.is_closed() and self.running:
+            return self._page
+        context = self.context
+        self._history = [p for p in self._history if not p.is_closed()]
+        if self._history:
+            self._page = self._history[-1]
+        elif context.pages:
+            self.switch_to(context.pages[-1])
+        else:
+            self.new_page()
+        assert self._page is not None
+        return self._page
+
+    @property
+    def url(self) -> str:
+        """The current tab's address, for messages (never starts a browser)."""
+        page = self._page
+        return page.url if page is not None and not page.is_closed() else "(no page open)"
+
+    @property
+    def pages(self) -> list[Page]:
+        return list(self.context.pages)
+
+    def new_page(self) -> Page:
+        page = self.context.new_page()
+        self._adopt(page)
+        self.switch_to(page)
+        return page
+
+    def switch_to(self, page: Page) -> None:
+        self._page = page
+        if page in self._history:
+            self._history.remove(page)
+        self._history.append(page)
+
+    def close_page(self) -> None:
+        page = self.page
+        if page in self._history:
+            self._history.remove(page)
+        self._page = None
+        page.close()
+
+    def _adopt(self, page: Page) -> None:
+        # Called for every tab: the ones robots open and the pop-ups the site opens.
+        if id(page) in self._adopted:
+            return
+        self._adopted.add(id(page))
+        page.on("dialog", self._on_dialog)
+
+    # -- JS dialogs -------------------------------------------------------------------------
+
+    def _on_dialog(self, dialog: Dialog) -> None:
+        if self.dialog_action == "dismiss":
+            answer = "dismissed"
+        elif dialog.type == "prompt":
+            text = self.dialog_text if self.dialog_text is not None else dialog.default_value
+            answer = f"accepted with '{text}'"
+        else:
+            answer = "accepted"
+        self.dialogs.append(DialogSeen(dialog.type, dialog.message, answer))
+        self.ctx.log(f"browser {dialog.type} dialog: '{dialog.message}' ({answer})")
+        try:
+            if self.dialog_action == "dismiss":
+                dialog.dismiss()
+            elif dialog.type == "prompt":
+                dialog.accept(text)
+            else:
+                dialog.accept()
+        except PlaywrightError as err:  # the page went away while the dialog was open
+            self.ctx.log(f"browser dialog could not be answered: {err}", "warning")
+
+
+def session_for(ctx: StepContext) -> BrowserSession:
+    """The run's browser session (created on first use), now acting for this step."""
+    session = ctx.resources.get("browser", lambda: BrowserSession(ctx))
+    session.ctx = ctx
+    return session
+

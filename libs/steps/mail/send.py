@@ -1,0 +1,170 @@
+"""mail.send: one message through the SMTP server named in the robot's settings."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Annotated, Any
+
+from libs.context import StepContext
+from libs.errors import StepArgumentError, SystemFailure
+from libs.registry import step
+from libs.secrets import MASK
+from libs.steps.mail.message import addresses, build
+from libs.types import parse_duration
+
+Recipients = str | list[str]
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    ssl: bool
+    starttls: bool
+    verify_tls: bool
+    timeout: float
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@step("mail.send")
+def send(
+    ctx: StepContext,
+    to: Annotated[Recipients, "recipients: an address, 'a@x.cn; 张三 <b@x.cn>', or a list"],
+    subject: Annotated[str, "the subject line (Chinese is fine)"],
+    body: Annotated[str, "the message text"],
+    html: Annotated[bool, "the body is HTML rather than plain text"] = False,
+    cc: Annotated[Recipients | None, "copy recipients"] = None,
+    bcc: Annotated[Recipients | None, "blind-copy recipients (not shown to the others)"] = None,
+    attachments: Annotated[list[str] | None, "files to attach (paths; Chinese names are fine)"
+                           ] = None,
+    from_address: Annotated[str | None, "the sender (default: settings mail.from_address, "
+                                        "else the mail user name)"] = None,
+    host: Annotated[str | None, "the SMTP server, overriding settings mail.host"] = None,
+    port: Annotated[int | None, "the SMTP port, overriding settings mail.port"] = None,
+) -> str:
+    """Send an email, with attachments, through SMTP; returns its Message-ID.
+
+    The server comes from the robot's `settings: {mail: {...}}`: host (default: environment
+    SMTP_HOST, else 127.0.0.1), port (SMTP_PORT, else 25, or 465 with ssl), username and
+    password (SMTP_USERNAME, SMTP_PASSWORD; log in when given), starttls, ssl, verify_tls
+    (default true), from_address, timeout (default: the step's remaining time). A server that
+    cannot be reached or refuses the message fails the step as a system error; when only some
+    recipients are refused the mail goes to the others and a warning is logged."""
+    server = _server(ctx, host, port)
+    to_list, cc_list = addresses(to, "to"), addresses(cc, "cc")
+    everyone = to_list + cc_list + addresses(bcc, "bcc")
+    if not to_list:
+        raise StepArgumentError("mail.send needs at least one recipient in 'to'")
+    sender = _sender(ctx, from_address, server)
+    files = []
+    for name in attachments or []:
+        path = ctx.input_path(name)
+        if not path.is_file():
+            raise StepArgumentError(f"the attachment '{name}' does not exist (looked for {path})")
+        files.append(path)
+    msg = build(sender, to_list, cc_list, subject, body, html, files)
+    recipients = [a.addr_spec for a in everyone]
+    refused = _deliver(ctx, server, msg, sender.addr_spec, recipients)
+    if refused:
+        ctx.log(f"mail '{subject}': the server {server} refused {', '.join(refused)}; the other "
+                "recipients got it", "warning")
+    ctx.log(f"mail '{subject}' sent to {len(recipients) - len(refused)} recipient(s) "
+            f"through {server}")
+    return str(msg["Message-ID"])
+
+
+def _server(ctx: StepContext, host: str | None, port: int | None) -> Server:
+    conf: dict[str, Any] = ctx.settings.get("mail") or {}
+    use_ssl = bool(conf.get("ssl", False))
+    try:
+        number = int(port or conf.get("port") or ctx.env.get("SMTP_PORT")
+                     or (465 if use_ssl else 25))
+        timeout = parse_duration(conf["timeout"]) if conf.get("timeout") else ctx.remaining
+    except ValueError as err:
+        raise StepArgumentError(f"settings mail: {err}") from None
+    return Server(
+        host=str(host or conf.get("host") or ctx.env.get("SMTP_HOST") or "127.0.0.1"),
+        port=number,
+        username=conf.get("username") or ctx.env.get("SMTP_USERNAME") or None,
+        password=conf.get("password") or ctx.env.get("SMTP_PASSWORD") or None,
+        ssl=use_ssl, starttls=bool(conf.get("starttls", False)),
+        verify_tls=bool(conf.get("verify_tls", True)), timeout=max(timeout, 0.01))
+
+
+def _sender(ctx: StepContext, from_address: str | None, server: Server) -> Address:
+    conf: dict[str, Any] = ctx.settings.get("mail") or {}
+    text = from_address or conf.get("from_address") or conf.get("from")
+    if not text and server.username and "@" in server.username:
+        text = server.username
+    found = addresses(str(text or "workhand@localhost"), "from_address")
+    if len(found) != 1:
+        raise StepArgumentError("'from_address' must be exactly one email address")
+    return found[0]
+
+
+def _deliver(ctx: StepContext, server: Server, msg: EmailMessage, sender: str,
+             recipients: list[str]) -> list[str]:
+    tls = ssl.create_default_context()
+    if not server.verify_tls:
+        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    where = f"mail '{msg['Subject']}' to {', '.join(recipients)} through {server}"
+    # An explicit local name: the default looks the machine up in DNS, which can hang on
+    # closed bank networks.
+    local = socket.gethostname()
+    try:
+        smtp: smtplib.SMTP
+        if server.ssl:
+            smtp = smtplib.SMTP_SSL(server.host, server.port, local, timeout=server.timeout,
+                                    context=tls)
+        else:
+            smtp = smtplib.SMTP(server.host, server.port, local, timeout=server.timeout)
+        with smtp:
+            if server.starttls:
+                smtp.starttls(context=tls)
+            if server.username:
+                smtp.login(server.username, server.password or "")
+            refused = smtp.send_message(msg, sender, recipients)
+    except smtplib.SMTPAuthenticationError as err:
+        raise _failure(ctx, server, f"could not send {where}: the server refused the login of "
+                       f"'{server.username}' ({_reply(err.smtp_code, err.smtp_error)}); check "
+                       "the mail username and password in settings") from None
+    except smtplib.SMTPRecipientsRefused as err:
+        raise _failure(ctx, server, f"could not send {where}: every recipient was refused ("
+                       f"{_refusals(err.recipients)})") from None
+    except smtplib.SMTPSenderRefused as err:
+        raise _failure(ctx, server, f"could not send {where}: the server refused the sender "
+                       f"'{sender}' ({_reply(err.smtp_code, err.smtp_error)})") from None
+    except smtplib.SMTPResponseException as err:
+        raise _failure(ctx, server, f"could not send {where}: the server answered "
+                       f"{_reply(err.smtp_code, err.smtp_error)}") from None
+    except (smtplib.SMTPException, OSError) as err:
+        cause = str(err) or type(err).__name__
+        if isinstance(err, TimeoutError | socket.timeout):
+            cause = f"no answer within {server.timeout:g}s"
+        raise _failure(ctx, server, f"could not send {where}: {cause}; check the mail host "
+                       "and port in settings and that the server is up") from None
+    return list(refused)
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+
+
+def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
+    return "; ".join(f"{addr}: {_reply(*reply)}" for addr, reply in refused.items())
+
+
+def _failure(ctx: StepContext, server: Server, message: str) -> SystemFailure:
+    message = ctx.masker.text(message)
+    if server.password:
+        message = message.replace(server.password, MASK)
+    return SystemFailure(message)

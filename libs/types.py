@@ -1,0 +1,68 @@
+"""Argument types shared by step libraries: durations, targets, paths, encodings."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)\s*$"
+
+
+def parse_duration(value: Any) -> float:
+    """'500ms' → 0.5, '2s' → 2.0, '5m' → 300.0, '1h' → 3600.0; plain numbers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is written like 500ms, 2s, 5m or 1h")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"'{value}' is not a duration; write it like 500ms, 2s, 5m or 1h")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": DURATION_PATTERN},
+                              {"type": "number", "minimum": 0}],
+                    "description": "a duration: 500ms, 2s, 5m, 1h (a number means seconds)"}),
+]
+
+
+class TargetSpec(BaseModel):
+    """Where a browser step acts: exactly one locator, optionally inside a frame, nth match."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: str | None = Field(None, description="ARIA role, e.g. button, link, textbox")
+    name: str | None = Field(None, description="accessible name, used with role")
+    label: str | None = Field(None, description="the text of the field's label")
+    text: str | None = Field(None, description="visible text")
+    placeholder: str | None = Field(None, description="the field's placeholder text")
+    css: str | None = Field(None, description="a CSS selector")
+    xpath: str | None = Field(None, description="an XPath expression")
+    exact: bool = Field(False, description="match name/label/text exactly (default: substring)")
+    frame: str | None = Field(None, description="selector of the iframe that holds the target")
+    nth: int | None = Field(None, description="which match to use when several match (0 = first)")
+
+
+Target = Annotated[
+    str | TargetSpec,
+    Field(description="a Playwright selector ('#id', 'text=登录', 'role=button[name=登录]') "
+                      "or a map {role, name} / {label} / {text} / {placeholder} / {css} / {xpath} "
+                      "with optional frame and nth"),
+]
+
+Encoding = Annotated[
+    str,
+    Field(description="text encoding: utf-8, utf-8-sig (UTF-8 with BOM), gbk, gb18030, ..."),
+]
+
+Rows = list[dict[str, Any]]
+
+Direction = Literal["in", "out"]

@@ -1,0 +1,1 @@
+"""Workhand orchestrator (see issue 3): server, scheduler and workers."""

@@ -1,0 +1,66 @@
+"""Deployed robots: list them, deploy a new version."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from orchestrator import deploy, jobs
+from orchestrator.api.deps import Operator, Reader, SessionDep
+from orchestrator.models import Robot, RobotVersion, Worker
+
+router = APIRouter(prefix="/api/v1", tags=["robots"])
+
+
+@router.get("/robots")
+def list_robots(caller: Reader, session: SessionDep) -> list[dict[str, Any]]:
+    rows = session.execute(select(Robot, RobotVersion).join(
+        RobotVersion, Robot.current == RobotVersion.digest).order_by(Robot.name))
+    return [{"robot": r.name, "title": v.title, "version": v.digest, "file": v.file,
+             "deployed": r.updated, "savings": v.savings, "credentials": v.credentials}
+            for r, v in rows]
+
+
+@router.post("/robots", status_code=status.HTTP_201_CREATED)
+async def upload(request: Request, caller: Operator) -> dict[str, Any]:
+    """Deploy from a zip of a robot folder (the robot file at the top, data/ beside it) or
+    from one robot file (raw body). Answers with the new version's content hash."""
+    body = await request.body()
+    if not body:
+        raise jobs.JobError(422, "send a robot file or a zip of a robot folder as the body")
+    # off the event loop: the SQLite write lock must not be held there (see api/work.py)
+    return await run_in_threadpool(_deploy_upload, request, body)
+
+
+def _deploy_upload(request: Request, body: bytes) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if body.startswith(b"PK"):
+            try:
+                deploy.unpack(body, folder)
+            except (zipfile.BadZipFile, ValueError) as err:
+                raise jobs.JobError(422, f"the zip cannot be used: {err}") from None
+        else:
+            (folder / "robot.yaml").write_bytes(body)
+        robots = sorted(folder.glob("*.yaml"))
+        if not robots:
+            raise jobs.JobError(422, "the zip has no robot file (*.yaml) at its top level")
+        with request.app.state.sessions.begin() as session:
+            try:
+                versions = [deploy.deploy_robot(session, path) for path in robots]
+            except ValueError as err:  # too large
+                raise jobs.JobError(422, str(err)) from None
+            return {"deployed": [{"robot": v.robot, "version": v.digest} for v in versions]}
+
+
+@router.get("/workers")
+def list_workers(caller: Reader, session: SessionDep) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Worker).order_by(Worker.name))
+    return [{"name": w.name, "labels": w.labels, "last_seen": w.last_seen,
+             "current_job": w.current_job} for w in rows]

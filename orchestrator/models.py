@@ -1,0 +1,247 @@
+"""The orchestrator's tables (SQLAlchemy 2). Change them only together with a migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON,  # noqa: RUF012
+                           dt.datetime: DateTime(timezone=True)}
+
+
+class Token(Base):
+    """An API token: only its SHA-256 is stored. Roles: admin, operator, viewer, worker."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RobotVersion(Base):
+    """An immutable robot bundle (the robot file, robots it calls, its data), by content hash."""
+
+    __tablename__ = "robot_versions"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    robot: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    file: Mapped[str] = mapped_column(String(500))  # the robot file's path inside the bundle
+    bundle: Mapped[bytes] = mapped_column(LargeBinary)
+    savings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    credentials: Mapped[list[Any]] = mapped_column(default=list)
+    deployed: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Robot(Base):
+    """A deployed robot: its id and the version that new jobs run."""
+
+    __tablename__ = "robots"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    current: Mapped[str] = mapped_column(ForeignKey("robot_versions.digest"))
+    updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Schedule(Base):
+    __tablename__ = "schedules"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    robot: Mapped[str] = mapped_column(String(200))
+    cron: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    retry_delay_s: Mapped[float] = mapped_column(Float, default=10.0)
+    retry_backoff: Mapped[float] = mapped_column(Float, default=2.0)
+    timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    misfire: Mapped[str] = mapped_column(String(20), default="run_once")
+    source: Mapped[str] = mapped_column(String(500), default="")
+    last_fire: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Fire(Base):
+    """One fire of a schedule. The unique key makes firing exactly-once across processes."""
+
+    __tablename__ = "fires"
+    __table_args__ = (UniqueConstraint("schedule", "fire_time", name="uq_fire"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(200))
+    fire_time: Mapped[dt.datetime] = mapped_column()
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_dispatch", "state", "priority", "id"),
+                      Index("ix_jobs_lease", "state", "lease_expires"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    robot: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(ForeignKey("robot_versions.digest"))
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    retry_delay_s: Mapped[float] = mapped_column(Float, default=10.0)
+    retry_backoff: Mapped[float] = mapped_column(Float, default=2.0)
+    timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    schedule: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    source: Mapped[str] = mapped_column(String(20), default="api")  # api | schedule | cli
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    finished: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class Attempt(Base):
+    """Each try of a job: who ran it, how it ended (audit)."""
+
+    __tablename__ = "attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(200))
+    started: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class JobItem(Base):
+    """A work item of a job's run: done, business_exception or system_error, with its message."""
+
+    __tablename__ = "job_items"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(30))
+    message: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class JobEvent(Base):
+    """Every step event of every job, as the runner wrote it (masked): the audit trail."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (UniqueConstraint("job_id", "attempt", "seq", name="uq_job_event"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    event: Mapped[dict[str, Any]] = mapped_column()
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("job_id", "attempt", "name", name="uq_artifact"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(500))
+    path: Mapped[str] = mapped_column(String(1000))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    current_job: Mapped[int | None] = mapped_column(nullable=True)
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    max_retries: Mapped[int] = mapped_column(Integer, default=2)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class QueueItem(Base):
+    """States: new, in_progress, done, business_exception, failed, abandoned."""
+
+    __tablename__ = "queue_items"
+    __table_args__ = (UniqueConstraint("queue", "reference", name="uq_queue_reference"),
+                      Index("ix_queue_items_dispatch", "queue", "state",
+                            text("priority DESC"), "deadline", "id"),
+                      Index("ix_queue_items_lease", "state", "lease_expires"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    queue: Mapped[str] = mapped_column(ForeignKey("queues.name"))
+    reference: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    deadline: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    state: Mapped[str] = mapped_column(String(30), default="new")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[int | None] = mapped_column(nullable=True)
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Credential(Base):
+    """A vault entry: the fields' values encrypted together (Fernet); the key never lives here."""
+
+    __tablename__ = "credentials"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    field_names: Mapped[list[Any]] = mapped_column(default=list)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class KpiDaily(Base):
+    """Savings figures per robot and day, kept up to date as jobs finish (the KPI board's data)."""
+
+    __tablename__ = "kpi_daily"
+    robot: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    items_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    business_exceptions: Mapped[int] = mapped_column(BigInteger, default=0)
+    system_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    robot_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    minutes_saved: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,0 +1,437 @@
+"""Work queues (Blue Prism / UiPath style): named queues of items, each with a reference unique in
+its queue, a JSON payload, a priority and a deadline. Items are leased one at a time to the job
+of a worker, so many workers share a queue; each ends done, business exception (never retried)
+or failed (system errors retried up to the queue's max_retries).
+
+An item is leased to a job, not a worker: while the job holds a live lease (its worker
+heartbeats) its item stays with it however long the item takes. Once the item's own lease has
+passed and its job is no longer running (worker died, job timed out or ended), the item is taken
+back as a system error of that try. A job that leases again from a queue while still holding one
+of its items never reported it (a lost reply, or an earlier attempt of the job that crashed):
+that item is taken back the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, DateTime, Select, bindparam, exists, func, select, text
+from sqlalchemy.orm import Session
+
+from orchestrator.jobs import JobError, utcnow
+from orchestrator.models import Job, Queue, QueueItem
+from orchestrator.states import JobState
+
+MAX_REFERENCE = 500
+MAX_MESSAGE = 4000
+BATCH = 5000  # items per INSERT statement
+OUTCOMES = ("done", "business_exception", "system_error")
+
+
+class ItemState(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    BUSINESS_EXCEPTION = "business_exception"
+    FAILED = "failed"
+    ABANDONED = "abandoned"  # set by people, never by the dispatch rules below
+
+
+def after_system_error(attempts: int, max_retries: int) -> ItemState:
+    """The retry rule: the first try plus max_retries more, then the item has failed."""
+    return ItemState.NEW if attempts <= max_retries else ItemState.FAILED
+
+
+def _storable(text: str, what: str) -> None:
+    """Text both databases can hold: no NUL, no lone UTF-16 surrogate (JSON lets both in)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise JobError(422, f"{what} is not valid Unicode (a lone surrogate \\uD8xx?)") from None
+    if "\x00" in text:
+        raise JobError(422, f"{what} must not contain NUL characters")
+
+
+def _is_pg(session: Session) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)  # SQLite gives back naive UTC
+    return value
+
+
+# -- queues ---------------------------------------------------------------------------------
+
+def create_queue(session: Session, name: str, max_retries: int = 2,
+                 description: str = "") -> Queue:
+    if (not name.strip() or name != name.strip() or "/" in name or len(name) > 200
+            or any(ord(c) < 32 for c in name)):
+        raise JobError(422, f"queue name {name!r} must be 1-200 characters, without '/', "
+                            "control characters or spaces at either end")
+    _storable(name, "the queue name")
+    _storable(description, "the description")
+    if not 0 <= max_retries <= 100:
+        raise JobError(422, f"max_retries must be between 0 and 100, not {max_retries}")
+    if session.get(Queue, name) is not None:
+        raise JobError(409, f"queue '{name}' already exists")
+    queue = Queue(name=name, max_retries=max_retries, description=description)
+    session.add(queue)
+    session.flush()
+    return queue
+
+
+def get_queue(session: Session, name: str) -> Queue:
+    queue = session.get(Queue, name)
+    if queue is None:
+        known = sorted(session.scalars(select(Queue.name)).all())
+        raise JobError(404, f"no work queue '{name}' (queues: {', '.join(known) or 'none'}); "
+                            "create it with POST /api/v1/queues")
+    return queue
+
+
+def stats(session: Session, queue: str) -> dict[str, int]:
+    """Items per state (every state named, zeros included) and the total."""
+    get_queue(session, queue)
+    return all_stats(session, [queue])[queue]
+
+
+def all_stats(session: Session, queues: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+    query = select(QueueItem.queue, QueueItem.state, func.count()).group_by(QueueItem.queue,
+                                                                            QueueItem.state)
+    names = list(queues) if queues is not None else list(session.scalars(select(Queue.name)))
+    if queues is not None:
+        query = query.where(QueueItem.queue.in_(names))
+    counts = {n: dict.fromkeys([s.value for s in ItemState], 0) for n in names}
+    for name, state, count in session.execute(query):
+        counts.setdefault(name, dict.fromkeys([s.value for s in ItemState], 0))[state] = count
+    for row in counts.values():
+        row["total"] = sum(row.values())
+    return counts
+
+
+def queue_view(queue: Queue, counts: Mapping[str, int]) -> dict[str, Any]:
+    return {"name": queue.name, "max_retries": queue.max_retries,
+            "description": queue.description, "created": _aware(queue.created),
+            "counts": dict(counts)}
+
+
+def item_view(item: QueueItem) -> dict[str, Any]:
+    return {"id": item.id, "queue": item.queue, "reference": item.reference,
+            "payload": item.payload, "priority": item.priority, "deadline": _aware(item.deadline),
+            "state": item.state, "attempts": item.attempts, "job_id": item.job_id,
+            "message": item.message, "created": _aware(item.created),
+            "updated": _aware(item.updated)}
+
+
+def list_items(session: Session, queue: str, *, state: str | None = None, limit: int = 100,
+               after: int = 0) -> list[QueueItem]:
+    get_queue(session, queue)
+    query = (select(QueueItem).where(QueueItem.queue == queue, QueueItem.id > after)
+             .order_by(QueueItem.id).limit(limit))
+    if state is not None:
+        query = query.where(QueueItem.state == state)
+    return list(session.scalars(query))
+
+
+# -- adding items ---------------------------------------------------------------------------
+
+# One statement per batch, its rows sent as ONE JSON text the database unpacks. Measured for
+# 52,165 items: a multi-row INSERT ... VALUES took 9.4 s on PostgreSQL (psycopg re-parses every
+# 50,000-placeholder statement) and 14.6 s on SQLite (SQLAlchemy compiles each one); this takes
+# 1.4 s and 0.45 s. ON CONFLICT DO NOTHING skips references the queue already has.
+_INSERT_PG = """
+INSERT INTO queue_items (queue, reference, payload, priority, deadline, state, attempts,
+                         message, created, updated)
+SELECT :queue, e.v->>'r', e.v->'p', (e.v->>'n')::int, (e.v->>'d')::timestamptz, 'new', 0, '',
+       :now, :now
+FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS e(v, o) ORDER BY e.o
+ON CONFLICT ON CONSTRAINT uq_queue_reference DO NOTHING"""
+# SQLite needs the WHERE for ON CONFLICT to parse after a SELECT.
+_INSERT_SQLITE = """
+INSERT INTO queue_items (queue, reference, payload, priority, deadline, state, attempts,
+                         message, created, updated)
+SELECT :queue, json_extract(value, '$.r'), json_extract(value, '$.p'),
+       json_extract(value, '$.n'), json_extract(value, '$.d'), 'new', 0, '', :now, :now
+FROM json_each(:rows) WHERE true ORDER BY key
+ON CONFLICT (queue, reference) DO NOTHING"""
+
+
+# The checks below raise without saying which item; _rows and add_file add that.
+
+def _reference(value: Any) -> str:
+    if type(value) is not str:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # an account number Excel stored as a number
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise JobError(422, f"the reference must be text, not {type(value).__name__}")
+    reference = str(value).strip()
+    if not reference or len(reference) > MAX_REFERENCE:
+        raise JobError(422, f"the reference must be 1-{MAX_REFERENCE} characters "
+                            f"(got {len(reference)})")
+    return reference
+
+
+def _deadline(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise JobError(422, f"deadline '{value}' is not an ISO date-time such as "
+                                "2026-11-30T17:00:00+08:00") from None
+    if not isinstance(value, dt.datetime):
+        raise JobError(422, "the deadline must be a date-time")
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _row(item: Any, when: Callable[[dt.datetime], Any]) -> dict[str, Any]:
+    """One item in the compact shape the INSERT unpacks (r, p, n, d). Plain dicts, what JSON
+    gives, take the quick path: this runs 52,165 times for one bank's inspection list."""
+    if type(item) is not dict:
+        if not isinstance(item, Mapping):
+            raise JobError(422, "an item must be a map with reference and payload")
+        item = dict(item)
+    payload = item.get("payload") or {}
+    if type(payload) is not dict:
+        if not isinstance(payload, Mapping):
+            raise JobError(422, "the payload must be a map (JSON object)")
+        payload = dict(payload)
+    priority = item.get("priority") or 0
+    if type(priority) is not int:
+        raise JobError(422, "the priority must be a whole number")
+    deadline = item.get("deadline")
+    return {"r": _reference(item.get("reference")), "p": payload, "n": priority,
+            "d": None if deadline is None or deadline == "" else when(_deadline(deadline))}
+
+
+def _rows(session: Session, items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    when: Callable[[dt.datetime], Any] = dt.datetime.isoformat
+    if not _is_pg(session):  # stored exactly as SQLAlchemy stores a DateTime on SQLite
+        from sqlalchemy.dialects.sqlite import DATETIME
+        assert session.bind is not None
+        when = DATETIME().bind_processor(session.bind.dialect)  # type: ignore[assignment]
+    rows = []
+    for n, item in enumerate(items):
+        try:
+            rows.append(_row(item, when))
+        except JobError as err:
+            raise JobError(err.status, f"item {n}: {err}") from None
+    return rows
+
+
+def _existing(session: Session, queue: str, references: list[str]) -> list[str]:
+    found: list[str] = []
+    for i in range(0, len(references), 1000):
+        found += session.scalars(select(QueueItem.reference).where(
+            QueueItem.queue == queue, QueueItem.reference.in_(references[i:i + 1000])))
+    return found
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    try:
+        data = json.dumps(rows, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        raise JobError(422, "payloads must be plain JSON: NaN and Infinity are not") from None
+    if "\\u0000" in data:  # PostgreSQL text cannot hold NUL, SQLite would cut it off
+        raise JobError(422, "references and payloads must not contain NUL characters")
+    _storable(data, "a reference or payload")
+    return data
+
+
+def add_items(session: Session, queue: str, items: Iterable[Mapping[str, Any]],
+              on_duplicate: str = "skip") -> dict[str, int]:
+    """Add items {reference, payload, priority?, deadline?}. A reference the queue already has
+    (or that repeats in `items`) is skipped and counted, or with on_duplicate="error" nothing is
+    added and 409 names the duplicates."""
+    if on_duplicate not in ("skip", "error"):
+        raise JobError(422, f"on_duplicate must be skip or error, not '{on_duplicate}'")
+    get_queue(session, queue)
+    rows = _rows(session, items)
+    if on_duplicate == "error":
+        repeated = [ref for ref, n in Counter(r["r"] for r in rows).items() if n > 1]
+        clash = repeated or _existing(session, queue, [r["r"] for r in rows])
+        if clash:
+            raise JobError(409, f"{len(clash)} reference(s) already in queue '{queue}' or "
+                                f"repeated: {', '.join(clash[:10])}"
+                                f"{' ...' if len(clash) > 10 else ''}; nothing was added "
+                                "(on_duplicate: skip adds the others)")
+    statement = text(_INSERT_PG if _is_pg(session) else _INSERT_SQLITE).bindparams(
+        bindparam("now", type_=DateTime(timezone=True)))
+    now, added = utcnow(), 0
+    for i in range(0, len(rows), BATCH):
+        batch = _json(rows[i:i + BATCH])
+        result = session.execute(statement, {"queue": queue, "now": now, "rows": batch})
+        added += cast(CursorResult[Any], result).rowcount
+    return {"added": added, "skipped": len(rows) - added}
+
+
+def read_file(path: Path, fmt: str | None = None, sheet: str | None = None
+              ) -> list[dict[str, Any]]:
+    """Rows of a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030: detected) or .xlsx file, read by the
+    same code as the csv.read_rows / excel.read_rows steps."""
+    from libs.context import RunState, StepContext
+    from libs.errors import Pos, WorkhandError
+    from libs.secrets import Masker
+    from libs.steps.csv import steps as csv_steps
+    from libs.steps.excel import steps as excel_steps
+
+    fmt = fmt or ("xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else "csv")
+    if fmt not in ("csv", "xlsx"):
+        raise JobError(422, f"format must be csv or xlsx, not '{fmt}'")
+    ctx = StepContext(RunState("queue-file", path.parent, {}, Masker([])), path.parent,
+                      Pos(str(path), 1, 1), "queues.add_file", "", timeout=600.0)
+    try:
+        if fmt == "xlsx":
+            return excel_steps.read_rows(ctx, str(path), sheet=sheet)
+        return list(csv_steps.read_rows(ctx, str(path)))
+    except WorkhandError as err:
+        raise JobError(422, str(err)) from None
+
+
+def add_file(session: Session, queue: str, path: Path, reference_column: str,
+             on_duplicate: str = "skip", *, fmt: str | None = None,
+             sheet: str | None = None) -> dict[str, int]:
+    """Every row of the file becomes an item: its reference from reference_column, the whole
+    row as its payload."""
+    get_queue(session, queue)
+    rows = read_file(path, fmt, sheet)
+    if rows and reference_column not in rows[0]:
+        raise JobError(422, f"column '{reference_column}' is not in {path.name}; its columns: "
+                            f"{', '.join(rows[0])}")
+    items = []
+    for n, row in enumerate(rows, start=2):  # row 1 is the header
+        value = row.get(reference_column)
+        if value is None or str(value).strip() == "":
+            raise JobError(422, f"{path.name} row {n}: no value in column '{reference_column}'")
+        try:
+            items.append({"reference": _reference(value), "payload": row})
+        except JobError as err:
+            raise JobError(err.status, f"{path.name} row {n}: {err}") from None
+    return add_items(session, queue, items, on_duplicate)
+
+
+# -- leasing and reporting --------------------------------------------------------------------
+
+def _locked(session: Session, query: Select[Any]) -> list[QueueItem]:
+    """On PostgreSQL rows another transaction is taking are skipped, not waited for. SQLite's
+    transactions began with BEGIN IMMEDIATE, so they are one at a time anyway."""
+    if _is_pg(session):
+        query = query.with_for_update(skip_locked=True, of=QueueItem)
+    return list(session.scalars(query))
+
+
+def _take_back(session: Session, now: dt.datetime, *, queue: str | None, job_id: int | None,
+               limit: int) -> int:
+    """In-progress items whose try will never be reported go back to new, or fail when out of
+    retries (the try counts as a system error): those whose lease has passed while their job
+    no longer runs, and those job_id holds when it asks for another (see the module's text)."""
+    live = exists().where(Job.id == QueueItem.job_id, Job.state == JobState.RUNNING.value,
+                          Job.lease_expires >= now)
+    lost = (QueueItem.lease_expires < now) & ~live
+    query = (select(QueueItem).where(QueueItem.state == ItemState.IN_PROGRESS.value,
+                                     lost if job_id is None else lost | (QueueItem.job_id ==
+                                                                         job_id))
+             .order_by(QueueItem.id).limit(limit))
+    if queue is not None:
+        query = query.where(QueueItem.queue == queue)
+    items = _locked(session, query)
+    if not items:
+        return 0
+    limits = {name: n for name, n in session.execute(
+        select(Queue.name, Queue.max_retries).where(Queue.name.in_({i.queue for i in items})))}
+    for item in items:
+        why = (f"taken back: job {job_id} asked for another item without reporting this one"
+               if job_id is not None and item.job_id == job_id else
+               f"taken back: job {item.job_id} stopped without reporting it (worker lost or "
+               "job ended)")
+        item.state = after_system_error(item.attempts, limits.get(item.queue, 0)).value
+        item.message, item.lease_expires, item.updated = why, None, now
+        if item.state == ItemState.NEW.value:
+            item.job_id = None
+    return len(items)
+
+
+def requeue_expired(session: Session, now: dt.datetime | None = None, *,
+                    queue: str | None = None, limit: int = 500) -> int:
+    """Items whose lease has passed and whose job no longer runs go back to new (or fail when
+    out of retries). lease_item does this for its queue; the reaper may call it for all."""
+    return _take_back(session, now or utcnow(), queue=queue, job_id=None, limit=limit)
+
+
+_NEW = (QueueItem.state == ItemState.NEW.value)
+
+
+def _next_pg(session: Session, queue: str) -> QueueItem | None:
+    """One query: SKIP LOCKED passes over rows other leases are taking at this moment."""
+    found = _locked(session, select(QueueItem).where(QueueItem.queue == queue, _NEW)
+                    .order_by(QueueItem.priority.desc(), QueueItem.deadline.asc().nulls_last(),
+                              QueueItem.id).limit(1))
+    return found[0] if found else None
+
+
+def _next_sqlite(session: Session, queue: str) -> QueueItem | None:
+    """SQLite cannot walk an index for NULLS LAST (it sorts the whole priority group: 25 ms at
+    52,165 items), so: the top priority, then its earliest deadline, else its oldest item. The
+    transaction holds SQLite's write lock, so nothing changes between these queries."""
+    top = session.scalar(select(func.max(QueueItem.priority))
+                         .where(QueueItem.queue == queue, _NEW))
+    if top is None:
+        return None
+    group = select(QueueItem).where(QueueItem.queue == queue, _NEW, QueueItem.priority == top)
+    return (session.scalars(group.where(QueueItem.deadline.is_not(None))
+                            .order_by(QueueItem.deadline, QueueItem.id).limit(1)).first()
+            or session.scalars(group.where(QueueItem.deadline.is_(None))
+                               .order_by(QueueItem.id).limit(1)).first())
+
+
+def lease_item(session: Session, queue: str, job_id: int, lease_s: float,
+               now: dt.datetime | None = None) -> QueueItem | None:
+    """The next new item (highest priority, then earliest deadline, then oldest), now in
+    progress for this job; None when the queue has none."""
+    now = now or utcnow()
+    _take_back(session, now, queue=queue, job_id=job_id, limit=50)
+    item = _next_pg(session, queue) if _is_pg(session) else _next_sqlite(session, queue)
+    if item is None:
+        get_queue(session, queue)  # a queue that does not exist is a 404, not an empty one
+        return None
+    item.state, item.job_id = ItemState.IN_PROGRESS.value, job_id
+    item.attempts += 1
+    item.lease_expires = now + dt.timedelta(seconds=lease_s)
+    item.updated = now
+    session.flush()
+    return item
+
+
+def report(session: Session, item_id: int, job_id: int, outcome: str, message: str = "",
+           now: dt.datetime | None = None) -> QueueItem:
+    """How the job's try of the item ended: done, business_exception (handed to people, never
+    retried) or system_error (retried while the queue allows). Only the holding job may say."""
+    now = now or utcnow()
+    if outcome not in OUTCOMES:
+        raise JobError(422, f"outcome must be one of {', '.join(OUTCOMES)}, not '{outcome}'")
+    item = session.get(QueueItem, item_id, with_for_update=_is_pg(session))
+    if item is None:
+        raise JobError(404, f"no queue item {item_id}")
+    if item.state != ItemState.IN_PROGRESS.value or item.job_id != job_id:
+        other = f" by job {item.job_id}" if item.job_id not in (None, job_id) else ""
+        raise JobError(409, f"queue item {item_id} ('{item.reference}') is no longer held by "
+                            f"job {job_id} (it is {item.state}{other}): it was taken back or "
+                            "its outcome was already reported; leave it")
+    if outcome == "system_error":
+        queue = get_queue(session, item.queue)
+        item.state = after_system_error(item.attempts, queue.max_retries).value
+        if item.state == ItemState.NEW.value:
+            item.job_id = None
+    else:
+        item.state = outcome
+    # a robot's message is kept whatever it holds: what the databases cannot store is replaced
+    item.message = message.replace("\x00", "").encode("utf-8", "replace").decode()[:MAX_MESSAGE]
+    item.lease_expires, item.updated = None, now
+    return item

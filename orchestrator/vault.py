@@ -1,0 +1,182 @@
+"""The credentials vault: each credential's fields encrypted together with Fernet (AES + HMAC).
+
+The key lives outside the database — in WORKHAND_VAULT_KEY or in the key file
+(Settings.vault_key_file, created with mode 0600 on first write) — so a copy of the database alone
+reveals nothing. The key file may hold several keys, one a line: the first encrypts, any decrypts,
+which lets an operator rotate keys (put a new key first, call rotate(), drop the old one).
+Only names and field names are ever listed; values leave here only through reveal(), which the
+lead calls when it hands a leased job the credentials its robot declares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.db import upsert
+from orchestrator.models import Credential, utcnow
+from orchestrator.settings import Settings
+
+KEY_ENV = "WORKHAND_VAULT_KEY"
+# The robot language's identifier (libs.checker.IDENTIFIER): names are used as
+# ${credentials.NAME.FIELD} in robots, so they must be single words there too.
+IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
+MAX_NAME = 200
+
+
+class VaultError(Exception):
+    """A vault problem explained in one sentence (bad name, missing or wrong key)."""
+
+
+class BadCredential(VaultError):
+    """The caller's mistake: a name, field or value that cannot be stored."""
+
+
+class VaultKeyError(VaultError):
+    """The server's: the key is missing, unreadable, malformed or not the one used to encrypt."""
+
+
+class MissingCredentials(VaultError):
+    def __init__(self, names: list[str]) -> None:
+        listed = ", ".join(f"'{n}'" for n in names)
+        which = f"credential {listed} is" if len(names) == 1 else f"credentials {listed} are"
+        super().__init__(f"{which} not in the vault; add it with PUT /api/v1/credentials/NAME")
+        self.names = names
+
+
+def check_name(name: str, what: str = "credential name") -> None:
+    if not isinstance(name, str) or not IDENTIFIER.match(name) or len(name) > MAX_NAME:
+        raise BadCredential(f"{what} '{name}' must be a single word of letters, digits and _ "
+                            f"(not starting with a digit, at most {MAX_NAME} characters)")
+
+
+def _key_file(settings: Settings) -> Path:
+    assert settings.vault_key_file is not None  # Settings.__post_init__ always fills it
+    return Path(settings.vault_key_file)
+
+
+def _where(settings: Settings) -> str:
+    return KEY_ENV if os.environ.get(KEY_ENV) else f"the key file {_key_file(settings)}"
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key so that it appears complete or not at all, even with two processes:
+    written to a private temporary file, then hard-linked into place (link never overwrites)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vault-key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(Fernet.generate_key() + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
+def _fernet(settings: Settings, create: bool) -> MultiFernet:
+    raw = os.environ.get(KEY_ENV, "")
+    if raw:
+        lines = raw.replace(",", "\n").split()
+    else:
+        path = _key_file(settings)
+        if not path.exists():
+            if not create:
+                raise VaultKeyError(f"the vault key file {path} does not exist, so no "
+                                    "credential can be decrypted; restore it or set "
+                                    f"{KEY_ENV}")
+            try:
+                _create_key_file(path)
+            except OSError as err:
+                raise VaultKeyError(f"cannot create the vault key file {path}: {err}") from None
+        try:
+            lines = path.read_text(encoding="ascii").split()
+        except (OSError, UnicodeDecodeError) as err:
+            raise VaultKeyError(f"cannot read the vault key file {path}: {err}") from None
+    try:
+        return MultiFernet([Fernet(line) for line in lines])
+    except ValueError:
+        raise VaultKeyError(f"{_where(settings)} does not hold a valid vault key (44 characters "
+                            "of url-safe base64 per line, as made by Fernet.generate_key())"
+                            ) from None
+
+
+def _decrypt(box: MultiFernet, settings: Settings, row: Credential) -> dict[str, str]:
+    try:
+        fields: dict[str, str] = json.loads(box.decrypt(row.ciphertext))
+    except InvalidToken:
+        raise VaultKeyError(f"credential '{row.name}' cannot be decrypted with the key in "
+                            f"{_where(settings)}: it was encrypted with another key "
+                            "(restore the original key)") from None
+    return fields
+
+
+def put(session: Session, settings: Settings, name: str, fields: dict[str, str]) -> None:
+    """Store (or replace) a credential; the values are encrypted together as one JSON blob."""
+    check_name(name)
+    if not fields:
+        raise BadCredential(f"credential '{name}' needs at least one field, e.g. user and password")
+    for field, value in fields.items():
+        check_name(field, "field name")
+        if not isinstance(value, str):
+            raise BadCredential(f"field '{field}' of credential '{name}' must be a string")
+    blob = _fernet(settings, create=True).encrypt(json.dumps(fields).encode())
+    values = {"name": name, "field_names": sorted(fields), "ciphertext": blob, "updated": utcnow()}
+    # An upsert, so two operators writing the same new name at once both succeed (last wins).
+    stmt = upsert(session)(Credential).values(values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
+
+
+def names(session: Session) -> list[dict[str, Any]]:
+    """Every credential's name, field names and last update: never a value."""
+    rows = session.execute(select(Credential.name, Credential.field_names, Credential.updated)
+                           .order_by(Credential.name))
+    return [{"name": n, "fields": list(f), "updated": u} for n, f, u in rows]
+
+
+def reveal(session: Session, settings: Settings, names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The decrypted fields of the named credentials. Raises MissingCredentials if any is absent."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    rows = {r.name: r for r in session.scalars(select(Credential)
+                                               .where(Credential.name.in_(wanted)))}
+    missing = [n for n in wanted if n not in rows]
+    if missing:
+        raise MissingCredentials(missing)
+    box = _fernet(settings, create=False)
+    return {n: _decrypt(box, settings, rows[n]) for n in wanted}
+
+
+def delete(session: Session, name: str) -> bool:
+    """Remove a credential; False if there was none by that name."""
+    row = session.get(Credential, name)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def rotate(session: Session, settings: Settings) -> int:
+    """Re-encrypt every credential with the first key (after a new key was put first)."""
+    box = _fernet(settings, create=False)
+    rows = list(session.scalars(select(Credential).with_for_update()))
+    for row in rows:
+        try:
+            row.ciphertext = box.rotate(row.ciphertext)
+        except InvalidToken:
+            _decrypt(box, settings, row)  # raises the explanation
+    session.flush()
+    return len(rows)

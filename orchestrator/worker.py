@@ -1,0 +1,639 @@
+"""`workhand worker`: lease jobs from the orchestrator, run each robot in a child process, report.
+
+The robot runs in a child process with a session (process group) of its own, so a hung browser
+and everything else the robot started can be killed on cancel or timeout. The child is forked
+from a zygote that imported the step libraries once (see orchestrator/child.py), not started
+as a new interpreter that would spend ~0.5 s of CPU importing them for every job. The worker
+itself only heartbeats, streams events.jsonl, watches the clock and reports. The server may go
+away at any moment (a restart, the network): every call is retried with backoff while the robot
+keeps running, and a 409 means the lease was lost (the job went to another worker), so the job
+is dropped.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from orchestrator.child import ZYGOTE_CODE, ZYGOTE_ROOM
+from orchestrator.deploy import unpack
+
+log = logging.getLogger("workhand.worker")
+
+FAST_START_ENV = "WORKHAND_FAST_START"
+TOKEN_ENV = "WORKHAND_TOKEN"  # the CLI reads the token from here; robots must not see it
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+EVENTS_EVERY = 0.5  # seconds between event uploads while the robot runs
+EVENT_BATCH = 500
+KILL_GRACE = 5.0  # SIGTERM lets the runner write result.json; SIGKILL after this long
+STOP_PATIENCE = 10.0  # a stopping worker still tries this long to report its job
+TICK = 0.1
+MAX_ARTIFACT = 100 * 1024 * 1024
+ZYGOTE_PATIENCE = 120.0  # its imports take ~0.5 s, far longer on a machine under load
+
+
+class WorkerError(Exception):
+    """The server refused this worker (unknown token, wrong role): retrying cannot help."""
+
+
+class ServerAway(Exception):
+    """No answer, or a 5xx: try again later."""
+
+
+class LeaseLost(Exception):
+    """409: this worker no longer holds the job's lease; another worker may be running it."""
+
+
+class Stopped(Exception):
+    """The worker was asked to stop while waiting for the server."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except (ValueError, AttributeError):
+        return response.text[:500]
+
+
+class Server:
+    """The orchestrator's worker API; remembers an outage so it is logged once, not per call."""
+
+    def __init__(self, url: str, token: str, stop: threading.Event) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=httpx.Timeout(15.0, connect=5.0))
+        self.stop = stop
+        self.delay = 0.0
+        self.retry_at = 0.0
+        self.away_since: float | None = None
+        self.stopping_since: float | None = None
+
+    def ready(self) -> bool:
+        """False while backing off after a failure (the run loop then skips network work)."""
+        return time.monotonic() >= self.retry_at
+
+    def once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as err:
+            raise self._away(f"{type(err).__name__}: {err}") from None
+        if response.status_code >= 500:
+            raise self._away(f"HTTP {response.status_code}: {_detail(response)}")
+        self._back()
+        if response.status_code in (401, 403):
+            raise WorkerError(f"the server at {self.url} refused this worker: "
+                              f"{_detail(response)}; create a token with "
+                              "'workhand token create --role worker'")
+        if response.status_code == 409:
+            raise LeaseLost(_detail(response))
+        return response
+
+    def call(self, method: str, path: str, *, patient: bool = False,
+             **kwargs: Any) -> httpx.Response:
+        """once(), retried with backoff until the server answers. When the worker is stopping,
+        give up at once — or, if patient (a result to report), after STOP_PATIENCE."""
+        while True:
+            try:
+                return self.once(method, path, **kwargs)
+            except ServerAway:
+                self._pause(patient)
+
+    def _pause(self, patient: bool) -> None:
+        wait = max(0.0, self.retry_at - time.monotonic())
+        if not self.stop.is_set():
+            self.stop.wait(wait)
+            return
+        if not patient:
+            raise Stopped
+        now = time.monotonic()
+        self.stopping_since = self.stopping_since or now
+        if now - self.stopping_since > STOP_PATIENCE:
+            raise Stopped
+        time.sleep(min(wait, 1.0))
+
+    def _away(self, why: str) -> ServerAway:
+        now = time.monotonic()
+        if self.away_since is None:
+            self.away_since = now
+            log.warning("the server at %s is not answering (%s); retrying with backoff",
+                        self.url, why)
+        self.delay = min(BACKOFF_MAX, self.delay * 2 if self.delay else BACKOFF_FIRST)
+        self.retry_at = now + random.uniform(self.delay / 2, self.delay)
+        return ServerAway(why)
+
+    def _back(self) -> None:
+        if self.away_since is not None:
+            log.info("the server at %s answers again (after %.1f s)", self.url,
+                     time.monotonic() - self.away_since)
+        self.away_since, self.delay, self.retry_at = None, 0.0, 0.0
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class EventTail:
+    """Reads events.jsonl as the runner appends to it. Only complete lines are sent; each
+    carries its line number as `seq`, so a batch sent twice is stored once by the server."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.line = path, 0, 0
+
+    def batch(self) -> tuple[list[dict[str, Any]], int, int]:
+        """The next events after those acknowledged, and the position after them."""
+        events: list[dict[str, Any]] = []
+        offset, line = self.offset, self.line
+        try:
+            with self.path.open("rb") as file:
+                file.seek(offset)
+                while len(events) < EVENT_BATCH:
+                    raw = file.readline()
+                    if not raw.endswith(b"\n"):  # still being written (or nothing more)
+                        break
+                    offset, line = offset + len(raw), line + 1
+                    try:
+                        event = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if isinstance(event, dict):
+                        events.append({**event, "seq": line})
+        except FileNotFoundError:
+            pass
+        return events, offset, line
+
+    def ack(self, offset: int, line: int) -> None:
+        self.offset, self.line = offset, line
+
+
+@dataclass
+class Ending:
+    status: str  # passed | failed | cancelled | timed_out
+    error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+
+
+def _system(message: str) -> dict[str, Any]:
+    return {"kind": "system", "message": message}
+
+
+def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequence[str] = (),
+               work_dir: Path, stop: threading.Event | None = None, once: bool = False,
+               wait_s: float = 20.0) -> None:
+    """Lease and run jobs until stop is set (or after one job with once=True).
+
+    Raises WorkerError when the server refuses the token."""
+    stop = stop or threading.Event()
+    work_dir = Path(work_dir).resolve()  # the child runs in its run folder
+    name = name or f"{socket.gethostname()}-{os.getpid()}"
+    api = Server(server, token, stop)
+    log.info("worker '%s' asks %s for jobs (labels: %s)", name, api.url,
+             ", ".join(labels) or "none")
+    # The zygote forks each robot from a process that imported the libraries already (~15 ms
+    # instead of ~600 ms a start); WORKHAND_FAST_START=0 starts each robot as a new process.
+    zygote = Zygote() if os.environ.get(FAST_START_ENV, "1") != "0" else None
+    try:
+        while not stop.is_set():
+            try:
+                response = api.call("POST", "/api/v1/lease", timeout=wait_s + 15,
+                                    json={"worker": name, "labels": list(labels),
+                                          "wait_s": wait_s})
+            except Stopped:
+                break
+            if response.status_code == 204:
+                continue
+            if response.status_code != 200:
+                log.error("the server refused the lease request: %s", _detail(response))
+                stop.wait(BACKOFF_MAX)
+                continue
+            job = JobRun(api, name, work_dir, response.json()["job"], token, zygote)
+            if stop.is_set():  # it arrived at the end of the long poll; stopping it would
+                # waste an attempt of a job that never started, so it runs first
+                log.warning("%s arrived as the worker was stopping; it runs to its end first",
+                            job.tag)
+                job.stoppable = False
+            try:
+                job.run()
+            except WorkerError:
+                raise
+            except Exception:  # a bug or a full disk must not take the worker down for good
+                log.exception("%s: the worker failed; the lease will expire and the job will "
+                              "be retried or failed by policy", job.tag)
+                stop.wait(BACKOFF_FIRST)
+            if once:
+                break
+    finally:
+        if zygote is not None:
+            zygote.close()
+        api.close()
+    log.info("worker '%s' stopped", name)
+
+
+class JobRun:
+    """One attempt of one job, from the bundle to the reported outcome."""
+
+    def __init__(self, api: Server, worker: str, work_dir: Path, spec: dict[str, Any],
+                 token: str, zygote: Zygote | None = None) -> None:
+        self.api, self.worker, self.work_dir, self.spec, self.token = (
+            api, worker, work_dir, spec, token)
+        self.zygote = zygote
+        self.id, self.attempt = int(spec["id"]), int(spec["attempt"])
+        self.tag = f"job {self.id} attempt {self.attempt}"
+        self.holder = {"worker": worker, "attempt": self.attempt}
+        self.run_dir = work_dir / "runs" / f"{self.id}-{self.attempt}"
+        self.events = EventTail(self.run_dir / "events.jsonl")
+        self.every = max(0.5, float(spec.get("lease_seconds") or 30) / 3)  # heartbeat interval
+        self.last_beat = time.monotonic()  # the lease was just taken
+        self.stoppable = True  # stopping the worker stops (and reports) the robot
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            ending = self.execute()
+            self.push_events(final=True)
+            self.upload_artifacts(ending.result)
+            state = self.complete(ending)
+        except LeaseLost as err:
+            log.warning("%s: dropped; this worker no longer holds the lease (%s)", self.tag, err)
+            return
+        except Stopped:
+            log.warning("%s: the worker stopped before the server took the result; the lease "
+                        "will expire and the job will be retried or failed by policy", self.tag)
+            return
+        log.info("%s: %s in %.1f s%s; the job is now %s", self.tag, ending.status,
+                 time.monotonic() - started, _summary(ending), state)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def execute(self) -> Ending:
+        try:
+            robot_file = self.bundle() / self.spec["file"]
+        except ValueError as err:
+            return Ending("failed", _system(str(err)))
+        self.keep_lease()
+        if self.run_dir.exists():  # a work dir reused with a fresh database
+            shutil.rmtree(self.run_dir)
+        self.run_dir.mkdir(parents=True)
+        child = self.start(robot_file)
+        log.info("%s: robot '%s' (version %s) started in process %d", self.tag,
+                 self.spec["robot"], str(self.spec["version"])[:12], child.pid)
+        try:
+            ending = self.supervise(child)
+        finally:
+            kill_tree(child)  # whatever happened, nothing the robot started outlives the job
+        if ending.result is None:
+            ending.result = self.read_result()
+        return ending
+
+    def bundle(self) -> Path:
+        """The robot's unpacked bundle, fetched once per version and cached by its digest."""
+        digest = str(self.spec["version"])
+        folder = self.work_dir / "bundles" / digest
+        if folder.is_dir():
+            return folder
+        response = self.api.call("GET", f"/api/v1/bundles/{digest}", patient=True, timeout=120)
+        if response.status_code != 200:
+            raise ValueError(f"the robot version {digest} could not be fetched: "
+                             f"{_detail(response)}")
+        if hashlib.sha256(response.content).hexdigest() != digest:
+            raise ValueError(f"the robot version {digest} arrived damaged (its digest differs)")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # unpacked beside, then renamed: a crash never leaves a half bundle in the cache
+        temp = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=folder.parent))
+        try:
+            unpack(response.content, temp)
+            temp.rename(folder)
+        except OSError:
+            if not folder.is_dir():  # not another worker sharing the work dir winning the race
+                raise
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+        return folder
+
+    def start(self, robot_file: Path) -> Child:
+        # Inputs, credentials and the token go through stdin: the command line and the
+        # environment of a process can be read by any user of the machine (ps, /proc).
+        args = [str(robot_file), str(self.run_dir)]
+        with (self.run_dir / "child.log").open("wb") as output:
+            child: Child | None = (self.zygote.spawn(args, output)
+                                   if self.zygote is not None else None)
+            if child is None:  # no zygote on this machine, or it failed: a new interpreter
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "orchestrator.child", *args], stdin=subprocess.PIPE,
+                    stdout=output, stderr=subprocess.STDOUT, env=robot_env(),
+                    cwd=self.run_dir, start_new_session=True)
+        spec = {"job_id": self.id, "attempt": self.attempt, "file": self.spec["file"],
+                "inputs": self.spec["inputs"],
+                "credentials": self.spec.get("credentials") or {}, "server": self.api.url,
+                "worker": self.worker, "token": self.token}
+        assert child.stdin is not None
+        try:  # stdin stays open: the child stops itself when it closes (the worker died)
+            child.stdin.write(json.dumps(spec).encode() + b"\n")
+            child.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died at once; reported as an unexpected end
+        return child
+
+    def supervise(self, child: Child) -> Ending:
+        """Heartbeat, stream events and watch the clock until the child ends or must be
+        stopped. Network work is skipped while the server is away; the robot runs on."""
+        now = time.monotonic()
+        timeout = float(self.spec.get("timeout_s") or 0)
+        deadline = now + timeout if timeout else None
+        next_push = now
+        while True:
+            code = child.poll()
+            if code is not None:
+                return self.ended(code)
+            now = time.monotonic()
+            if self.api.stop.is_set() and self.stoppable:
+                return Ending("failed", _system(f"the worker '{self.worker}' was stopped "
+                                                "during the job"))
+            if deadline is not None and now >= deadline:
+                return Ending("timed_out", _system(f"the job ran longer than its timeout of "
+                                                   f"{timeout:g} s and was stopped"))
+            if now >= next_push and self.api.ready():
+                next_push = now + EVENTS_EVERY
+                self.push_events(final=False)
+            if now >= self.last_beat + self.every and self.api.ready():
+                try:
+                    cancel = self.heartbeat(self.api.once)
+                except ServerAway:
+                    cancel = False
+                if cancel:
+                    return Ending("cancelled", _system("cancelled while running"))
+            time.sleep(TICK)
+
+    def heartbeat(self, send: Callable[..., httpx.Response]) -> bool:
+        """Renew the lease; True when an operator asked to cancel the job."""
+        response = send("POST", f"/api/v1/jobs/{self.id}/heartbeat", json=self.holder)
+        if response.status_code != 200:
+            raise LeaseLost(_detail(response))
+        self.last_beat = time.monotonic()
+        return bool(response.json().get("cancel"))
+
+    def keep_lease(self) -> None:
+        """Between long uploads after the robot ended: the lease must outlast them."""
+        if time.monotonic() >= self.last_beat + self.every:
+            self.heartbeat(functools.partial(self.api.call, patient=True))
+
+    def ended(self, code: int) -> Ending:
+        result = self.read_result()
+        if result is None or result.get("status") not in ("passed", "failed"):
+            how = f", signal {_signal_name(-code)}" if code < 0 else ""
+            return Ending("failed", _system(f"the robot process ended unexpectedly (exit code "
+                                            f"{code}{how})"), result)
+        return Ending(str(result["status"]), result.get("error"), result)
+
+    def read_result(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.run_dir / "result.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def push_events(self, *, final: bool) -> None:
+        """Send the events written so far; final: all of them, waiting out an outage."""
+        while True:
+            if final:
+                self.keep_lease()
+            events, offset, line = self.events.batch()
+            if not events:
+                self.events.ack(offset, line)  # skipped unreadable lines
+                return
+            path, body = f"/api/v1/jobs/{self.id}/events", {**self.holder, "events": events}
+            try:
+                response = (self.api.call("POST", path, json=body, patient=True) if final
+                            else self.api.once("POST", path, json=body))
+            except ServerAway:
+                return
+            if response.status_code != 200:
+                log.warning("%s: events %d-%d refused: %s", self.tag, events[0]["seq"],
+                            events[-1]["seq"], _detail(response))
+            self.events.ack(offset, line)
+
+    def upload_artifacts(self, result: dict[str, Any] | None) -> None:
+        for name, path in artifacts(self.run_dir, result).items():
+            self.keep_lease()
+            size = path.stat().st_size
+            if size > MAX_ARTIFACT:
+                log.warning("%s: artifact %s is %d bytes, over the %d limit; not uploaded",
+                            self.tag, name, size, MAX_ARTIFACT)
+                continue
+            response = self.api.call(
+                "PUT", f"/api/v1/jobs/{self.id}/artifacts/{quote(name, safe='/')}",
+                params=self.holder, content=path.read_bytes(), patient=True, timeout=120)
+            if response.status_code >= 300:
+                log.warning("%s: artifact %s refused: %s", self.tag, name, _detail(response))
+
+    def complete(self, ending: Ending) -> str:
+        response = self.api.call("POST", f"/api/v1/jobs/{self.id}/complete", patient=True,
+                                 json={**self.holder, "status": ending.status,
+                                       "error": ending.error, "result": ending.result})
+        if response.status_code != 200:
+            log.error("%s: the server refused the outcome: %s", self.tag, _detail(response))
+            return "unknown"
+        return str(response.json().get("state", "unknown"))
+
+
+def artifacts(run_dir: Path, result: dict[str, Any] | None) -> dict[str, Path]:
+    """Artifact name (its path relative to the run folder) → file: everything in the run folder
+    (result.json, events.jsonl, screenshots, downloads, written files), plus files the robot
+    registered outside it (named external/FILE)."""
+    files = {p.relative_to(run_dir).as_posix(): p
+             for p in sorted(run_dir.rglob("*")) if p.is_file()}
+    for entry in (result or {}).get("artifacts") or []:
+        path = Path(str(entry.get("path", ""))) if isinstance(entry, dict) else None
+        if path is None or not path.is_absolute() or not path.is_file():
+            continue
+        try:
+            path.resolve().relative_to(run_dir.resolve())
+        except ValueError:
+            files.setdefault(f"external/{path.name}", path)
+    return files
+
+
+def kill_tree(child: Child) -> None:
+    """Stop the child's whole process group: SIGTERM (the runner then writes its result), then
+    SIGKILL for anything still there (a browser that ignores SIGTERM, a hung app)."""
+    if child.poll() is None:
+        _signal_group(child.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(KILL_GRACE)
+    _signal_group(child.pid, signal.SIGKILL)
+    child.wait()
+    if child.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.close()
+
+
+def robot_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+
+
+class Child(Protocol):
+    """What the worker needs of a robot process: a subprocess.Popen, or a Forked."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class Forked:
+    """A robot process forked by the zygote: the worker's own child (clone(CLONE_PARENT)), so
+    it is waited for, and its exit code read, as a Popen's."""
+
+    def __init__(self, pid: int, stdin: IO[bytes]) -> None:
+        self.pid, self.stdin = pid, stdin
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: its status is lost
+                self.returncode = -int(signal.SIGKILL)
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"robot process {self.pid}", timeout or 0)
+            time.sleep(0.02)
+        return code
+
+
+class Zygote:
+    """The worker's robot factory (see orchestrator/child.py): started at once, it imports the
+    libraries while the worker asks for its first job; spawn() then costs a fork. When it
+    cannot start or fails, spawn() answers None (and the worker starts a new interpreter);
+    a dead zygote is started again for the next job."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.control: socket.socket | None = None
+        self.failed = False
+        self._start()
+
+    def _start(self) -> None:
+        if not sys.platform.startswith("linux"):
+            self.failed = True
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", ZYGOTE_CODE, " " * ZYGOTE_ROOM], stdin=theirs.fileno(),
+                env=robot_env(), start_new_session=True)  # Ctrl+C at a terminal: the
+            # worker decides what stops, as for robots
+        except OSError as err:
+            ours.close()
+            self._fail(f"it could not start: {err}")
+            return
+        finally:
+            theirs.close()
+        ours.settimeout(ZYGOTE_PATIENCE)  # a hung zygote: the worker starts robots itself
+        self.control = ours
+
+    def spawn(self, args: list[str], output: IO[bytes]) -> Forked | None:
+        if self.failed:
+            return None
+        if self.proc is None or self.proc.poll() is not None:
+            if self.proc is not None:
+                log.warning("the robot zygote ended (exit code %s); starting it again",
+                            self.proc.returncode)
+            self.close()
+            self._start()
+        if self.control is None:
+            return None
+        read, write = os.pipe()
+        try:
+            self.control.sendmsg([json.dumps(args).encode()],
+                                 [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                   array.array("i", [read, output.fileno()]))])
+            answer = json.loads(self.control.recv(65536) or b"{}")
+        except (OSError, ValueError) as err:
+            os.close(write)
+            log.warning("the robot zygote failed (%s); starting it again for the next job", err)
+            self.close()
+            return None
+        finally:
+            os.close(read)
+        if "pid" not in answer:
+            os.close(write)
+            self._fail(str(answer.get("error", "it ended")))
+            return None
+        return Forked(int(answer["pid"]), os.fdopen(write, "wb"))
+
+    def _fail(self, why: str) -> None:
+        log.warning("robots start as new processes (about 0.5 s slower each): the robot "
+                    "zygote cannot fork them (%s)", why)
+        self.failed = True
+        self.close()
+
+    def close(self) -> None:
+        """Closing the socket ends the zygote (robots it forked are not its children)."""
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is empty
+        os.killpg(pgid, sig)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _summary(ending: Ending) -> str:
+    items = (ending.result or {}).get("items") or {}
+    text = ""
+    if items.get("total"):
+        text = (f", {items['total']} item(s): {items.get('done', 0)} done, "
+                f"{items.get('business_exceptions', 0)} business exception(s), "
+                f"{items.get('system_errors', 0)} system error(s)")
+    if ending.error and ending.status != "passed":
+        text += f" — {str(ending.error.get('message', ''))[:300]}"
+    return text

@@ -1,0 +1,113 @@
+"""`workhand up` on a fresh data folder: everything comes up on SQLite, the S2 schedule fires and
+its robot runs on the local worker against the demo systems, and the savings show in the KPI.
+
+The S2 schedule is the repository's own file with its cron changed to every minute, so the test
+waits at most a minute for a fire instead of until 08:00."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.acceptance
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, check: Any, deadline_s: float, proc: subprocess.Popen[str]) -> Any:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"workhand up exited ({proc.returncode}) while waiting for {what}")
+        try:
+            found = check()
+        except httpx.HTTPError:
+            found = None
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_up_fires_the_s2_schedule_on_the_local_worker(tmp_path: Path) -> None:
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    s2 = (ROOT / "schedules" / "s2-filing-check.yaml").read_text(encoding="utf-8")
+    assert 'cron: "0 8 * * *"' in s2
+    (schedules / "s2.yaml").write_text(s2.replace('cron: "0 8 * * *"', 'cron: "* * * * *"'),
+                                       encoding="utf-8")
+    port, demo_port, data = free_port(), free_port(), tmp_path / "data"
+    log = (tmp_path / "up.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workhand", "up", "--port", str(port), "--demo-port",
+         str(demo_port), "--data", str(data), "--schedules", str(schedules), "--no-examples"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "WORKHAND_LEASE_SECONDS": "15"})
+    try:
+        token = wait_for("the admin token", lambda: (data / "admin.token").is_file() and
+                         (data / "admin.token").read_text().strip(), 90, proc)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        robots = wait_for("deployed robots", lambda: api.get("/robots").json(), 30, proc)
+        assert {r["robot"] for r in robots} >= {"account-annual-inspection",
+                                                "image-filing-check", "central-reconciliation"}
+        listed = api.get("/schedules").json()
+        assert [s["name"] for s in listed] == ["s2-filing-check-daily"]
+
+        def scheduled_done() -> dict[str, Any] | None:
+            for job in api.get("/jobs", params={"robot": "image-filing-check"}).json():
+                if job["schedule"] == "s2-filing-check-daily" and job["state"] in (
+                        "succeeded", "failed", "timed_out"):
+                    return dict(job)
+            return None
+
+        job = wait_for("the S2 schedule's run", scheduled_done, 150, proc)
+        full = api.get(f"/jobs/{job['id']}").json()
+        assert full["state"] == "succeeded", full.get("error")
+        assert full["source"] == "schedule" and full["worker"] == "local"
+        outcomes = [i["outcome"] for i in full["items"]]
+        assert outcomes.count("done") == 7 and outcomes.count("business_exception") == 3
+        # the demo systems' own record: one notice per unfiled account
+        state = httpx.get(f"http://127.0.0.1:{demo_port}/_state", timeout=10).json()
+        assert len(state["mails"]) == 3
+        assert api.get(f"/jobs/{job['id']}/events").json()  # every step recorded
+        kpi = api.get("/kpi").json()
+        row = next(r for r in kpi["robots"] if r["robot"] == "image-filing-check")
+        assert row["items_done"] == 7 and row["business_exceptions"] == 3
+        # another system starts a robot through the API (the "process middle platform")
+        started = api.post("/jobs", json={"robot": "central-reconciliation"})
+        assert started.status_code == 201
+        job_id = started.json()["id"]
+        wait_for("the API-started run", lambda: api.get(f"/jobs/{job_id}").json()["state"]
+                 in ("succeeded", "failed"), 120, proc)
+        assert api.get(f"/jobs/{job_id}").json()["state"] == "succeeded"
+        kpi = api.get("/kpi").json()
+        row = next(r for r in kpi["robots"] if r["robot"] == "central-reconciliation")
+        assert row["runs"] == 1 and row["minutes_saved"] == 90  # minutes_per_run
+        workers = api.get("/workers").json()
+        assert [w["name"] for w in workers] == ["local"]
+        status = subprocess.run([sys.executable, "-m", "workhand", "status", "--server",
+                                 f"http://127.0.0.1:{port}", "--data", str(data)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0 and "image-filing-check" in status.stdout
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

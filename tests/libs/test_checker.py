@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from libs.checker import check_file
+from libs.errors import RobotFileError
+from libs.plan import Action, ForEach, If
+
+Write = Callable[[str, str], Path]
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(RobotFileError) as caught:
+        check_file(path, shown_as="r.yaml")
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_good_robot_becomes_a_plan(robot_file: Write) -> None:
+    plan = check_file(robot_file("""
+        robot: good-one
+        savings: {minutes_per_item: 10, review_minutes: 3}
+        inputs:
+          day: {type: date, default: today}
+        steps:
+          - log: {message: "day ${inputs.day}", label: 开始}
+          - for_each: "${[1, 2]}"
+            as: n
+            work_item: "${n}"
+            retry: {attempts: 3, delay: 2s, backoff: 2}
+            steps:
+              - if: "${n > 1}"
+                then: [fail_item: too big]
+        """, "r.yaml"))
+    assert plan.robot == "good-one"
+    assert plan.savings.minutes_per_item == 10
+    first, loop = plan.steps
+    assert isinstance(first, Action) and first.common.label == "开始"
+    assert isinstance(loop, ForEach) and loop.common.retry is not None
+    assert loop.common.retry.pause(2) == 4.0
+    assert isinstance(loop.steps[0], If)
+
+
+def test_every_problem_is_reported_at_once_with_positions(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: Bad_Name
+        titel: x
+        steps:
+          - lgo: hi
+          - wait: soon
+          - log: {message: "${countr}", levle: info}
+          - set: {count: 0}
+          - log: "${inputs.missing}"
+          - for_each: rows
+            steps: []
+          - log: "${error.message}"
+        """, "r.yaml"))
+    assert found == [
+        "r.yaml:1:8: robot id 'Bad_Name' must be lower-case letters and digits joined by '-', "
+        "e.g. account-annual-inspection",
+        "r.yaml:2:1: unknown key 'titel'; did you mean 'title'? (a robot has: robot, title, "
+        "description, savings, inputs, credentials, settings, steps, tags)",
+        "r.yaml:4:5: unknown step 'lgo'; did you mean 'log'?",
+        "r.yaml:5:11: argument 'duration' of 'wait': 'soon' is not a duration; write it like "
+        "500ms, 2s, 5m or 1h",
+        "r.yaml:6:20: unknown variable 'countr' in '${countr}'; did you mean 'count'? "
+        "(variables come from inputs, 'into:', 'set:' and 'as:')",
+        "r.yaml:6:33: 'log' has no argument 'levle'; did you mean 'level'? "
+        "(arguments: message, level)",
+        "r.yaml:8:10: unknown input 'missing' (inputs are declared under 'inputs:')",
+        "r.yaml:9:15: for_each needs a list or an expression like ${rows}, not the text 'rows'",
+        "r.yaml:11:10: 'error' is only known inside 'catch:' steps",
+    ]
+
+
+def test_step_options_and_wrong_types(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: opts
+        steps:
+          - log: hi
+            retry: {attempts: 0, delai: 1s}
+            optional: maybe
+            timeout: forever
+          - log: {message: x, into: y}
+          - fail
+          - try: [log: a]
+          - call: nowhere
+        """, "r.yaml"))
+    text = "\n".join(found)
+    assert "r.yaml:4:23: 'attempts' must be a whole number" in text
+    assert "r.yaml:4:26: unknown retry option 'delai'; did you mean 'delay'?" in text
+    assert "r.yaml:5:15: 'optional' must be true or false" in text
+    assert "r.yaml:6:14: 'timeout': 'forever' is not a duration" in text
+    assert "r.yaml:7:29: 'log' returns nothing, so 'into' has nothing to keep" in text
+    assert "r.yaml:8:5: 'fail' needs 'message'" in text
+    assert "r.yaml:9:5: 'try' needs 'catch:' or 'finally:'" in text
+    assert "r.yaml:10:11: no robot 'nowhere' found" in text
+
+
+def test_call_resolves_robots_by_id_and_checks_their_inputs(robot_file: Write) -> None:
+    robot_file("""
+        robot: helper-robot
+        inputs:
+          who: {type: text}
+        steps:
+          - log: "hi ${inputs.who}"
+        """, "other.yaml")
+    found = problems(robot_file("""
+        robot: caller
+        steps:
+          - call: helper-robot
+            with: {whom: x}
+        """, "r.yaml"))
+    assert "r.yaml:4:12: robot 'helper-robot' has no input 'whom'; did you mean 'who'?" in found
+    assert "r.yaml:3:11: robot 'helper-robot' needs input 'who'; add it under 'with:'" in found
+
+
+def test_a_robot_calling_itself_is_refused(robot_file: Write) -> None:
+    found = problems(robot_file("robot: loop-me\nsteps:\n  - call: loop-me\n", "r.yaml"))
+    assert any("call each other in a circle" in p for p in found)

@@ -1,0 +1,100 @@
+"""Credentials routes: operators write, readers see names only, no response carries a value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator import vault
+from orchestrator.api.credentials import router
+from orchestrator.auth import Role, create_token
+from orchestrator.settings import Settings
+
+SECRET = "Zq-9931-secret-ütf"
+
+
+@pytest.fixture
+def client(sessions: sessionmaker[Session], tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.delenv(vault.KEY_ENV, raising=False)
+    app = FastAPI()
+    app.include_router(router)
+    app.state.sessions = sessions
+    app.state.settings = Settings(data_dir=tmp_path)
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def tokens(sessions: sessionmaker[Session]) -> dict[str, dict[str, str]]:
+    with sessions.begin() as s:
+        return {role.value: {"Authorization": f"Bearer {create_token(s, role)}"}
+                for role in Role}
+
+
+def test_write_list_delete_never_shows_a_value(client: TestClient,
+                                               tokens: dict[str, dict[str, str]]) -> None:
+    seen: list[str] = []
+    put = client.put("/api/v1/credentials/core_banking", headers=tokens["operator"],
+                     json={"fields": {"user": "ops01", "password": SECRET}})
+    assert put.status_code == 204, put.text
+    seen.append(put.text)
+    for role in ("viewer", "operator", "admin"):
+        got = client.get("/api/v1/credentials", headers=tokens[role])
+        assert got.status_code == 200
+        seen.append(got.text)
+    assert [(c["name"], c["fields"]) for c in got.json()] == [
+        ("core_banking", ["password", "user"])]
+    assert set(got.json()[0]) == {"name", "fields", "updated"}
+    seen.append(client.get("/api/v1/credentials/core_banking", headers=tokens["admin"]).text)
+    gone = client.delete("/api/v1/credentials/core_banking", headers=tokens["operator"])
+    assert gone.status_code == 204
+    seen.append(gone.text)
+    again = client.delete("/api/v1/credentials/core_banking", headers=tokens["operator"])
+    assert again.status_code == 404 and "core_banking" in again.json()["detail"]
+    assert client.get("/api/v1/credentials", headers=tokens["viewer"]).json() == []
+    assert all(SECRET not in text and "ops01" not in text for text in seen)
+
+
+@pytest.mark.parametrize(("method", "role", "code"), [
+    ("put", "viewer", 403), ("put", "worker", 403), ("put", None, 401),
+    ("get", "worker", 403), ("get", None, 401), ("delete", "viewer", 403),
+])
+def test_roles(client: TestClient, tokens: dict[str, dict[str, str]], method: str,
+               role: str | None, code: int) -> None:
+    url = "/api/v1/credentials" if method == "get" else "/api/v1/credentials/x"
+    kwargs = {"json": {"fields": {"p": "v"}}} if method == "put" else {}
+    got = client.request(method, url, headers=tokens[role] if role else {}, **kwargs)
+    assert got.status_code == code and isinstance(got.json()["detail"], str)
+
+
+def test_bad_input_is_4xx_with_a_sentence(client: TestClient,
+                                          tokens: dict[str, dict[str, str]]) -> None:
+    bad_name = client.put("/api/v1/credentials/two%20words", headers=tokens["operator"],
+                          json={"fields": {"p": SECRET}})
+    assert bad_name.status_code == 422 and "single word" in bad_name.json()["detail"]
+    no_fields = client.put("/api/v1/credentials/x", headers=tokens["operator"],
+                           json={"fields": {}})
+    assert no_fields.status_code == 422 and "at least one field" in no_fields.json()["detail"]
+    assert SECRET not in bad_name.text
+    # Malformed bodies are refused without echoing what was sent (it would be the secret).
+    for body in ({"fields": {"p": [SECRET]}}, {"feilds": {"p": SECRET}},
+                 {"fields": {"p": SECRET}, "note": SECRET}, {"fields": SECRET}):
+        got = client.put("/api/v1/credentials/x", headers=tokens["operator"], json=body)
+        assert got.status_code == 422 and isinstance(got.json()["detail"], str), got.text
+        assert SECRET not in got.text
+
+
+def test_broken_key_is_explained(client: TestClient, tokens: dict[str, dict[str, str]]) -> None:
+    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    key_file = Path(str(settings.vault_key_file))
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text("garbage\n")
+    got = client.put("/api/v1/credentials/x", headers=tokens["operator"],
+                     json={"fields": {"p": SECRET}})
+    assert got.status_code == 503 and str(key_file) in got.json()["detail"]

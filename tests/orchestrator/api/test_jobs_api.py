@@ -1,0 +1,102 @@
+"""The jobs and worker routes through HTTP: authentication, roles, the whole job life."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from orchestrator import deploy
+from orchestrator.app import create_app
+from orchestrator.auth import Role, create_token
+from orchestrator.settings import Settings
+
+ROBOT = "robot: api-check\nsavings: {minutes_per_item: 2}\nsteps:\n  - log: hi\n"
+
+
+@pytest.fixture
+def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=db_url), services=False)
+    (tmp_path / "api-check.yaml").write_text(ROBOT, encoding="utf-8")
+    with app.state.sessions.begin() as session:
+        deploy.deploy_robot(session, tmp_path / "api-check.yaml")
+        app.state.tokens = {role: create_token(session, role) for role in Role}
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def auth(client: TestClient, role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.app.state.tokens[role]}"}  # type: ignore[attr-defined]
+
+
+def test_every_route_needs_a_token_with_the_right_role(client: TestClient) -> None:
+    assert client.get("/api/v1/jobs").status_code == 401
+    assert client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.post("/api/v1/jobs", json={"robot": "api-check"},
+                       headers=auth(client, Role.VIEWER)).status_code == 403
+    assert client.get("/api/v1/jobs", headers=auth(client, Role.WORKER)).status_code == 403
+    assert client.post("/api/v1/lease", json={"worker": "w", "wait_s": 0},
+                       headers=auth(client, Role.OPERATOR)).status_code == 403
+    for path in [r.path for r in client.app.routes  # type: ignore[attr-defined]
+                 if getattr(r, "path", "").startswith("/api/v1") and "GET" in r.methods]:
+        url = path.replace("{job_id}", "1").replace("{artifact_id}", "1").replace(
+            "{digest}", "0" * 64).replace("{name}", "x").replace("{name:path}", "x")
+        assert client.get(url).status_code == 401, url
+
+
+def test_bad_input_is_a_4xx_with_a_message(client: TestClient) -> None:
+    op = auth(client, Role.OPERATOR)
+    for body in ({}, {"robot": ""}, {"robot": "api-check", "max_attempts": 0},
+                 {"robot": "api-check", "surprise": 1}, {"robot": "api-check", "inputs": [1]}):
+        response = client.post("/api/v1/jobs", json=body, headers=op)
+        assert response.status_code == 422, body
+        assert response.json()["detail"]
+    missing = client.post("/api/v1/jobs", json={"robot": "api-chek"}, headers=op)
+    assert missing.status_code == 404 and "api-check" in missing.json()["detail"]
+    assert client.get("/api/v1/jobs/999", headers=op).status_code == 404
+    assert client.get("/api/v1/jobs/x", headers=op).status_code == 422
+
+
+def test_a_job_from_another_system_runs_through_a_worker(client: TestClient) -> None:
+    op, work = auth(client, Role.OPERATOR), auth(client, Role.WORKER)
+    created = client.post("/api/v1/jobs", json={"robot": "api-check", "inputs": {}}, headers=op)
+    assert created.status_code == 201
+    job_id = created.json()["id"]
+    leased = client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0}, headers=work)
+    assert leased.status_code == 200
+    spec = leased.json()["job"]
+    assert (spec["id"], spec["attempt"], spec["file"]) == (job_id, 1, "api-check.yaml")
+    bundle = client.get(f"/api/v1/bundles/{spec['version']}", headers=work)
+    assert bundle.status_code == 200 and bundle.content.startswith(b"PK")
+    holder = {"worker": "w1", "attempt": 1}
+    assert client.post(f"/api/v1/jobs/{job_id}/heartbeat", json=holder,
+                       headers=work).json()["cancel"] is False
+    events = [{"seq": 1, "type": "step.start"}, {"seq": 2, "type": "step.end"}]
+    for _ in range(2):  # a batch sent twice is stored once
+        client.post(f"/api/v1/jobs/{job_id}/events", json={**holder, "events": events},
+                    headers=work).raise_for_status()
+    put = client.put(f"/api/v1/jobs/{job_id}/artifacts/screenshots/a.png?worker=w1&attempt=1",
+                     content=b"\x89PNG", headers=work)
+    assert put.status_code == 201
+    assert client.put(f"/api/v1/jobs/{job_id}/artifacts/../x?worker=w1&attempt=1",
+                      content=b"x", headers=work).status_code in (404, 422)
+    result = {"status": "passed", "items": {"total": 1, "done": 1, "business_exceptions": 0,
+                                            "system_errors": 0},
+              "work_items": [{"id": "A-1", "outcome": "done", "message": ""}]}
+    done = client.post(f"/api/v1/jobs/{job_id}/complete",
+                       json={**holder, "status": "passed", "result": result}, headers=work)
+    assert done.json()["state"] == "succeeded"
+    view = client.get(f"/api/v1/jobs/{job_id}", headers=op).json()
+    assert view["state"] == "succeeded" and view["items"][0]["reference"] == "A-1"
+    assert len(client.get(f"/api/v1/jobs/{job_id}/events", headers=op).json()) == 2
+    listed = client.get(f"/api/v1/jobs/{job_id}/artifacts", headers=op).json()
+    assert [a["name"] for a in listed] == ["screenshots/a.png"]
+    again = client.post(f"/api/v1/jobs/{job_id}/complete",
+                        json={**holder, "status": "passed"}, headers=work)
+    assert again.status_code == 409
+    assert client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0},
+                       headers=work).status_code == 204
+    robots = client.get("/api/v1/robots", headers=op).json()
+    assert robots[0]["robot"] == "api-check" and robots[0]["version"] == spec["version"]

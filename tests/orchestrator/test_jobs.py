@@ -1,0 +1,177 @@
+"""Dispatch rules on a real SQLite file and a real PostgreSQL: lease, retry, cancel, reap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator import deploy, jobs
+from orchestrator.models import Attempt, Job, JobItem, KpiDaily
+from orchestrator.settings import Settings
+
+ROBOT = """robot: nightly-check
+savings: {minutes_per_item: 10, review_minutes: 3, minutes_per_run: 5}
+steps:
+  - log: hello
+"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", lease_seconds=30)
+
+
+@pytest.fixture
+def deployed(sessions: sessionmaker[Session], tmp_path: Path) -> str:
+    (tmp_path / "nightly-check.yaml").write_text(ROBOT, encoding="utf-8")
+    with sessions.begin() as session:
+        return deploy.deploy_robot(session, tmp_path / "nightly-check.yaml").digest
+
+
+def new_job(sessions: sessionmaker[Session], **kwargs: object) -> int:
+    with sessions.begin() as session:
+        return jobs.create_job(session, robot="nightly-check", **kwargs).id  # type: ignore[arg-type]
+
+
+def test_unknown_robots_are_refused(sessions: sessionmaker[Session], deployed: str) -> None:
+    with sessions.begin() as session, pytest.raises(jobs.JobError) as caught:
+        jobs.create_job(session, robot="nightly-chek")
+    assert caught.value.status == 404 and "nightly-check" in str(caught.value)
+
+
+def test_priority_labels_and_not_before(sessions: sessionmaker[Session], deployed: str,
+                                        settings: Settings) -> None:
+    low = new_job(sessions)
+    desktop = new_job(sessions, priority=5, labels=["desktop"])
+    later = new_job(sessions, priority=9,
+                    not_before=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    with sessions.begin() as session:
+        first = jobs.lease(session, worker="w1", labels=[], settings=settings)
+        assert first is not None and first.id == low  # desktop needs a label, later must wait
+    with sessions.begin() as session:
+        got = jobs.lease(session, worker="w2", labels=["desktop"], settings=settings)
+        assert got is not None and got.id == desktop
+    with sessions.begin() as session:
+        assert jobs.lease(session, worker="w3", labels=["desktop"], settings=settings) is None
+    assert later not in (low, desktop)
+
+
+def test_system_errors_retry_with_backoff_and_business_errors_do_not(
+        sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
+    job_id = new_job(sessions, max_attempts=3, retry_delay_s=10, retry_backoff=2)
+    now = dt.datetime.now(dt.UTC)
+    for attempt, pause in ((1, 10), (2, 20)):
+        with sessions.begin() as session:
+            job = jobs.lease(session, worker="w", labels=[], settings=settings, now=now)
+            assert job is not None and job.attempt == attempt
+            jobs.complete(session, job_id=job_id, worker="w", attempt=attempt, status="failed",
+                          error={"kind": "system", "message": "page crashed"}, result=None,
+                          settings=settings, now=now)
+            assert job.state == "retrying"
+            assert job.not_before == now + dt.timedelta(seconds=pause)
+        with sessions.begin() as session:  # not before its retry time
+            assert jobs.lease(session, worker="w", labels=[], settings=settings, now=now) is None
+        now += dt.timedelta(seconds=pause + 1)
+    with sessions.begin() as session:
+        job = jobs.lease(session, worker="w", labels=[], settings=settings, now=now)
+        assert job is not None and job.attempt == 3
+        jobs.complete(session, job_id=job_id, worker="w", attempt=3, status="failed",
+                      error={"kind": "system"}, result=None, settings=settings, now=now)
+        assert job.state == "failed"  # attempts used up
+    business = new_job(sessions, max_attempts=3)
+    with sessions.begin() as session:
+        job = jobs.lease(session, worker="w", labels=[], settings=settings, now=now)
+        assert job is not None and job.id == business
+        jobs.complete(session, job_id=business, worker="w", attempt=1, status="failed",
+                      error={"kind": "business"}, result=None, settings=settings, now=now)
+        assert job.state == "failed"
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Attempt)) == 4
+
+
+def test_success_records_items_and_savings(sessions: sessionmaker[Session], deployed: str,
+                                           settings: Settings) -> None:
+    job_id = new_job(sessions)
+    result = {"status": "passed", "items": {"total": 3, "done": 2, "business_exceptions": 1,
+                                            "system_errors": 0},
+              "work_items": [{"id": "A1", "outcome": "done"}, {"id": "A2", "outcome": "done"},
+                             {"id": "A3", "outcome": "business_exception", "message": "注销"}]}
+    with sessions.begin() as session:
+        jobs.lease(session, worker="w", labels=[], settings=settings)
+        jobs.complete(session, job_id=job_id, worker="w", attempt=1, status="passed",
+                      error=None, result=result, settings=settings)
+    with sessions() as session:
+        view = jobs.job_view(session, jobs.get_job(session, job_id))
+        assert view["state"] == "succeeded"
+        assert [i["reference"] for i in view["items"]] == ["A1", "A2", "A3"]
+        assert session.scalar(select(func.count()).select_from(JobItem)) == 3
+        kpi = session.scalars(select(KpiDaily)).one()
+        assert (kpi.runs, kpi.successes, kpi.items_done, kpi.business_exceptions) == (1, 1, 2, 1)
+        assert kpi.minutes_saved == 2 * 10 + 5 - 1 * 3
+
+
+def test_a_stale_worker_cannot_report(sessions: sessionmaker[Session], deployed: str,
+                                      settings: Settings) -> None:
+    job_id = new_job(sessions, max_attempts=2)
+    start = dt.datetime.now(dt.UTC)
+    with sessions.begin() as session:
+        jobs.lease(session, worker="dead", labels=[], settings=settings, now=start)
+    later = start + dt.timedelta(seconds=settings.lease_seconds + 1)
+    with sessions.begin() as session:
+        assert jobs.reap(session, settings, now=later) == 1
+        job = jobs.get_job(session, job_id)
+        assert job.state == "retrying" and "lease" in (job.error or {}).get("message", "")
+    with sessions.begin() as session:
+        job = jobs.lease(session, worker="alive", labels=[], settings=settings,
+                         now=later + dt.timedelta(minutes=5))
+        assert job is not None and job.attempt == 2
+    with sessions.begin() as session, pytest.raises(jobs.JobError) as caught:
+        jobs.complete(session, job_id=job_id, worker="dead", attempt=1, status="passed",
+                      error=None, result=None, settings=settings)
+    assert caught.value.status == 409
+
+
+def test_cancel_waiting_and_running_jobs(sessions: sessionmaker[Session], deployed: str,
+                                         settings: Settings) -> None:
+    waiting, running = new_job(sessions), new_job(sessions)
+    with sessions.begin() as session:
+        assert jobs.cancel(session, waiting).state == "cancelled"
+        leased = jobs.lease(session, worker="w", labels=[], settings=settings)
+        assert leased is not None and leased.id == running
+    with sessions.begin() as session:
+        assert jobs.cancel(session, running).cancel_requested
+        beat = jobs.heartbeat(session, job_id=running, worker="w", attempt=1, settings=settings)
+        assert beat.cancel_requested
+    with sessions.begin() as session, pytest.raises(jobs.JobError):
+        jobs.cancel(session, waiting)
+
+
+def test_concurrent_leases_never_hand_out_a_job_twice(
+        sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
+    ids = [new_job(sessions) for _ in range(40)]
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while True:
+            with sessions.begin() as session:
+                job = jobs.lease(session, worker=name, labels=[], settings=settings)
+                if job is None:
+                    return
+                with lock:
+                    got.append(job.id)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == ids
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)
+                              .where(Job.state == "running")) == 40

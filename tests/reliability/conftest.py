@@ -1,0 +1,285 @@
+"""Live clusters for the reliability tests: real `workhand serve` and `workhand worker` processes
+on a real SQLite file or PostgreSQL (a private schema per test), every process in a session of
+its own so that a test can kill -9 it — and so that cleanup kills everything it started, robots
+included, whatever the test did."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from orchestrator.auth import Role, create_token
+from orchestrator.db import make_engine, migrate, private_schema, session_factory
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKHAND = ROOT / ".venv" / "bin" / "workhand"
+PG_URL = os.environ.get("WORKHAND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+FINAL = ("succeeded", "failed", "cancelled", "timed_out")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0,
+             every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def epoch(value: str) -> float:
+    """An API timestamp (UTC, with or without an offset) as seconds since the epoch."""
+    stamp = dt.datetime.fromisoformat(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return stamp.timestamp()
+
+
+class Proc:
+    """A process leading its own session; its output goes to a log file kept for the test."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str]) -> None:
+        self.args, self.log = args, log
+        with log.open("ab") as out:
+            self.popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
+                                          stderr=subprocess.STDOUT, env=env,
+                                          start_new_session=True)
+        self.pid = self.popen.pid
+
+    def kill_group(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    def kill9(self) -> None:
+        """kill -9 of this process alone (its robots, in sessions of their own, live on)."""
+        self.popen.kill()
+        self.popen.wait(10)
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+class Server:
+    def __init__(self, proc: Proc, port: int) -> None:
+        self.proc, self.port = proc, port
+        self.url = f"http://127.0.0.1:{port}"
+
+
+class Cluster:
+    """Servers and workers on one database; remembers every process and API response."""
+
+    def __init__(self, root: Path, database: str) -> None:
+        self.root, self.database = root, database
+        self.data = root / "data"
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.logs = root / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.procs: list[Proc] = []
+        self.responses: list[str] = []  # every API response body a test saw (leak checks)
+        engine = make_engine(database)
+        migrate(engine)
+        with session_factory(engine).begin() as session:
+            self.operator = create_token(session, Role.OPERATOR)
+            self.admin = create_token(session, Role.ADMIN)
+            self.worker_token = create_token(session, Role.WORKER)
+        engine.dispose()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("WORKHAND_")}
+
+    # -- processes -------------------------------------------------------------------------
+
+    def serve(self, port: int | None = None, lease_seconds: float = 30.0,
+              data: Path | None = None, wait: bool = True) -> Server:
+        port = port or free_port()
+        env = {**self.env, "WORKHAND_LEASE_SECONDS": str(lease_seconds)}
+        proc = Proc([str(WORKHAND), "serve", "--port", str(port), "--data",
+                     str(data or self.data), "--database", self.database],
+                    self.logs / f"serve-{port}.log", env)
+        self.procs.append(proc)
+        server = Server(proc, port)
+        if wait:
+            self.wait_up(server)
+        return server
+
+    def wait_up(self, server: Server, timeout: float = 60.0) -> None:
+        def up() -> bool:
+            if server.proc.popen.poll() is not None:
+                raise AssertionError(f"serve on {server.port} ended:\n"
+                                     f"{server.proc.output()[-3000:]}")
+            try:
+                return httpx.get(f"{server.url}/api/v1/robots", timeout=2,
+                                 headers=self.auth(self.operator)).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_for(f"the server on port {server.port}", up, timeout, every=0.2)
+
+    def worker(self, server: Server, name: str, labels: tuple[str, ...] = ()) -> Proc:
+        work_dir = self.root / "work" / name
+        args = [str(WORKHAND), "worker", "--server", server.url, "--name", name,
+                "--work-dir", str(work_dir)]
+        for label in labels:
+            args += ["--labels", label]
+        # the token through the environment, as the CLI's help advises
+        proc = Proc(args, self.logs / f"worker-{name}.log",
+                    {**self.env, "WORKHAND_TOKEN": self.worker_token})
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        """SIGKILL every process group started (robots lead groups of their own: they are
+        found as the workers' children first)."""
+        for proc in self.procs:
+            for child in children(proc.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child, signal.SIGKILL)
+            proc.kill_group()
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a stuck process
+                proc.popen.wait(10)
+
+    # -- the API ---------------------------------------------------------------------------
+
+    @staticmethod
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def client(self, server: Server, token: str | None = None) -> httpx.Client:
+        def keep(response: httpx.Response) -> None:
+            response.read()
+            self.responses.append(response.text)
+
+        return httpx.Client(base_url=server.url, timeout=30,
+                            headers=self.auth(token or self.operator),
+                            event_hooks={"response": [keep]})
+
+    def deploy(self, http: httpx.Client, text: str) -> str:
+        response = http.post("/api/v1/robots", content=text.encode())
+        assert response.status_code == 201, response.text
+        return str(response.json()["deployed"][0]["version"])
+
+    def start_job(self, http: httpx.Client, robot: str, **fields: Any) -> int:
+        response = http.post("/api/v1/jobs", json={"robot": robot, **fields})
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    def job(self, http: httpx.Client, job_id: int) -> dict[str, Any]:
+        response = http.get(f"/api/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    def ended(self, http: httpx.Client, job_id: int, timeout: float = 60.0) -> dict[str, Any]:
+        return dict(wait_for(f"job {job_id} to end",
+                             lambda: (j := self.job(http, job_id))["state"] in FINAL and j,
+                             timeout, every=0.2))
+
+    def events(self, http: httpx.Client, job_id: int) -> list[dict[str, Any]]:
+        response = http.get(f"/api/v1/jobs/{job_id}/events")
+        assert response.status_code == 200, response.text
+        return list(response.json())
+
+    def wait_for_event(self, http: httpx.Client, job_id: int, kind: str,
+                       timeout: float = 60.0) -> None:
+        wait_for(f"a {kind} event of job {job_id}",
+                 lambda: any(e["type"] == kind for e in self.events(http, job_id)), timeout,
+                 every=0.2)
+
+    @staticmethod
+    def wait_until(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+        return wait_for(what, check, timeout)
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        engine = make_engine(self.database)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text(sql), params))
+        finally:
+            engine.dispose()
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (robots of a worker, its robot zygote)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def pg_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh schema; the schema is dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests disabled (WORKHAND_TEST_PG is empty)")
+    try:
+        with private_schema(PG_URL, "r") as url:
+            yield url
+    except OperationalError as err:  # pragma: no cover - the machine's PostgreSQL is down
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {err}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        (tmp_path / "data").mkdir(exist_ok=True)
+        yield f"sqlite:///{tmp_path / 'data' / 'workhand.db'}"
+    else:
+        yield from pg_schema_url()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from pg_schema_url()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    return f"sqlite:///{tmp_path / 'data' / 'workhand.db'}"
+
+
+def make_cluster(tmp_path: Path, database: str) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path, database)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, db_url: str) -> Iterator[Cluster]:
+    yield from make_cluster(tmp_path, db_url)
+
+
+@pytest.fixture
+def pg_cluster(tmp_path: Path, pg_url: str) -> Iterator[Cluster]:
+    yield from make_cluster(tmp_path, pg_url)
+
+
+@pytest.fixture
+def sqlite_cluster(tmp_path: Path, sqlite_url: str) -> Iterator[Cluster]:
+    yield from make_cluster(tmp_path, sqlite_url)

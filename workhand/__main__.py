@@ -1,0 +1,3 @@
+from workhand.cli import app
+
+app(prog_name="workhand")

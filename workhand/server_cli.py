@@ -1,0 +1,227 @@
+"""`workhand up | serve | token | status`: the orchestrator from the command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from orchestrator.auth import Role, create_token
+from orchestrator.settings import Settings
+
+app = typer.Typer(add_completion=False)
+console = Console()
+ADMIN_TOKEN_FILE = "admin.token"
+
+DataOption = Annotated[Path, typer.Option("--data", help="the orchestrator's data folder")]
+DatabaseOption = Annotated[str | None, typer.Option(
+    "--database", help="database URL (default: SQLite in the data folder), e.g. "
+                       "postgresql://user@host/db")]
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("mail.log", "alembic", "httpx", "httpcore", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings(data: Path, database: str | None) -> Settings:
+    return Settings(data_dir=data, database_url=database or "")
+
+
+def _uvicorn(fastapi_app: Any, host: str, port: int) -> Any:
+    import uvicorn
+
+    config = uvicorn.Config(fastapi_app, host=host, port=port, log_level="warning",
+                            access_log=False)
+    return uvicorn.Server(config)
+
+
+@app.command()
+def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 8700,
+          host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+          data: DataOption = Path(".workhand"), database: DatabaseOption = None) -> None:
+    """Run the orchestrator alone (API, scheduler, lease reaper); workers connect to it."""
+    from orchestrator.app import create_app
+
+    _logging()
+    server = _uvicorn(create_app(_settings(data, database)), host, port)
+    console.print(f"orchestrator on http://{host}:{port}/api/v1 (docs: /docs)")
+    server.run()
+
+
+@app.command("token")
+def token(action: Annotated[str, typer.Argument(help="create")],
+          role: Annotated[Role, typer.Option(help="admin, operator, viewer or worker")],
+          name: Annotated[str, typer.Option(help="who or what will use it")] = "",
+          data: DataOption = Path(".workhand"), database: DatabaseOption = None) -> None:
+    """Create an API token (printed once; only its hash is stored)."""
+    if action != "create":
+        raise typer.BadParameter("the only action is 'create'", param_hint="ACTION")
+    from orchestrator.db import make_engine, migrate, session_factory
+
+    engine = make_engine(_settings(data, database).database_url)
+    migrate(engine)
+    with session_factory(engine).begin() as session:
+        typer.echo(create_token(session, role, name))
+    engine.dispose()
+
+
+def _deploy_all(fastapi_app: Any, robots: Path, schedules: Path) -> tuple[list[str], int]:
+    from orchestrator import deploy
+
+    with fastapi_app.state.sessions.begin() as session:
+        deployed = [v.robot for v in deploy.deploy_folder(session, robots)]
+    from orchestrator import schedules as schedule_files
+
+    with fastapi_app.state.sessions() as session:
+        known = schedule_files.deployed_robots(session)  # earlier API deployments count too
+    specs = schedule_files.load_schedules(schedules, known_robots=known)
+    with fastapi_app.state.sessions.begin() as session:
+        schedule_files.sync(session, specs, str(schedules))
+    return deployed, len(specs)
+
+
+@app.command()
+def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
+       data: DataOption = Path(".workhand"),
+       robots: Annotated[Path, typer.Option(help="robots to deploy")] = Path("robots"),
+       schedules: Annotated[Path, typer.Option(help="schedules to load")] = Path("schedules"),
+       examples: Annotated[bool, typer.Option(help="start one run of each example robot")] = True,
+       demo_port: Annotated[int, typer.Option(help="demo bank systems' port")] = 8800) -> None:
+    """Everything on one machine: orchestrator, scheduler, a local worker, demo systems.
+
+    SQLite in the data folder; robots/ and schedules/ are deployed; Ctrl+C stops it all."""
+    from libs.credentials import load_credentials
+    from orchestrator import vault
+    from orchestrator.app import create_app
+    from orchestrator.worker import run_worker
+    from workhand.demo.server import start
+
+    _logging()
+    settings = _settings(data, None)
+    demo = start(port=demo_port, smtp_port=demo_port + 25)
+    os.environ.update(demo.env())  # the local worker's robots reach the demo systems
+    fastapi_app = create_app(settings)
+    deployed, schedule_count = _deploy_all(fastapi_app, robots, schedules)
+    with fastapi_app.state.sessions.begin() as session:
+        demo_credentials = robots / "credentials" / "demo.yaml"
+        if demo_credentials.is_file():
+            for cred, fields in load_credentials(demo_credentials).items():
+                vault.put(session, settings, cred, {k: str(v) for k, v in fields.items()})
+        admin = create_token(session, Role.ADMIN, "workhand up")
+        worker_token = create_token(session, Role.WORKER, "local worker")
+    (settings.data_dir / ADMIN_TOKEN_FILE).write_text(admin + "\n", encoding="utf-8")
+    (settings.data_dir / ADMIN_TOKEN_FILE).chmod(0o600)
+    server = _uvicorn(fastapi_app, "127.0.0.1", port)
+    threading.Thread(target=server.run, name="orchestrator", daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+    threading.Thread(target=run_worker, name="local-worker", daemon=True,
+                     kwargs={"server": url, "token": worker_token, "name": "local",
+                             "labels": [], "work_dir": settings.data_dir / "worker",
+                             "stop": stop}).start()
+    if examples:
+        headers = {"Authorization": f"Bearer {admin}"}
+        started = [httpx.post(f"{url}/api/v1/jobs", json={"robot": robot}, headers=headers,
+                              timeout=10).json()["id"] for robot in deployed]
+        threading.Thread(target=_show_when_done, args=(url, headers, started, stop),
+                         name="example-results", daemon=True).start()
+    console.rule("Workhand is up")
+    console.print(f"  orchestrator   {url}/api/v1   (API docs {url}/docs)")
+    console.print(f"  demo systems   {demo.base_url}/")
+    console.print(f"  robots         {', '.join(deployed)}")
+    console.print(f"  schedules      {schedule_count} from {schedules}/")
+    console.print(f"  admin token    in {settings.data_dir / ADMIN_TOKEN_FILE}")
+    console.print("  status         workhand status   ·   stop: Ctrl+C")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        stop.set()
+        server.should_exit = True
+        demo.stop()
+
+
+def _show_when_done(url: str, headers: dict[str, str], job_ids: list[int],
+                    stop: threading.Event) -> None:
+    """Print the example runs' results once they have all ended (what `workhand demo` shows)."""
+    final = ("succeeded", "failed", "cancelled", "timed_out")
+    views: list[dict[str, Any]] = []
+    while not stop.wait(2):
+        try:
+            views = [httpx.get(f"{url}/api/v1/jobs/{i}", headers=headers, timeout=10).json()
+                     for i in job_ids]
+        except httpx.HTTPError:
+            continue
+        if all(v.get("state") in final for v in views):
+            break
+    else:
+        return
+    table = Table("job", "robot", "state", "items", "done", "business exc.", "system err.",
+                  "minutes saved", title="Example robots, run through the orchestrator")
+    for v in views:
+        result = v.get("result") or {}
+        items = result.get("items") or {}
+        table.add_row(str(v["id"]), v["robot"], v["state"], str(items.get("total", 0)),
+                      str(items.get("done", 0)), str(items.get("business_exceptions", 0)),
+                      str(items.get("system_errors", 0)), f"{result.get('minutes_saved', 0):g}")
+    console.print(table)
+    console.print("more: workhand status · stop: Ctrl+C")
+
+
+@app.command()
+def status(server: Annotated[str, typer.Option(help="orchestrator URL")] = "http://127.0.0.1:8700",
+           token: Annotated[str | None, typer.Option(help="API token (default: the one "
+                                                     "`workhand up` wrote)")] = None,
+           data: DataOption = Path(".workhand")) -> None:
+    """Workers, recent runs and the savings summary."""
+    if token is None:
+        path = data / ADMIN_TOKEN_FILE
+        if not path.is_file():
+            raise typer.BadParameter(f"give --token, or run `workhand up` first ({path})")
+        token = path.read_text(encoding="utf-8").strip()
+    client = httpx.Client(base_url=server, headers={"Authorization": f"Bearer {token}"},
+                          timeout=10)
+    try:
+        workers = client.get("/api/v1/workers").raise_for_status().json()
+        runs = client.get("/api/v1/jobs", params={"limit": 15}).raise_for_status().json()
+        kpi = client.get("/api/v1/kpi", params={"by": "month"}).raise_for_status().json()
+    except httpx.HTTPError as err:
+        console.print(f"[red]cannot reach the orchestrator at {escape(server)}: "
+                      f"{escape(str(err))}[/]")
+        raise typer.Exit(1) from None
+    table = Table("worker", "labels", "last seen", "job", title="Workers")
+    for w in workers:
+        table.add_row(w["name"], ", ".join(w["labels"]), str(w["last_seen"])[:19],
+                      str(w["current_job"] or ""))
+    console.print(table)
+    table = Table("job", "robot", "state", "attempt", "items", "started", title="Recent runs")
+    for j in runs:
+        items = (j.get("result") or {}).get("items") or {}
+        table.add_row(str(j["id"]), j["robot"], j["state"], str(j["attempt"]),
+                      f"{items.get('done', 0)}/{items.get('total', 0)}" if items else "",
+                      str(j["started"] or "")[:19])
+    console.print(table)
+    table = Table("robot", "runs", "success", "items done", "business exc.", "hours saved",
+                  "FTE", "cost saved", title="Savings")
+    for t in kpi.get("robots") or []:
+        rate = t.get("success_rate")
+        table.add_row(t["robot"], str(t.get("runs", 0)), "" if rate is None else f"{rate:.0%}",
+                      str(t.get("items_done", 0)), str(t.get("business_exceptions", 0)),
+                      f"{t.get('hours_saved', 0):.1f}", f"{t.get('fte', 0):.3f}",
+                      f"{t.get('cost_saved', 0):,.0f}")
+    console.print(table)
