@@ -16,12 +16,16 @@ bearer = HTTPBearer(auto_error=False, description="an API token: workhand token 
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back on error."""
+    """One transaction per request: committed when the route returns, rolled back on error.
+
+    Used with scope="function" (SessionDep): the commit happens before the response is sent, so
+    a client that got a job id can read that job at once (FastAPI's default scope would send the
+    answer first and commit afterwards)."""
     with request.app.state.sessions.begin() as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_settings(request: Request) -> Settings:
