@@ -78,7 +78,7 @@ def lease_loop(urls: list[str], token: str, received: dict[int, float],
             if answer.status_code == 204:
                 continue
             answer.raise_for_status()
-            job = answer.json()["job"]
+            job = answer.json()["jobs"][0]
             received[job["id"]] = time.time()
             client.post(f"{url}/api/v1/jobs/{job['id']}/complete",
                         json={"worker": "bench", "attempt": job["attempt"], "status": "passed",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,29 +55,46 @@ def minutes_saved(savings: Mapping[str, Any], *, succeeded: bool,
     return Savings(**known).minutes_saved(done, business_exceptions, succeeded)
 
 
-def record(session: Session, *, robot: str, day: dt.date, succeeded: bool,
-           items: Mapping[str, int], robot_seconds: float, savings: Mapping[str, Any]) -> None:
-    """Add one finished job to its robot's day; call it in the transaction that finishes the job.
-
-    An upsert adding increments in the database, so two workers finishing at once never lose a
-    count (PostgreSQL's ON CONFLICT is atomic; SQLite serialises writers with BEGIN IMMEDIATE).
-    """
+def count_job(totals: dict[str, float], *, succeeded: bool, items: Mapping[str, int],
+              robot_seconds: float, savings: Mapping[str, Any]) -> None:
+    """Add one finished job to a robot's day's totals (written by add())."""
     done = int(items.get("done", 0))
     exceptions = int(items.get("business_exceptions", 0))
-    values: dict[str, Any] = {
-        "robot": robot, "day": day, "runs": 1,
-        "successes": int(succeeded), "failures": int(not succeeded),
-        "items_done": done, "business_exceptions": exceptions,
-        "system_errors": int(items.get("system_errors", 0)),
-        "robot_seconds": float(robot_seconds),
-        "minutes_saved": minutes_saved(savings, succeeded=succeeded, done=done,
-                                       business_exceptions=exceptions),
-    }
-    stmt = upsert(session)(KpiDaily).values(values)
+    totals["runs"] += 1
+    totals["successes"] += int(succeeded)
+    totals["failures"] += int(not succeeded)
+    totals["items_done"] += done
+    totals["business_exceptions"] += exceptions
+    totals["system_errors"] += int(items.get("system_errors", 0))
+    totals["robot_seconds"] += float(robot_seconds)
+    totals["minutes_saved"] += minutes_saved(savings, succeeded=succeeded, done=done,
+                                             business_exceptions=exceptions)
+
+
+def add(session: Session, totals: Mapping[tuple[str, dt.date], Mapping[str, float]]) -> None:
+    """Add totals to their (robot, day) rows; call it in the transaction that finishes the jobs.
+
+    One upsert adding increments in the database, so two workers finishing at once never lose a
+    count (PostgreSQL's ON CONFLICT is atomic; SQLite serialises writers with BEGIN IMMEDIATE).
+    """
+    rows = [{"robot": robot, "day": day,
+             **{name: (int if name in COUNTS else float)(sums.get(name, 0)) for name in SUMS}}
+            for (robot, day), sums in sorted(totals.items())]
+    if not rows:
+        return
+    stmt = upsert(session)(KpiDaily).values(rows)
     table = KpiDaily.__table__.c
     adds = {name: table[name] + stmt.excluded[name] for name in SUMS}
     session.execute(stmt.on_conflict_do_update(index_elements=["robot", "day"], set_=adds))
 
+
+def record(session: Session, *, robot: str, day: dt.date, succeeded: bool,
+           items: Mapping[str, int], robot_seconds: float, savings: Mapping[str, Any]) -> None:
+    """Add one finished job to its robot's day."""
+    totals: dict[str, float] = defaultdict(float)
+    count_job(totals, succeeded=succeeded, items=items, robot_seconds=robot_seconds,
+              savings=savings)
+    add(session, {(robot, day): totals})
 
 
 def _figures(settings: Settings, runs: int, successes: int, failures: int, items_done: int,

@@ -24,7 +24,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, DateTime, Select, bindparam, exists, func, select, text
 from sqlalchemy.orm import Session
 
-from orchestrator.jobs import JobError, utcnow
+from orchestrator.jobs import JobError, aware, utcnow
 from orchestrator.models import Job, Queue, QueueItem
 from orchestrator.states import JobState
 
@@ -60,12 +60,6 @@ def _storable(text: str, what: str) -> None:
 
 def _is_pg(session: Session) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)  # SQLite gives back naive UTC
-    return value
 
 
 # -- queues ---------------------------------------------------------------------------------
@@ -119,16 +113,16 @@ def all_stats(session: Session, queues: Iterable[str] | None = None) -> dict[str
 
 def queue_view(queue: Queue, counts: Mapping[str, int]) -> dict[str, Any]:
     return {"name": queue.name, "max_retries": queue.max_retries,
-            "description": queue.description, "created": _aware(queue.created),
+            "description": queue.description, "created": aware(queue.created),
             "counts": dict(counts)}
 
 
 def item_view(item: QueueItem) -> dict[str, Any]:
     return {"id": item.id, "queue": item.queue, "reference": item.reference,
-            "payload": item.payload, "priority": item.priority, "deadline": _aware(item.deadline),
+            "payload": item.payload, "priority": item.priority, "deadline": aware(item.deadline),
             "state": item.state, "attempts": item.attempts, "job_id": item.job_id,
-            "message": item.message, "created": _aware(item.created),
-            "updated": _aware(item.updated)}
+            "message": item.message, "created": aware(item.created),
+            "updated": aware(item.updated)}
 
 
 def list_items(session: Session, queue: str, *, state: str | None = None, limit: int = 100,

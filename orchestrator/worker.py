@@ -211,12 +211,15 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     # The zygote forks each robot from a process that imported the libraries already (~15 ms
     # instead of ~600 ms a start); WORKHAND_FAST_START=0 starts each robot as a new process.
     zygote = Zygote() if os.environ.get(FAST_START_ENV, "1") != "0" else None
+    pending: JobRun | None = None  # ended; its outcome goes with the next lease request
     try:
         while not stop.is_set():
+            ask: dict[str, Any] = {"worker": name, "labels": list(labels), "wait_s": wait_s}
+            if pending is not None:
+                ask["finished"] = [pending.report()]
             try:
-                response = api.call("POST", "/api/v1/lease", timeout=wait_s + 15,
-                                    json={"worker": name, "labels": list(labels),
-                                          "wait_s": wait_s})
+                response = api.call("POST", "/api/v1/lease", timeout=wait_s + 15, json=ask,
+                                    patient=pending is not None)
             except Stopped:
                 break
             if response.status_code == 204:
@@ -225,22 +228,33 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
                 log.error("the server refused the lease request: %s", _detail(response))
                 stop.wait(BACKOFF_MAX)
                 continue
-            job = JobRun(api, name, work_dir, response.json()["job"], token, zygote)
-            if stop.is_set():  # it arrived at the end of the long poll; stopping it would
-                # waste an attempt of a job that never started, so it runs first
-                log.warning("%s arrived as the worker was stopping; it runs to its end first",
-                            job.tag)
-                job.stoppable = False
-            try:
-                job.run()
-            except WorkerError:
-                raise
-            except Exception:  # a bug or a full disk must not take the worker down for good
-                log.exception("%s: the worker failed; the lease will expire and the job will "
-                              "be retried or failed by policy", job.tag)
-                stop.wait(BACKOFF_FIRST)
-            if once:
+            answer = response.json()
+            if pending is not None:
+                pending.reported(answer["finished"][0])
+                pending = None
+            for spec in answer["jobs"]:
+                job = JobRun(api, name, work_dir, spec, token, zygote)
+                if stop.is_set():  # it arrived at the end of the long poll; stopping it would
+                    # waste an attempt of a job that never started, so it runs first
+                    log.warning("%s arrived as the worker was stopping; it runs to its end "
+                                "first", job.tag)
+                    job.stoppable = False
+                try:
+                    if job.run():
+                        if once or stop.is_set():
+                            job.complete()
+                        else:
+                            pending = job
+                except WorkerError:
+                    raise
+                except Exception:  # a bug or a full disk must not take the worker down
+                    log.exception("%s: the worker failed; the lease will expire and the job "
+                                  "will be retried or failed by policy", job.tag)
+                    stop.wait(BACKOFF_FIRST)
+            if once and answer["jobs"]:
                 break
+        if pending is not None:  # stopped with an outcome not yet reported
+            pending.complete()
     finally:
         if zygote is not None:
             zygote.close()
@@ -265,22 +279,26 @@ class JobRun:
         self.last_beat = time.monotonic()  # the lease was just taken
         self.stoppable = True  # stopping the worker stops (and reports) the robot
 
-    def run(self) -> None:
-        started = time.monotonic()
+    def run(self) -> bool:
+        """Run the attempt and send its events and artifacts; True when its outcome is ready
+        to report (with the next lease request, or by complete())."""
+        self.started = time.monotonic()
         try:
-            ending = self.execute()
+            self.ending = self.execute()
             self.push_events(final=True)
-            self.upload_artifacts(ending.result)
-            state = self.complete(ending)
+            self.upload_artifacts(self.ending.result)
         except LeaseLost as err:
             log.warning("%s: dropped; this worker no longer holds the lease (%s)", self.tag, err)
-            return
+            return False
         except Stopped:
-            log.warning("%s: the worker stopped before the server took the result; the lease "
-                        "will expire and the job will be retried or failed by policy", self.tag)
-            return
-        log.info("%s: %s in %.1f s%s; the job is now %s", self.tag, ending.status,
-                 time.monotonic() - started, _summary(ending), state)
+            self.stopped()
+            return False
+        self.took = time.monotonic() - self.started
+        return True
+
+    def stopped(self) -> None:
+        log.warning("%s: the worker stopped before the server took the result; the lease will "
+                    "expire and the job will be retried or failed by policy", self.tag)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -447,14 +465,35 @@ class JobRun:
             if response.status_code >= 300:
                 log.warning("%s: artifact %s refused: %s", self.tag, name, _detail(response))
 
-    def complete(self, ending: Ending) -> str:
-        response = self.api.call("POST", f"/api/v1/jobs/{self.id}/complete", patient=True,
-                                 json={**self.holder, "status": ending.status,
-                                       "error": ending.error, "result": ending.result})
-        if response.status_code != 200:
-            log.error("%s: the server refused the outcome: %s", self.tag, _detail(response))
-            return "unknown"
-        return str(response.json().get("state", "unknown"))
+    def outcome(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "status": self.ending.status,
+                "error": self.ending.error, "result": self.ending.result}
+
+    def report(self) -> dict[str, Any]:
+        """The outcome as the next lease request carries it."""
+        return {"job_id": self.id, **self.outcome()}
+
+    def complete(self) -> None:
+        """Report the outcome on its own (when no lease request follows)."""
+        try:
+            response = self.api.call("POST", f"/api/v1/jobs/{self.id}/complete", patient=True,
+                                     json={"worker": self.worker, **self.outcome()})
+        except LeaseLost as err:
+            self.reported({"status": 409, "error": str(err)})
+            return
+        except Stopped:
+            self.stopped()
+            return
+        self.reported(response.json() if response.status_code == 200 else
+                      {"status": response.status_code, "error": _detail(response)})
+
+    def reported(self, answer: dict[str, Any]) -> None:
+        """Log what the server made of the outcome."""
+        if "error" in answer:
+            log.error("%s: the server refused the outcome: %s", self.tag, answer["error"])
+            return
+        log.info("%s: %s in %.1f s%s; the job is now %s", self.tag, self.ending.status,
+                 self.took, _summary(self.ending), answer.get("state", "unknown"))
 
 
 def artifacts(run_dir: Path, result: dict[str, Any] | None) -> dict[str, Path]:

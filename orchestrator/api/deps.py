@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -28,7 +30,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:  # async: no thread-pool hop
     settings: Settings = request.app.state.settings
     return settings
 
@@ -41,22 +43,39 @@ class Caller:
         self.role, self.name = role, name
 
 
-def _caller(request: Request,
-            credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+TOKEN_TTL_S = 5.0  # a revoked token keeps working this long in a process that just used it
+_known: dict[str, tuple[float, Caller]] = {}  # token → (until, caller): valid tokens only
+
+
+def _lookup(request: Request, token: str) -> Caller | None:
+    with request.app.state.sessions() as session:
+        found = find_token(session, token)
+        return None if found is None else Caller(Role(found.role), found.name)
+
+
+async def _caller(request: Request,
+                  credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                             "an API token is required: Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
-    with request.app.state.sessions() as session:
-        token = find_token(session, credentials.credentials)
-        if token is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API token",
-                                headers={"WWW-Authenticate": "Bearer"})
-        return Caller(Role(token.role), token.name)
+    token = credentials.credentials
+    known = _known.get(token)
+    if known is not None and known[0] > time.monotonic():
+        return known[1]
+    caller = await run_in_threadpool(_lookup, request, token)
+    if caller is None:
+        _known.pop(token, None)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if len(_known) > 10_000:
+        _known.clear()
+    _known[token] = (time.monotonic() + TOKEN_TTL_S, caller)
+    return caller
 
 
-def _need(permission: str) -> Callable[[Caller], Caller]:
-    def check(caller: Caller = Depends(_caller)) -> Caller:
+def _need(permission: str) -> Callable[[Caller], Awaitable[Caller]]:
+    async def check(caller: Caller = Depends(_caller)) -> Caller:
         if permission not in PERMISSIONS[caller.role]:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"a {caller.role.value} token cannot do this "

@@ -10,24 +10,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from orchestrator import jobs, vault
-from orchestrator.api.deps import Id, SessionDep, SettingsDep, WorkerCaller
-from orchestrator.models import Artifact, Credential, Job, RobotVersion
+from orchestrator import dispatch, jobs
+from orchestrator.api.deps import MAX_ID, Id, SessionDep, SettingsDep, WorkerCaller
+from orchestrator.models import Artifact, RobotVersion
 from orchestrator.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["workers"])
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class LeaseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    worker: Name
-    labels: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list,
-                                                                max_length=50)
-    wait_s: float = Field(20.0, ge=0, le=60, description="long-poll up to this long")
 
 
 class Holder(BaseModel):
@@ -36,46 +29,65 @@ class Holder(BaseModel):
     attempt: int = Field(ge=1, le=10_000)
 
 
-class EventBatch(Holder):
-    events: list[dict[str, Any]] = Field(max_length=5000)
-
-
-class Completion(Holder):
+class Report(BaseModel):
+    """How an attempt ended."""
+    model_config = ConfigDict(extra="forbid")
+    attempt: int = Field(ge=1, le=10_000)
     status: str = Field(pattern="^(passed|failed|cancelled|timed_out)$")
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
 
 
-def _lease_payload(request: Request, job: Job, settings: Settings) -> dict[str, Any]:
-    """What the worker needs to run the job, credentials included (only in this answer)."""
-    with request.app.state.sessions.begin() as session:
-        version = session.get(RobotVersion, job.version)
-        assert version is not None
-        # Credentials missing from the vault are left out: the runner then stops the job before
-        # any step with "credential 'x' is not available" (a robot-file error, never retried).
-        wanted = [n for n in version.credentials if session.get(Credential, n) is not None]
-        try:
-            credentials = vault.reveal(session, settings, wanted) if wanted else {}
-        except vault.VaultError as err:
-            raise jobs.JobError(503, f"the vault cannot be read: {err}") from None
-        return {"job": {"id": job.id, "attempt": job.attempt, "robot": job.robot,
-                        "version": job.version, "file": version.file, "inputs": job.inputs,
-                        "credentials": credentials, "timeout_s": job.timeout_s,
-                        "lease_seconds": settings.lease_seconds}}
+class Completion(Report):
+    worker: Name
 
 
-@router.post("/lease", responses={204: {"description": "no job for this worker right now"}})
+class Finished(Report):
+    """An attempt that ended, reported with the worker's next lease request."""
+    job_id: int = Field(ge=1, le=MAX_ID)
+
+
+class LeaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    worker: Name
+    labels: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list,
+                                                                max_length=50)
+    wait_s: float = Field(20.0, ge=0, le=60, description="long-poll up to this long")
+    max_jobs: int = Field(1, ge=0, le=dispatch.MAX_BATCH,
+                          description="free slots of the worker: lease up to this many jobs")
+    finished: list[Finished] = Field(
+        default_factory=list, max_length=dispatch.MAX_BATCH,
+        description="attempts of this worker that ended since it last asked; each is "
+                    "recorded (as by POST /jobs/{id}/complete) before anything is leased")
+
+
+class EventBatch(Holder):
+    events: list[dict[str, Any]] = Field(max_length=5000)
+
+
+@router.post("/lease", responses={204: {"description": "no job for this worker right now "
+                                                      "(and nothing was reported)"}})
 def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
           settings: SettingsDep) -> Any:
-    """The next job this worker can run, waiting up to wait_s for one to arrive."""
+    """Report ended attempts, then take up to max_jobs jobs this worker can run, waiting up
+    to wait_s for one to arrive. Answers {"jobs": [...], "finished": [one answer per report:
+    {"id", "state"} or {"id", "status", "error"}]}; each job carries what the worker needs to
+    run it, its credentials included (this is the only answer that carries them)."""
     deadline = time.monotonic() + min(body.wait_s, settings.long_poll_seconds)
+    endings = [dispatch.Ending(f.job_id, body.worker, f.attempt, f.status, f.error, f.result)
+               for f in body.finished]
+    finished: list[dict[str, Any]] = []
     while True:
         seen = jobs.arrivals.count
         with request.app.state.sessions.begin() as session:
-            job = jobs.lease(session, worker=body.worker, labels=body.labels, settings=settings)
-        if job is not None:
-            return _lease_payload(request, job, settings)
+            if endings:  # in the first round's transaction: one commit for both
+                finished = dispatch.complete(session, endings, settings)
+                endings = []
+            leased = dispatch.lease(session, worker=body.worker, labels=body.labels,
+                                    settings=settings, max_jobs=body.max_jobs)
         remaining = deadline - time.monotonic()
+        if leased or (finished and remaining <= 0) or body.max_jobs == 0:
+            return JSONResponse({"jobs": leased, "finished": finished})
         if remaining <= 0:
             return Response(status_code=status.HTTP_204_NO_CONTENT)
         # woken by jobs committed in this process; other processes' jobs are seen by polling
@@ -134,10 +146,10 @@ def _store_artifact(request: Request, job_id: int, parts: list[str], worker: str
 @router.post("/jobs/{job_id}/complete")
 def complete(job_id: Id, body: Completion, caller: WorkerCaller, session: SessionDep,
              settings: SettingsDep) -> dict[str, Any]:
-    job = jobs.complete(session, job_id=job_id, worker=body.worker, attempt=body.attempt,
-                        status=body.status, error=body.error, result=body.result,
-                        settings=settings)
-    return {"id": job.id, "state": job.state}
+    """Report how an attempt ended (a worker can also report it with its next lease)."""
+    state = dispatch.complete_one(session, dispatch.Ending(
+        job_id, body.worker, body.attempt, body.status, body.error, body.result), settings)
+    return {"id": job_id, "state": state}
 
 
 @router.get("/bundles/{digest}")

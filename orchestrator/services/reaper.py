@@ -10,7 +10,7 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import jobs, queues
+from orchestrator import dispatch, queues
 from orchestrator.settings import Settings
 
 log = logging.getLogger("workhand.reaper")
@@ -27,7 +27,7 @@ class Reaper:
         """Expired job leases, then queue items whose job is gone (queues nobody consumes now
         would otherwise keep them in progress)."""
         with self.sessions.begin() as session:
-            reaped = jobs.reap(session, self.settings)
+            reaped = dispatch.reap(session, self.settings)
         with self.sessions.begin() as session:
             queues.requeue_expired(session)
         return reaped

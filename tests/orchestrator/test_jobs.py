@@ -1,16 +1,18 @@
-"""Dispatch rules on a real SQLite file and a real PostgreSQL: lease, retry, cancel, reap."""
+"""Jobs and dispatch rules on a real SQLite file and a real PostgreSQL: lease (one and many),
+retry, report, cancel, reap."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import deploy, jobs
+from orchestrator import deploy, dispatch, jobs
 from orchestrator.models import Attempt, Job, JobItem, KpiDaily
 from orchestrator.settings import Settings
 
@@ -33,6 +35,19 @@ def deployed(sessions: sessionmaker[Session], tmp_path: Path) -> str:
         return deploy.deploy_robot(session, tmp_path / "nightly-check.yaml").digest
 
 
+def lease(session: Session, worker: str, labels: list[str], settings: Settings,
+          now: dt.datetime | None = None) -> dict[str, Any] | None:
+    got = dispatch.lease(session, worker=worker, labels=labels, settings=settings, now=now)
+    return got[0] if got else None
+
+
+def complete(session: Session, job_id: int, worker: str, attempt: int, status: str,
+             settings: Settings, error: dict[str, Any] | None = None,
+             result: dict[str, Any] | None = None, now: dt.datetime | None = None) -> str:
+    return dispatch.complete_one(session, dispatch.Ending(job_id, worker, attempt, status, error,
+                                                          result), settings, now)
+
+
 def new_job(sessions: sessionmaker[Session], **kwargs: object) -> int:
     with sessions.begin() as session:
         return jobs.create_job(session, robot="nightly-check", **kwargs).id  # type: ignore[arg-type]
@@ -51,13 +66,13 @@ def test_priority_labels_and_not_before(sessions: sessionmaker[Session], deploye
     later = new_job(sessions, priority=9,
                     not_before=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
     with sessions.begin() as session:
-        first = jobs.lease(session, worker="w1", labels=[], settings=settings)
-        assert first is not None and first.id == low  # desktop needs a label, later must wait
+        first = lease(session, "w1", [], settings)
+        assert first is not None and first["id"] == low  # desktop needs a label, later must wait
     with sessions.begin() as session:
-        got = jobs.lease(session, worker="w2", labels=["desktop"], settings=settings)
-        assert got is not None and got.id == desktop
+        got = lease(session, "w2", ["desktop"], settings)
+        assert got is not None and got["id"] == desktop
     with sessions.begin() as session:
-        assert jobs.lease(session, worker="w3", labels=["desktop"], settings=settings) is None
+        assert lease(session, "w3", ["desktop"], settings) is None
     assert later not in (low, desktop)
 
 
@@ -67,29 +82,28 @@ def test_system_errors_retry_with_backoff_and_business_errors_do_not(
     now = dt.datetime.now(dt.UTC)
     for attempt, pause in ((1, 10), (2, 20)):
         with sessions.begin() as session:
-            job = jobs.lease(session, worker="w", labels=[], settings=settings, now=now)
-            assert job is not None and job.attempt == attempt
-            jobs.complete(session, job_id=job_id, worker="w", attempt=attempt, status="failed",
-                          error={"kind": "system", "message": "page crashed"}, result=None,
-                          settings=settings, now=now)
-            assert job.state == "retrying"
-            assert job.not_before == now + dt.timedelta(seconds=pause)
+            job = lease(session, "w", [], settings, now=now)
+            assert job is not None and job["attempt"] == attempt
+            assert complete(session, job_id, "w", attempt, "failed", settings, now=now,
+                            error={"kind": "system", "message": "page crashed"}) == "retrying"
+        with sessions() as session:
+            stored = jobs.get_job(session, job_id)
+            assert stored.state == "retrying"
+            assert jobs.aware(stored.not_before) == now + dt.timedelta(seconds=pause)
         with sessions.begin() as session:  # not before its retry time
-            assert jobs.lease(session, worker="w", labels=[], settings=settings, now=now) is None
+            assert lease(session, "w", [], settings, now=now) is None
         now += dt.timedelta(seconds=pause + 1)
     with sessions.begin() as session:
-        job = jobs.lease(session, worker="w", labels=[], settings=settings, now=now)
-        assert job is not None and job.attempt == 3
-        jobs.complete(session, job_id=job_id, worker="w", attempt=3, status="failed",
-                      error={"kind": "system"}, result=None, settings=settings, now=now)
-        assert job.state == "failed"  # attempts used up
+        job = lease(session, "w", [], settings, now=now)
+        assert job is not None and job["attempt"] == 3
+        assert complete(session, job_id, "w", 3, "failed", settings, now=now,
+                        error={"kind": "system"}) == "failed"  # attempts used up
     business = new_job(sessions, max_attempts=3)
     with sessions.begin() as session:
-        job = jobs.lease(session, worker="w", labels=[], settings=settings, now=now)
-        assert job is not None and job.id == business
-        jobs.complete(session, job_id=business, worker="w", attempt=1, status="failed",
-                      error={"kind": "business"}, result=None, settings=settings, now=now)
-        assert job.state == "failed"
+        job = lease(session, "w", [], settings, now=now)
+        assert job is not None and job["id"] == business
+        assert complete(session, business, "w", 1, "failed", settings, now=now,
+                        error={"kind": "business"}) == "failed"
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Attempt)) == 4
 
@@ -102,9 +116,8 @@ def test_success_records_items_and_savings(sessions: sessionmaker[Session], depl
               "work_items": [{"id": "A1", "outcome": "done"}, {"id": "A2", "outcome": "done"},
                              {"id": "A3", "outcome": "business_exception", "message": "注销"}]}
     with sessions.begin() as session:
-        jobs.lease(session, worker="w", labels=[], settings=settings)
-        jobs.complete(session, job_id=job_id, worker="w", attempt=1, status="passed",
-                      error=None, result=result, settings=settings)
+        lease(session, "w", [], settings)
+        complete(session, job_id, "w", 1, "passed", settings, result=result)
     with sessions() as session:
         view = jobs.job_view(session, jobs.get_job(session, job_id))
         assert view["state"] == "succeeded"
@@ -120,19 +133,17 @@ def test_a_stale_worker_cannot_report(sessions: sessionmaker[Session], deployed:
     job_id = new_job(sessions, max_attempts=2)
     start = dt.datetime.now(dt.UTC)
     with sessions.begin() as session:
-        jobs.lease(session, worker="dead", labels=[], settings=settings, now=start)
+        lease(session, "dead", [], settings, now=start)
     later = start + dt.timedelta(seconds=settings.lease_seconds + 1)
     with sessions.begin() as session:
-        assert jobs.reap(session, settings, now=later) == 1
+        assert dispatch.reap(session, settings, now=later) == 1
         job = jobs.get_job(session, job_id)
         assert job.state == "retrying" and "lease" in (job.error or {}).get("message", "")
     with sessions.begin() as session:
-        job = jobs.lease(session, worker="alive", labels=[], settings=settings,
-                         now=later + dt.timedelta(minutes=5))
-        assert job is not None and job.attempt == 2
+        job = lease(session, "alive", [], settings, now=later + dt.timedelta(minutes=5))
+        assert job is not None and job["attempt"] == 2
     with sessions.begin() as session, pytest.raises(jobs.JobError) as caught:
-        jobs.complete(session, job_id=job_id, worker="dead", attempt=1, status="passed",
-                      error=None, result=None, settings=settings)
+        complete(session, job_id, "dead", 1, "passed", settings)
     assert caught.value.status == 409
 
 
@@ -141,8 +152,8 @@ def test_cancel_waiting_and_running_jobs(sessions: sessionmaker[Session], deploy
     waiting, running = new_job(sessions), new_job(sessions)
     with sessions.begin() as session:
         assert jobs.cancel(session, waiting).state == "cancelled"
-        leased = jobs.lease(session, worker="w", labels=[], settings=settings)
-        assert leased is not None and leased.id == running
+        leased = lease(session, "w", [], settings)
+        assert leased is not None and leased["id"] == running
     with sessions.begin() as session:
         assert jobs.cancel(session, running).cancel_requested
         beat = jobs.heartbeat(session, job_id=running, worker="w", attempt=1, settings=settings)
@@ -160,11 +171,11 @@ def test_concurrent_leases_never_hand_out_a_job_twice(
     def worker(name: str) -> None:
         while True:
             with sessions.begin() as session:
-                job = jobs.lease(session, worker=name, labels=[], settings=settings)
+                job = lease(session, name, [], settings)
                 if job is None:
                     return
                 with lock:
-                    got.append(job.id)
+                    got.append(job["id"])
 
     threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
     for t in threads:
@@ -175,3 +186,46 @@ def test_concurrent_leases_never_hand_out_a_job_twice(
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Job)
                               .where(Job.state == "running")) == 40
+
+
+def test_a_worker_leases_several_jobs_by_priority_and_labels(
+        sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
+    plain = [new_job(sessions) for _ in range(3)]
+    urgent = new_job(sessions, priority=7)
+    both = new_job(sessions, priority=9, labels=["desktop", "cn"])
+    with sessions.begin() as session:
+        got = dispatch.lease(session, worker="w", labels=["desktop"], settings=settings,
+                             max_jobs=3)
+    assert [j["id"] for j in got] == [urgent, plain[0], plain[1]]  # `both` needs cn too
+    assert all(j["attempt"] == 1 and j["file"] == "nightly-check.yaml" for j in got)
+    with sessions.begin() as session:
+        got = dispatch.lease(session, worker="v", labels=["cn", "desktop", "x"],
+                             settings=settings, max_jobs=5)
+    assert [j["id"] for j in got] == [both, plain[2]]
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Attempt)) == 5
+
+
+def test_one_report_of_several_endings_answers_each(
+        sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
+    first, second, other = new_job(sessions), new_job(sessions), new_job(sessions)
+    result = {"items": {"done": 2}, "work_items": [{"id": "A", "outcome": "done"},
+                                                   {"id": "B", "outcome": "done"}]}
+    with sessions.begin() as session:
+        dispatch.lease(session, worker="w", labels=[], settings=settings, max_jobs=2)
+        dispatch.lease(session, worker="z", labels=[], settings=settings)
+    with sessions.begin() as session:
+        answers = dispatch.complete(session, [
+            dispatch.Ending(first, "w", 1, "passed", None, result),
+            dispatch.Ending(second, "w", 1, "passed", None, result),
+            dispatch.Ending(other, "w", 1, "passed"),  # z holds it
+            dispatch.Ending(10**9, "w", 1, "passed"),
+        ], settings)
+    assert [a.get("state") or a["status"] for a in answers] == ["succeeded", "succeeded",
+                                                                   409, 404]
+    with sessions() as session:
+        day = session.scalars(select(KpiDaily)).one()  # both jobs in one upsert
+        assert (day.runs, day.successes, day.items_done) == (2, 2, 4)
+        assert day.minutes_saved == 2 * (2 * 10 + 5)
+        assert session.scalar(select(func.count()).select_from(JobItem)) == 4
+        assert jobs.get_job(session, other).state == "running"

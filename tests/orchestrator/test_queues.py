@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import deploy, jobs, queues
+from orchestrator import deploy, dispatch, jobs, queues
 from orchestrator.models import QueueItem
 from orchestrator.settings import Settings
 
@@ -142,7 +142,7 @@ def test_a_lease_marks_the_item_in_progress(sessions: Sessions, queue: str) -> N
         stored = session.get(QueueItem, item.id)
         assert stored is not None
         assert (stored.state, stored.attempts, stored.job_id) == ("in_progress", 1, 7)
-        assert queues._aware(stored.lease_expires) == NOW + dt.timedelta(seconds=30)
+        assert jobs.aware(stored.lease_expires) == NOW + dt.timedelta(seconds=30)
     assert lease(sessions, queue, job_id=8, now=NOW) is None
 
 
@@ -198,8 +198,8 @@ def running_job(sessions: Sessions, tmp_path: Path) -> tuple[int, Settings]:
         deploy.deploy_robot(session, robot)
         job_id = jobs.create_job(session, robot="queue-robot").id
     with sessions.begin() as session:
-        leased = jobs.lease(session, worker="w1", labels=[], settings=settings, now=NOW)
-        assert leased is not None and leased.id == job_id
+        [leased] = dispatch.lease(session, worker="w1", labels=[], settings=settings, now=NOW)
+        assert leased["id"] == job_id
     return job_id, settings
 
 

@@ -66,7 +66,7 @@ def test_a_job_from_another_system_runs_through_a_worker(client: TestClient) -> 
     job_id = created.json()["id"]
     leased = client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0}, headers=work)
     assert leased.status_code == 200
-    spec = leased.json()["job"]
+    [spec] = leased.json()["jobs"]
     assert (spec["id"], spec["attempt"], spec["file"]) == (job_id, 1, "api-check.yaml")
     bundle = client.get(f"/api/v1/bundles/{spec['version']}", headers=work)
     assert bundle.status_code == 200 and bundle.content.startswith(b"PK")
@@ -100,6 +100,34 @@ def test_a_job_from_another_system_runs_through_a_worker(client: TestClient) -> 
                        headers=work).status_code == 204
     robots = client.get("/api/v1/robots", headers=op).json()
     assert robots[0]["robot"] == "api-check" and robots[0]["version"] == spec["version"]
+
+
+def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> None:
+    op, work = auth(client, Role.OPERATOR), auth(client, Role.WORKER)
+    ids = [client.post("/api/v1/jobs", json={"robot": "api-check"}, headers=op).json()["id"]
+           for _ in range(3)]
+    first = client.post("/api/v1/lease", json={"worker": "w", "wait_s": 0, "max_jobs": 2},
+                        headers=work).json()
+    assert [j["id"] for j in first["jobs"]] == ids[:2] and first["finished"] == []
+    ended = [{"job_id": ids[0], "attempt": 1, "status": "passed",
+              "result": {"items": {"done": 3}}},
+             {"job_id": ids[1], "attempt": 1, "status": "failed",
+              "error": {"kind": "business", "message": "账户已注销"}},
+             {"job_id": ids[2], "attempt": 1, "status": "passed"}]  # not leased yet
+    answer = client.post("/api/v1/lease", json={"worker": "w", "wait_s": 0, "finished": ended},
+                         headers=work)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [j["id"] for j in body["jobs"]] == [ids[2]]  # reported first, then leased
+    assert body["finished"][:2] == [{"id": ids[0], "state": "succeeded"},
+                                    {"id": ids[1], "state": "failed"}]
+    assert body["finished"][2]["status"] == 409 and "not leased" in body["finished"][2]["error"]
+    kpi = client.get("/api/v1/kpi", headers=op).json()
+    assert kpi["totals"]["items_done"] == 3 and kpi["totals"]["runs"] == 2
+    only_report = client.post("/api/v1/lease", json={
+        "worker": "w", "wait_s": 0, "max_jobs": 0,
+        "finished": [{"job_id": ids[2], "attempt": 1, "status": "passed"}]}, headers=work)
+    assert only_report.json() == {"jobs": [], "finished": [{"id": ids[2], "state": "succeeded"}]}
 
 
 def test_an_answered_job_is_committed_before_the_answer(tmp_path: Path, db_url: str) -> None:

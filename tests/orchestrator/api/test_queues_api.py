@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from libs.checker import check_file
 from libs.errors import SystemFailure
 from libs.runner import Runner
-from orchestrator import deploy, jobs
+from orchestrator import deploy, dispatch, jobs
 from orchestrator.api.queues import router
 from orchestrator.app import add_error_handlers
 from orchestrator.auth import Role, create_token
@@ -76,10 +76,9 @@ def job(sessions: Sessions, tmp_path: Path) -> dict[str, Any]:
         deploy.deploy_robot(session, robot)
         jobs.create_job(session, robot="queue-consumer")
     with sessions.begin() as session:
-        leased = jobs.lease(session, worker="w1", labels=[],
-                            settings=Settings(data_dir=tmp_path / "data", lease_seconds=60))
-        assert leased is not None
-        return {"job_id": leased.id, "attempt": leased.attempt, "worker": "w1",
+        [leased] = dispatch.lease(session, worker="w1", labels=[],
+                                  settings=Settings(data_dir=tmp_path / "data", lease_seconds=60))
+        return {"job_id": leased["id"], "attempt": leased["attempt"], "worker": "w1",
                 "robot": robot}
 
 

@@ -1,0 +1,307 @@
+"""The hot path: lease jobs to a worker and record how attempts ended, many at a time.
+
+A worker asks for as many jobs as it has free slots and, in the same request, reports the
+attempts that ended since it last asked (api/work.py). Each side is a few set-based statements
+(Core SQL, no ORM objects), whatever the number of jobs:
+
+- lease: one `UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING`, the
+  label match done by the database, then one INSERT of the attempts and one upsert of the worker.
+- finish: one read of the jobs (locked on PostgreSQL), the outcome of each decided by states.py,
+  then one executemany per table and one KPI upsert per robot and day.
+
+PostgreSQL: SKIP LOCKED lets many workers lease at once without waiting on each other. SQLite:
+every transaction began with BEGIN IMMEDIATE (db.py), so leases are serialised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Row,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from orchestrator import kpi, states, vault
+from orchestrator.db import upsert
+from orchestrator.jobs import JobError, aware, utcnow
+from orchestrator.models import Attempt, Credential, Job, JobItem, RobotVersion, Worker
+from orchestrator.settings import Settings
+from orchestrator.states import JobState
+
+JOBS: Table = Job.__table__  # type: ignore[assignment]
+ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
+WORKERS: Table = Worker.__table__  # type: ignore[assignment]
+MAX_BATCH = 100  # jobs per lease and endings per report
+LEASABLE = sorted(s.value for s in states.LEASABLE)
+assert all(JobState.RUNNING in states.TRANSITIONS[s] for s in states.LEASABLE)
+
+
+# --- what a worker needs of a robot version ----------------------------------------------
+
+@dataclass(frozen=True)
+class VersionFacts:
+    file: str
+    credentials: tuple[str, ...]
+    savings: dict[str, Any]
+
+
+# A version is named by its content's hash, so what is known of a digest never changes.
+_facts: dict[str, VersionFacts] = {}
+
+
+def version_facts(session: Session, digest: str) -> VersionFacts:
+    facts = _facts.get(digest)
+    if facts is None:
+        row = session.execute(select(RobotVersion.file, RobotVersion.credentials,
+                                     RobotVersion.savings)
+                              .where(RobotVersion.digest == digest)).one()
+        if len(_facts) > 10_000:
+            _facts.clear()
+        facts = _facts[digest] = VersionFacts(row.file, tuple(row.credentials or ()),
+                                              dict(row.savings or {}))
+    return facts
+
+
+# --- leasing -----------------------------------------------------------------------------
+
+def _labels_within(session: Session, have: Sequence[str]) -> ColumnElement[bool]:
+    """The job needs no label the worker lacks (a job for `desktop` only goes to a worker
+    that has it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(JOBS.c.labels, JSONB).op("<@")(cast(literal(json.dumps(list(have))), JSONB))
+    needed = func.json_each(JOBS.c.labels).table_valued("value")
+    return ~exists(select(literal(1)).select_from(needed).where(needed.c.value.not_in(have)))
+
+
+def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Settings,
+          max_jobs: int = 1, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Up to max_jobs of the most urgent jobs this worker can run, now leased to it, each as
+    the worker needs it (credentials included: this is the only answer that carries them)."""
+    now = now or utcnow()
+    session.flush()  # ORM changes made earlier in this transaction, before the Core UPDATE
+    have = sorted(set(labels))
+    pick = (select(JOBS.c.id).where(JOBS.c.state.in_(LEASABLE))
+            .where(or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= now))
+            .where(_labels_within(session, have))
+            .order_by(JOBS.c.priority.desc(), JOBS.c.id).limit(max(0, min(max_jobs, MAX_BATCH))))
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    expires = now + dt.timedelta(seconds=settings.lease_seconds)
+    leased = sorted(session.execute(
+        update(JOBS).where(JOBS.c.id.in_(pick))
+        .values(state=JobState.RUNNING.value, attempt=JOBS.c.attempt + 1, worker=worker,
+                lease_expires=expires,
+                started=func.coalesce(JOBS.c.started, literal(now, JOBS.c.started.type)))
+        .returning(JOBS.c.id, JOBS.c.attempt, JOBS.c.robot, JOBS.c.version, JOBS.c.inputs,
+                   JOBS.c.timeout_s, JOBS.c.priority)).all(),
+        key=lambda r: (-r.priority, r.id)) if max_jobs > 0 else []
+    if leased:
+        session.execute(insert(ATTEMPTS), [{"job_id": r.id, "number": r.attempt,
+                                            "worker": worker, "started": now} for r in leased])
+    seen(session, worker, have, now, leased[0].id if leased else None)
+    return [_assignment(session, row, settings) for row in leased]
+
+
+def _assignment(session: Session, row: Row[Any], settings: Settings) -> dict[str, Any]:
+    facts = version_facts(session, row.version)
+    # Credentials missing from the vault are left out: the runner then stops the job before any
+    # step with "credential 'x' is not available" (a robot-file error, never retried).
+    wanted = list(session.scalars(select(Credential.name)
+                                  .where(Credential.name.in_(facts.credentials)))
+                  ) if facts.credentials else []
+    try:
+        credentials = vault.reveal(session, settings, wanted) if wanted else {}
+    except vault.VaultError as err:  # the lease is rolled back with this answer
+        raise JobError(503, f"the vault cannot be read: {err}") from None
+    return {"id": row.id, "attempt": row.attempt, "robot": row.robot, "version": row.version,
+            "file": facts.file, "inputs": row.inputs, "credentials": credentials,
+            "timeout_s": row.timeout_s, "lease_seconds": settings.lease_seconds}
+
+
+def seen(session: Session, worker: str, labels: Sequence[str], now: dt.datetime,
+         job_id: int | None) -> None:
+    values = {"name": worker, "labels": list(labels), "last_seen": now, "current_job": job_id}
+    stmt = upsert(session)(Worker).values(**values)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}))
+
+
+# --- how attempts end --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ending:
+    """A worker's report of one attempt."""
+    job_id: int
+    worker: str
+    attempt: int
+    status: str  # passed | failed | cancelled | timed_out
+    error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+
+
+# A running job's row (read with _READ), what it becomes, the error, the result.
+Decision = tuple[Any, JobState, dict[str, Any] | None, dict[str, Any] | None]
+OUTCOME_OF_STATUS = {"passed": JobState.SUCCEEDED, "cancelled": JobState.CANCELLED,
+                     "timed_out": JobState.TIMED_OUT}
+_READ = (JOBS.c.id, JOBS.c.state, JOBS.c.worker, JOBS.c.attempt, JOBS.c.max_attempts,
+         JOBS.c.retry_delay_s, JOBS.c.retry_backoff, JOBS.c.started, JOBS.c.robot,
+         JOBS.c.version, JOBS.c.cancel_requested, JOBS.c.result)
+
+
+def complete(session: Session, endings: Sequence[Ending], settings: Settings,
+             now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Record how attempts ended and decide what happens next (see states.py). One answer per
+    ending: {"id", "state"}, or {"id", "status", "error"} when it cannot be taken (409: the
+    worker no longer holds that attempt's lease; 404: no such job; 422: unknown status)."""
+    now = now or utcnow()
+    session.flush()
+    query = select(*_READ).where(JOBS.c.id.in_({e.job_id for e in endings})).order_by(JOBS.c.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = {r.id: r for r in session.execute(query)}
+    answers: list[dict[str, Any]] = []
+    decided: list[Decision] = []
+    for ending in endings:
+        row = rows.get(ending.job_id)
+        problem = _refusal(ending, row)
+        if problem is not None or row is None:
+            answers.append(problem or {})
+            continue
+        if ending.status == "failed":
+            outcome = states.after_failure(row.attempt, row.max_attempts,
+                                           (ending.error or {}).get("kind", "system"))
+        else:
+            outcome = OUTCOME_OF_STATUS[ending.status]
+        decided.append((row, outcome, ending.error, ending.result))
+        answers.append({"id": row.id, "state": outcome.value})
+    finish(session, decided, now)
+    return answers
+
+
+def complete_one(session: Session, ending: Ending, settings: Settings,
+                 now: dt.datetime | None = None) -> str:
+    """complete() for one report: the job's new state, or JobError with the refusal."""
+    [answer] = complete(session, [ending], settings, now)
+    if "error" in answer:
+        raise JobError(answer["status"], answer["error"])
+    return str(answer["state"])
+
+
+def _refusal(ending: Ending, row: Any) -> dict[str, Any] | None:
+    def refuse(status: int, message: str) -> dict[str, Any]:
+        return {"id": ending.job_id, "status": status, "error": message}
+
+    if row is None:
+        return refuse(404, f"no job {ending.job_id}")
+    if ending.status != "failed" and ending.status not in OUTCOME_OF_STATUS:
+        return refuse(422, f"status must be passed, failed, cancelled or timed_out, not "
+                           f"'{ending.status}'")
+    if row.state == JobState.RUNNING.value and row.worker == ending.worker \
+            and row.attempt == ending.attempt:
+        return None
+    return refuse(409, f"job {ending.job_id} attempt {ending.attempt} is not leased to worker "
+                       f"'{ending.worker}' (it is {row.state}, attempt {row.attempt}); stop it")
+
+
+def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> None:
+    """Write the decided outcomes of running jobs (rows read with _READ, locked)."""
+    if not decided:
+        return
+    jobs_rows, attempt_rows, item_rows, replaced = [], [], [], []
+    savings: dict[tuple[str, dt.date], dict[str, float]] = defaultdict(
+        lambda: defaultdict(float))
+    for row, outcome, error, result in decided:
+        states.check(row.state, outcome)
+        final = outcome is not JobState.RETRYING
+        not_before = None if final else now + dt.timedelta(seconds=states.retry_delay(
+            row.attempt, row.retry_delay_s, row.retry_backoff))
+        kept = result if result is not None else row.result
+        jobs_rows.append({"b_id": row.id, "b_state": outcome.value, "b_error": error,
+                          "b_result": kept, "b_finished": now if final else None,
+                          "b_not_before": not_before})
+        attempt_rows.append({"b_id": row.id, "b_number": row.attempt, "b_outcome": outcome.value,
+                             "b_error": error})
+        if result is not None:
+            if row.attempt > 1:  # the final attempt's work items replace earlier ones
+                replaced.append(row.id)
+            item_rows += _items(row.id, result)
+        if final:
+            _add_savings(session, savings, row, outcome, kept, now)
+    session.execute(update(JOBS).where(JOBS.c.id == bindparam("b_id")).values(
+        state=bindparam("b_state"), error=bindparam("b_error", type_=JSON),
+        result=bindparam("b_result", type_=JSON), lease_expires=None,
+        finished=bindparam("b_finished", type_=JOBS.c.finished.type),
+        not_before=bindparam("b_not_before", type_=JOBS.c.not_before.type)),
+        jobs_rows, execution_options={"synchronize_session": False})
+    session.execute(update(ATTEMPTS).where(ATTEMPTS.c.job_id == bindparam("b_id"),
+                                           ATTEMPTS.c.number == bindparam("b_number")).values(
+        finished=now, outcome=bindparam("b_outcome"), error=bindparam("b_error", type_=JSON)),
+        attempt_rows, execution_options={"synchronize_session": False})
+    session.execute(update(WORKERS).where(WORKERS.c.name.in_({r.worker for r, *_ in decided}))
+                    .values(current_job=None, last_seen=now))
+    if replaced:
+        session.execute(delete(JobItem).where(JobItem.job_id.in_(replaced)))
+    if item_rows:
+        session.execute(insert(JobItem), item_rows)
+    if savings:
+        kpi.add(session, savings)
+
+
+def _items(job_id: int, result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"job_id": job_id, "reference": str(i.get("id", ""))[:500],
+             "outcome": str(i.get("outcome", "")), "message": str(i.get("message", "")),
+             "attempts": int(i.get("attempts", 1)), "duration_ms": float(i.get("duration_ms", 0))}
+            for i in result.get("work_items", []) if isinstance(i, dict)]
+
+
+def _add_savings(session: Session, savings: dict[tuple[str, dt.date], dict[str, float]],
+                 row: Row[Any], outcome: JobState, result: dict[str, Any] | None,
+                 now: dt.datetime) -> None:
+    items = (result or {}).get("items") or {}
+    started = aware(row.started) or now
+    kpi.count_job(savings[(row.robot, kpi.day_of(now))],
+                  succeeded=outcome is JobState.SUCCEEDED,
+                  items={k: int(items.get(k, 0) or 0)
+                         for k in ("done", "business_exceptions", "system_errors")},
+                  robot_seconds=max(0.0, (now - started).total_seconds()),
+                  savings=version_facts(session, row.version).savings)
+
+
+def reap(session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
+    """Running jobs whose lease ran out (the worker died or lost the network) are retried as a
+    system error of that attempt, or failed when no attempts are left."""
+    now = now or utcnow()
+    query = (select(*_READ).where(JOBS.c.state == JobState.RUNNING.value)
+             .where(JOBS.c.lease_expires < now).order_by(JOBS.c.id).limit(500))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    expired = session.execute(query).all()
+    decided: list[Decision] = []
+    for row in expired:
+        error = {"kind": "system", "message": f"the lease of worker '{row.worker}' expired "
+                                              f"during attempt {row.attempt} (worker lost)"}
+        outcome = JobState.CANCELLED if row.cancel_requested else states.after_failure(
+            row.attempt, row.max_attempts, "system")
+        decided.append((row, outcome, error, None))
+    finish(session, decided, now)
+    return len(expired)
