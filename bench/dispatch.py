@@ -56,7 +56,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 from support import wait_until_listening
 
-from orchestrator import deploy, jobs
+from orchestrator import deploy, dispatch, jobs
 from orchestrator.auth import Role, create_token
 from orchestrator.db import make_engine, migrate, normalise_url, private_schema, session_factory
 from orchestrator.models import Job
@@ -152,11 +152,10 @@ def serve(url: str, data: Path, port: int, profile_to: str | None) -> None:
 
 
 # What --profile times inside the server: (module, attribute) wrapped with a CPU-time meter.
-METERED = (("orchestrator.api.deps", "find_token"), ("orchestrator.api.work", "_lease_payload"),
-           ("orchestrator.jobs", "lease"), ("orchestrator.jobs", "_start"),
-           ("orchestrator.jobs", "_seen"), ("orchestrator.jobs", "complete"),
-           ("orchestrator.jobs", "holding"), ("orchestrator.jobs", "_store_items"),
-           ("orchestrator.jobs", "_count_savings"), ("orchestrator.kpi", "record"))
+METERED = (("orchestrator.api.deps", "find_token"), ("orchestrator.dispatch", "lease"),
+           ("orchestrator.dispatch", "_assignment"),
+           ("orchestrator.dispatch", "complete"), ("orchestrator.dispatch", "finish"),
+           ("orchestrator.kpi", "add"))
 
 
 class Meter:
@@ -253,26 +252,30 @@ def start_server(url: str, data: Path, profile_to: str | None
 
 # --- Workhand: the clients ----------------------------------------------------------------
 
-def client_loop(client: httpx.Client, base: str, name: str, start: threading.Barrier,
-                done: list[int]) -> None:
-    """One worker: lease, complete at once, until the queue is empty."""
-    lease = {"worker": name, "labels": [], "wait_s": 0}
+def client_loop(client: httpx.Client, base: str, name: str, slots: int,
+                start: threading.Barrier, done: list[int]) -> None:
+    """One worker with `slots` robot slots: each request reports the jobs it ran (no-ops, so
+    all of them) and leases as many again, until the queue is empty."""
+    ask = {"worker": name, "labels": [], "wait_s": 0, "max_jobs": slots}
     start.wait()
-    count = 0
+    count, finished = 0, []
     while True:
-        answer = client.post(f"{base}/api/v1/lease", json=lease)
+        answer = client.post(f"{base}/api/v1/lease", json={**ask, "finished": finished})
         if answer.status_code == 204:
             break
         answer.raise_for_status()
-        job = answer.json()["job"]
-        client.post(f"{base}/api/v1/jobs/{job['id']}/complete",
-                    json={"worker": name, "attempt": job["attempt"], "status": "passed",
-                          "result": RESULT}).raise_for_status()
-        count += 1
+        body = answer.json()
+        refused = [f for f in body["finished"] if "error" in f]
+        if refused:
+            raise SystemExit(f"{name}: reports refused: {refused[:3]}")
+        count += len(body["finished"])
+        finished = [{"job_id": job["id"], "attempt": job["attempt"], "status": "passed",
+                     "result": RESULT} for job in body["jobs"]]
     done.append(count)
 
 
-def workhand(side: str, url: str, n: int, k: int, profile_to: str | None = None) -> Outcome:
+def workhand(side: str, url: str, n: int, k: int, slots: int,
+             profile_to: str | None = None) -> Outcome:
     data = Path(tempfile.mkdtemp(prefix="workhand-dispatch-"))
     url = url or f"sqlite:///{data / 'workhand.db'}"
     engine = make_engine(url)
@@ -295,7 +298,8 @@ def workhand(side: str, url: str, n: int, k: int, profile_to: str | None = None)
                 jobs.create_job(session, robot="bench-noop", source="api")
         start = threading.Barrier(k + 1)
         done: list[int] = []
-        threads = [threading.Thread(target=client_loop, args=(c, base, f"bench-{i}", start, done))
+        threads = [threading.Thread(target=client_loop,
+                                    args=(c, base, f"bench-{i}", slots, start, done))
                    for i, c in enumerate(clients)]
         for thread in threads:
             thread.start()
@@ -387,21 +391,29 @@ def procrastinate_side(base: str, n: int, k: int) -> Outcome:
 SIDES = ("workhand-sqlite", "workhand-pg", "procrastinate")
 
 
-def run_side(side: str, pg: str, n: int, k: int) -> Outcome:
-    if side == "workhand-sqlite":
-        return workhand(side, "", n, k)
-    if side == "workhand-pg":
+def side_name(base: str, slots: int) -> str:
+    return f"{base} ×{slots}"
+
+
+def run_side(base: str, pg: str, n: int, k: int, slots: int) -> Outcome:
+    name = side_name(base, slots)
+    if base == "workhand-sqlite":
+        return workhand(name, "", n, k, slots)
+    if base == "workhand-pg":
         with pg_schema(pg, "dispatch_bench") as url:
-            return workhand(side, url, n, k)
-    return procrastinate_side(pg, n, k)
+            return workhand(name, url, n, k, slots)
+    outcome = procrastinate_side(pg, n, k * slots)
+    outcome.side = name
+    return outcome
 
 
-def report(results: dict[str, list[Outcome]], n: int, k: int, rounds: int,
+def report(results: dict[str, list[Outcome]], n: int, k: int, slots: list[int], rounds: int,
            command: str) -> None:
     med = {s: statistics.median(o.rate for o in rs) for s, rs in results.items() if rs}
     print(f"\n```bash\n{command}\n```\n")
-    print(f"N = {n:,} no-op jobs per side and round, K = {k} concurrent workers, {rounds} rounds "
-          f"(sides alternating), {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores.\n")
+    print(f"N = {n:,} no-op jobs per side and round, K = {k} workers with ×S slots each "
+          f"(procrastinate: concurrency K×S), {rounds} rounds (sides alternating), "
+          f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores.\n")
     print("| side | jobs/s (median) | per round | CPU ms per job: server or worker / "
           "HTTP clients / PostgreSQL |")
     print("|---|---|---|---|")
@@ -416,30 +428,35 @@ def report(results: dict[str, list[Outcome]], n: int, k: int, rounds: int,
 
         print(f"| {side} | **{med[side]:.0f}** | {rates} | {per_job('server')} / "
               f"{per_job('clients')} / {per_job('postgres')} |")
-    theirs = results.get("procrastinate") or []
-    if theirs:
-        print("\n| ratio (same run) | median of the medians | per round |")
-        print("|---|---|---|")
-        for side in ("workhand-pg", "workhand-sqlite"):
-            ours = results.get(side) or []
-            if not ours:
+    theirs_all = [side for side in results if side.startswith("procrastinate") and side in med]
+    if not theirs_all:
+        return
+    best = max(theirs_all, key=lambda side: med[side])
+    print(f"\n| ratio (same run) | ÷ procrastinate at the same concurrency: median of the "
+          f"medians | per round | ÷ procrastinate's best side ({best}) |")
+    print("|---|---|---|---|")
+    for size in slots:
+        theirs = side_name("procrastinate", size)
+        for base in ("workhand-pg", "workhand-sqlite"):
+            ours = side_name(base, size)
+            if ours not in med or theirs not in med:
                 continue
-            per_round = ", ".join(f"{a.rate / b.rate:.2f}" for a, b in zip(ours, theirs,
-                                                                            strict=False))
-            print(f"| {side} ÷ procrastinate | **{med[side] / med['procrastinate']:.2f}** | "
-                  f"{per_round} |")
+            per_round = ", ".join(f"{a.rate / b.rate:.2f}" for a, b in zip(
+                results[ours], results[theirs], strict=False))
+            print(f"| {ours} | **{med[ours] / med[theirs]:.2f}** | {per_round} | "
+                  f"{med[ours] / med[best]:.2f} |")
 
 
 # --- profiling ----------------------------------------------------------------------------
 
-def profile(pg: str, n: int, k: int) -> None:
+def profile(pg: str, n: int, k: int, slots: int) -> None:
     """Where a lease + complete goes: CPU time per job by part inside the server (over HTTP,
     K clients), SQL statements per job, and the dispatch functions called directly (no HTTP)."""
     for side, with_url in (("workhand-sqlite", False), ("workhand-pg", True)):
         out = tempfile.mktemp(prefix="dispatch-profile-")
         with contextlib.ExitStack() as stack:
             url = stack.enter_context(pg_schema(pg, "dispatch_prof")) if with_url else ""
-            outcome = workhand(side, url, n, k, profile_to=out)
+            outcome = workhand(side, url, n, k, slots, profile_to=out)
         rows = [line.split("\t") for line in Path(out).read_text().splitlines()]
         Path(out).unlink()
         print(f"\n## {side}: {outcome.rate:.0f} jobs/s with the meters on; server CPU "
@@ -482,20 +499,21 @@ def direct(side: str, url: str, n: int) -> None:
     while True:
         c = time.thread_time()
         with sessions.begin() as session:
-            job = jobs.lease(session, worker="direct", labels=[], settings=settings)
+            leased = dispatch.lease(session, worker="direct", labels=[], settings=settings)
         cpu["lease"] += time.thread_time() - c
-        if job is None:
+        if not leased:
             break
         c = time.thread_time()
         with sessions.begin() as session:
-            jobs.complete(session, job_id=job.id, worker="direct", attempt=job.attempt,
-                          status="passed", error=None, result=dict(RESULT), settings=settings)
+            dispatch.complete(session, [dispatch.Ending(leased[0]["id"], "direct",
+                                                        leased[0]["attempt"], "passed", None,
+                                                        dict(RESULT))], settings)
         cpu["complete"] += time.thread_time() - c
     elapsed = time.perf_counter() - t0
     engine.dispose()
     shutil.rmtree(data, ignore_errors=True)
-    print(f"\n{side}, jobs.lease + jobs.complete called directly, each in its own transaction "
-          f"(no HTTP, no auth, no lease payload), 1 thread: {n / elapsed:.0f} jobs/s; CPU per "
+    print(f"\n{side}, dispatch.lease + dispatch.complete called directly, each in its own "
+          f"transaction (no HTTP, no auth), 1 thread: {n / elapsed:.0f} jobs/s; CPU per "
           f"job: lease {cpu['lease'] / n * 1000:.2f} ms, complete "
           f"{cpu['complete'] / n * 1000:.2f} ms")
 
@@ -504,6 +522,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2000, help="N: jobs per side and round")
     parser.add_argument("--concurrency", type=int, default=4, help="K: concurrent workers")
+    parser.add_argument("--slots", default="1,10",
+                        help="S: robot slots per worker, comma-separated (each a side); "
+                             "--profile uses the last")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database", default=PG_URL, help="the PostgreSQL server to use")
     parser.add_argument("--sides", default=",".join(SIDES), help="comma-separated, of " +
@@ -511,23 +532,26 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="instead: profile the Workhand server and print where time goes")
     args = parser.parse_args()
+    slot_counts = [int(v) for v in args.slots.split(",") if v]
     if args.profile:
-        profile(args.database, args.jobs, args.concurrency)
+        profile(args.database, args.jobs, args.concurrency, slot_counts[-1])
         return
     sides = [s for s in args.sides.split(",") if s]
     unknown = set(sides) - set(SIDES)
     if unknown:
         parser.error(f"unknown sides: {', '.join(sorted(unknown))}")
-    results: dict[str, list[Outcome]] = {s: [] for s in sides}
+    results: dict[str, list[Outcome]] = {side_name(b, n): [] for n in slot_counts
+                                         for b in sides}
     for number in range(1, args.rounds + 1):
-        for side in sides:
-            outcome = run_side(side, args.database, args.jobs, args.concurrency)
-            results[side].append(outcome)
-            cpu = ", ".join(f"{who} {sec:.1f} s" for who, sec in outcome.cpu.items())
-            print(f"round {number}: {side:16} {outcome.rate:7.0f} jobs/s  "
-                  f"({outcome.elapsed:.2f} s; CPU {cpu}; load average "
-                  f"{os.getloadavg()[0]:.1f})", flush=True)
-    report(results, args.jobs, args.concurrency, args.rounds,
+        for size in slot_counts:
+            for base in sides:
+                outcome = run_side(base, args.database, args.jobs, args.concurrency, size)
+                results[outcome.side].append(outcome)
+                cpu = ", ".join(f"{who} {sec:.1f} s" for who, sec in outcome.cpu.items())
+                print(f"round {number}: {outcome.side:20} {outcome.rate:7.0f} jobs/s  "
+                      f"({outcome.elapsed:.2f} s; CPU {cpu}; load average "
+                      f"{os.getloadavg()[0]:.1f})", flush=True)
+    report(results, args.jobs, args.concurrency, slot_counts, args.rounds,
            " ".join([".venv/bin/python", "bench/dispatch.py", *sys.argv[1:]]))
 
 

@@ -37,18 +37,20 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from orchestrator import kpi, states, vault
-from orchestrator.db import upsert
 from orchestrator.jobs import JobError, aware, utcnow
 from orchestrator.models import Attempt, Credential, Job, JobItem, RobotVersion, Worker
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
 
 JOBS: Table = Job.__table__  # type: ignore[assignment]
+ITEMS: Table = JobItem.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = Attempt.__table__  # type: ignore[assignment]
 WORKERS: Table = Worker.__table__  # type: ignore[assignment]
 MAX_BATCH = 100  # jobs per lease and endings per report
@@ -82,16 +84,80 @@ def version_facts(session: Session, digest: str) -> VersionFacts:
     return facts
 
 
+# --- the statements ------------------------------------------------------------------------
+
+class Statements:
+    """Every statement of the hot path, built once per dialect with bound parameters: building
+    a SQLAlchemy statement costs more CPU than running it (and a multi-row VALUES is never
+    cached), so the calls below only bind values and execute."""
+
+    def __init__(self, dialect: str) -> None:
+        postgres = dialect == "postgresql"
+        pick = (select(JOBS.c.id).where(JOBS.c.state.in_(LEASABLE))
+                .where(or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= bindparam("now")))
+                .where(self._labels_within(postgres))
+                .order_by(JOBS.c.priority.desc(), JOBS.c.id).limit(bindparam("n")))
+        if postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        self.lease = (
+            update(JOBS).where(JOBS.c.id.in_(pick))
+            .values(state=JobState.RUNNING.value, attempt=JOBS.c.attempt + 1,
+                    worker=bindparam("worker"), lease_expires=bindparam("expires"),
+                    started=func.coalesce(JOBS.c.started, bindparam("now")))
+            .returning(JOBS.c.id, JOBS.c.attempt, JOBS.c.robot, JOBS.c.version, JOBS.c.inputs,
+                       JOBS.c.timeout_s, JOBS.c.priority))
+        self.add_attempts = insert(ATTEMPTS)
+        worker = (postgresql.insert if postgres else sqlite.insert)(WORKERS)
+        self.seen = worker.on_conflict_do_update(index_elements=["name"], set_={
+            name: worker.excluded[name] for name in ("labels", "last_seen", "current_job")})
+        read = select(*_READ).order_by(JOBS.c.id)
+        self.read = read.where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
+        self.expired = (read.where(JOBS.c.state == JobState.RUNNING.value)
+                        .where(JOBS.c.lease_expires < bindparam("now")).limit(500))
+        if postgres:
+            self.read = self.read.with_for_update()
+            self.expired = self.expired.with_for_update(skip_locked=True)
+        self.end_jobs = update(JOBS).where(JOBS.c.id == bindparam("b_id")).values(
+            state=bindparam("b_state"), error=bindparam("b_error", type_=JSON),
+            result=bindparam("b_result", type_=JSON), lease_expires=None,
+            finished=bindparam("b_finished", type_=JOBS.c.finished.type),
+            not_before=bindparam("b_not_before", type_=JOBS.c.not_before.type))
+        self.end_attempts = update(ATTEMPTS).where(
+            ATTEMPTS.c.job_id == bindparam("b_id"), ATTEMPTS.c.number == bindparam("b_number")
+        ).values(finished=bindparam("b_now", type_=ATTEMPTS.c.finished.type),
+                 outcome=bindparam("b_outcome"), error=bindparam("b_error", type_=JSON))
+        self.free_workers = (update(WORKERS)
+                             .where(WORKERS.c.name.in_(bindparam("names", expanding=True)))
+                             .values(current_job=None, last_seen=bindparam("now")))
+        self.drop_items = delete(ITEMS).where(ITEMS.c.job_id.in_(bindparam("ids",
+                                                                            expanding=True)))
+        self.add_items = insert(ITEMS)
+        self.add_savings = kpi.upsert_statement(postgres)
+
+    @staticmethod
+    def _labels_within(postgres: bool) -> ColumnElement[bool]:
+        """The job needs no label the worker lacks (a job for `desktop` only goes to a worker
+        that has it)."""
+        if postgres:
+            return cast(JOBS.c.labels, JSONB).op("<@")(cast(bindparam("have_json"), JSONB))
+        needed = func.json_each(JOBS.c.labels).table_valued("value")
+        return ~exists(select(literal(1)).select_from(needed)
+                       .where(needed.c.value.not_in(bindparam("have", expanding=True))))
+
+
+_statements: dict[str, Statements] = {}
+
+
+def sql(session: Session) -> tuple[Connection, Statements]:
+    """The session's connection (Core, no ORM bookkeeping) and the statements for it."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect not in _statements:
+        _statements[dialect] = Statements(dialect)
+    return connection, _statements[dialect]
+
+
 # --- leasing -----------------------------------------------------------------------------
-
-def _labels_within(session: Session, have: Sequence[str]) -> ColumnElement[bool]:
-    """The job needs no label the worker lacks (a job for `desktop` only goes to a worker
-    that has it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(JOBS.c.labels, JSONB).op("<@")(cast(literal(json.dumps(list(have))), JSONB))
-    needed = func.json_each(JOBS.c.labels).table_valued("value")
-    return ~exists(select(literal(1)).select_from(needed).where(needed.c.value.not_in(have)))
-
 
 def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Settings,
           max_jobs: int = 1, now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -99,26 +165,20 @@ def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Set
     the worker needs it (credentials included: this is the only answer that carries them)."""
     now = now or utcnow()
     session.flush()  # ORM changes made earlier in this transaction, before the Core UPDATE
+    conn, run = sql(session)
     have = sorted(set(labels))
-    pick = (select(JOBS.c.id).where(JOBS.c.state.in_(LEASABLE))
-            .where(or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= now))
-            .where(_labels_within(session, have))
-            .order_by(JOBS.c.priority.desc(), JOBS.c.id).limit(max(0, min(max_jobs, MAX_BATCH))))
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    expires = now + dt.timedelta(seconds=settings.lease_seconds)
-    leased = sorted(session.execute(
-        update(JOBS).where(JOBS.c.id.in_(pick))
-        .values(state=JobState.RUNNING.value, attempt=JOBS.c.attempt + 1, worker=worker,
-                lease_expires=expires,
-                started=func.coalesce(JOBS.c.started, literal(now, JOBS.c.started.type)))
-        .returning(JOBS.c.id, JOBS.c.attempt, JOBS.c.robot, JOBS.c.version, JOBS.c.inputs,
-                   JOBS.c.timeout_s, JOBS.c.priority)).all(),
-        key=lambda r: (-r.priority, r.id)) if max_jobs > 0 else []
+    leased: list[Any] = []
+    if max_jobs > 0:
+        leased = sorted(conn.execute(run.lease, {
+            "now": now, "n": min(max_jobs, MAX_BATCH), "have": have,
+            "have_json": json.dumps(have), "worker": worker,
+            "expires": now + dt.timedelta(seconds=settings.lease_seconds)}).all(),
+            key=lambda r: (-r.priority, r.id))
     if leased:
-        session.execute(insert(ATTEMPTS), [{"job_id": r.id, "number": r.attempt,
-                                            "worker": worker, "started": now} for r in leased])
-    seen(session, worker, have, now, leased[0].id if leased else None)
+        conn.execute(run.add_attempts, [{"job_id": r.id, "number": r.attempt,
+                                         "worker": worker, "started": now} for r in leased])
+    conn.execute(run.seen, {"name": worker, "labels": have, "last_seen": now,
+                            "current_job": leased[0].id if leased else None})
     return [_assignment(session, row, settings) for row in leased]
 
 
@@ -136,14 +196,6 @@ def _assignment(session: Session, row: Row[Any], settings: Settings) -> dict[str
     return {"id": row.id, "attempt": row.attempt, "robot": row.robot, "version": row.version,
             "file": facts.file, "inputs": row.inputs, "credentials": credentials,
             "timeout_s": row.timeout_s, "lease_seconds": settings.lease_seconds}
-
-
-def seen(session: Session, worker: str, labels: Sequence[str], now: dt.datetime,
-         job_id: int | None) -> None:
-    values = {"name": worker, "labels": list(labels), "last_seen": now, "current_job": job_id}
-    stmt = upsert(session)(Worker).values(**values)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}))
 
 
 # --- how attempts end --------------------------------------------------------------------
@@ -175,10 +227,9 @@ def complete(session: Session, endings: Sequence[Ending], settings: Settings,
     worker no longer holds that attempt's lease; 404: no such job; 422: unknown status)."""
     now = now or utcnow()
     session.flush()
-    query = select(*_READ).where(JOBS.c.id.in_({e.job_id for e in endings})).order_by(JOBS.c.id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    rows = {r.id: r for r in session.execute(query)}
+    conn, run = sql(session)
+    rows = {r.id: r for r in conn.execute(run.read, {"ids": sorted({e.job_id
+                                                                    for e in endings})})}
     answers: list[dict[str, Any]] = []
     decided: list[Decision] = []
     for ending in endings:
@@ -240,31 +291,24 @@ def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> N
                           "b_result": kept, "b_finished": now if final else None,
                           "b_not_before": not_before})
         attempt_rows.append({"b_id": row.id, "b_number": row.attempt, "b_outcome": outcome.value,
-                             "b_error": error})
+                             "b_error": error, "b_now": now})
         if result is not None:
             if row.attempt > 1:  # the final attempt's work items replace earlier ones
                 replaced.append(row.id)
             item_rows += _items(row.id, result)
         if final:
             _add_savings(session, savings, row, outcome, kept, now)
-    session.execute(update(JOBS).where(JOBS.c.id == bindparam("b_id")).values(
-        state=bindparam("b_state"), error=bindparam("b_error", type_=JSON),
-        result=bindparam("b_result", type_=JSON), lease_expires=None,
-        finished=bindparam("b_finished", type_=JOBS.c.finished.type),
-        not_before=bindparam("b_not_before", type_=JOBS.c.not_before.type)),
-        jobs_rows, execution_options={"synchronize_session": False})
-    session.execute(update(ATTEMPTS).where(ATTEMPTS.c.job_id == bindparam("b_id"),
-                                           ATTEMPTS.c.number == bindparam("b_number")).values(
-        finished=now, outcome=bindparam("b_outcome"), error=bindparam("b_error", type_=JSON)),
-        attempt_rows, execution_options={"synchronize_session": False})
-    session.execute(update(WORKERS).where(WORKERS.c.name.in_({r.worker for r, *_ in decided}))
-                    .values(current_job=None, last_seen=now))
+    conn, run = sql(session)
+    conn.execute(run.end_jobs, jobs_rows)
+    conn.execute(run.end_attempts, attempt_rows)
+    conn.execute(run.free_workers, {"names": sorted({r.worker for r, *_ in decided}),
+                                    "now": now})
     if replaced:
-        session.execute(delete(JobItem).where(JobItem.job_id.in_(replaced)))
+        conn.execute(run.drop_items, {"ids": replaced})
     if item_rows:
-        session.execute(insert(JobItem), item_rows)
+        conn.execute(run.add_items, item_rows)
     if savings:
-        kpi.add(session, savings)
+        conn.execute(run.add_savings, kpi.rows(savings))
 
 
 def _items(job_id: int, result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -291,11 +335,8 @@ def reap(session: Session, settings: Settings, now: dt.datetime | None = None) -
     """Running jobs whose lease ran out (the worker died or lost the network) are retried as a
     system error of that attempt, or failed when no attempts are left."""
     now = now or utcnow()
-    query = (select(*_READ).where(JOBS.c.state == JobState.RUNNING.value)
-             .where(JOBS.c.lease_expires < now).order_by(JOBS.c.id).limit(500))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    expired = session.execute(query).all()
+    conn, run = sql(session)
+    expired = conn.execute(run.expired, {"now": now}).all()
     decided: list[Decision] = []
     for row in expired:
         error = {"kind": "system", "message": f"the lease of worker '{row.worker}' expired "
