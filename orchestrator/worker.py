@@ -198,40 +198,42 @@ def _system(message: str) -> dict[str, Any]:
 
 def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequence[str] = (),
                work_dir: Path, stop: threading.Event | None = None, once: bool = False,
-               wait_s: float = 20.0) -> None:
-    """Lease and run jobs until stop is set (or after one job with once=True).
+               wait_s: float = 20.0, slots: int = 1) -> None:
+    """Lease and run jobs, up to `slots` robots at once, until stop is set (or after one job
+    with once=True).
 
     Raises WorkerError when the server refuses the token."""
     stop = stop or threading.Event()
     work_dir = Path(work_dir).resolve()  # the child runs in its run folder
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     api = Server(server, token, stop)
-    log.info("worker '%s' asks %s for jobs (labels: %s)", name, api.url,
-             ", ".join(labels) or "none")
+    log.info("worker '%s' asks %s for jobs (labels: %s; %d robot slot%s)", name, api.url,
+             ", ".join(labels) or "none", slots, "" if slots == 1 else "s")
     # The zygote forks each robot from a process that imported the libraries already (~15 ms
     # instead of ~600 ms a start); WORKHAND_FAST_START=0 starts each robot as a new process.
     zygote = Zygote() if os.environ.get(FAST_START_ENV, "1") != "0" else None
-    pending: JobRun | None = None  # ended; its outcome goes with the next lease request
+    room = Slots(1 if once else slots)
     try:
         while not stop.is_set():
-            ask: dict[str, Any] = {"worker": name, "labels": list(labels), "wait_s": wait_s}
-            if pending is not None:
-                ask["finished"] = [pending.report()]
+            ended = room.wait_for_room(stop)
+            ask = {"worker": name, "labels": list(labels), "wait_s": wait_s,
+                   "max_jobs": room.free(), "finished": [job.report() for job in ended]}
             try:
                 response = api.call("POST", "/api/v1/lease", timeout=wait_s + 15, json=ask,
-                                    patient=pending is not None)
+                                    patient=bool(ended))
             except Stopped:
+                room.give_back(ended)
                 break
-            if response.status_code == 204:
-                continue
-            if response.status_code != 200:
+            finally:
+                room.polling(False)
+            if response.status_code not in (200, 204):
                 log.error("the server refused the lease request: %s", _detail(response))
+                room.give_back(ended)
                 stop.wait(BACKOFF_MAX)
                 continue
-            answer = response.json()
-            if pending is not None:
-                pending.reported(answer["finished"][0])
-                pending = None
+            answer = response.json() if response.status_code == 200 else {"jobs": []}
+            for job, said in zip(ended, answer.get("finished", []), strict=False):
+                job.reported(said)
             for spec in answer["jobs"]:
                 job = JobRun(api, name, work_dir, spec, token, zygote)
                 if stop.is_set():  # it arrived at the end of the long poll; stopping it would
@@ -239,27 +241,87 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
                     log.warning("%s arrived as the worker was stopping; it runs to its end "
                                 "first", job.tag)
                     job.stoppable = False
-                try:
-                    if job.run():
-                        if once or stop.is_set():
-                            job.complete()
-                        else:
-                            pending = job
-                except WorkerError:
-                    raise
-                except Exception:  # a bug or a full disk must not take the worker down
-                    log.exception("%s: the worker failed; the lease will expire and the job "
-                                  "will be retried or failed by policy", job.tag)
-                    stop.wait(BACKOFF_FIRST)
+                room.start(job)
             if once and answer["jobs"]:
                 break
-        if pending is not None:  # stopped with an outcome not yet reported
-            pending.complete()
+    except BaseException:
+        stop.set()  # the robots still running stop and report
+        raise
     finally:
+        room.wait_all()
+        for job in room.wait_for_room(stop, block=False):  # stopped: outcomes not yet sent
+            job.complete()
         if zygote is not None:
             zygote.close()
         api.close()
     log.info("worker '%s' stopped", name)
+
+
+class Slots:
+    """The robots a worker runs at once. An attempt that ends while the worker waits for a free
+    slot goes with the next lease request (so a busy worker reports and leases in one call); one
+    that ends while a lease request is under way (a long poll) is reported on its own at once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.running: set[threading.Thread] = set()
+        self.ended: list[JobRun] = []
+        self._polling = False
+        self._cond = threading.Condition()
+
+    def free(self) -> int:
+        with self._cond:
+            return self.size - len(self.running)
+
+    def wait_for_room(self, stop: threading.Event, block: bool = True) -> list[JobRun]:
+        """Wait until a slot is free (or stop is set); the attempts ended meanwhile, which the
+        caller now reports. Afterwards, until polling(False), endings report themselves."""
+        with self._cond:
+            while block and len(self.running) >= self.size and not stop.is_set():
+                self._cond.wait(0.5)
+            ended, self.ended = self.ended, []
+            self._polling = block
+            return ended
+
+    def polling(self, value: bool) -> None:
+        with self._cond:
+            self._polling = value
+
+    def give_back(self, ended: list[JobRun]) -> None:
+        """Reports that did not reach the server: they go with the next request."""
+        with self._cond:
+            self.ended[:0] = ended
+
+    def start(self, job: JobRun) -> None:
+        thread = threading.Thread(target=self._run, args=(job,), name=job.tag, daemon=True)
+        with self._cond:
+            self.running.add(thread)
+        thread.start()
+
+    def _run(self, job: JobRun) -> None:
+        try:
+            ready = job.run()
+        except WorkerError as err:
+            log.error("%s", err)
+            job.api.stop.set()
+            ready = False
+        except Exception:  # a bug or a full disk must not take the worker down
+            log.exception("%s: the worker failed; the lease will expire and the job will be "
+                          "retried or failed by policy", job.tag)
+            ready = False
+        with self._cond:
+            alone = ready and self._polling
+            if ready and not alone:
+                self.ended.append(job)
+            self.running.discard(threading.current_thread())
+            self._cond.notify_all()
+        if alone:
+            job.complete()
+
+    def wait_all(self) -> None:
+        with self._cond:
+            while self.running:
+                self._cond.wait(0.5)
 
 
 class JobRun:
@@ -583,6 +645,7 @@ class Zygote:
         self.proc: subprocess.Popen[bytes] | None = None
         self.control: socket.socket | None = None
         self.failed = False
+        self._lock = threading.Lock()
         self._start()
 
     def _start(self) -> None:
@@ -605,6 +668,10 @@ class Zygote:
         self.control = ours
 
     def spawn(self, args: list[str], output: IO[bytes]) -> Forked | None:
+        with self._lock:  # one request on the control socket at a time (robot slots)
+            return self._spawn(args, output)
+
+    def _spawn(self, args: list[str], output: IO[bytes]) -> Forked | None:
         if self.failed:
             return None
         if self.proc is None or self.proc.poll() is not None:

@@ -27,6 +27,10 @@ def worker(
              "it only takes jobs whose labels it has")] = None,
     name: Annotated[str | None, typer.Option(help="the worker's name (default: HOST-PID)")
                     ] = None,
+    slots: Annotated[int, typer.Option(
+        min=1, max=100,
+        help="robots this worker runs at once (browser and API robots; a desktop robot needs "
+             "the screen to itself: give such workers 1)")] = 1,
     work_dir: Annotated[Path, typer.Option(
         help="where robot versions are cached and runs (events, screenshots, files) are kept")
     ] = Path(".workhand/worker"),
@@ -51,7 +55,8 @@ def worker(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        run_worker(server, token, name=name, labels=wanted, work_dir=work_dir, stop=stop)
+        run_worker(server, token, name=name, labels=wanted, work_dir=work_dir, stop=stop,
+                   slots=slots)
     except WorkerError as err:
         logging.getLogger("workhand.worker").error("%s", err)
         raise typer.Exit(2) from None

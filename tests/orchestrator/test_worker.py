@@ -363,3 +363,22 @@ def test_the_worker_reconnects_after_a_server_restart(setup: Setup,
     events = setup.events(job_id)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert [e["type"] for e in events].count("run.end") == 1
+
+
+def test_a_worker_with_slots_runs_robots_side_by_side(setup: Setup) -> None:
+    stop = threading.Event()
+    wide = threading.Thread(target=run_worker, args=(setup.orchestrator.url, setup.worker_token),
+                            kwargs={"name": "w3", "labels": ["wide"], "slots": 3,
+                                    "work_dir": setup.work_dir / "w3", "stop": stop,
+                                    "wait_s": 0.5})
+    wide.start()
+    try:
+        ids = [setup.start_job("pause", labels=["wide"]) for _ in range(3)]  # w1 lacks it
+        ran = [setup.ended(job_id, timeout=60) for job_id in ids]
+    finally:
+        stop.set()
+        wide.join(timeout=30)
+    assert [(j["state"], j["worker"], j["attempt"]) for j in ran] == [("succeeded", "w3", 1)] * 3
+    # each robot waits 4 s: one after another they would take 12 s
+    assert max(j["started"] for j in ran) < min(j["finished"] for j in ran), ran
+    assert all([i["outcome"] for i in j["items"]] == ["done", "done"] for j in ran)
