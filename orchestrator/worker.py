@@ -340,11 +340,13 @@ class JobRun:
         self.every = max(0.5, float(spec.get("lease_seconds") or 30) / 3)  # heartbeat interval
         self.last_beat = time.monotonic()  # the lease was just taken
         self.stoppable = True  # stopping the worker stops (and reports) the robot
+        self.ending = Ending("failed", _system("the attempt did not run"))
+        self.took = 0.0  # seconds from the lease to the outcome being ready
 
     def run(self) -> bool:
         """Run the attempt and send its events and artifacts; True when its outcome is ready
         to report (with the next lease request, or by complete())."""
-        self.started = time.monotonic()
+        started = time.monotonic()
         try:
             self.ending = self.execute()
             self.push_events(final=True)
@@ -355,7 +357,7 @@ class JobRun:
         except Stopped:
             self.stopped()
             return False
-        self.took = time.monotonic() - self.started
+        self.took = time.monotonic() - started
         return True
 
     def stopped(self) -> None:
