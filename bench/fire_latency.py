@@ -12,8 +12,13 @@ the bench writes the schedule row itself with the scheduler's 6-field form (seco
 HTTP, taking turns between the orchestrators, and completes each job at once (a
 lease answered by another process than the one whose scheduler made the job sees it by polling
 every 0.2 s). Measured per fire, from its fire time: the job row's
-creation (fire → job created) and the lease answer arriving at the worker (fire → start; what is
-left to start a robot is the worker's child process). Also checked: one job per fire.
+creation (fire → job created) and the lease answer arriving at the worker (fire → leased).
+Also checked: one job per fire.
+
+--real-worker runs `workhand worker` itself (run_worker in a thread, talking to the first
+orchestrator) instead of the bare lease loop, and measures fire → robot started: the robot's
+own `run.start` event (its timestamp, written by the robot process), so the worker's lease,
+bundle and the robot process start are all inside the figure.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -39,7 +45,7 @@ from orchestrator import deploy
 from orchestrator.app import create_app
 from orchestrator.auth import Role, create_token
 from orchestrator.db import make_engine, migrate, private_schema, session_factory
-from orchestrator.models import Fire, Job, Schedule
+from orchestrator.models import Fire, Job, JobEvent, Schedule
 from orchestrator.settings import Settings
 
 ROBOT = "robot: bench-noop\nsteps:\n  - log: fired\n"
@@ -85,6 +91,15 @@ def lease_loop(urls: list[str], token: str, received: dict[int, float],
                               "result": {}}).raise_for_status()
 
 
+def robot_starts(sessions: Any, into: dict[int, float]) -> int:
+    """The robots' own run.start times (epoch seconds), by job: how many have started."""
+    with sessions() as session:
+        for job_id, event in session.execute(select(JobEvent.job_id, JobEvent.event)):
+            if event.get("type") == "run.start":
+                into.setdefault(job_id, float(event["ts"]))
+    return len(into)
+
+
 def percentiles(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -92,7 +107,7 @@ def percentiles(values: list[float]) -> str:
             f"max {ordered[-1] * 1000:7.1f} ms")
 
 
-def run(url: str, data: Path, fires: int, orchestrators: int) -> None:
+def run(url: str, data: Path, fires: int, orchestrators: int, real_worker: bool) -> None:
     engine = make_engine(url)
     migrate(engine)
     sessions = session_factory(engine)
@@ -104,8 +119,15 @@ def run(url: str, data: Path, fires: int, orchestrators: int) -> None:
     servers = [start_orchestrator(url, data / f"o{i}") for i in range(orchestrators)]
     received: dict[int, float] = {}
     stop = threading.Event()
-    worker = threading.Thread(target=lease_loop, args=([u for _, u in servers], token, received,
-                                                       stop), daemon=True)
+    if real_worker:
+        from orchestrator.worker import run_worker
+
+        worker = threading.Thread(target=run_worker, args=(servers[0][1], token), kwargs={
+            "name": "bench", "work_dir": data / "worker", "stop": stop, "wait_s": 2},
+            daemon=True)
+    else:
+        worker = threading.Thread(target=lease_loop, args=(
+            [u for _, u in servers], token, received, stop), daemon=True)
     try:
         worker.start()
         with sessions.begin() as session:
@@ -113,13 +135,14 @@ def run(url: str, data: Path, fires: int, orchestrators: int) -> None:
                                  cron="* * * * * *", timezone="UTC", misfire="skip",
                                  source="bench", last_fire=dt.datetime.now(dt.UTC)))
         deadline = time.monotonic() + fires + 30
-        while len(received) < fires and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+                len(received) if not real_worker else robot_starts(sessions, {})) < fires:
             time.sleep(0.1)
         with sessions.begin() as session:  # no more fires while we count
             schedule = session.get(Schedule, "bench-every-second")
             assert schedule is not None
             schedule.enabled = False
-        time.sleep(1.5)  # a fire already under way finishes; its job gets leased
+        time.sleep(1.5 if not real_worker else 4)  # a fire under way finishes; its job runs
     finally:
         stop.set()
         worker.join(timeout=10)
@@ -132,6 +155,8 @@ def run(url: str, data: Path, fires: int, orchestrators: int) -> None:
                                .join(Job, Fire.job_id == Job.id).order_by(Fire.fire_time)).all()
         fire_count = len(session.scalars(select(Fire.id)).all())
         job_count = len(session.scalars(select(Job.id)).all())
+    if real_worker:
+        robot_starts(sessions, received)
     engine.dispose()
 
     def utc(value: dt.datetime) -> dt.datetime:
@@ -147,9 +172,10 @@ def run(url: str, data: Path, fires: int, orchestrators: int) -> None:
           f"HTTP: {fire_count} fires, {job_count} jobs, {len(started) + 1} leased; "
           "figures over all fires but the first:")
     print(f"  fire → job created  {percentiles(created)}")
-    print(f"  fire → job leased   {percentiles(started)}")
+    what = "robot started" if real_worker else "job leased  "
+    print(f"  fire → {what} {percentiles(started)}")
     print(f"  first fire of the new schedule: job created after {first_created * 1000:.0f} ms, "
-          f"leased after {first_started * 1000:.0f} ms")
+          f"{what.strip()} after {first_started * 1000:.0f} ms")
     if fire_count != job_count:
         raise SystemExit("a fire without exactly one job: the scheduler is broken")
 
@@ -159,6 +185,8 @@ def main() -> None:
     parser.add_argument("--database", default="", help="default: a SQLite file in a temp folder")
     parser.add_argument("--fires", type=int, default=30, help="fires to measure (one a second)")
     parser.add_argument("--orchestrators", type=int, default=1)
+    parser.add_argument("--real-worker", action="store_true",
+                        help="run workhand's worker and measure fire → robot started")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="workhand-fire-"))
     url = args.database or f"sqlite:///{data / 'workhand.db'}"
@@ -166,7 +194,7 @@ def main() -> None:
         if url.startswith(("postgresql", "postgres:")):
             url = stack.enter_context(private_schema(url, "fire_bench"))
         try:
-            run(url, data, args.fires, args.orchestrators)
+            run(url, data, args.fires, args.orchestrators, args.real_worker)
         finally:
             shutil.rmtree(data, ignore_errors=True)
 

@@ -40,7 +40,15 @@ class ItemState(StrEnum):
     DONE = "done"
     BUSINESS_EXCEPTION = "business_exception"
     FAILED = "failed"
-    ABANDONED = "abandoned"  # set by people, never by the dispatch rules below
+    ABANDONED = "abandoned"  # given up: by people, or in progress longer than ABANDON_AFTER
+
+
+# An item in progress this long is stuck (its robot hangs while its job keeps the lease): it is
+# abandoned, as UiPath does after about a day, and people decide (retry) what happens to it.
+ABANDON_AFTER = dt.timedelta(hours=24)
+CAN_ABANDON = (ItemState.NEW, ItemState.IN_PROGRESS, ItemState.FAILED,
+               ItemState.BUSINESS_EXCEPTION)
+CAN_RETRY = (ItemState.FAILED, ItemState.BUSINESS_EXCEPTION, ItemState.ABANDONED)
 
 
 def after_system_error(attempts: int, max_retries: int) -> ItemState:
@@ -359,6 +367,58 @@ def requeue_expired(session: Session, now: dt.datetime | None = None, *,
     return _take_back(session, now or utcnow(), queue=queue, job_id=None, limit=limit)
 
 
+def abandon_stuck(session: Session, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Items in progress for longer than ABANDON_AFTER become abandoned (the reaper calls it)."""
+    now = now or utcnow()
+    items = _locked(session, select(QueueItem)
+                    .where(QueueItem.state == ItemState.IN_PROGRESS.value,
+                           QueueItem.updated < now - ABANDON_AFTER)
+                    .order_by(QueueItem.id).limit(limit))
+    for item in items:
+        _set(item, ItemState.ABANDONED, now, f"abandoned: in progress with job {item.job_id} "
+                                             f"for over {ABANDON_AFTER.total_seconds() / 3600:g} "
+                                             "hours; retry it to work it again")
+    return len(items)
+
+
+def _set(item: QueueItem, state: ItemState, now: dt.datetime, message: str | None = None
+         ) -> QueueItem:
+    item.state, item.lease_expires, item.updated = state.value, None, now
+    if message is not None:
+        item.message = message
+    return item
+
+
+def _item(session: Session, item_id: int) -> QueueItem:
+    item = session.get(QueueItem, item_id, with_for_update=_is_pg(session))
+    if item is None:
+        raise JobError(404, f"no queue item {item_id}")
+    return item
+
+
+def abandon(session: Session, item_id: int, who: str, now: dt.datetime | None = None
+            ) -> QueueItem:
+    """People give an item up: it is never handed out again unless retried. A robot still
+    working on it is told so (409) when it reports."""
+    item = _item(session, item_id)
+    if ItemState(item.state) not in CAN_ABANDON:
+        raise JobError(409, f"queue item {item_id} ('{item.reference}') is {item.state}: only "
+                            f"{', '.join(s.value for s in CAN_ABANDON)} items can be abandoned")
+    return _set(item, ItemState.ABANDONED, now or utcnow(), f"abandoned by {who}")
+
+
+def retry(session: Session, item_id: int, who: str, now: dt.datetime | None = None
+          ) -> QueueItem:
+    """A failed, business-exception or abandoned item goes back to new, with all its tries
+    again (people fixed what stopped it)."""
+    item = _item(session, item_id)
+    if ItemState(item.state) not in CAN_RETRY:
+        raise JobError(409, f"queue item {item_id} ('{item.reference}') is {item.state}: only "
+                            f"{', '.join(s.value for s in CAN_RETRY)} items can be retried")
+    item.attempts, item.job_id = 0, None
+    return _set(item, ItemState.NEW, now or utcnow(), f"retried by {who}")
+
+
 _NEW = (QueueItem.state == ItemState.NEW.value)
 
 
@@ -410,9 +470,7 @@ def report(session: Session, item_id: int, job_id: int, outcome: str, message: s
     now = now or utcnow()
     if outcome not in OUTCOMES:
         raise JobError(422, f"outcome must be one of {', '.join(OUTCOMES)}, not '{outcome}'")
-    item = session.get(QueueItem, item_id, with_for_update=_is_pg(session))
-    if item is None:
-        raise JobError(404, f"no queue item {item_id}")
+    item = _item(session, item_id)
     if item.state != ItemState.IN_PROGRESS.value or item.job_id != job_id:
         other = f" by job {item.job_id}" if item.job_id not in (None, job_id) else ""
         raise JobError(409, f"queue item {item_id} ('{item.reference}') is no longer held by "

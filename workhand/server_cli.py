@@ -49,12 +49,23 @@ def _uvicorn(fastapi_app: Any, host: str, port: int) -> Any:
 @app.command()
 def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 8700,
           host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-          data: DataOption = Path(".workhand"), database: DatabaseOption = None) -> None:
+          data: DataOption = Path(".workhand"), database: DatabaseOption = None,
+          robots: Annotated[Path | None, typer.Option(
+              help="deploy the robots in this folder at start (new versions of changed ones)")
+          ] = None,
+          schedules: Annotated[Path | None, typer.Option(
+              help="load the schedules in this folder at start (replacing those loaded from it "
+                   "before; several orchestrators may do it at once)")] = None) -> None:
     """Run the orchestrator alone (API, scheduler, lease reaper); workers connect to it."""
     from orchestrator.app import create_app
 
     _logging()
-    server = _uvicorn(create_app(_settings(data, database)), host, port)
+    fastapi_app = create_app(_settings(data, database))
+    deployed, schedule_count = _deploy_all(fastapi_app, robots, schedules)
+    if robots is not None or schedules is not None:
+        console.print(f"deployed {len(deployed)} robot(s) from {robots or '-'}, "
+                      f"{schedule_count} schedule(s) from {schedules or '-'}")
+    server = _uvicorn(fastapi_app, host, port)
     console.print(f"orchestrator on http://{host}:{port}/api/v1 (docs: /docs)")
     server.run()
 
@@ -76,16 +87,28 @@ def token(action: Annotated[str, typer.Argument(help="create")],
     engine.dispose()
 
 
-def _deploy_all(fastapi_app: Any, robots: Path, schedules: Path) -> tuple[list[str], int]:
+def _deploy_all(fastapi_app: Any, robots: Path | None, schedules: Path | None
+                ) -> tuple[list[str], int]:
+    """Deploy a robots folder and load a schedules folder (either may be None). A robot or
+    schedule with problems stops the command with every problem listed, before anything runs."""
+    from libs.errors import RobotFileError
     from orchestrator import deploy
-
-    with fastapi_app.state.sessions.begin() as session:
-        deployed = [v.robot for v in deploy.deploy_folder(session, robots)]
     from orchestrator import schedules as schedule_files
 
-    with fastapi_app.state.sessions() as session:
-        known = schedule_files.deployed_robots(session)  # earlier API deployments count too
-    specs = schedule_files.load_schedules(schedules, known_robots=known)
+    try:
+        deployed: list[str] = []
+        if robots is not None:
+            with fastapi_app.state.sessions.begin() as session:
+                deployed = [v.robot for v in deploy.deploy_folder(session, robots)]
+        if schedules is None:
+            return deployed, 0
+        with fastapi_app.state.sessions() as session:
+            known = schedule_files.deployed_robots(session)  # earlier API deployments count too
+        specs = schedule_files.load_schedules(schedules, known_robots=known)
+    except RobotFileError as err:
+        for problem in err.problems:
+            console.print(escape(str(problem)), style="red", soft_wrap=True)
+        raise typer.Exit(2) from None
     with fastapi_app.state.sessions.begin() as session:
         schedule_files.sync(session, specs, str(schedules))
     return deployed, len(specs)

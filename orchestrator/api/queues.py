@@ -16,18 +16,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from orchestrator import jobs, queues
-from orchestrator.api.deps import Operator, Reader, SessionDep, SettingsDep, WorkerCaller
+from orchestrator.api.deps import MAX_ID, Operator, Reader, SessionDep, SettingsDep, WorkerCaller
 from orchestrator.models import Queue
 
 router = APIRouter(prefix="/api/v1", tags=["queues"])
 MAX_ITEMS = 100_000
 MAX_FILE = 64 * 1024 * 1024
-BIG = 2**63 - 1  # the largest id the databases hold
 _NAME = r"^[^/\s\x00-\x1f](?:[^/\x00-\x1f]*[^/\s\x00-\x1f])?$"
 QueueName = Annotated[str, Field(min_length=1, max_length=200, pattern=_NAME,
                                  description="unique; no '/', control characters or spaces at "
                                              "either end")]
 QueuePath = Annotated[str, PathParam(min_length=1, max_length=200, pattern=_NAME)]
+ItemId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="a queue item's id")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -61,7 +61,7 @@ class ItemsAdd(BaseModel):
 
 class Holder(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    job_id: int = Field(ge=1, le=BIG)
+    job_id: int = Field(ge=1, le=MAX_ID)
     attempt: int = Field(ge=1, le=1_000_000)
     worker: Name
 
@@ -163,7 +163,7 @@ async def _upload(request: Request) -> tuple[str, bytes]:
 def list_items(name: QueuePath, caller: Reader, session: SessionDep,
                state: Annotated[queues.ItemState | None, Query()] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               after: Annotated[int, Query(ge=0, le=BIG,
+               after: Annotated[int, Query(ge=0, le=MAX_ID,
                                            description="items with a larger id (paging)")] = 0,
                ) -> list[dict[str, Any]]:
     rows = queues.list_items(session, name, state=state.value if state else None, limit=limit,
@@ -185,9 +185,21 @@ def lease(name: QueuePath, body: Holder, caller: WorkerCaller, session: SessionD
 
 
 @router.post("/queue-items/{item_id}/report", tags=["workers"])
-def report(item_id: Annotated[int, PathParam(ge=1, le=BIG)], body: Report, caller: WorkerCaller,
+def report(item_id: ItemId, body: Report, caller: WorkerCaller,
            session: SessionDep) -> dict[str, Any]:
     """How the item ended; 409 when the item was taken back from this job."""
     jobs.holding(session, body.job_id, body.worker, body.attempt)
     item = queues.report(session, item_id, body.job_id, body.outcome, body.message)
     return {"id": item.id, "state": item.state, "attempts": item.attempts}
+
+
+@router.post("/queue-items/{item_id}/abandon")
+def abandon(item_id: ItemId, caller: Operator, session: SessionDep) -> dict[str, Any]:
+    """Give an item up: it is not handed out again unless retried."""
+    return queues.item_view(queues.abandon(session, item_id, caller.name))
+
+
+@router.post("/queue-items/{item_id}/retry")
+def retry(item_id: ItemId, caller: Operator, session: SessionDep) -> dict[str, Any]:
+    """A failed, business-exception or abandoned item goes back to new with all its tries."""
+    return queues.item_view(queues.retry(session, item_id, caller.name))

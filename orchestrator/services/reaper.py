@@ -25,11 +25,12 @@ class Reaper:
 
     def tick(self) -> int:
         """Expired job leases, then queue items whose job is gone (queues nobody consumes now
-        would otherwise keep them in progress)."""
+        would otherwise keep them in progress) or that are stuck in progress."""
         with self.sessions.begin() as session:
             reaped = dispatch.reap(session, self.settings)
         with self.sessions.begin() as session:
             queues.requeue_expired(session)
+            queues.abandon_stuck(session)
         return reaped
 
     def _loop(self) -> None:

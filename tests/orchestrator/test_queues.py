@@ -311,3 +311,42 @@ def test_threads_share_a_queue_without_losing_or_doubling_items(sessions: Sessio
         rows = session.execute(select(QueueItem.state, func.max(QueueItem.attempts),
                                       func.count()).group_by(QueueItem.state)).all()
     assert [tuple(r) for r in rows] == [("done", 1, total)]
+
+
+def test_people_abandon_items_and_retry_them(sessions: Sessions, queue: str) -> None:
+    add(sessions, queue, [{"reference": r} for r in ("甲", "乙", "丙")])
+    first = lease(sessions, queue, now=NOW)
+    assert first is not None and first.reference == "甲"
+    report(sessions, first.id, "business_exception", message="名称不符")
+    with sessions.begin() as session:
+        second = session.scalars(select(QueueItem).where(QueueItem.reference == "乙")).one()
+        given_up = queues.abandon(session, second.id, "ops-lead")
+        assert (given_up.state, given_up.message) == ("abandoned", "abandoned by ops-lead")
+    third = lease(sessions, queue, now=NOW)
+    assert third is not None and third.reference == "丙"  # 乙 is not handed out
+    assert lease(sessions, queue, job_id=2, now=NOW) is None
+    with sessions.begin() as session:
+        assert queues.retry(session, second.id, "ops-lead").state == "new"
+        again = queues.retry(session, first.id, "ops-lead")  # people fixed the name
+        assert (again.state, again.attempts, again.job_id) == ("new", 0, None)
+        assert refused(lambda: queues.retry(session, third.id, "x")).status == 409  # running
+        assert refused(lambda: queues.abandon(session, 10**9, "x")).status == 404
+    assert {lease(sessions, queue, job_id=3, now=NOW).reference,  # type: ignore[union-attr]
+            lease(sessions, queue, job_id=4, now=NOW).reference} == {"甲", "乙"}  # type: ignore[union-attr]
+    report(sessions, third.id, "done")
+    with sessions.begin() as session:
+        assert refused(lambda: queues.abandon(session, third.id, "x")).status == 409  # done
+
+
+def test_an_item_stuck_in_progress_for_a_day_is_abandoned(
+        sessions: Sessions, queue: str, running_job: tuple[int, Settings]) -> None:
+    job_id, _ = running_job
+    add(sessions, queue, [{"reference": "hung"}])
+    item = lease(sessions, queue, job_id=job_id, now=NOW)
+    assert item is not None
+    with sessions.begin() as session:
+        assert queues.abandon_stuck(session, NOW + dt.timedelta(hours=23)) == 0
+        assert queues.abandon_stuck(session, NOW + dt.timedelta(hours=25)) == 1
+        stuck = session.get(QueueItem, item.id)
+        assert stuck is not None and stuck.state == "abandoned" and "24 hours" in stuck.message
+    assert refused(lambda: report(sessions, item.id, "done", job_id=job_id)).status == 409

@@ -97,11 +97,28 @@ def holder(job: dict[str, Any]) -> dict[str, Any]:
     ("post", "/api/v1/queues", None, 401), ("get", "/api/v1/queues", "worker", 403),
     ("post", f"{URL}/items", "viewer", 403), ("post", f"{URL}/lease", "operator", 403),
     ("post", "/api/v1/queue-items/1/report", "admin", 403),
+    ("post", "/api/v1/queue-items/1/abandon", "viewer", 403),
+    ("post", "/api/v1/queue-items/1/retry", "worker", 403),
 ])
 def test_roles(client: TestClient, tokens: Headers, method: str, path: str, role: str | None,
                code: int) -> None:
     got = client.request(method, path, headers=tokens[role] if role else {}, json={})
     assert got.status_code == code and isinstance(got.json()["detail"], str)
+
+
+def test_operators_abandon_and_retry_items(client: TestClient, tokens: Headers,
+                                           queue: str) -> None:
+    add(client, tokens, [{"reference": "A-1"}])
+    [item] = client.get(f"{URL}/items", headers=tokens["viewer"]).json()
+    given_up = client.post(f"/api/v1/queue-items/{item['id']}/abandon",
+                           headers=tokens["operator"])
+    assert given_up.status_code == 200 and given_up.json()["state"] == "abandoned"
+    twice = client.post(f"/api/v1/queue-items/{item['id']}/abandon", headers=tokens["operator"])
+    assert twice.status_code == 409 and "can be abandoned" in twice.json()["detail"]
+    back = client.post(f"/api/v1/queue-items/{item['id']}/retry", headers=tokens["operator"])
+    assert back.status_code == 200 and back.json()["state"] == "new"
+    assert client.post("/api/v1/queue-items/999999/retry",
+                       headers=tokens["operator"]).status_code == 404
 
 
 def test_create_list_and_count(client: TestClient, tokens: Headers, queue: str) -> None:

@@ -1,0 +1,65 @@
+"""`workhand serve` deploys robot and schedule folders as code; bad files stop it before it
+serves, each problem as file:line:col."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROBOT = "robot: nightly\nsteps:\n  - log: hi\n"
+SCHEDULE = "name: nightly-0700\nrobot: nightly\ncron: \"0 7 * * 1-5\"\ntimezone: Asia/Shanghai\n"
+WORKHAND = [sys.executable, "-m", "workhand"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def folders(root: Path, schedule: str) -> list[str]:
+    (root / "robots").mkdir()
+    (root / "schedules").mkdir()
+    (root / "robots" / "nightly.yaml").write_text(ROBOT, encoding="utf-8")
+    (root / "schedules" / "nightly.yaml").write_text(schedule, encoding="utf-8")
+    return ["--data", str(root / "data"), "--robots", str(root / "robots"),
+            "--schedules", str(root / "schedules")]
+
+
+def test_serve_deploys_robots_and_schedules(tmp_path: Path) -> None:
+    args = folders(tmp_path, SCHEDULE)
+    token = subprocess.run([*WORKHAND, "token", "create", "--role", "viewer", *args[:2]],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    port = free_port()
+    server = subprocess.Popen([*WORKHAND, "serve", "--port", str(port), *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                          headers={"Authorization": f"Bearer {token}"}) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    robots = http.get("/api/v1/robots")
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.2)
+            assert [r["robot"] for r in robots.json()] == ["nightly"]
+            [schedule] = http.get("/api/v1/schedules").json()
+            assert (schedule["name"], schedule["cron"]) == ("nightly-0700", "0 7 * * 1-5")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_serve_refuses_a_bad_schedule_before_serving(tmp_path: Path) -> None:
+    args = folders(tmp_path, SCHEDULE.replace("nightly\ncron", "nightlly\ncron"))
+    done = subprocess.run([*WORKHAND, "serve", "--port", str(free_port()), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "nightly.yaml:2:8" in done.stdout and "nightly" in done.stdout, done.stdout
