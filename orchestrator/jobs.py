@@ -84,8 +84,17 @@ def create_job(session: Session, *, robot: str, inputs: dict[str, Any] | None = 
               state=JobState.QUEUED.value)
     session.add(job)
     session.flush()
-    event.listen(session, "after_commit", arrivals.notify, once=True)
+    if not session.info.get("wakes_leases"):
+        session.info["wakes_leases"] = True
+        event.listen(session, "after_commit", _wake_leases)
     return job
+
+
+def _wake_leases(session: Session) -> None:
+    # after_commit also fires when a SAVEPOINT is released (the scheduler creates its job in
+    # one): other transactions cannot see the job until the outermost commit.
+    if not session.in_nested_transaction():
+        arrivals.notify()
 
 
 def get_job(session: Session, job_id: int) -> Job:

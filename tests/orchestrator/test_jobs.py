@@ -229,3 +229,14 @@ def test_one_report_of_several_endings_answers_each(
         assert day.minutes_saved == 2 * (2 * 10 + 5)
         assert session.scalar(select(func.count()).select_from(JobItem)) == 4
         assert jobs.get_job(session, other).state == "running"
+
+
+def test_waiting_leases_are_woken_when_the_job_is_committed_not_before(
+        sessions: sessionmaker[Session], deployed: str) -> None:
+    seen = jobs.arrivals.count
+    with sessions.begin() as session:
+        with session.begin_nested():  # as the scheduler creates a fire's job
+            jobs.create_job(session, robot="nightly-check")
+        assert jobs.arrivals.count == seen  # a released savepoint is not a commit
+        jobs.create_job(session, robot="nightly-check")
+    assert jobs.arrivals.count == seen + 1  # once, at the commit
