@@ -311,21 +311,34 @@ def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> N
         conn.execute(run.add_savings, kpi.rows(savings))
 
 
+def _number(value: Any, default: float = 0) -> float:
+    """A count or duration from a worker's result; what is not a number counts as default
+    (a result is the robot's own file: it must not turn a report into a 500)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if abs(number) < 2**53 else default
+
+
 def _items(job_id: int, result: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = result.get("work_items")
     return [{"job_id": job_id, "reference": str(i.get("id", ""))[:500],
-             "outcome": str(i.get("outcome", "")), "message": str(i.get("message", "")),
-             "attempts": int(i.get("attempts", 1)), "duration_ms": float(i.get("duration_ms", 0))}
-            for i in result.get("work_items", []) if isinstance(i, dict)]
+             "outcome": str(i.get("outcome", ""))[:30], "message": str(i.get("message", "")),
+             "attempts": int(_number(i.get("attempts"), 1)),
+             "duration_ms": _number(i.get("duration_ms"))}
+            for i in (listed if isinstance(listed, list) else []) if isinstance(i, dict)]
 
 
 def _add_savings(session: Session, savings: dict[tuple[str, dt.date], dict[str, float]],
                  row: Row[Any], outcome: JobState, result: dict[str, Any] | None,
                  now: dt.datetime) -> None:
-    items = (result or {}).get("items") or {}
+    items = (result or {}).get("items")
+    items = items if isinstance(items, dict) else {}
     started = aware(row.started) or now
     kpi.count_job(savings[(row.robot, kpi.day_of(now))],
                   succeeded=outcome is JobState.SUCCEEDED,
-                  items={k: int(items.get(k, 0) or 0)
+                  items={k: int(_number(items.get(k)))
                          for k in ("done", "business_exceptions", "system_errors")},
                   robot_seconds=max(0.0, (now - started).total_seconds()),
                   savings=version_facts(session, row.version).savings)

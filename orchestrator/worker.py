@@ -216,6 +216,9 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     try:
         while not stop.is_set():
             ended = room.wait_for_room(stop)
+            if stop.is_set():  # no new jobs now; the finally block reports these
+                room.give_back(ended)
+                break
             ask = {"worker": name, "labels": list(labels), "wait_s": wait_s,
                    "max_jobs": room.free(), "finished": [job.report() for job in ended]}
             try:
@@ -308,6 +311,7 @@ class Slots:
         except Exception:  # a bug or a full disk must not take the worker down
             log.exception("%s: the worker failed; the lease will expire and the job will be "
                           "retried or failed by policy", job.tag)
+            job.api.stop.wait(BACKOFF_FIRST)  # the slot stays taken a moment: no busy loop
             ready = False
         with self._cond:
             alone = ready and self._polling

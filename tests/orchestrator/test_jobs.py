@@ -240,3 +240,17 @@ def test_waiting_leases_are_woken_when_the_job_is_committed_not_before(
         assert jobs.arrivals.count == seen  # a released savepoint is not a commit
         jobs.create_job(session, robot="nightly-check")
     assert jobs.arrivals.count == seen + 1  # once, at the commit
+
+
+def test_an_odd_result_is_stored_without_breaking_the_report(
+        sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
+    job_id = new_job(sessions)
+    odd = {"items": [1, 2], "work_items": [{"id": "A", "attempts": "twice",
+                                            "duration_ms": None, "outcome": "done" * 20}, 7]}
+    with sessions.begin() as session:
+        lease(session, "w", [], settings)
+        assert complete(session, job_id, "w", 1, "passed", settings, result=odd) == "succeeded"
+    with sessions() as session:
+        [item] = session.scalars(select(JobItem)).all()
+        assert (item.reference, item.attempts, item.duration_ms) == ("A", 1, 0.0)
+        assert session.scalars(select(KpiDaily)).one().items_done == 0
