@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ KILL_GRACE = 5.0  # SIGTERM lets the runner write result.json; SIGKILL after thi
 STOP_PATIENCE = 10.0  # a stopping worker still tries this long to report its job
 TICK = 0.1
 MAX_ARTIFACT = 100 * 1024 * 1024
+KEEP_RUNS_ENV = "WORKHAND_KEEP_RUNS"  # run folders kept on the worker (default 100)
 ZYGOTE_PATIENCE = 120.0  # its imports take ~0.5 s, far longer on a machine under load
 
 
@@ -213,6 +215,7 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     # instead of ~600 ms a start); WORKHAND_FAST_START=0 starts each robot as a new process.
     zygote = Zygote() if os.environ.get(FAST_START_ENV, "1") != "0" else None
     room = Slots(1 if once else slots)
+    folders = RunFolders(int(os.environ.get(KEEP_RUNS_ENV, "100")))
     try:
         while not stop.is_set():
             ended = room.wait_for_room(stop)
@@ -238,7 +241,7 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
             for job, said in zip(ended, answer.get("finished", []), strict=False):
                 job.reported(said)
             for spec in answer["jobs"]:
-                job = JobRun(api, name, work_dir, spec, token, zygote)
+                job = JobRun(api, name, work_dir, spec, token, zygote, folders)
                 if stop.is_set():  # it arrived at the end of the long poll; stopping it would
                     # waste an attempt of a job that never started, so it runs first
                     log.warning("%s arrived as the worker was stopping; it runs to its end "
@@ -258,6 +261,24 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
             zygote.close()
         api.close()
     log.info("worker '%s' stopped", name)
+
+
+class RunFolders:
+    """Run folders (events, screenshots, downloads) whose outcome reached the server, which
+    keeps their artifacts: the newest `keep` stay for a look on the worker machine, older ones
+    are deleted, so a worker running for months does not fill its disk."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = max(0, keep)
+        self._done: deque[Path] = deque()
+        self._lock = threading.Lock()
+
+    def reported(self, run_dir: Path) -> None:
+        with self._lock:
+            self._done.append(run_dir)
+            old = [self._done.popleft() for _ in range(len(self._done) - self.keep)]
+        for folder in old:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class Slots:
@@ -332,10 +353,11 @@ class JobRun:
     """One attempt of one job, from the bundle to the reported outcome."""
 
     def __init__(self, api: Server, worker: str, work_dir: Path, spec: dict[str, Any],
-                 token: str, zygote: Zygote | None = None) -> None:
+                 token: str, zygote: Zygote | None = None,
+                 folders: RunFolders | None = None) -> None:
         self.api, self.worker, self.work_dir, self.spec, self.token = (
             api, worker, work_dir, spec, token)
-        self.zygote = zygote
+        self.zygote, self.folders = zygote, folders
         self.id, self.attempt = int(spec["id"]), int(spec["attempt"])
         self.tag = f"job {self.id} attempt {self.attempt}"
         self.holder = {"worker": worker, "attempt": self.attempt}
@@ -556,7 +578,9 @@ class JobRun:
                       {"status": response.status_code, "error": _detail(response)})
 
     def reported(self, answer: dict[str, Any]) -> None:
-        """Log what the server made of the outcome."""
+        """Log what the server made of the outcome; the run folder may go now."""
+        if self.folders is not None:
+            self.folders.reported(self.run_dir)
         if "error" in answer:
             log.error("%s: the server refused the outcome: %s", self.tag, answer["error"])
             return

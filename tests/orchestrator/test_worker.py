@@ -382,3 +382,26 @@ def test_a_worker_with_slots_runs_robots_side_by_side(setup: Setup) -> None:
     # each robot waits 4 s: one after another they would take 12 s
     assert max(j["started"] for j in ran) < min(j["finished"] for j in ran), ran
     assert all([i["outcome"] for i in j["items"]] == ["done", "done"] for j in ran)
+
+
+def test_a_worker_keeps_only_its_newest_run_folders(setup: Setup,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.worker import KEEP_RUNS_ENV
+
+    monkeypatch.setenv(KEEP_RUNS_ENV, "1")
+    stop = threading.Event()
+    tidy = threading.Thread(target=run_worker, args=(setup.orchestrator.url, setup.worker_token),
+                            kwargs={"name": "w4", "labels": ["tidy"], "stop": stop,
+                                    "work_dir": setup.work_dir / "w4", "wait_s": 0.5})
+    tidy.start()
+    try:
+        ids = [setup.start_job("batch", labels=["tidy"]) for _ in range(3)]
+        assert all(setup.ended(job_id)["state"] == "succeeded" for job_id in ids)
+        runs = setup.work_dir / "w4" / "runs"
+        wait_for("older run folders to go",
+                 lambda: sorted(p.name for p in runs.iterdir()) == [f"{ids[-1]}-1"])
+    finally:
+        stop.set()
+        tidy.join(timeout=30)
+    # the artifacts stay on the server
+    assert setup.http.get(f"/api/v1/jobs/{ids[0]}/artifacts").json()
