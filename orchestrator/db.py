@@ -71,9 +71,13 @@ def migrate(engine: Engine) -> None:
 
 def upsert(session: Session) -> Any:
     """The dialect's INSERT, which has ON CONFLICT DO NOTHING / DO UPDATE (SQLite, PostgreSQL)."""
+    return insert_for(session.get_bind().dialect.name)
+
+
+def insert_for(dialect: str) -> Any:
+    """upsert() by dialect name, for statements built once per dialect."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    dialect = session.get_bind().dialect.name
     if dialect not in ("sqlite", "postgresql"):
         raise NotImplementedError(f"Workhand supports SQLite and PostgreSQL, not {dialect}")
     return postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -37,13 +37,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from orchestrator import kpi, states, vault
+from orchestrator.db import insert_for
 from orchestrator.jobs import JobError, aware, utcnow
 from orchestrator.models import Attempt, Credential, Job, JobItem, RobotVersion, Worker
 from orchestrator.settings import Settings
@@ -107,7 +107,7 @@ class Statements:
             .returning(JOBS.c.id, JOBS.c.attempt, JOBS.c.robot, JOBS.c.version, JOBS.c.inputs,
                        JOBS.c.timeout_s, JOBS.c.priority))
         self.add_attempts = insert(ATTEMPTS)
-        worker = (postgresql.insert if postgres else sqlite.insert)(WORKERS)
+        worker = insert_for(dialect)(WORKERS)
         self.seen = worker.on_conflict_do_update(index_elements=["name"], set_={
             name: worker.excluded[name] for name in ("labels", "last_seen", "current_job")})
         read = select(*_READ).order_by(JOBS.c.id)
@@ -132,7 +132,7 @@ class Statements:
         self.drop_items = delete(ITEMS).where(ITEMS.c.job_id.in_(bindparam("ids",
                                                                             expanding=True)))
         self.add_items = insert(ITEMS)
-        self.add_savings = kpi.upsert_statement(postgres)
+        self.add_savings = kpi.upsert_statement(dialect)
 
     @staticmethod
     def _labels_within(postgres: bool) -> ColumnElement[bool]:

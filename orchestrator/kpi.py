@@ -20,10 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, Date, SQLColumnExpression, cast, func, select, type_coerce
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from libs.plan import Savings
+from orchestrator.db import insert_for
 from orchestrator.models import KpiDaily
 from orchestrator.settings import Settings
 
@@ -71,11 +71,11 @@ def count_job(totals: dict[str, float], *, succeeded: bool, items: Mapping[str, 
                                              business_exceptions=exceptions)
 
 
-def upsert_statement(postgres: bool) -> Any:
+def upsert_statement(dialect: str) -> Any:
     """INSERT of one (robot, day) row that adds to the row already there, to execute with
     rows(): PostgreSQL's ON CONFLICT is atomic and SQLite serialises writers (BEGIN IMMEDIATE),
     so two workers finishing at once never lose a count."""
-    stmt = (postgresql.insert if postgres else sqlite.insert)(KpiDaily)
+    stmt = insert_for(dialect)(KpiDaily)
     table = KpiDaily.__table__.c
     return stmt.on_conflict_do_update(index_elements=["robot", "day"], set_={
         name: table[name] + stmt.excluded[name] for name in SUMS})
@@ -91,8 +91,8 @@ def add(session: Session, totals: Mapping[tuple[str, dt.date], Mapping[str, floa
     """Add totals to their (robot, day) rows; call it in the transaction that finishes the
     jobs (dispatch.finish runs the same statement itself)."""
     if totals:
-        postgres = session.get_bind().dialect.name == "postgresql"
-        session.connection().execute(upsert_statement(postgres), rows(totals))
+        connection = session.connection()
+        connection.execute(upsert_statement(connection.dialect.name), rows(totals))
 
 
 def record(session: Session, *, robot: str, day: dt.date, succeeded: bool,
