@@ -224,7 +224,8 @@ def complete(session: Session, endings: Sequence[Ending], settings: Settings,
              now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Record how attempts ended and decide what happens next (see states.py). One answer per
     ending: {"id", "state"}, or {"id", "status", "error"} when it cannot be taken (409: the
-    worker no longer holds that attempt's lease; 404: no such job; 422: unknown status)."""
+    worker no longer holds that attempt's lease; 404: no such job; 422: unknown status). A
+    report sent again after its answer was lost gets the job's state, and counts once."""
     now = now or utcnow()
     session.flush()
     conn, run = sql(session)
@@ -233,20 +234,40 @@ def complete(session: Session, endings: Sequence[Ending], settings: Settings,
     answers: list[dict[str, Any]] = []
     decided: list[Decision] = []
     for ending in endings:
-        row = rows.get(ending.job_id)
+        row: Any = rows.get(ending.job_id)
         problem = _refusal(ending, row)
-        if problem is not None or row is None:
-            answers.append(problem or {})
+        if problem is None and any(d[0].id == ending.job_id for d in decided):
+            problem = {"id": ending.job_id, "status": 409,
+                       "error": f"job {ending.job_id} is reported twice in one request"}
+        if problem is not None:
+            if problem["status"] == 409 and _recorded(conn, ending, row):
+                answers.append({"id": row.id, "state": row.state})  # sent again: answer lost
+            else:
+                answers.append(problem)
             continue
-        if ending.status == "failed":
-            outcome = states.after_failure(row.attempt, row.max_attempts,
-                                           (ending.error or {}).get("kind", "system"))
-        else:
-            outcome = OUTCOME_OF_STATUS[ending.status]
+        outcome = _outcome(ending, row)
         decided.append((row, outcome, ending.error, ending.result))
         answers.append({"id": row.id, "state": outcome.value})
     finish(session, decided, now)
     return answers
+
+
+def _outcome(ending: Ending, row: Any) -> JobState:
+    if ending.status == "failed":
+        return states.after_failure(row.attempt, row.max_attempts,
+                                    (ending.error or {}).get("kind", "system"))
+    return OUTCOME_OF_STATUS[ending.status]
+
+
+def _recorded(conn: Connection, ending: Ending, row: Any) -> bool:
+    """This very report was recorded before and its answer lost (the worker sends it again):
+    the same worker and attempt, and the attempt ended as this report says it did."""
+    if row is None or (row.worker, row.attempt) != (ending.worker, ending.attempt) \
+            or row.state == JobState.RUNNING.value:
+        return False
+    stored = conn.execute(select(ATTEMPTS.c.outcome).where(
+        ATTEMPTS.c.job_id == row.id, ATTEMPTS.c.number == row.attempt)).scalar()
+    return stored == _outcome(ending, row).value
 
 
 def complete_one(session: Session, ending: Ending, settings: Settings,

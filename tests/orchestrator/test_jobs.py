@@ -254,3 +254,20 @@ def test_an_odd_result_is_stored_without_breaking_the_report(
         [item] = session.scalars(select(JobItem)).all()
         assert (item.reference, item.attempts, item.duration_ms) == ("A", 1, 0.0)
         assert session.scalars(select(KpiDaily)).one().items_done == 0
+
+
+def test_a_report_sent_again_after_a_lost_answer_counts_once(
+        sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
+    job_id = new_job(sessions, max_attempts=2)
+    ending = dispatch.Ending(job_id, "w", 1, "passed", None, {"items": {"done": 2}})
+    with sessions.begin() as session:
+        lease(session, "w", [], settings)
+        both = dispatch.complete(session, [ending, ending], settings)  # twice in one request
+    assert both[0] == {"id": job_id, "state": "succeeded"} and both[1]["status"] == 409
+    with sessions.begin() as session:  # the answer was lost: the worker sends it again
+        assert dispatch.complete(session, [ending], settings) == [
+            {"id": job_id, "state": "succeeded"}]
+        late = dispatch.Ending(job_id, "w", 1, "failed", {"kind": "business"})
+        assert dispatch.complete(session, [late], settings)[0]["status"] == 409  # not the same
+    with sessions() as session:
+        assert session.scalars(select(KpiDaily)).one().items_done == 2
