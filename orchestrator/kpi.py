@@ -57,7 +57,7 @@ def minutes_saved(savings: Mapping[str, Any], *, succeeded: bool,
 
 def count_job(totals: dict[str, float], *, succeeded: bool, items: Mapping[str, int],
               robot_seconds: float, savings: Mapping[str, Any]) -> None:
-    """Add one finished job to a robot's day's totals (written by add())."""
+    """Add one finished job to a robot's day's totals (written with upsert_statement())."""
     done = int(items.get("done", 0))
     exceptions = int(items.get("business_exceptions", 0))
     totals["runs"] += 1
@@ -87,21 +87,14 @@ def rows(totals: Mapping[tuple[str, dt.date], Mapping[str, float]]) -> list[dict
             for (robot, day), sums in sorted(totals.items())]
 
 
-def add(session: Session, totals: Mapping[tuple[str, dt.date], Mapping[str, float]]) -> None:
-    """Add totals to their (robot, day) rows; call it in the transaction that finishes the
-    jobs (dispatch.finish runs the same statement itself)."""
-    if totals:
-        connection = session.connection()
-        connection.execute(upsert_statement(connection.dialect.name), rows(totals))
-
-
 def record(session: Session, *, robot: str, day: dt.date, succeeded: bool,
            items: Mapping[str, int], robot_seconds: float, savings: Mapping[str, Any]) -> None:
-    """Add one finished job to its robot's day."""
+    """Add one finished job to its robot's day (dispatch.finish adds many at once)."""
     totals: dict[str, float] = defaultdict(float)
     count_job(totals, succeeded=succeeded, items=items, robot_seconds=robot_seconds,
               savings=savings)
-    add(session, {(robot, day): totals})
+    connection = session.connection()
+    connection.execute(upsert_statement(connection.dialect.name), rows({(robot, day): totals}))
 
 
 def _figures(settings: Settings, runs: int, successes: int, failures: int, items_done: int,

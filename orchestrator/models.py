@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from orchestrator.states import LEASABLE
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -99,10 +101,17 @@ class Fire(Base):
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+# The jobs a lease may take, as SQL: the partial index ix_jobs_ready covers exactly these rows,
+# and a query uses it only when its WHERE holds this very text (not bound parameters).
+READY = "state IN (" + ", ".join(f"'{s.value}'" for s in sorted(LEASABLE)) + ")"
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_dispatch", "state", "priority", "id"),
-                      Index("ix_jobs_lease", "state", "lease_expires"))
+                      Index("ix_jobs_lease", "state", "lease_expires"),
+                      Index("ix_jobs_ready", text("priority DESC"), "id",
+                            postgresql_where=text(READY), sqlite_where=text(READY)))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True)
     robot: Mapped[str] = mapped_column(String(200), index=True)

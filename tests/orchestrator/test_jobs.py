@@ -271,3 +271,16 @@ def test_a_report_sent_again_after_a_lost_answer_counts_once(
         assert dispatch.complete(session, [late], settings)[0]["status"] == 409  # not the same
     with sessions() as session:
         assert session.scalars(select(KpiDaily)).one().items_done == 2
+
+
+def test_a_lease_reads_the_ready_jobs_index(sessions: sessionmaker[Session], deployed: str,
+                                            settings: Settings) -> None:
+    """A backlog is read along ix_jobs_ready (priority, age), not sorted for every lease."""
+    from sqlalchemy import inspect
+
+    bind = sessions.kw["bind"]
+    assert "ix_jobs_ready" in {i["name"] for i in inspect(bind).get_indexes("jobs")}
+    ids = [new_job(sessions, priority=p) for p in (0, 2, 1, 2)]
+    with sessions.begin() as session:
+        got = dispatch.lease(session, worker="w", labels=[], settings=settings, max_jobs=4)
+    assert [j["id"] for j in got] == [ids[1], ids[3], ids[2], ids[0]]
