@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import kpi, states, vault
 from orchestrator.db import insert_for
-from orchestrator.jobs import JobError, aware, utcnow
+from orchestrator.jobs import JobError, aware, not_held, utcnow
 from orchestrator.models import READY, Attempt, Credential, Job, JobItem, RobotVersion, Worker
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -291,11 +291,8 @@ def _refusal(ending: Ending, row: Any) -> dict[str, Any] | None:
     if ending.status != "failed" and ending.status not in OUTCOME_OF_STATUS:
         return refuse(422, f"status must be passed, failed, cancelled or timed_out, not "
                            f"'{ending.status}'")
-    if row.state == JobState.RUNNING.value and row.worker == ending.worker \
-            and row.attempt == ending.attempt:
-        return None
-    return refuse(409, f"job {ending.job_id} attempt {ending.attempt} is not leased to worker "
-                       f"'{ending.worker}' (it is {row.state}, attempt {row.attempt}); stop it")
+    problem = not_held(row, ending.worker, ending.attempt)
+    return None if problem is None else refuse(409, problem)
 
 
 def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> None:

@@ -104,12 +104,21 @@ def get_job(session: Session, job_id: int) -> Job:
     return job
 
 
+def not_held(job: Any, worker: str, attempt: int) -> str | None:
+    """Why this worker may not act on this attempt of the job (a Job or a row of its columns);
+    None when it holds the lease."""
+    if job.state == JobState.RUNNING.value and job.worker == worker and job.attempt == attempt:
+        return None
+    return (f"job {job.id} attempt {attempt} is not leased to worker '{worker}' (it is "
+            f"{job.state}, attempt {job.attempt}); stop it")
+
+
 def holding(session: Session, job_id: int, worker: str, attempt: int) -> Job:
     """The job, if this worker holds its lease for this attempt; else 409."""
     job = get_job(session, job_id)
-    if job.state != JobState.RUNNING.value or job.worker != worker or job.attempt != attempt:
-        raise JobError(409, f"job {job_id} attempt {attempt} is not leased to worker "
-                            f"'{worker}' (it is {job.state}, attempt {job.attempt}); stop it")
+    problem = not_held(job, worker, attempt)
+    if problem is not None:
+        raise JobError(409, problem)
     return job
 
 
