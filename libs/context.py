@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from libs.errors import Pos
+from libs.policy import Policy
 from libs.secrets import Masker
 
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class RunState:
     emit: Callable[[dict[str, Any]], None] = lambda event: None
     headed: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass
@@ -97,6 +99,11 @@ class StepContext:
     def env(self) -> dict[str, str]:
         """The run's environment variables (what ${env.X} sees), e.g. SMTP_HOST."""
         return self.state.env
+
+    @property
+    def policy(self) -> Policy:
+        """What this run may reach (files, hosts): every step asks it (libs/policy.py)."""
+        return self.state.policy
 
     @property
     def masker(self) -> Masker:

@@ -34,6 +34,7 @@ from libs.errors import (
 )
 from libs.events import JsonlSink, Sink, stamp
 from libs.plan import Action, Call, Common, ForEach, If, Node, Plan, Repeat, Retry, SetVars, Try
+from libs.policy import Policy, local_env
 from libs.queues import QueueItem, QueueSource
 from libs.registry import describe_error, load_libraries
 from libs.secrets import Masker
@@ -115,12 +116,13 @@ class Runner:
                  credentials: Mapping[str, Mapping[str, Any]] | None = None,
                  env: Mapping[str, str] | None = None, sinks: list[Sink] | None = None,
                  headed: bool = False, run_id: str | None = None, attempt: int = 1,
-                 queues: QueueSource | None = None) -> None:
+                 queues: QueueSource | None = None, policy: Policy | None = None) -> None:
         self.plan = plan
         self.output_dir = Path(output_dir)
         self.given_inputs = dict(inputs or {})
         self.credentials = {k: dict(v) for k, v in (credentials or {}).items()}
-        self.env = dict(os.environ if env is None else env)
+        self.env = dict(local_env(os.environ) if env is None else env)
+        self.policy = policy or Policy()
         self.sinks = list(sinks or [])
         self.queues = queues
         self.attempt = attempt
@@ -131,7 +133,8 @@ class Runner:
         secrets += [v for k, v in self.env.items() if SECRET_ENV.search(k) and len(v) >= 4]
         self.masker = Masker(secrets)
         self.state = RunState(self.run_id, self.output_dir, plan.settings, self.masker,
-                              emit=self.emit, headed=headed, env=self.env)
+                              emit=self.emit, headed=headed, env=self.env,
+                              policy=self.policy)
         self.result = RunResult(self.run_id, plan.robot, plan.title, plan.shown_as)
         self._item: ItemRecord | None = None
         self._shots = 0

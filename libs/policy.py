@@ -1,0 +1,136 @@
+"""What a robot may reach, decided in one place (docs/security.md).
+
+A robot automates its own business systems, never the platform. It reaches only:
+
+- its bundle (the robot's folder: its file, the robots it calls, its data) — read;
+- its run's output folder — read and write;
+- folders an admin lists in the worker's settings (a shared drive for bank exports) — read, or
+  read and write;
+- the network hosts an admin allows (any host unless the worker's settings list some);
+- the environment variables the worker's settings pass to robots (never the worker's own).
+
+Every step that touches a file, a URL or a host asks the run's Policy (``ctx.policy``); a step
+never opens its own way out. The worker also confines the robot process by the OS
+(orchestrator/sandbox.py), so a bug in a step is not a breach.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from libs.errors import StepArgumentError
+
+# Schemes a robot may open or call; file:// (and javascript:, data: as a navigation target…)
+# would reach the worker's own disk or run code outside any step.
+WEB_SCHEMES = ("http", "https")
+
+
+class Refused(StepArgumentError):
+    """A robot tried to reach what its policy does not allow: a robot-file error, never
+    retried (the same robot would be refused again)."""
+
+
+@dataclass(frozen=True)
+class AllowedFolder:
+    """A folder an admin lets robots use: read only, or read and write."""
+
+    path: Path
+    writable: bool = False
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"path": str(self.path), "access": "read_write" if self.writable else "read"}
+
+    @classmethod
+    def from_spec(cls, raw: Mapping[str, Any]) -> AllowedFolder:
+        access = str(raw.get("access", "read"))
+        if access not in ("read", "read_write"):
+            raise ValueError(f"folder access '{access}' must be read or read_write")
+        return cls(Path(str(raw["path"])).resolve(), access == "read_write")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The reach of one run. ``hosts`` None means any host; otherwise names, ``*.suffix``
+    patterns, IP addresses or networks (``10.0.0.0/8``)."""
+
+    folders: tuple[AllowedFolder, ...] = ()
+    hosts: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    # -- network ---------------------------------------------------------------------------
+
+    def allows_host(self, host: str) -> bool:
+        if self.hosts is None:
+            return True
+        host = host.strip("[]").lower().rstrip(".")
+        address = _address(host)
+        for allowed in self.hosts:
+            pattern = allowed.strip().lower()
+            if address is not None and _in_network(address, pattern):
+                return True
+            if fnmatch.fnmatchcase(host, pattern) or (
+                    pattern.startswith("*.") and host == pattern[2:]):
+                return True
+        return False
+
+    def check_url(self, url: str, step: str, schemes: tuple[str, ...] = WEB_SCHEMES) -> None:
+        """Refuse a URL whose scheme or host the robot may not use."""
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        if scheme not in schemes:
+            shown = f"'{scheme}:'" if scheme else "no scheme"
+            raise Refused(f"{step}: the address '{url}' has {shown}; robots may only open "
+                          f"{' or '.join(s + '://' for s in schemes)} addresses (files are read "
+                          "with files.* or excel.* steps from the robot's folder)")
+        host = parts.hostname or ""
+        if not host:
+            raise Refused(f"{step}: the address '{url}' names no host")
+        if not self.allows_host(host):
+            raise Refused(f"{step}: the host '{host}' is not among the hosts this worker "
+                          f"allows robots to reach ({', '.join(self.hosts or ())}); ask an "
+                          "admin to add it to the worker's settings")
+
+    # -- passing the policy to the robot process -------------------------------------------
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"folders": [f.to_spec() for f in self.folders],
+                "hosts": None if self.hosts is None else list(self.hosts),
+                "env": dict(self.env)}
+
+    @classmethod
+    def from_spec(cls, raw: Mapping[str, Any] | None) -> Policy:
+        raw = raw or {}
+        hosts = raw.get("hosts")
+        return cls(tuple(AllowedFolder.from_spec(f) for f in raw.get("folders") or ()),
+                   None if hosts is None else tuple(str(h) for h in hosts),
+                   {str(k): str(v) for k, v in (raw.get("env") or {}).items()})
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _in_network(address: ipaddress.IPv4Address | ipaddress.IPv6Address, pattern: str) -> bool:
+    try:
+        return address in ipaddress.ip_network(pattern, strict=False)
+    except ValueError:
+        return False
+
+
+# Variables of the platform itself: never shown to a robot, whatever else is passed.
+PLATFORM_ENV_PREFIX = "WORKHAND_"
+
+
+def local_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What `workhand run` passes to a robot: the caller's environment without the platform's
+    own variables (tokens, database and vault settings)."""
+    return {k: v for k, v in environ.items() if not k.upper().startswith(PLATFORM_ENV_PREFIX)}
