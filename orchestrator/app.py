@@ -23,7 +23,8 @@ from orchestrator.settings import Settings
 from orchestrator.states import IllegalTransition
 
 log = logging.getLogger("workhand.orchestrator")
-ROUTERS = ("jobs", "work", "robots", "schedules", "queues", "credentials", "kpi")
+ROUTERS = ("jobs", "work", "robots", "schedules", "queues", "credentials", "kpi",
+           "tokens")
 
 
 def create_app(settings: Settings | None = None, *, services: bool = True) -> FastAPI:

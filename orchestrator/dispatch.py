@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from orchestrator import kpi, states, vault
+from orchestrator.auth import job_token
 from orchestrator.db import insert_for
 from orchestrator.jobs import JobError, aware, not_held, utcnow
 from orchestrator.models import READY, Attempt, Credential, Job, JobItem, RobotVersion, Worker
@@ -163,13 +164,18 @@ def sql(session: Session) -> tuple[Connection, Statements]:
 # --- leasing -----------------------------------------------------------------------------
 
 def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Settings,
-          max_jobs: int = 1, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+          granted: Collection[str] | None = None, max_jobs: int = 1,
+          now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Up to max_jobs of the most urgent jobs this worker can run, now leased to it, each as
-    the worker needs it (credentials included: this is the only answer that carries them)."""
+    the worker needs it (credentials included: this is the only answer that carries them).
+
+    Only labels the worker's token was granted count (`granted`; None: all it asks with), so a
+    job for `restricted` reaches only workers trusted with it. Each attempt gets a job token
+    (only its digest is stored) for the robot's work queues."""
     now = now or utcnow()
     session.flush()  # ORM changes made earlier in this transaction, before the Core UPDATE
     conn, run = sql(session)
-    have = sorted(set(labels))
+    have = sorted(set(labels) if granted is None else set(labels) & set(granted))
     leased: list[Any] = []
     if max_jobs > 0:
         leased = sorted(conn.execute(run.lease, {
@@ -177,12 +183,16 @@ def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Set
             "worker": worker,
             "expires": now + dt.timedelta(seconds=settings.lease_seconds)}).all(),
             key=lambda r: (-r.priority, r.id))
+    tokens = [job_token() for _ in leased]
     if leased:
         conn.execute(run.add_attempts, [{"job_id": r.id, "number": r.attempt,
-                                         "worker": worker, "started": now} for r in leased])
+                                         "worker": worker, "started": now,
+                                         "token_digest": hashed}
+                                        for r, (_, hashed) in zip(leased, tokens, strict=True)])
     conn.execute(run.seen, {"name": worker, "labels": have, "last_seen": now,
                             "current_job": leased[0].id if leased else None})
-    return [_assignment(session, row, settings) for row in leased]
+    return [{**_assignment(session, row, settings), "job_token": token}
+            for row, (token, _) in zip(leased, tokens, strict=True)]
 
 
 def _assignment(session: Session, row: Row[Any], settings: Settings) -> dict[str, Any]:

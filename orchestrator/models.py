@@ -36,7 +36,11 @@ class Base(DeclarativeBase):
 
 
 class Token(Base):
-    """An API token: only its SHA-256 is stored. Roles: admin, operator, viewer, worker."""
+    """An API token: only its SHA-256 is stored. Roles: admin, operator, viewer, worker.
+
+    A worker token is bound to one worker name and the labels it was granted: it acts for that
+    worker only and leases only jobs whose labels it was granted (a worker token from before
+    0004 has no worker and is refused until replaced)."""
 
     __tablename__ = "tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +49,8 @@ class Token(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    labels: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class RobotVersion(Base):
@@ -150,6 +156,9 @@ class Attempt(Base):
     finished: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The SHA-256 of the attempt's job token (what the robot uses for its work queues): valid
+    # while the attempt has not finished, for that job's queue routes only.
+    token_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
 
 
 class JobItem(Base):

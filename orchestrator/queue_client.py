@@ -23,7 +23,9 @@ BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # then 5 s between tries
 
 
 class HttpQueueSource:
-    """libs.queues.QueueSource for a job leased to this worker."""
+    """libs.queues.QueueSource for a job leased to this worker. `token` is the attempt's job
+    token (from the lease answer): the robot never holds its worker's token, and the job token
+    works only for this job's queue routes, only until the attempt ends."""
 
     def __init__(self, server: str, token: str, job_id: int, attempt: int, worker: str, *,
                  timeout_s: float = 30.0, retry_for_s: float = 120.0,

@@ -452,7 +452,7 @@ class JobRun:
         spec = {"job_id": self.id, "attempt": self.attempt, "file": self.spec["file"],
                 "inputs": self.spec["inputs"],
                 "credentials": self.spec.get("credentials") or {}, "server": self.api.url,
-                "worker": self.worker, "token": self.token}
+                "worker": self.worker, "token": self.spec.get("job_token", "")}
         assert child.stdin is not None
         try:  # stdin stays open: the child stops itself when it closes (the worker died)
             child.stdin.write(json.dumps(spec).encode() + b"\n")

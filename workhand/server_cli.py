@@ -71,20 +71,60 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 8700,
 
 
 @app.command("token")
-def token(action: Annotated[str, typer.Argument(help="create")],
-          role: Annotated[Role, typer.Option(help="admin, operator, viewer or worker")],
-          name: Annotated[str, typer.Option(help="who or what will use it")] = "",
+def token(action: Annotated[str, typer.Argument(help="create, list or revoke")],
+          token_id: Annotated[int | None, typer.Argument(
+              metavar="[ID]", help="revoke: the token's id (from `workhand token list`)")] = None,
+          role: Annotated[Role | None, typer.Option(
+              help="create: admin, operator, viewer or worker")] = None,
+          name: Annotated[str, typer.Option(help="create: who or what will use it")] = "",
+          worker: Annotated[str | None, typer.Option(
+              help="create --role worker: the one worker name this token acts as")] = None,
+          labels: Annotated[str, typer.Option(
+              help="create --role worker: the labels it is granted, e.g. desktop,restricted "
+                   "(jobs needing others never reach it)")] = "",
           data: DataOption = Path(".workhand"), database: DatabaseOption = None) -> None:
-    """Create an API token (printed once; only its hash is stored)."""
-    if action != "create":
-        raise typer.BadParameter("the only action is 'create'", param_hint="ACTION")
+    """Create an API token (printed once; only its hash is stored), list tokens, or revoke one.
+
+    Works on the data folder's database directly; a running orchestrator refuses a token
+    revoked here within 5 s (POST /api/v1/tokens/ID/revoke refuses it at once)."""
+    from orchestrator.auth import TokenError, list_tokens, new_token, revoke_token
     from orchestrator.db import make_engine, migrate, session_factory
 
+    if action not in ("create", "list", "revoke"):
+        raise typer.BadParameter("the actions are create, list and revoke", param_hint="ACTION")
+    if action == "create" and role is None:
+        raise typer.BadParameter("give the token's role, e.g. --role worker --worker NAME",
+                                 param_hint="--role")
+    if action == "revoke" and token_id is None:
+        raise typer.BadParameter("give the id of the token to revoke (workhand token list)",
+                                 param_hint="ID")
     engine = make_engine(_settings(data, database).database_url)
     migrate(engine)
-    with session_factory(engine).begin() as session:
-        typer.echo(create_token(session, role, name))
-    engine.dispose()
+    try:
+        with session_factory(engine).begin() as session:
+            if action == "create" and role is not None:
+                granted = [part.strip() for part in labels.split(",") if part.strip()]
+                typer.echo(new_token(session, role, name, worker=worker, labels=granted)[1])
+            elif action == "revoke" and token_id is not None:
+                row = revoke_token(session, token_id)
+                typer.echo(f"token {row.id} ({row.role} '{row.name}') is revoked")
+            else:
+                _show_tokens(list_tokens(session))
+    except TokenError as err:
+        console.print(f"[red]{escape(str(err))}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+def _show_tokens(rows: list[Any]) -> None:
+    table = Table("id", "name", "role", "worker", "labels", "created", "revoked",
+                  title="API tokens")
+    for row in rows:
+        table.add_row(str(row.id), escape(row.name), row.role, escape(row.worker or ""),
+                      escape(", ".join(row.labels or [])), str(row.created)[:19],
+                      "revoked" if row.revoked else "")
+    console.print(table)
 
 
 def _deploy_all(fastapi_app: Any, robots: Path | None, schedules: Path | None
@@ -142,7 +182,7 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
             for cred, fields in load_credentials(demo_credentials).items():
                 vault.put(session, settings, cred, {k: str(v) for k, v in fields.items()})
         admin = create_token(session, Role.ADMIN, "workhand up")
-        worker_token = create_token(session, Role.WORKER, "local worker")
+        worker_token = create_token(session, Role.WORKER, "local worker", worker="local")
     (settings.data_dir / ADMIN_TOKEN_FILE).write_text(admin + "\n", encoding="utf-8")
     (settings.data_dir / ADMIN_TOKEN_FILE).chmod(0o600)
     server = _uvicorn(fastapi_app, "127.0.0.1", port)

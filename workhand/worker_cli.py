@@ -7,7 +7,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,9 +24,9 @@ def worker(
     labels: Annotated[list[str] | None, typer.Option(
         "--labels", "--label",
         help="what this worker offers, e.g. desktop (repeat, or separate with commas); "
-             "it only takes jobs whose labels it has")] = None,
-    name: Annotated[str | None, typer.Option(help="the worker's name (default: HOST-PID)")
-                    ] = None,
+             "it only takes jobs whose labels it has (default: all its token grants)")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="the worker's name (default: the one its token was created for)")] = None,
     slots: Annotated[int, typer.Option(
         min=1, max=100,
         help="robots this worker runs at once (browser and API robots; a desktop robot needs "
@@ -42,6 +42,10 @@ def worker(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     wanted = [part.strip() for label in labels or [] for part in label.split(",")
               if part.strip()]
+    if name is None or labels is None:  # the token says which worker it is for
+        me = _whoami(server, token)
+        name = name or me.get("worker")
+        wanted = wanted if labels is not None else list(me.get("labels") or [])
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -60,3 +64,19 @@ def worker(
     except WorkerError as err:
         logging.getLogger("workhand.worker").error("%s", err)
         raise typer.Exit(2) from None
+
+
+def _whoami(server: str, token: str) -> dict[str, Any]:
+    """The worker name and labels the token was created for ({} when the server cannot say:
+    the worker then starts with its defaults and the server's answers tell what is wrong)."""
+    import httpx
+
+    try:
+        answer = httpx.get(f"{server.rstrip('/')}/api/v1/whoami", timeout=15,
+                           headers={"Authorization": f"Bearer {token}"})
+        found: dict[str, Any] = answer.json() if answer.status_code == 200 else {}
+        return found
+    except (httpx.HTTPError, ValueError) as err:
+        logging.getLogger("workhand.worker").warning(
+            "cannot ask %s which worker this token is for (%s)", server, err)
+        return {}

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from orchestrator import jobs, queues
-from orchestrator.api.deps import MAX_ID, Operator, Reader, SessionDep, SettingsDep, WorkerCaller
+from orchestrator.api.deps import MAX_ID, Operator, QueueCaller, Reader, SessionDep, SettingsDep
 from orchestrator.models import Queue
 
 router = APIRouter(prefix="/api/v1", tags=["queues"])
@@ -173,9 +173,11 @@ def list_items(name: QueuePath, caller: Reader, session: SessionDep,
 
 @router.post("/queues/{name}/lease", tags=["workers"],
              responses={204: {"description": "the queue has no new item"}})
-def lease(name: QueuePath, body: Holder, caller: WorkerCaller, session: SessionDep,
+def lease(name: QueuePath, body: Holder, caller: QueueCaller, session: SessionDep,
           settings: SettingsDep) -> Any:
-    """The next item for the job this worker holds; 204 when the queue has none left."""
+    """The next item for the job this worker holds; 204 when the queue has none left. Called
+    by the robot with its attempt's job token (or by the worker with its own token)."""
+    caller.hold(body.job_id, body.attempt, body.worker)
     jobs.holding(session, body.job_id, body.worker, body.attempt)
     item = queues.lease_item(session, name, body.job_id, settings.lease_seconds)
     if item is None:
@@ -185,9 +187,10 @@ def lease(name: QueuePath, body: Holder, caller: WorkerCaller, session: SessionD
 
 
 @router.post("/queue-items/{item_id}/report", tags=["workers"])
-def report(item_id: ItemId, body: Report, caller: WorkerCaller,
+def report(item_id: ItemId, body: Report, caller: QueueCaller,
            session: SessionDep) -> dict[str, Any]:
     """How the item ended; 409 when the item was taken back from this job."""
+    caller.hold(body.job_id, body.attempt, body.worker)
     jobs.holding(session, body.job_id, body.worker, body.attempt)
     item = queues.report(session, item_id, body.job_id, body.outcome, body.message)
     return {"id": item.id, "state": item.state, "attempts": item.attempts}

@@ -1,6 +1,7 @@
 """What workers call: lease (long-poll), heartbeat, events, artifacts, complete, bundles.
 
-Worker tokens can call these and nothing else."""
+Worker tokens can call these (and the work-queue routes) and nothing else, each only as the
+worker it was created for (Caller.act_as in deps.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from sqlalchemy import select
 
 from orchestrator import dispatch, jobs
 from orchestrator.api.deps import MAX_ID, Id, SessionDep, SettingsDep, WorkerCaller
-from orchestrator.models import Artifact, RobotVersion
+from orchestrator.models import Artifact, Job, RobotVersion
 from orchestrator.settings import Settings
+from orchestrator.states import JobState
 
 router = APIRouter(prefix="/api/v1", tags=["workers"])
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -72,7 +74,12 @@ def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
     """Report ended attempts, then take up to max_jobs jobs this worker can run, waiting up
     to wait_s for one to arrive. Answers {"jobs": [...], "finished": [one answer per report:
     {"id", "state"} or {"id", "status", "error"}]}; each job carries what the worker needs to
-    run it, its credentials included (this is the only answer that carries them)."""
+    run it, its credentials included (this is the only answer that carries them), and a job
+    token for the robot's work queues (valid for that attempt's queue routes until it ends).
+
+    The worker is the token's: naming another worker, or asking with labels the token was not
+    granted, is refused with 403."""
+    caller.act_as(body.worker, body.labels)
     deadline = time.monotonic() + min(body.wait_s, settings.long_poll_seconds)
     endings = [dispatch.Ending(f.job_id, body.worker, f.attempt, f.status, f.error, f.result)
                for f in body.finished]
@@ -84,7 +91,8 @@ def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
                 finished = dispatch.complete(session, endings, settings)
                 endings = []
             leased = dispatch.lease(session, worker=body.worker, labels=body.labels,
-                                    settings=settings, max_jobs=body.max_jobs)
+                                    granted=caller.labels, settings=settings,
+                                    max_jobs=body.max_jobs)
         remaining = deadline - time.monotonic()
         if leased or (finished and remaining <= 0) or body.max_jobs == 0:
             return JSONResponse({"jobs": leased, "finished": finished})
@@ -97,6 +105,7 @@ def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
 @router.post("/jobs/{job_id}/heartbeat")
 def heartbeat(job_id: Id, body: Holder, caller: WorkerCaller, session: SessionDep,
               settings: SettingsDep) -> dict[str, Any]:
+    caller.act_as(body.worker)
     job = jobs.heartbeat(session, job_id=job_id, worker=body.worker, attempt=body.attempt,
                          settings=settings)
     return {"cancel": job.cancel_requested, "lease_expires": job.lease_expires}
@@ -105,6 +114,7 @@ def heartbeat(job_id: Id, body: Holder, caller: WorkerCaller, session: SessionDe
 @router.post("/jobs/{job_id}/events")
 def add_events(job_id: Id, body: EventBatch, caller: WorkerCaller,
                session: SessionDep) -> dict[str, int]:
+    caller.act_as(body.worker)
     return {"stored": jobs.add_events(session, job_id=job_id, worker=body.worker,
                                       attempt=body.attempt, events=body.events)}
 
@@ -114,6 +124,7 @@ async def upload_artifact(job_id: Id, name: str, request: Request, caller: Worke
                           worker: Annotated[str, Query(min_length=1, max_length=200)],
                           attempt: Annotated[int, Query(ge=1, le=10_000)]) -> dict[str, Any]:
     """A screenshot, download or result file of the attempt (raw body)."""
+    caller.act_as(worker)
     parts = [p for p in Path(name).parts if p not in ("", ".")]
     if not parts or ".." in parts or Path(name).is_absolute() or len(name) > 400:
         raise jobs.JobError(422, f"artifact name '{name}' must be a relative path without '..'")
@@ -147,6 +158,7 @@ def _store_artifact(request: Request, job_id: int, parts: list[str], worker: str
 def complete(job_id: Id, body: Completion, caller: WorkerCaller, session: SessionDep,
              settings: SettingsDep) -> dict[str, Any]:
     """Report how an attempt ended (a worker can also report it with its next lease)."""
+    caller.act_as(body.worker)
     state = dispatch.complete_one(session, dispatch.Ending(
         job_id, body.worker, body.attempt, body.status, body.error, body.result), settings)
     return {"id": job_id, "state": state}
@@ -155,7 +167,14 @@ def complete(job_id: Id, body: Completion, caller: WorkerCaller, session: Sessio
 @router.get("/bundles/{digest}")
 def bundle(digest: Annotated[str, Field(pattern="^[0-9a-f]{64}$")], caller: WorkerCaller,
            session: SessionDep) -> Response:
-    version = session.get(RobotVersion, digest)
+    """A robot version's bundle, for a worker running a job of that version (403 otherwise,
+    whether or not the version exists: a bundle is the robot's code and data)."""
+    held = session.scalar(select(Job.id).where(
+        Job.state == JobState.RUNNING.value, Job.worker == caller.worker,
+        Job.version == digest).limit(1))
+    version = session.get(RobotVersion, digest) if held is not None else None
     if version is None:
-        raise jobs.JobError(404, f"no robot version {digest}")
+        raise jobs.JobError(403, f"worker '{caller.worker}' holds no running job of robot "
+                                 f"version {digest}; a bundle goes only to the workers "
+                                 "running it")
     return Response(version.bundle, media_type="application/zip")

@@ -335,7 +335,8 @@ def test_get_schedules_shows_next_and_last_fire(sessions: sessionmaker[Session],
         session.add(Fire(schedule="s2", fire_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
         session.add(Fire(schedule="s2", fire_time=dt.datetime(2026, 1, 2, tzinfo=dt.UTC)))
         session.add(Schedule(name="broken", robot="r", cron="not a cron", source="x"))
-        tokens = {role: create_token(session, role) for role in Role}
+        tokens = {role: create_token(session, role, worker="w1" if role is Role.WORKER else None)
+                  for role in Role}
     assert client.get("/api/v1/schedules").status_code == 401
     worker = {"Authorization": f"Bearer {tokens[Role.WORKER]}"}
     assert client.get("/api/v1/schedules", headers=worker).status_code == 403

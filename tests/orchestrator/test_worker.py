@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,13 +128,17 @@ class Setup:
     def __init__(self, orchestrator: Orchestrator, operator: str, worker_token: str,
                  work_dir: Path) -> None:
         self.orchestrator, self.work_dir = orchestrator, work_dir
-        self.worker_token = worker_token
+        self.worker_token = worker_token  # bound to w1; token() makes one for another worker
         self.http = httpx.Client(base_url=orchestrator.url, timeout=10,
                                  headers={"Authorization": f"Bearer {operator}"})
         self.stop = threading.Event()
         self.worker = threading.Thread(target=run_worker, args=(orchestrator.url, worker_token),
                                        kwargs={"name": "w1", "work_dir": work_dir,
                                                "stop": self.stop, "wait_s": 0.5})
+
+    def token(self, worker: str, labels: Sequence[str] = ()) -> str:
+        with self.orchestrator.sessions.begin() as session:
+            return create_token(session, Role.WORKER, worker=worker, labels=labels)
 
     def start_job(self, robot: str, **fields: Any) -> int:
         response = self.http.post("/api/v1/jobs", json={"robot": robot, **fields})
@@ -170,7 +174,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     with orchestrator.sessions.begin() as session:
         deploy.deploy_folder(session, tmp_path)
         operator = create_token(session, Role.OPERATOR)
-        worker_token = create_token(session, Role.WORKER)
+        worker_token = create_token(session, Role.WORKER, worker="w1")
     ready = Setup(orchestrator, operator, worker_token, tmp_path / "work")
     ready.worker.start()
     yield ready
@@ -316,7 +320,7 @@ def test_a_robot_does_not_outlive_its_worker(setup: Setup, tmp_path: Path) -> No
             "run_worker(sys.argv[1], sys.argv[2], name='w9', labels=['solo'], "
             "work_dir=Path(sys.argv[3]), wait_s=0.5)")
     worker = subprocess.Popen([sys.executable, "-c", code, setup.orchestrator.url,
-                               setup.worker_token, str(tmp_path / "w9")])
+                               setup.token("w9", ["solo"]), str(tmp_path / "w9")])
     try:
         setup.start_job("slow", labels=["solo"])  # the worker thread has no labels
         pid = wait_for("the robot process", lambda: robot_children(worker.pid))[0]
@@ -367,7 +371,8 @@ def test_the_worker_reconnects_after_a_server_restart(setup: Setup,
 
 def test_a_worker_with_slots_runs_robots_side_by_side(setup: Setup) -> None:
     stop = threading.Event()
-    wide = threading.Thread(target=run_worker, args=(setup.orchestrator.url, setup.worker_token),
+    wide = threading.Thread(target=run_worker,
+                            args=(setup.orchestrator.url, setup.token("w3", ["wide"])),
                             kwargs={"name": "w3", "labels": ["wide"], "slots": 3,
                                     "work_dir": setup.work_dir / "w3", "stop": stop,
                                     "wait_s": 0.5})
@@ -390,7 +395,8 @@ def test_a_worker_keeps_only_its_newest_run_folders(setup: Setup,
 
     monkeypatch.setenv(KEEP_RUNS_ENV, "1")
     stop = threading.Event()
-    tidy = threading.Thread(target=run_worker, args=(setup.orchestrator.url, setup.worker_token),
+    tidy = threading.Thread(target=run_worker,
+                            args=(setup.orchestrator.url, setup.token("w4", ["tidy"])),
                             kwargs={"name": "w4", "labels": ["tidy"], "stop": stop,
                                     "work_dir": setup.work_dir / "w4", "wait_s": 0.5})
     tidy.start()

@@ -22,7 +22,8 @@ def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
     (tmp_path / "api-check.yaml").write_text(ROBOT, encoding="utf-8")
     with app.state.sessions.begin() as session:
         deploy.deploy_robot(session, tmp_path / "api-check.yaml")
-        app.state.tokens = {role: create_token(session, role) for role in Role}
+        app.state.tokens = {role: create_token(session, role, worker="w1" if role is Role.WORKER
+                                               else None) for role in Role}
     with TestClient(app) as test_client:
         yield test_client
 
@@ -37,7 +38,7 @@ def test_every_route_needs_a_token_with_the_right_role(client: TestClient) -> No
     assert client.post("/api/v1/jobs", json={"robot": "api-check"},
                        headers=auth(client, Role.VIEWER)).status_code == 403
     assert client.get("/api/v1/jobs", headers=auth(client, Role.WORKER)).status_code == 403
-    assert client.post("/api/v1/lease", json={"worker": "w", "wait_s": 0},
+    assert client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0},
                        headers=auth(client, Role.OPERATOR)).status_code == 403
     for path in [r.path for r in client.app.routes  # type: ignore[attr-defined]
                  if getattr(r, "path", "").startswith("/api/v1") and "GET" in r.methods]:
@@ -109,7 +110,7 @@ def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> N
     op, work = auth(client, Role.OPERATOR), auth(client, Role.WORKER)
     ids = [client.post("/api/v1/jobs", json={"robot": "api-check"}, headers=op).json()["id"]
            for _ in range(3)]
-    first = client.post("/api/v1/lease", json={"worker": "w", "wait_s": 0, "max_jobs": 2},
+    first = client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0, "max_jobs": 2},
                         headers=work).json()
     assert [j["id"] for j in first["jobs"]] == ids[:2] and first["finished"] == []
     ended = [{"job_id": ids[0], "attempt": 1, "status": "passed",
@@ -117,7 +118,7 @@ def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> N
              {"job_id": ids[1], "attempt": 1, "status": "failed",
               "error": {"kind": "business", "message": "账户已注销"}},
              {"job_id": ids[2], "attempt": 1, "status": "passed"}]  # not leased yet
-    answer = client.post("/api/v1/lease", json={"worker": "w", "wait_s": 0, "finished": ended},
+    answer = client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0, "finished": ended},
                          headers=work)
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -128,7 +129,7 @@ def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> N
     kpi = client.get("/api/v1/kpi", headers=op).json()
     assert kpi["totals"]["items_done"] == 3 and kpi["totals"]["runs"] == 2
     only_report = client.post("/api/v1/lease", json={
-        "worker": "w", "wait_s": 0, "max_jobs": 0,
+        "worker": "w1", "wait_s": 0, "max_jobs": 0,
         "finished": [{"job_id": ids[2], "attempt": 1, "status": "passed"}]}, headers=work)
     assert only_report.json() == {"jobs": [], "finished": [{"id": ids[2], "state": "succeeded"}]}
 

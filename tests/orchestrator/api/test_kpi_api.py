@@ -74,6 +74,6 @@ def test_bad_dates(client: TestClient, viewer: dict[str, str], query: str,
 def test_needs_a_reader(client: TestClient, sessions: sessionmaker[Session]) -> None:
     assert client.get("/api/v1/kpi").status_code == 401
     with sessions.begin() as s:
-        worker = create_token(s, Role.WORKER)
+        worker = create_token(s, Role.WORKER, worker="w1")
     assert client.get("/api/v1/kpi",
                       headers={"Authorization": f"Bearer {worker}"}).status_code == 403

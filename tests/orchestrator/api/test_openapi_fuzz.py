@@ -31,7 +31,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.schemas.B
             jobs.create_job(session, robot="fuzz-me")
         app.state.fuzz_headers = {"Authorization": f"Bearer {create_token(session, Role.ADMIN)}"}
         app.state.worker_headers = {
-            "Authorization": f"Bearer {create_token(session, Role.WORKER)}"}
+            "Authorization": f"Bearer {create_token(session, Role.WORKER, worker='w1')}"}
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     schema.app_state = app.state  # type: ignore[attr-defined]
     return schema

@@ -54,8 +54,9 @@ def client(sessions: Sessions, tmp_path: Path) -> Iterator[TestClient]:
 @pytest.fixture
 def tokens(sessions: Sessions) -> Headers:
     with sessions.begin() as s:
-        return {role.value: {"Authorization": f"Bearer {create_token(s, role)}"}
+        made = {role: create_token(s, role, worker="w1" if role is Role.WORKER else None)
                 for role in Role}
+        return {role.value: {"Authorization": f"Bearer {token}"} for role, token in made.items()}
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def job(sessions: Sessions, tmp_path: Path) -> dict[str, Any]:
         [leased] = dispatch.lease(session, worker="w1", labels=[],
                                   settings=Settings(data_dir=tmp_path / "data", lease_seconds=60))
         return {"job_id": leased["id"], "attempt": leased["attempt"], "worker": "w1",
-                "robot": robot}
+                "robot": robot, "job_token": leased["job_token"]}
 
 
 def add(client: TestClient, tokens: Headers, items: list[dict[str, Any]],
@@ -207,7 +208,7 @@ def test_lease_and_report_need_the_job_lease(client: TestClient, tokens: Headers
     add(client, tokens, [{"reference": "A", "payload": {"账号": "A"}}, {"reference": "B"}])
     stranger = client.post(f"{URL}/lease", headers=tokens["worker"],
                            json={**holder(job), "worker": "w2"})
-    assert stranger.status_code == 409 and "not leased to worker 'w2'" in stranger.text
+    assert stranger.status_code == 403 and "for worker 'w1', not 'w2'" in stranger.text
     got = client.post(f"{URL}/lease", headers=tokens["worker"], json=holder(job))
     assert got.status_code == 200, got.text
     item = got.json()
@@ -288,8 +289,7 @@ def test_a_robot_works_through_a_queue(live: LiveServer, client: TestClient, tok
     add(client, tokens, [{"reference": k, "payload": {"账号": k, "状态": v}}
                          for k, v in states.items()])
     live.start()
-    source = HttpQueueSource(live.url, tokens["worker"]["Authorization"].split()[1],
-                             job["job_id"], job["attempt"], "w1")
+    source = HttpQueueSource(live.url, job["job_token"], job["job_id"], job["attempt"], "w1")
     result = Runner(check_file(job["robot"]), output_dir=tmp_path / "out", queues=source).run()
     source.close()
     outcomes = [(i.id, i.outcome) for i in result.work_items]
