@@ -285,10 +285,11 @@ def workhand(side: str, url: str, n: int, k: int, slots: int,
     robot.write_text(ROBOT, encoding="utf-8")
     with sessions.begin() as session:
         deploy.deploy_robot(session, robot)
-        token = create_token(session, Role.WORKER, "bench")
+        tokens = [create_token(session, Role.WORKER, "bench", worker=f"bench-{i}")
+                  for i in range(k)]
     process, base = start_server(url, data / "server", profile_to)
-    headers = {"Authorization": f"Bearer {token}"}
-    clients = [httpx.Client(timeout=60, headers=headers) for _ in range(k)]
+    clients = [httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"})
+               for token in tokens]
     try:
         for i, client in enumerate(clients):  # warm: connections, pools, first-call imports
             assert client.post(f"{base}/api/v1/lease", json={

@@ -115,7 +115,7 @@ def run(url: str, data: Path, fires: int, orchestrators: int, real_worker: bool)
     robot.write_text(ROBOT, encoding="utf-8")
     with sessions.begin() as session:
         deploy.deploy_robot(session, robot)
-        token = create_token(session, Role.WORKER)
+        token = create_token(session, Role.WORKER, worker="bench")
     servers = [start_orchestrator(url, data / f"o{i}") for i in range(orchestrators)]
     received: dict[int, float] = {}
     stop = threading.Event()

@@ -101,7 +101,6 @@ class Cluster:
         with session_factory(engine).begin() as session:
             self.operator = create_token(session, Role.OPERATOR)
             self.admin = create_token(session, Role.ADMIN)
-            self.worker_token = create_token(session, Role.WORKER)
         engine.dispose()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("WORKHAND_")}
 
@@ -138,9 +137,13 @@ class Cluster:
                 "--work-dir", str(work_dir)]
         for label in labels:
             args += ["--labels", label]
+        engine = make_engine(self.database)  # a token bound to this worker and its labels
+        with session_factory(engine).begin() as session:
+            token = create_token(session, Role.WORKER, worker=name, labels=labels)
+        engine.dispose()
         # the token through the environment, as the CLI's help advises
         proc = Proc(args, self.logs / f"worker-{name}.log",
-                    {**self.env, "WORKHAND_TOKEN": self.worker_token})
+                    {**self.env, "WORKHAND_TOKEN": token})
         self.procs.append(proc)
         return proc
 

@@ -33,8 +33,9 @@ def client(sessions: sessionmaker[Session], tmp_path: Path,
 @pytest.fixture
 def tokens(sessions: sessionmaker[Session]) -> dict[str, dict[str, str]]:
     with sessions.begin() as s:
-        return {role.value: {"Authorization": f"Bearer {create_token(s, role)}"}
+        made = {role: create_token(s, role, worker="w1" if role is Role.WORKER else None)
                 for role in Role}
+        return {role.value: {"Authorization": f"Bearer {token}"} for role, token in made.items()}
 
 
 def test_write_list_delete_never_shows_a_value(client: TestClient,
