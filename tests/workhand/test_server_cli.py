@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROBOT = "robot: nightly\nsteps:\n  - log: hi\n"
 SCHEDULE = "name: nightly-0700\nrobot: nightly\ncron: \"0 7 * * 1-5\"\ntimezone: Asia/Shanghai\n"
@@ -63,3 +64,34 @@ def test_serve_refuses_a_bad_schedule_before_serving(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "nightly.yaml:2:8" in done.stdout and "nightly" in done.stdout, done.stdout
+
+
+def test_token_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`workhand token` on the data folder: a bound worker token, listed without its secret,
+    revoked by id; mistakes are sentences with the fix."""
+    from typer.testing import CliRunner
+
+    from orchestrator.auth import find_token
+    from orchestrator.db import make_engine, session_factory
+    from workhand.server_cli import app, console
+
+    monkeypatch.setattr(console, "width", 200)  # the table on one line per token
+    data = ["--data", str(tmp_path / "data")]
+    cli = CliRunner()
+    made = cli.invoke(app, ["token", "create", "--role", "worker", "--worker", "branch-pc-01",
+                            "--labels", "desktop, restricted", *data])
+    assert made.exit_code == 0, made.output
+    token = made.output.strip()
+    listed = cli.invoke(app, ["token", "list", *data])
+    assert listed.exit_code == 0 and "branch-pc-01" in listed.output
+    assert "desktop, restricted" in listed.output and token not in listed.output
+    unbound = cli.invoke(app, ["token", "create", "--role", "worker", *data])
+    assert unbound.exit_code == 2 and "a worker token is for one worker" in unbound.output
+    assert cli.invoke(app, ["token", "revoke", *data]).exit_code == 2  # which one?
+    assert "no token 99" in cli.invoke(app, ["token", "revoke", "99", *data]).output
+    revoked = cli.invoke(app, ["token", "revoke", "1", *data])
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'workhand.db'}")
+    with session_factory(engine)() as session:
+        assert find_token(session, token) is None
+    engine.dispose()
