@@ -92,6 +92,7 @@ _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _NOT_A_NUMBER = re.compile(rb"NaN|Infinity")
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _INNERMOST = re.compile(rb"\[\]|\{\}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
@@ -162,7 +163,7 @@ def clean_text(text: str, limit: int = MAX_ROBOT_TEXT) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        text = _SURROGATE.sub("\ufffd", text)
     if len(text) > limit:
         text = (f"{text[:limit]} ... ({len(text) - limit} more characters cut by the "
                 "orchestrator)")
@@ -208,7 +209,8 @@ def _judge(body: bytes, from_robot: bool) -> tuple[bytes, str | None]:
 # -- the middleware ---------------------------------------------------------------------------
 
 def _is_json(scope: Scope) -> bool:
-    """As FastAPI decides: a body without a Content-Type is read as JSON too."""
+    """A body without a Content-Type counts as JSON too (FastAPI reads it so unless its
+    strict_content_type is on): no way around the checks."""
     types = [v for k, v in scope["headers"] if k == b"content-type"]
     return not types or any(b"json" in t.lower() for t in types)
 
