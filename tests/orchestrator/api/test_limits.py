@@ -231,11 +231,11 @@ def test_what_a_robot_reports_is_cleaned_never_refused(client: TestClient) -> No
 
 def test_an_outcome_reported_with_the_next_lease_is_cleaned(client: TestClient) -> None:
     spec = leased(client)
-    ask = ('{"worker": "w1", "wait_s": 0, "finished": [{"job_id": %d, "attempt": 1, '
-           '"status": "failed", "error": {"kind": "business", "message": "no \\u0000 account",'
-           ' "score": Infinity}}]}' % spec["id"])
-    answer = client.post("/api/v1/lease", content=ask.encode(),
-                         headers={**auth(client, Role.WORKER), "content-type": "application/json"})
+    error = '{"kind": "business", "message": "no \\u0000 account", "score": Infinity}'
+    ask = (f'{{"worker": "w1", "wait_s": 0, "finished": [{{"job_id": {spec["id"]}, '
+           f'"attempt": 1, "status": "failed", "error": {error}}}]}}')
+    work = {**auth(client, Role.WORKER), "content-type": "application/json"}
+    answer = client.post("/api/v1/lease", content=ask.encode(), headers=work)
     assert answer.status_code in (200, 204), answer.text
     job = client.get(f"/api/v1/jobs/{spec['id']}", headers=auth(client)).json()
     assert job["state"] == "failed"
