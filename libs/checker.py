@@ -37,6 +37,7 @@ from libs.registry import StepSpec, describe_error, load_libraries
 from libs.types import parse_duration
 
 ROBOT_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+MAX_ROBOT_ID = 100  # characters: the orchestrator stores ids in columns of this size and more
 IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
 TOP_KEYS = ("robot", "title", "description", "savings", "inputs", "credentials", "settings",
             "steps", "tags")
@@ -104,9 +105,10 @@ class _RobotChecker:
         robot = data.get("robot")
         if robot is None:
             self.problem(data.pos, "missing 'robot:' (the robot's id, e.g. robot: daily-check)")
-        elif not isinstance(robot, str) or not ROBOT_ID.match(robot):
-            self.problem(data.where("robot"), f"robot id '{robot}' must be lower-case letters "
-                         "and digits joined by '-', e.g. account-annual-inspection")
+        elif not isinstance(robot, str) or not ROBOT_ID.match(robot) or len(robot) > MAX_ROBOT_ID:
+            self.problem(data.where("robot"), f"robot id '{str(robot)[:MAX_ROBOT_ID]}' must be "
+                         "lower-case letters and digits joined by '-', at most "
+                         f"{MAX_ROBOT_ID} characters, e.g. account-annual-inspection")
         for key in ("title", "description"):
             if key in data and not isinstance(data[key], str):
                 self.problem(data.where(key), f"'{key}' must be text")

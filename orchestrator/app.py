@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,10 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.errors import RobotFileError
 from orchestrator.db import make_engine, migrate, session_factory
+from orchestrator.guard import BodyGuard, error
 from orchestrator.jobs import JobError
 from orchestrator.settings import Settings
 from orchestrator.states import IllegalTransition
@@ -29,6 +27,7 @@ ROUTERS = ("jobs", "work", "robots", "schedules", "queues", "credentials", "kpi"
 
 def create_app(settings: Settings | None = None, *, services: bool = True) -> FastAPI:
     settings = settings or Settings()
+    settings.make_data_dir()
     engine = make_engine(settings.database_url)
     migrate(engine)
     running: list[Any] = []
@@ -54,7 +53,7 @@ def create_app(settings: Settings | None = None, *, services: bool = True) -> Fa
             continue
         app.include_router(module.router)
     add_error_handlers(app)
-    app.add_middleware(TextGuard)
+    app.add_middleware(BodyGuard, settings=settings)
     return app
 
 
@@ -73,71 +72,7 @@ def start_services(app: FastAPI) -> list[Any]:
     return services
 
 
-_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
-
-
-class TextGuard:
-    """JSON may escape half of a UTF-16 pair ("\\ud800"), which no database can store: refuse
-    it with a 422 up front rather than fail later with a 500. Plain ASGI (Starlette's
-    BaseHTTPMiddleware costs about a millisecond a request): the body is read once, checked,
-    and handed on to the app."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH") or \
-                b"json" not in dict(scope["headers"]).get(b"content-type", b""):
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        message: Message = {"more_body": True}
-        while message.get("more_body"):
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                await self.app(scope, receive, send)
-                return
-            chunks.append(message.get("body", b""))
-        body = b"".join(chunks)
-        if _ESCAPED_SURROGATE.search(body):
-            try:
-                broken = _has_lone_surrogate(json.loads(body))
-            except ValueError:
-                broken = False  # not JSON: the route's own validation says so
-            if broken:
-                await _error("the request holds a lone UTF-16 surrogate (\\ud800-\\udfff) "
-                             "that is not text; send valid UTF-8", 422)(scope, receive, send)
-                return
-        handed = False
-
-        async def replay() -> Message:
-            nonlocal handed
-            if handed:
-                return await receive()
-            handed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-
-def _error(detail: str, status: int, **extra: Any) -> Response:
-    """Errors are ASCII-escaped JSON, so no odd character in a message can break the reply."""
-    return Response(json.dumps({"detail": detail, **extra}, ensure_ascii=True),
-                    status_code=status, media_type="application/json")
+_error = error  # ASCII-escaped JSON errors (guard.error)
 
 
 def add_error_handlers(app: FastAPI) -> None:

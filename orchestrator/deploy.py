@@ -1,12 +1,21 @@
 """Robots become immutable versions: a zip of the robot file, the robots it calls and its
 data/ folder, keyed by the SHA-256 of that zip (built deterministically, so the same content
-always gets the same key). A job records the exact version it ran."""
+always gets the same key). A job records the exact version it ran.
+
+A bundle is bounded (WORKHAND_* overrides each, on the orchestrator and on workers): at most
+MAX_BUNDLE_FILES members (10,000), MAX_BUNDLE_UNPACKED_BYTES unpacked (256 MiB), and no member
+of over 1 MiB that unpacks to more than MAX_BUNDLE_RATIO times its packed size (200): a 1 MB
+zip that would unpack to 1 GiB is refused at deploy, and by every worker's unpack, which counts
+the bytes as it writes them (a zip's headers can lie about sizes).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
+import zlib
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -16,7 +25,37 @@ from libs.plan import Call, Plan, walk
 from orchestrator.models import Robot, RobotVersion, utcnow
 
 DATA_DIR = "data"
-MAX_BUNDLE = 200 * 1024 * 1024
+MAX_BUNDLE = 200 * 1024 * 1024  # bytes of the zip as stored
+
+
+def _limit(name: str, default: int) -> int:
+    return int(os.environ.get(f"WORKHAND_{name}", default))
+
+
+MAX_FILES = _limit("MAX_BUNDLE_FILES", 10_000)
+MAX_UNPACKED = _limit("MAX_BUNDLE_UNPACKED_BYTES", 256 * 1024 * 1024)
+MAX_RATIO = _limit("MAX_BUNDLE_RATIO", 200)
+RATIO_FROM = 1024 * 1024  # smaller members may compress as well as they like
+MAX_TITLE = 500  # RobotVersion.title and .file hold this many characters
+
+
+class BundleTooLarge(ValueError):
+    """A bundle over one of the limits above (a 422 at deploy, a failed job on a worker)."""
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def check_sizes(count: int, total: int, what: str) -> None:
+    if count > MAX_FILES:
+        raise BundleTooLarge(f"{what} has {count} files; a robot bundle holds at most "
+                             f"{MAX_FILES} (WORKHAND_MAX_BUNDLE_FILES): keep fewer files in "
+                             "data/")
+    if total > MAX_UNPACKED:
+        raise BundleTooLarge(f"{what} unpacks to more than {_mib(MAX_UNPACKED)} "
+                             f"(WORKHAND_MAX_BUNDLE_UNPACKED_BYTES); keep large data out of "
+                             "data/ and read it from a folder the worker allows")
 
 
 def bundle_files(plan: Plan) -> dict[str, Path]:
@@ -34,6 +73,10 @@ def bundle_files(plan: Plan) -> dict[str, Path]:
         for path in sorted(data.rglob("*")):
             if path.is_file() and not path.name.startswith(("~$", ".")):
                 files[_member(root, path)] = path
+            if len(files) > MAX_FILES:
+                break
+    check_sizes(len(files), sum(p.stat().st_size for p in files.values()),
+                f"the robot {plan.file.name} with its data/ folder")
     return files
 
 
@@ -62,12 +105,15 @@ def deploy_robot(session: Session, path: Path) -> RobotVersion:
     if len(bundle) > MAX_BUNDLE:
         raise ValueError(f"{path}: the robot with its data/ folder is {len(bundle)} bytes; "
                          f"the limit is {MAX_BUNDLE}")
+    member = _member(plan.robot_dir, plan.file)
+    if len(plan.title) > MAX_TITLE or len(member) > MAX_TITLE:
+        raise ValueError(f"{path}: the robot's title and file name must be at most {MAX_TITLE} "
+                         "characters each")
     digest = hashlib.sha256(bundle).hexdigest()
     version = session.get(RobotVersion, digest)
     if version is None:
         version = RobotVersion(
-            digest=digest, robot=plan.robot, title=plan.title, file=_member(plan.robot_dir,
-                                                                             plan.file),
+            digest=digest, robot=plan.robot, title=plan.title, file=member,
             bundle=bundle, credentials=list(plan.credentials),
             savings={"minutes_per_item": plan.savings.minutes_per_item,
                      "minutes_per_run": plan.savings.minutes_per_run,
@@ -88,10 +134,48 @@ def deploy_folder(session: Session, folder: Path) -> list[RobotVersion]:
 
 
 def unpack(bundle: bytes, into: Path) -> None:
-    """Extract a bundle (written by build_bundle; member names are checked all the same)."""
+    """Extract a bundle (written by build_bundle; member names and sizes are checked all the
+    same). Raises ValueError (BundleTooLarge over a limit) with a sentence."""
+    root = into.resolve()
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
-        for name in archive.namelist():
-            target = (into / name).resolve()
-            if into.resolve() not in target.parents:
-                raise ValueError(f"bundle member '{name}' would land outside {into}")
-        archive.extractall(into)
+        members = archive.infolist()
+        check_sizes(len(members), sum(m.file_size for m in members), "the bundle")
+        for member in members:
+            target = (root / member.filename).resolve()
+            if root not in target.parents:
+                raise ValueError(f"bundle member '{member.filename}' would land outside {into}")
+        written = 0
+        for member in members:
+            written += _extract(archive, member, root / member.filename, MAX_UNPACKED - written)
+
+
+def _extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
+             room: int) -> int:
+    """One member, counted as it is written: its bytes, not its header, decide."""
+    name = member.filename
+    limit = min(room, member.file_size)  # it may not grow beyond what it declared
+    if member.file_size > RATIO_FROM and member.file_size > MAX_RATIO * max(1,
+                                                                             member.compress_size):
+        raise BundleTooLarge(f"bundle member '{name}' unpacks to {member.file_size // 1024} KiB "
+                             f"from {member.compress_size} bytes, over {MAX_RATIO} times "
+                             "its size: it looks like a zip bomb")
+    try:
+        if member.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            return 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        with archive.open(member) as source, target.open("wb") as out:
+            while chunk := source.read(1024 * 1024):
+                written += len(chunk)
+                if written > limit:
+                    raise BundleTooLarge(
+                        f"bundle member '{name}' unpacks to more than it declares "
+                        f"({member.file_size} bytes) or than the bundle may hold "
+                        f"({_mib(MAX_UNPACKED)}); the zip is damaged or hostile")
+                out.write(chunk)
+        return written
+    except (RuntimeError, NotImplementedError, zlib.error, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"bundle member '{name}' cannot be unpacked: {err}") from None
+    except OSError as err:
+        raise ValueError(f"bundle member '{name}' cannot be unpacked: {err.strerror}") from None

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from orchestrator import kpi, states, vault
 from orchestrator.auth import job_token
 from orchestrator.db import insert_for
-from orchestrator.jobs import JobError, aware, not_held, utcnow
+from orchestrator.jobs import JobError, aware, not_held, time_limit, utcnow
 from orchestrator.models import READY, Attempt, Credential, Job, JobItem, RobotVersion, Worker
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -208,7 +208,8 @@ def _assignment(session: Session, row: Row[Any], settings: Settings) -> dict[str
         raise JobError(503, f"the vault cannot be read: {err}") from None
     return {"id": row.id, "attempt": row.attempt, "robot": row.robot, "version": row.version,
             "file": facts.file, "inputs": row.inputs, "credentials": credentials,
-            "timeout_s": row.timeout_s, "lease_seconds": settings.lease_seconds}
+            "timeout_s": time_limit(row.timeout_s, settings),
+            "lease_seconds": settings.lease_seconds}
 
 
 # --- how attempts end --------------------------------------------------------------------

@@ -90,6 +90,15 @@ def create_job(session: Session, *, robot: str, inputs: dict[str, Any] | None = 
     return job
 
 
+def time_limit(timeout_s: float | None, settings: Settings) -> float:
+    """The seconds a job's attempt may run, as its worker enforces them: the job's own timeout,
+    else the default (WORKHAND_JOB_TIMEOUT_SECONDS, 4 hours), never more than the maximum
+    (WORKHAND_MAX_JOB_TIMEOUT_SECONDS, 7 days). No job runs without a limit."""
+    if timeout_s is None or not timeout_s > 0:
+        timeout_s = settings.job_timeout_s
+    return min(timeout_s, settings.max_job_timeout_s)
+
+
 def _wake_leases(session: Session) -> None:
     # after_commit also fires when a SAVEPOINT is released (the scheduler creates its job in
     # one): other transactions cannot see the job until the outermost commit.

@@ -24,11 +24,13 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, DateTime, Select, bindparam, exists, func, select, text
 from sqlalchemy.orm import Session
 
+from orchestrator import imports
 from orchestrator.jobs import JobError, aware, utcnow
 from orchestrator.models import Job, Queue, QueueItem
 from orchestrator.states import JobState
 
 MAX_REFERENCE = 500
+MAX_ITEMS = imports.MAX_ROWS  # items one request (or one file) may add
 MAX_MESSAGE = 4000
 BATCH = 5000  # items per INSERT statement
 OUTCOMES = ("done", "business_exception", "system_error")
@@ -256,6 +258,9 @@ def add_items(session: Session, queue: str, items: Iterable[Mapping[str, Any]],
         raise JobError(422, f"on_duplicate must be skip or error, not '{on_duplicate}'")
     get_queue(session, queue)
     rows = _rows(session, items)
+    if len(rows) > MAX_ITEMS:
+        raise JobError(422, f"{len(rows)} items is more than the {MAX_ITEMS} a request may add; "
+                            "add them in parts")
     if on_duplicate == "error":
         repeated = [ref for ref, n in Counter(r["r"] for r in rows).items() if n > 1]
         clash = repeated or _existing(session, queue, [r["r"] for r in rows])
@@ -276,33 +281,18 @@ def add_items(session: Session, queue: str, items: Iterable[Mapping[str, Any]],
 
 def read_file(path: Path, fmt: str | None = None, sheet: str | None = None
               ) -> list[dict[str, Any]]:
-    """Rows of a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030: detected) or .xlsx file, read by the
-    same code as the csv.read_rows / excel.read_rows steps."""
-    from libs.context import RunState, StepContext
-    from libs.errors import Pos, WorkhandError
-    from libs.secrets import Masker
-    from libs.steps.csv import steps as csv_steps
-    from libs.steps.excel import steps as excel_steps
-
+    """Rows of a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030: detected) or .xlsx file, read as the
+    csv.read_rows / excel.read_rows steps read them, within the limits of imports.py."""
     fmt = fmt or ("xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else "csv")
     if fmt not in ("csv", "xlsx"):
         raise JobError(422, f"format must be csv or xlsx, not '{fmt}'")
-    ctx = StepContext(RunState("queue-file", path.parent, {}, Masker([])), path.parent,
-                      Pos(str(path), 1, 1), "queues.add_file", "", timeout=600.0)
-    try:
-        if fmt == "xlsx":
-            return excel_steps.read_rows(ctx, str(path), sheet=sheet)
-        return list(csv_steps.read_rows(ctx, str(path)))
-    except WorkhandError as err:
-        raise JobError(422, str(err)) from None
+    return imports.read_rows(path, fmt, sheet, path.name)
 
 
-def add_file(session: Session, queue: str, path: Path, reference_column: str,
-             on_duplicate: str = "skip", *, fmt: str | None = None,
-             sheet: str | None = None) -> dict[str, int]:
-    """Every row of the file becomes an item: its reference from reference_column, the whole
-    row as its payload."""
-    get_queue(session, queue)
+def items_of_file(path: Path, reference_column: str, *, fmt: str | None = None,
+                  sheet: str | None = None) -> list[dict[str, Any]]:
+    """Every row of the file as an item: its reference from reference_column, the whole row as
+    its payload. Needs no database: parse first, then add_items in a short transaction."""
     rows = read_file(path, fmt, sheet)
     if rows and reference_column not in rows[0]:
         raise JobError(422, f"column '{reference_column}' is not in {path.name}; its columns: "
@@ -316,7 +306,16 @@ def add_file(session: Session, queue: str, path: Path, reference_column: str,
             items.append({"reference": _reference(value), "payload": row})
         except JobError as err:
             raise JobError(err.status, f"{path.name} row {n}: {err}") from None
-    return add_items(session, queue, items, on_duplicate)
+    return items
+
+
+def add_file(session: Session, queue: str, path: Path, reference_column: str,
+             on_duplicate: str = "skip", *, fmt: str | None = None,
+             sheet: str | None = None) -> dict[str, int]:
+    """items_of_file, added (for callers that hold no transaction while it parses)."""
+    get_queue(session, queue)
+    return add_items(session, queue, items_of_file(path, reference_column, fmt=fmt,
+                                                   sheet=sheet), on_duplicate)
 
 
 # -- leasing and reporting --------------------------------------------------------------------

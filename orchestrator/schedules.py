@@ -26,7 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from libs.checker import ROBOT_ID, suggest
+from libs.checker import MAX_ROBOT_ID, ROBOT_ID, suggest
 from libs.errors import Pos, Problem, RobotFileError
 from libs.loader import YList, YMap, load_yaml, pos_of, read_text
 from libs.types import parse_duration
@@ -258,9 +258,11 @@ class _Checker:
         if value is None:
             self.problem(raw.where(key) if key in raw else raw.pos, f"missing '{key}:' ({example})")
             return None
-        if not isinstance(value, str) or not ROBOT_ID.match(value) or len(value) > 200:
-            self.problem(raw.where(key), f"{key} '{value}' must be lower-case letters and digits "
-                         "joined by '-' (at most 200 characters), e.g. s2-filing-daily")
+        longest = MAX_ROBOT_ID if key == "robot" else 200  # the columns hold no more
+        if not isinstance(value, str) or not ROBOT_ID.match(value) or len(value) > longest:
+            self.problem(raw.where(key), f"{key} '{str(value)[:longest]}' must be lower-case "
+                         f"letters and digits joined by '-' (at most {longest} characters), "
+                         "e.g. s2-filing-daily")
             return None
         return value
 

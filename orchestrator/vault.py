@@ -31,7 +31,9 @@ KEY_ENV = "WORKHAND_VAULT_KEY"
 # The robot language's identifier (libs.checker.IDENTIFIER): names are used as
 # ${credentials.NAME.FIELD} in robots, so they must be single words there too.
 IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
-MAX_NAME = 200
+MAX_NAME = 200  # characters of a credential's name and of each field's name
+MAX_FIELDS = 50
+MAX_VALUE = 65_536  # characters of one field's value (a key or a certificate chain fits)
 
 
 class VaultError(Exception):
@@ -56,8 +58,9 @@ class MissingCredentials(VaultError):
 
 def check_name(name: str, what: str = "credential name") -> None:
     if not isinstance(name, str) or not IDENTIFIER.match(name) or len(name) > MAX_NAME:
-        raise BadCredential(f"{what} '{name}' must be a single word of letters, digits and _ "
-                            f"(not starting with a digit, at most {MAX_NAME} characters)")
+        raise BadCredential(f"{what} '{str(name)[:MAX_NAME]}' must be a single word of "
+                            "letters, digits and _ (not starting with a digit, at most "
+                            f"{MAX_NAME} characters)")
 
 
 def _key_file(settings: Settings) -> Path:
@@ -72,7 +75,7 @@ def _where(settings: Settings) -> str:
 def _create_key_file(path: Path) -> None:
     """Write a new key so that it appears complete or not at all, even with two processes:
     written to a private temporary file, then hard-linked into place (link never overwrites)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vault-key-")  # mode 0600
     try:
         with os.fdopen(fd, "wb") as out:
@@ -127,10 +130,16 @@ def put(session: Session, settings: Settings, name: str, fields: dict[str, str])
     check_name(name)
     if not fields:
         raise BadCredential(f"credential '{name}' needs at least one field, e.g. user and password")
+    if len(fields) > MAX_FIELDS:
+        raise BadCredential(f"credential '{name}' has {len(fields)} fields; a credential holds "
+                            f"at most {MAX_FIELDS}: split it into several")
     for field, value in fields.items():
         check_name(field, "field name")
         if not isinstance(value, str):
             raise BadCredential(f"field '{field}' of credential '{name}' must be a string")
+        if len(value) > MAX_VALUE:  # the value itself is never echoed: it is a secret
+            raise BadCredential(f"field '{field}' of credential '{name}' is {len(value)} "
+                                f"characters long; a value holds at most {MAX_VALUE}")
     blob = _fernet(settings, create=True).encrypt(json.dumps(fields).encode())
     values = {"name": name, "field_names": sorted(fields), "ciphertext": blob, "updated": utcnow()}
     # An upsert, so two operators writing the same new name at once both succeed (last wins).

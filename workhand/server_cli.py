@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.auth import Role, create_token
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, write_private
 
 app = typer.Typer(add_completion=False)
 console = Console()
@@ -183,8 +183,7 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
                 vault.put(session, settings, cred, {k: str(v) for k, v in fields.items()})
         admin = create_token(session, Role.ADMIN, "workhand up")
         worker_token = create_token(session, Role.WORKER, "local worker", worker="local")
-    (settings.data_dir / ADMIN_TOKEN_FILE).write_text(admin + "\n", encoding="utf-8")
-    (settings.data_dir / ADMIN_TOKEN_FILE).chmod(0o600)
+    write_private(settings.data_dir / ADMIN_TOKEN_FILE, admin + "\n")  # 0600 from the start
     server = _uvicorn(fastapi_app, "127.0.0.1", port)
     threading.Thread(target=server.run, name="orchestrator", daemon=True).start()
     while not server.started:

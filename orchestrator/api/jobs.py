@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from libs.checker import MAX_ROBOT_ID
 from orchestrator import jobs
 from orchestrator.api.deps import MAX_ID, Id, Operator, Reader, SessionDep
 from orchestrator.models import Artifact, Job, JobEvent
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    robot: str = Field(min_length=1, max_length=200, description="the robot's id")
+    robot: str = Field(min_length=1, max_length=MAX_ROBOT_ID, description="the robot's id")
     inputs: dict[str, Any] = Field(default_factory=dict)
     priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
     not_before: dt.datetime | None = Field(None, description="do not start before this time")

@@ -20,8 +20,7 @@ from orchestrator.api.deps import MAX_ID, Operator, QueueCaller, Reader, Session
 from orchestrator.models import Queue
 
 router = APIRouter(prefix="/api/v1", tags=["queues"])
-MAX_ITEMS = 100_000
-MAX_FILE = 64 * 1024 * 1024
+MAX_ITEMS = queues.MAX_ITEMS
 _NAME = r"^[^/\s\x00-\x1f](?:[^/\x00-\x1f]*[^/\s\x00-\x1f])?$"
 QueueName = Annotated[str, Field(min_length=1, max_length=200, pattern=_NAME,
                                  description="unique; no '/', control characters or spaces at "
@@ -124,39 +123,36 @@ async def add_file(name: QueuePath, request: Request, caller: Operator,
     fmt = fmt or ("xlsx" if zipped or filename.lower().endswith(".xlsx") else "csv")
 
     def store() -> dict[str, int]:
+        with request.app.state.sessions() as session:  # a 404 before any parsing
+            queues.get_queue(session, name)
         with tempfile.TemporaryDirectory(prefix="workhand-queue-") as folder:
             path = Path(folder) / f"upload.{fmt}"  # never the caller's name: it is not ours
             path.write_bytes(data)
             try:
-                with request.app.state.sessions.begin() as session:
-                    return queues.add_file(session, name, path, reference_column,
-                                           on_duplicate, fmt=fmt, sheet=sheet)
+                # parsed with no transaction open: a slow file never holds SQLite's write lock
+                items = queues.items_of_file(path, reference_column, fmt=fmt, sheet=sheet)
             except jobs.JobError as err:  # the caller's file has no business with our folder
                 raise jobs.JobError(err.status, str(err).replace(f"{folder}/", "")) from None
+        with request.app.state.sessions.begin() as session:
+            return queues.add_items(session, name, items, on_duplicate)
 
     return Added(**await run_in_threadpool(store))
 
 
 async def _upload(request: Request) -> tuple[str, bytes]:
-    """The file's name (if sent) and content, refused beyond MAX_FILE."""
+    """The file's name (if sent) and content (the guard stops it at
+    WORKHAND_MAX_IMPORT_BYTES with 413)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise jobs.JobError(422, "send the file in the multipart field 'file'")
-        if upload.size is not None and upload.size > MAX_FILE:
-            raise jobs.JobError(413, f"the file is larger than {MAX_FILE // 2**20} MB")
         return upload.filename or "", await upload.read()
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FILE:
-            raise jobs.JobError(413, f"the file is larger than {MAX_FILE // 2**20} MB")
-        chunks.append(chunk)
-    if not size:
+    data = b"".join([chunk async for chunk in request.stream()])
+    if not data:
         raise jobs.JobError(422, "the request has no file: send it as the body or as the "
                                  "multipart field 'file'")
-    return "", b"".join(chunks)
+    return "", data
 
 
 @router.get("/queues/{name}/items")

@@ -5,6 +5,8 @@ worker it was created for (Caller.act_as in deps.py)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -119,39 +121,102 @@ def add_events(job_id: Id, body: EventBatch, caller: WorkerCaller,
                                       attempt=body.attempt, events=body.events)}
 
 
+MAX_ARTIFACT_NAME = 400  # characters of an artifact's path in its run folder
+MAX_PATH = 1000  # characters of the stored path (Artifact.path)
+
+
+def artifact_parts(name: str) -> list[str]:
+    """The parts of an artifact's name, or 422: a relative path without '..', storable (no NUL,
+    no lone surrogate) and short enough for the file system (255 bytes a part)."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or name.startswith("/") or len(name) > MAX_ARTIFACT_NAME:
+        raise jobs.JobError(422, f"artifact name '{name[:100]}' must be a relative path "
+                                 f"without '..', at most {MAX_ARTIFACT_NAME} characters")
+    if "\x00" in name:
+        raise jobs.JobError(422, "an artifact name must not contain NUL characters")
+    try:
+        too_long = any(len(p.encode("utf-8")) > 255 for p in parts)
+    except UnicodeEncodeError:
+        raise jobs.JobError(422, "an artifact name must be valid UTF-8 text") from None
+    if too_long:
+        raise jobs.JobError(422, "each part of an artifact name must be at most 255 bytes")
+    return parts
+
+
 @router.put("/jobs/{job_id}/artifacts/{name:path}", status_code=status.HTTP_201_CREATED)
 async def upload_artifact(job_id: Id, name: str, request: Request, caller: WorkerCaller,
                           worker: Annotated[str, Query(min_length=1, max_length=200)],
                           attempt: Annotated[int, Query(ge=1, le=10_000)]) -> dict[str, Any]:
-    """A screenshot, download or result file of the attempt (raw body)."""
+    """A screenshot, download or result file of the attempt (raw body, streamed to disk; at
+    most WORKHAND_MAX_ARTIFACT_BYTES)."""
     caller.act_as(worker)
-    parts = [p for p in Path(name).parts if p not in ("", ".")]
-    if not parts or ".." in parts or Path(name).is_absolute() or len(name) > 400:
-        raise jobs.JobError(422, f"artifact name '{name}' must be a relative path without '..'")
-    body = await request.body()
+    parts = artifact_parts(name)
+    settings: Settings = request.app.state.settings
+    folder = settings.artifacts_dir / str(job_id) / str(attempt)
+    if len(str(folder.resolve() / Path(*parts))) > MAX_PATH:
+        raise jobs.JobError(422, "the artifact name is too long to be stored; use a shorter one")
     # The database work runs in the thread pool: a SQLite write lock held on the event loop
     # would block the threads whose commits need that loop (a deadlock until busy_timeout).
-    return await run_in_threadpool(_store_artifact, request, job_id, parts, worker, attempt,
-                                   body)
+    # The lease is checked before the body is read, and again when the file is stored.
+    await run_in_threadpool(_holding, request, job_id, worker, attempt)
+    temp = await _receive(request, folder)
+    try:
+        return await run_in_threadpool(_store_artifact, request, job_id, parts, worker,
+                                       attempt, temp)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _holding(request: Request, job_id: int, worker: str, attempt: int) -> None:
+    with request.app.state.sessions() as session:
+        jobs.holding(session, job_id, worker, attempt)
+
+
+async def _receive(request: Request, folder: Path) -> Path:
+    """The body, written to a temporary file in the attempt's folder as it arrives (the guard
+    stops it at the size limit with 413)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".upload-")
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                out.write(chunk)  # page-cache writes of ~64 KiB: quicker than a thread hop
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
 
 
 def _store_artifact(request: Request, job_id: int, parts: list[str], worker: str,
-                    attempt: int, body: bytes) -> dict[str, Any]:
+                    attempt: int, temp: Path) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
+    member = "/".join(parts)
+    size = temp.stat().st_size
     with request.app.state.sessions.begin() as session:
         jobs.holding(session, job_id, worker, attempt)
         target = settings.artifacts_dir / str(job_id) / str(attempt) / Path(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(body)
-        member = "/".join(parts)
+        if target.is_dir():
+            raise jobs.JobError(409, f"artifact '{member}' names a folder of this attempt's "
+                                     "artifacts; give the file another name")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+        except (FileExistsError, NotADirectoryError):
+            raise jobs.JobError(409, f"artifact '{member}' would be inside another artifact "
+                                     "of this attempt, which is a file; give it another "
+                                     "name") from None
+        except OSError as err:
+            raise jobs.JobError(422, f"artifact '{member}' cannot be stored under that name "
+                                     f"({err.strerror})") from None
         existing = session.scalar(select(Artifact).where(
             Artifact.job_id == job_id, Artifact.attempt == attempt, Artifact.name == member))
         if existing is None:
             session.add(Artifact(job_id=job_id, attempt=attempt, name=member, path=str(target),
-                                 size=len(body)))
+                                 size=size))
         else:
-            existing.size = len(body)
-    return {"name": member, "size": len(body)}
+            existing.size = size
+    return {"name": member, "size": size}
 
 
 @router.post("/jobs/{job_id}/complete")
