@@ -12,6 +12,7 @@ import pytest
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import Refused
 from libs.registry import load_libraries
 from libs.steps import files
 from libs.steps.files import steps as file_steps
@@ -51,11 +52,16 @@ def test_copy_and_move(ctx: StepContext, tree: Path, tmp_path: Path) -> None:
     assert files.copy(ctx, "downloads/b.csv", "c.csv") == str(out / "c.csv")
     assert files.copy(ctx, "downloads/sub", "folder") == str(out / "folder")
     assert (out / "folder" / "深层.xlsx").is_file()
+    with pytest.raises(Refused, match="in the robot's folder, which a robot never changes"):
+        files.move(ctx, "downloads/对账单_0630.xlsx", "存档/对账单.xlsx")
+    assert (tree / "对账单_0630.xlsx").exists()
+    files.copy(ctx, "downloads/对账单_0630.xlsx", "downloads/")
     moved = files.move(ctx, "downloads/对账单_0630.xlsx", "存档/对账单.xlsx")
     assert moved == str(out / "存档" / "对账单.xlsx") and Path(moved).exists()
-    assert not (tree / "对账单_0630.xlsx").exists()
-    assert [a.path for a in ctx.state.artifacts] == [copied, str(out / "c.csv"),
-                                                     str(out / "folder"), moved]
+    assert not (out / "downloads" / "对账单_0630.xlsx").exists()
+    assert [a.path for a in ctx.state.artifacts] == [
+        copied, str(out / "c.csv"), str(out / "folder"),
+        str(out / "downloads" / "对账单_0630.xlsx"), moved]
     with pytest.raises(SystemFailure, match=r"files.copy: file not found: .*none\.csv; check"):
         files.copy(ctx, "downloads/none.csv", "x.csv")
     with pytest.raises(StepArgumentError, match="are the same file"):
@@ -63,23 +69,33 @@ def test_copy_and_move(ctx: StepContext, tree: Path, tmp_path: Path) -> None:
 
 
 def test_delete(ctx: StepContext, tree: Path, tmp_path: Path) -> None:
-    files.delete(ctx, "downloads/b.csv")
-    assert not (tree / "b.csv").exists()
-    files.delete(ctx, "downloads/b.csv")  # missing_ok
+    out = tmp_path / "output"
+    files.copy(ctx, "downloads", "work")
+    files.delete(ctx, "work/b.csv")
+    assert not (out / "work" / "b.csv").exists()
+    files.delete(ctx, "work/b.csv")  # missing_ok
     with pytest.raises(SystemFailure, match="file not found"):
-        files.delete(ctx, "downloads/b.csv", missing_ok=False)
-    files.delete(ctx, "downloads/sub")
-    assert not (tree / "sub").exists()
+        files.delete(ctx, "work/b.csv", missing_ok=False)
+    files.delete(ctx, "work/sub")
+    assert not (out / "work" / "sub").exists()
     (tmp_path / "output" / "tmp.txt").write_text("x")
     files.delete(ctx, "tmp.txt")  # the run's own output file
     assert not (tmp_path / "output" / "tmp.txt").exists()
 
 
-@pytest.mark.parametrize("path", [".", "output", "..", "/"])
+def test_delete_never_changes_the_robots_folder(ctx: StepContext, tree: Path) -> None:
+    with pytest.raises(Refused, match="in the robot's folder, which a robot never changes"):
+        files.delete(ctx, "downloads/b.csv")
+    with pytest.raises(Refused, match="outside the folders this robot may write"):
+        files.delete(ctx, str(tree / "b.csv"))
+    assert (tree / "b.csv").exists()
+
+
+@pytest.mark.parametrize("path", [".", "@output@", "..", "/", "@output@/.."])
 def test_delete_refuses_the_robot_and_run_folders(ctx: StepContext, tree: Path,
                                                   path: str) -> None:
     with pytest.raises(StepArgumentError, match="refusing to delete"):
-        files.delete(ctx, path)
+        files.delete(ctx, path.replace("@output@", str(ctx.output_dir)))
     assert tree.exists()
 
 
