@@ -134,22 +134,23 @@ class StepContext:
         return self.state.reach(self.robot_dir)
 
     def read_candidates(self, path: str | Path) -> list[Path]:
-        """Where a read path may point: relative paths in the robot's folder, then in the
-        run's output folder (to read back what a step wrote); not yet checked."""
+        """Where a read path may point: relative paths in the run's output folder (what this
+        run wrote, or its changed copy of a robot-folder file), then in the robot's folder;
+        not yet checked."""
         p = Path(path).expanduser()
-        return [p] if p.is_absolute() else [self.robot_dir / p, self.output_dir / p]
+        return [p] if p.is_absolute() else [self.output_dir / p, self.robot_dir / p]
 
     def input_path(self, path: str | Path, step: str = "") -> Path:
         """A file or folder a step reads, as a real path inside the run's reach (else Refused).
 
-        Of the candidates (see read_candidates) the first that exists is taken, else the first
-        the robot may read (so the caller can say it is missing)."""
+        Of the candidates (see read_candidates) the first that exists is taken, else the last
+        the robot may read (the robot's folder, so the caller can say it is missing there)."""
         candidates = self.read_candidates(path)
         allowed = [c for c in candidates if self.reach.can_read(c)]
         if not allowed:
             self.reach.readable(candidates[0], step or self.name)  # raises, naming the roots
         real = [self.reach.readable(c, step or self.name) for c in allowed]
-        return next((r for r in real if r.exists()), real[0])
+        return next((r for r in real if r.exists()), real[-1])
 
     def output_path(self, path: str | Path, step: str = "") -> Path:
         """A file a step writes, as a real path: relative paths go into the run's output

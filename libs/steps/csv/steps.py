@@ -16,7 +16,7 @@ from libs.registry import step
 from libs.steps.files import text as textcodec
 from libs.steps.files.paths import output_file, source_file
 from libs.steps.files.steps import as_text, register
-from libs.types import Encoding
+from libs.types import Encoding, ReadPath, WritePath
 
 _NAMED = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 _SNIFF = ",\t;|"
@@ -67,7 +67,7 @@ def keys(header: list[str]) -> list[str]:
 @step("csv.read_rows", main="path")
 def read_rows(
     ctx: StepContext,
-    path: Annotated[str, "the CSV file (relative paths are read from the robot's folder)"],
+    path: Annotated[ReadPath, "the CSV file (relative paths are read from the robot's folder)"],
     encoding: Annotated[Encoding, "the file's encoding; auto: a BOM decides, else UTF-8, else "
                                   "GB18030 (GBK, as bank systems export)"] = "auto",
     delimiter: Delimiter = ",",
@@ -135,8 +135,8 @@ def columns_of(rows: Iterable[dict[str, Any]]) -> list[str]:
 @step("csv.write_rows")
 def write_rows(
     ctx: StepContext,
-    path: Annotated[str, "the CSV file to write (relative paths go into the run's output "
-                         "folder)"],
+    path: Annotated[WritePath, "the CSV file to write (relative paths go into the run's "
+                               "output folder)"],
     rows: Annotated[list[dict[str, Any]], "the rows: a list of maps, e.g. from excel.read_rows"],
     columns: Annotated[list[str] | None, "which columns, in this order (default: the first "
                                          "row's keys, then new keys of later rows)"] = None,

@@ -1,7 +1,8 @@
 """Where a step's paths point: files read, files written, and files changed in place.
 
-- Files read: a relative path names a file in the robot's folder or, failing that, one this run
-  already wrote to its output folder (so a robot can read back what it wrote a step earlier).
+- Files read: a relative path names a file this run wrote to its output folder (so a robot
+  reads back what it wrote or changed a step earlier) or, failing that, one in the robot's
+  folder.
 - Files written: a relative path goes into the run's output folder.
 - Files changed in place (append a row, set a cell): the run's own output file; a file of that
   name in the robot's folder is first copied there (the robot's folder is never changed); else
