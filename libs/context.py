@@ -145,12 +145,23 @@ class StepContext:
 
         Of the candidates (see read_candidates) the first that exists is taken, else the last
         the robot may read (the robot's folder, so the caller can say it is missing there)."""
+        step = step or self.name
         candidates = self.read_candidates(path)
-        allowed = [c for c in candidates if self.reach.can_read(c)]
+        allowed = []
+        for candidate in candidates:
+            if self.reach.can_read(candidate):
+                allowed.append(self.reach.readable(candidate, step))
+            elif self._link_in_reach(candidate):
+                self.reach.readable(candidate, step)  # a link leading out: say so
         if not allowed:
-            self.reach.readable(candidates[0], step or self.name)  # raises, naming the roots
-        real = [self.reach.readable(c, step or self.name) for c in allowed]
-        return next((r for r in real if r.exists()), real[-1])
+            self.reach.readable(candidates[0], step)  # raises, naming the roots
+        return next((r for r in allowed if r.exists()), allowed[-1])
+
+    def _link_in_reach(self, path: Path) -> bool:
+        """Whether a path names an entry of a folder the robot may read (so telling that it
+        exists and leads elsewhere discloses nothing)."""
+        entry = Path(os.path.normpath(path))
+        return self.reach.can_read(entry.parent) and os.path.lexists(entry)
 
     def output_path(self, path: str | Path, step: str = "") -> Path:
         """A file a step writes, as a real path: relative paths go into the run's output

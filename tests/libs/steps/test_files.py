@@ -12,7 +12,7 @@ import pytest
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
-from libs.policy import Refused
+from libs.policy import AllowedFolder, Policy, Refused
 from libs.registry import load_libraries
 from libs.steps import files
 from libs.steps.files import steps as file_steps
@@ -245,3 +245,87 @@ def test_registered() -> None:
         "files.unzip"}
     assert steps["files.wait_for_file"].main == "pattern"
     assert steps["files.list"].main == "pattern" and steps["files.delete"].main == "path"
+
+
+def test_unzip_refuses_a_bomb_before_writing_it(ctx: StepContext, tmp_path: Path) -> None:
+    with (zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf,
+          zf.open("zeros.bin", "w", force_zip64=True) as f):
+        for _ in range(8):
+            f.write(b"\0" * 1024 * 1024)
+    with pytest.raises(SystemFailure, match="more than 200 times its packed size"):
+        files.unzip(ctx, "bomb.zip", "out")
+    assert not (tmp_path / "output" / "out" / "zeros.bin").exists()
+
+
+def test_unzip_counts_bytes_since_headers_can_lie(ctx: StepContext, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from libs.steps.files import archive
+
+    (tmp_path / "big.zip").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.bin", b"x" * 300_000)
+    monkeypatch.setattr(archive, "MAX_UNPACKED", 100_000)
+    with pytest.raises(SystemFailure, match="unpack to 300,000 bytes, more than 100,000"):
+        files.unzip(ctx, "big.zip", "out")
+    real_check = archive._check_headers
+    monkeypatch.setattr(archive, "_check_headers", lambda plan, path: None)  # a lying header
+    with pytest.raises(SystemFailure, match="unpacks to more than 100,000 bytes"):
+        files.unzip(ctx, "big.zip", "out")
+    assert not (tmp_path / "output" / "out" / "a.bin").exists()  # the partial file is removed
+    monkeypatch.setattr(archive, "_check_headers", real_check)
+    monkeypatch.setattr(archive, "MAX_MEMBERS", 0)
+    with pytest.raises(SystemFailure, match="holds 1 members, more than 0"):
+        files.unzip(ctx, "big.zip", "out")
+
+
+def test_unzip_refuses_link_members(ctx: StepContext, tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "link.zip", "w") as zf:
+        info = zipfile.ZipInfo("escape")
+        info.external_attr = 0o120777 << 16
+        zf.writestr(info, "/etc")
+    with pytest.raises(SystemFailure, match="'escape' is a symbolic link"):
+        files.unzip(ctx, "link.zip", "out")
+    assert not (tmp_path / "output" / "out" / "escape").exists()
+
+
+def test_listing_is_capped_and_bounded(ctx: StepContext, tree: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from libs.steps.files import listing
+
+    monkeypatch.setattr(listing, "MAX_ENTRIES", 3)
+    with pytest.raises(StepArgumentError, match="holds more than 3 files and folders"):
+        files.list_files(ctx, "downloads/**/*.xlsx")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        files.list_files(ctx, "/proc/**")
+    slow = StepContext.for_tests(ctx.robot_dir, timeout=0)
+    with pytest.raises(SystemFailure, match="took longer than the step's 0s timeout"):
+        files.list_files(slow, "downloads/*")
+
+
+def test_links_out_of_the_reach_are_not_listed_or_copied(ctx: StepContext, tree: Path,
+                                                         tmp_path: Path) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "secret.xlsx").write_text("secret")
+    (tree / "link.xlsx").symlink_to(outside / "secret.xlsx")
+    assert str(tree / "link.xlsx") not in files.list_files(ctx, "downloads/*.xlsx")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        files.copy(ctx, "downloads", "copied")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        files.read_text(ctx, "downloads/link.xlsx")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        files.exists(ctx, str(outside / "secret.xlsx"))
+
+
+def test_an_allowed_folder_is_read_and_written(tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "in.txt").write_text("导出")
+    ctx = StepContext.for_tests(tmp_path / "robot",
+                                policy=Policy(folders=(AllowedFolder(share, True),)))
+    assert files.read_text(ctx, str(share / "in.txt")) == "导出"
+    assert files.write_text(ctx, str(share / "out.txt"), "x") == str(share / "out.txt")
+    read_only = StepContext.for_tests(tmp_path / "robot2",
+                                      policy=Policy(folders=(AllowedFolder(share, False),)))
+    with pytest.raises(Refused, match="may write"):
+        files.write_text(read_only, str(share / "out2.txt"), "x")
