@@ -7,10 +7,12 @@ Problems are collected, not raised one at a time, so a user sees all of them at 
 from __future__ import annotations
 
 import difflib
+import os
+import posixpath
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -34,7 +36,7 @@ from libs.plan import (
     walk,
 )
 from libs.registry import StepSpec, describe_error, load_libraries
-from libs.types import parse_duration
+from libs.types import PathUse, parse_duration
 
 ROBOT_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_ROBOT_ID = 100  # characters: the orchestrator stores ids in columns of this size and more
@@ -86,6 +88,11 @@ class _RobotChecker:
         self.credentials: tuple[str, ...] = ()
         self.defined: set[str] = set()
         self.expression_checks: list[tuple[str, Pos, bool]] = []
+
+    @property
+    def bundle(self) -> Path:
+        """The top robot's folder: what the robot and the robots it calls may read."""
+        return self.calling[0].parent
 
     def problem(self, pos: Pos, message: str) -> None:
         self.problems.append(Problem(pos, message))
@@ -446,6 +453,13 @@ class _RobotChecker:
                 spec.adapters[key].validate_python(value)
             except ValidationError as err:
                 self.problem(where, f"argument '{key}' of '{name}': {describe_error(err)}")
+                continue
+            use = path_use(params[key])
+            if use is not None:
+                for path in _literal_paths(value):
+                    why = outside_reach(path, self.path.parent, self.bundle, writes=use.writes)
+                    if why:
+                        self.problem(where, f"argument '{key}' of '{name}': {why}")
         missing = [p for p, f in params.items() if f.is_required() and p not in args]
         if missing:
             self.problem(args.pos, f"'{name}' needs {', '.join(repr(m) for m in missing)}")
@@ -601,7 +615,14 @@ class _RobotChecker:
         if not isinstance(value, str) or not value:
             self.problem(vpos, "'call' takes a robot id or a path, e.g. call: download-statements")
             return None
+        outside = call_outside(value, self.path.parent, self.bundle)
+        if outside:
+            self.problem(vpos, outside)
+            return None
         target = find_robot(self.path.parent, value)
+        if target is not None and not _inside(target, self.bundle):
+            self.problem(vpos, _CALL_OUTSIDE.format(ref=value))
+            return None
         if target is None:
             self.problem(vpos, f"no robot '{value}' found next to {self.path.name}; "
                          "give its id or its file path")
@@ -706,6 +727,86 @@ def coerce_input(spec: Input, value: Any) -> Any:
             raise ValueError(f"expected a {kind}, got {_kind(value)}")
         return value
     raise ValueError(f"unknown input type '{kind}'")
+
+
+# Folders of the system itself: a literal path inside one is outside anything a worker lets
+# robots use, so `workhand check` reports it. Other absolute paths (/mnt/share, /data/exports)
+# may be folders a worker allows: only the run can tell (libs/policy.py).
+SYSTEM_FOLDERS = ("/etc", "/proc", "/sys", "/dev", "/root", "/boot", "/bin", "/sbin", "/lib",
+                  "/lib32", "/lib64", "/usr", "/run", "/var/run", "/var/lib", "/var/log")
+_CALL_OUTSIDE = ("'call: {ref}' names a robot outside this robot's folder; a robot calls only "
+                 "robots in its own folder or below (e.g. call: login or call: "
+                 "helpers/login.yaml)")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    path, root = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    return path == root or root in path.parents
+
+
+def path_use(field: Any) -> PathUse | None:
+    """Whether a step argument is a path it reads or writes (Annotated with READS/WRITES in
+    libs/types.py), looking inside optional and list types too."""
+    found = [m for m in getattr(field, "metadata", ()) if isinstance(m, PathUse)]
+    pending = [getattr(field, "annotation", None)]
+    while pending and not found:
+        hint = pending.pop()
+        found += [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, PathUse)]
+        pending += list(get_args(hint))
+    return found[0] if found else None
+
+
+def _literal_paths(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v.strip()]
+    if isinstance(value, dict):
+        return [v for v in value.values() if isinstance(v, str) and v.strip()]
+    return []
+
+
+def outside_reach(path: str, robot_dir: Path, bundle: Path, *, writes: bool) -> str | None:
+    """Why a literal path is certainly outside what a robot may use, or None: a system folder,
+    the home folder (~), or '../' climbing out of the robot's folder (reads) or the output
+    folder (writes). Other absolute paths are left to the run, which knows the allowed folders."""
+    text = path.strip()
+    if writes:
+        how = ("robots write to their run's output folder (relative paths go there) or to a "
+               "folder the worker allows")
+        where = "the run's output folder"
+    else:
+        how = ("robots read files from their own folder, their output folder or a folder the "
+               "worker allows")
+        where = "the robot's folder"
+    if text.startswith("~"):
+        return f"'{text}' is in a home folder, outside {where}; {how}"
+    if text.startswith("/") or text.startswith("\\"):
+        clean = posixpath.normpath(text.replace("\\", "/"))
+        system = next((s for s in SYSTEM_FOLDERS if clean == s or clean.startswith(s + "/")),
+                      "/" if clean == "/" else None)
+        if system:
+            return f"'{text}' is in the system folder {system}, outside {where}; {how}"
+        return None
+    parts = Path(text.replace("\\", "/")).parts
+    if ".." not in parts:
+        return None
+    clean = posixpath.normpath(text.replace("\\", "/"))
+    if (clean.split("/")[0] == ".." if writes
+            else not _inside(robot_dir / clean, bundle)):
+        return f"'{text}' climbs out of {where} with '../'; {how}"
+    return None
+
+
+def call_outside(ref: str, folder: Path, bundle: Path) -> str | None:
+    """A call: naming a file outside the bundle, refused before the file is looked at (so
+    nothing about a file outside is disclosed)."""
+    text = ref.strip().replace("\\", "/")
+    if text.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", text):
+        return _CALL_OUTSIDE.format(ref=ref)
+    if not _inside(Path(posixpath.normpath(str(folder / text))), bundle):
+        return _CALL_OUTSIDE.format(ref=ref)
+    return None
 
 
 def find_robot(folder: Path, ref: str) -> Path | None:

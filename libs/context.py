@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from libs.errors import Pos
-from libs.policy import Policy
+from libs.policy import Policy, Reach
 from libs.secrets import Masker
 
 T = TypeVar("T")
@@ -75,6 +75,16 @@ class RunState:
     headed: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     policy: Policy = field(default_factory=Policy)
+    # The top robot's folder: what the run may read. Robots it calls live inside it and never
+    # widen it (None: the folder of the robot being run, for steps called directly).
+    bundle: Path | None = None
+    _reach: Reach | None = field(default=None, repr=False)
+
+    def reach(self, robot_dir: Path) -> Reach:
+        """The folders this run may read and write (libs/policy.py), worked out once."""
+        if self._reach is None:
+            self._reach = Reach.of(self.policy, self.bundle or robot_dir, self.output_dir)
+        return self._reach
 
 
 @dataclass
@@ -118,15 +128,48 @@ class StepContext:
         """Seconds left of this step's timeout (never below 0)."""
         return max(0.0, self.timeout - (time.monotonic() - self.started))
 
-    def input_path(self, path: str | Path) -> Path:
-        """Files a step reads: relative paths are taken from the robot file's folder."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else self.robot_dir / p
+    @property
+    def reach(self) -> Reach:
+        """The folders this run may read and write: every file a step touches is checked here."""
+        return self.state.reach(self.robot_dir)
 
-    def output_path(self, path: str | Path) -> Path:
-        """Files a step writes: relative paths go into the run's output folder."""
+    def read_candidates(self, path: str | Path) -> list[Path]:
+        """Where a read path may point: relative paths in the run's output folder (what this
+        run wrote, or its changed copy of a robot-folder file), then in the robot's folder;
+        not yet checked."""
         p = Path(path).expanduser()
-        out = p if p.is_absolute() else self.output_dir / p
+        return [p] if p.is_absolute() else [self.output_dir / p, self.robot_dir / p]
+
+    def input_path(self, path: str | Path, step: str = "") -> Path:
+        """A file or folder a step reads, as a real path inside the run's reach (else Refused).
+
+        Of the candidates (see read_candidates) the first that exists is taken, else the last
+        the robot may read (the robot's folder, so the caller can say it is missing there)."""
+        step = step or self.name
+        candidates = self.read_candidates(path)
+        allowed = []
+        for candidate in candidates:
+            if self.reach.can_read(candidate):
+                allowed.append(self.reach.readable(candidate, step))
+            elif self._link_in_reach(candidate):
+                self.reach.readable(candidate, step)  # a link leading out: say so
+        if not allowed:
+            self.reach.readable(candidates[0], step)  # raises, naming the roots
+        return next((r for r in allowed if r.exists()), allowed[-1])
+
+    def _link_in_reach(self, path: Path) -> bool:
+        """Whether a path names an entry of a folder the robot may read (so telling that it
+        exists and leads elsewhere discloses nothing)."""
+        entry = Path(os.path.normpath(path))
+        return self.reach.can_read(entry.parent) and os.path.lexists(entry)
+
+    def output_path(self, path: str | Path, step: str = "") -> Path:
+        """A file a step writes, as a real path: relative paths go into the run's output
+        folder; absolute ones must be inside it or a writable allowed folder (else Refused).
+        Its folder is created."""
+        p = Path(path).expanduser()
+        out = self.reach.writable(p if p.is_absolute() else self.output_dir / p,
+                                  step or self.name)
         out.parent.mkdir(parents=True, exist_ok=True)
         return out
 
@@ -139,9 +182,12 @@ class StepContext:
 
     @classmethod
     def for_tests(cls, tmp: Path, *, timeout: float = 10.0, settings: dict[str, Any] | None = None,
-                  secrets: list[str] | None = None) -> StepContext:
-        """A context for calling a step function directly in a unit test."""
+                  secrets: list[str] | None = None, policy: Policy | None = None
+                  ) -> StepContext:
+        """A context for calling a step function directly in a unit test: the robot's folder
+        (and bundle) is ``tmp``, its output folder ``tmp/output``."""
         out = tmp / "output"
         out.mkdir(parents=True, exist_ok=True)
-        state = RunState("test", out, settings or {}, Masker(secrets or []))
+        state = RunState("test", out, settings or {}, Masker(secrets or []),
+                         policy=policy or Policy(), bundle=tmp)
         return cls(state, tmp, Pos("test.yaml", 1, 1), "test", "test", timeout)

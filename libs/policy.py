@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,3 +135,96 @@ def local_env(environ: Mapping[str, str]) -> dict[str, str]:
     """What `workhand run` passes to a robot: the caller's environment without the platform's
     own variables (tokens, database and vault settings)."""
     return {k: v for k, v in environ.items() if not k.upper().startswith(PLATFORM_ENV_PREFIX)}
+
+
+# -- files -------------------------------------------------------------------------------------
+
+# Kernel and device trees: never inside any root, whatever folder an admin lists (a process's
+# environment and command line are readable there; devices are not files a robot works with).
+NEVER_INSIDE = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+HOW_TO_ALLOW = ("to use another folder, an admin lists it under 'folders:' in the worker's "
+                "settings (with workhand run: --allow-read DIR or --allow-write DIR)")
+
+
+def real(path: str | Path) -> Path:
+    """The path with every symbolic link and '..' resolved (the file the system would use)."""
+    return Path(os.path.realpath(os.path.expanduser(str(path))))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The folders one run may read and write, as real paths: its bundle (the top robot's
+    folder; called robots live inside it), its output folder and the allowed folders.
+
+    Every step asks ``readable`` or ``writable`` with the absolute path it is about to use and
+    works on the real path it gets back, so a symbolic link cannot lead it elsewhere."""
+
+    bundle: Path
+    output: Path
+    folders: tuple[AllowedFolder, ...] = ()
+
+    @classmethod
+    def of(cls, policy: Policy, bundle: Path, output: Path) -> Reach:
+        return cls(real(bundle), real(output),
+                   tuple(AllowedFolder(real(f.path), f.writable) for f in policy.folders))
+
+    @property
+    def read_roots(self) -> tuple[Path, ...]:
+        return (self.bundle, self.output, *(f.path for f in self.folders))
+
+    @property
+    def write_roots(self) -> tuple[Path, ...]:
+        return (self.output, *(f.path for f in self.folders if f.writable))
+
+    def can_read(self, path: str | Path) -> bool:
+        return _within(real(path), self.read_roots)
+
+    def can_write(self, path: str | Path) -> bool:
+        return _within(real(path), self.write_roots)
+
+    def readable(self, path: str | Path, step: str) -> Path:
+        """The real path of a file or folder the robot may read, or Refused."""
+        found = real(path)
+        if not _within(found, self.read_roots):
+            raise Refused(self._outside(path, found, step, "read", self.read_roots))
+        return found
+
+    def writable(self, path: str | Path, step: str) -> Path:
+        """The real path of a file or folder the robot may write, or Refused."""
+        found = real(path)
+        if not _within(found, self.write_roots):
+            raise Refused(self._outside(path, found, step, "write", self.write_roots))
+        return found
+
+    def removable(self, path: str | Path, step: str) -> Path:
+        """A writable path that is not a root nor above one: what may be deleted or moved."""
+        found = real(path)
+        if self.holds_a_root(found):
+            raise Refused(f"{step}: refusing to delete or move {found}: it is the robot's "
+                          "folder, the run's output folder, an allowed folder or a folder "
+                          "above them; name a file or sub-folder inside the output folder")
+        return self.writable(path, step)
+
+    def holds_a_root(self, path: Path) -> bool:
+        """Whether a (real) path is one of the roots or a folder above one: never deleted or
+        moved, so a wrong ${...} value cannot wipe them out."""
+        return any(_inside(root, path) for root in self.read_roots)
+
+    def _outside(self, given: str | Path, found: Path, step: str, verb: str,
+                 roots: tuple[Path, ...]) -> str:
+        names = {self.bundle: "the robot's folder", self.output: "the run's output folder"}
+        listed = ", ".join(f"{names.get(r, 'the allowed folder')} {r}" for r in roots)
+        led = f" (it leads to {found})" if str(found) != str(given) else ""
+        return (f"{step}: '{given}'{led} is outside the folders this robot may {verb} "
+                f"({listed}); {HOW_TO_ALLOW}")
+
+
+def _within(path: Path, roots: tuple[Path, ...]) -> bool:
+    if any(_inside(path, never) for never in NEVER_INSIDE):
+        return False
+    return any(_inside(path, root) for root in roots)

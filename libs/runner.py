@@ -134,7 +134,7 @@ class Runner:
         self.masker = Masker(secrets)
         self.state = RunState(self.run_id, self.output_dir, plan.settings, self.masker,
                               emit=self.emit, headed=headed, env=self.env,
-                              policy=self.policy)
+                              policy=self.policy, bundle=plan.robot_dir)
         self.result = RunResult(self.run_id, plan.robot, plan.title, plan.shown_as)
         self._item: ItemRecord | None = None
         self._shots = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -66,3 +67,19 @@ Encoding = Annotated[
 Rows = list[dict[str, Any]]
 
 Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True)
+class PathUse:
+    """Marks a step argument as a path the step reads or writes (``Annotated[str, READS]``), so
+    the checker finds path arguments in the registry (libs/checker.py, ``literal_path``)."""
+
+    writes: bool
+
+
+READS = PathUse(writes=False)
+WRITES = PathUse(writes=True)
+
+ReadPath = Annotated[str, READS]
+WritePath = Annotated[str, WRITES]
+ReadPaths = Annotated[str | list[str], READS]

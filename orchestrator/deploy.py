@@ -72,7 +72,7 @@ def bundle_files(plan: Plan) -> dict[str, Path]:
     if data.is_dir():
         for path in sorted(data.rglob("*")):
             if path.is_file() and not path.name.startswith(("~$", ".")):
-                files[_member(root, path)] = path
+                files[_member(root, path)] = path  # a link leading outside is refused
             if len(files) > MAX_FILES:
                 break
     check_sizes(len(files), sum(p.stat().st_size for p in files.values()),
@@ -81,10 +81,14 @@ def bundle_files(plan: Plan) -> dict[str, Path]:
 
 
 def _member(root: Path, path: Path) -> str:
+    """The bundle name of a file; only files inside the robot's folder are bundled (a called
+    robot outside it is refused by the checker; a link in data/ leading outside, here)."""
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:  # a called robot outside the folder keeps its name only
-        return path.name
+    except ValueError:
+        shown = path.relative_to(root) if path.is_relative_to(root) else path.name
+        raise ValueError(f"{shown} leads outside the robot's folder; a bundle holds only files "
+                         "inside it (put the file itself there instead of a link)") from None
 
 
 def build_bundle(files: dict[str, Path]) -> bytes:

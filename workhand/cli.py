@@ -18,6 +18,7 @@ from libs.console import ConsoleReporter, summary
 from libs.credentials import load_credentials
 from libs.errors import RobotFileError
 from libs.plan import Plan
+from libs.policy import AllowedFolder, Policy
 from libs.reference import robot_schema, steps_markdown
 from libs.registry import load_libraries
 from libs.runner import Runner, RunResult
@@ -56,8 +57,19 @@ def run(
              "(default: output/ROBOT-TIMESTAMP)")] = None,
     headed: Annotated[bool, typer.Option(help="show the browser window")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="print every step")] = False,
+    allow_read: Annotated[list[Path] | None, typer.Option(
+        "--allow-read", help="a folder the robot may also read (repeatable)")] = None,
+    allow_write: Annotated[list[Path] | None, typer.Option(
+        "--allow-write", help="a folder the robot may also read and write (repeatable)")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="a host the robot may reach: a name, *.suffix, an address or a "
+                             "network such as 10.0.0.0/8 (repeatable; none given: any host)"
+    )] = None,
 ) -> None:
-    """Run a robot; exit 0 only when it passed."""
+    """Run a robot; exit 0 only when it passed.
+
+    The robot reads its own folder and its output folder and writes only its output folder;
+    --allow-read and --allow-write add folders, as a worker's settings (folders:) do."""
     try:
         plan = check_file(robot)
         creds = load_credentials(credentials)
@@ -66,16 +78,30 @@ def run(
         raise typer.Exit(2) from None
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = output or Path("output") / f"{plan.robot}-{stamp}"
-    result = _run_and_show(plan, out, parse_inputs(input or []), creds, headed, verbose)
+    policy = run_policy(allow_read or [], allow_write or [], allow_host or [])
+    result = _run_and_show(plan, out, parse_inputs(input or []), creds, headed, verbose,
+                           policy=policy)
     raise typer.Exit(0 if result.status == "passed" else 1)
+
+
+def run_policy(read: list[Path], write: list[Path], hosts: list[str]) -> Policy:
+    """What `workhand run` lets a robot reach: its bundle and output folder, plus the folders
+    and hosts given on the command line (no --allow-host: any host)."""
+    for folder in [*read, *write]:
+        if not folder.is_dir():
+            raise typer.BadParameter(f"{folder} is not a folder",
+                                     param_hint="--allow-read/--allow-write")
+    folders = tuple(AllowedFolder(f.resolve(), False) for f in read)
+    folders += tuple(AllowedFolder(f.resolve(), True) for f in write)
+    return Policy(folders=folders, hosts=tuple(hosts) if hosts else None)
 
 
 def _run_and_show(plan: Plan, out: Path, inputs: dict[str, str],
                   creds: dict[str, dict[str, Any]], headed: bool, verbose: bool,
-                  env: dict[str, str] | None = None) -> RunResult:
+                  env: dict[str, str] | None = None, policy: Policy | None = None) -> RunResult:
     with ConsoleReporter(console, verbose) as reporter:
         result = Runner(plan, output_dir=out, inputs=inputs, credentials=creds,
-                        sinks=[reporter], headed=headed, env=env).run()
+                        sinks=[reporter], headed=headed, env=env, policy=policy).run()
     if result.error and result.error.get("problems"):
         for line in result.error["problems"]:
             err_console.print(escape(line), highlight=False, soft_wrap=True)

@@ -14,13 +14,13 @@ from libs.registry import step
 from libs.steps.browser.failures import acting, first_line, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
-from libs.types import Target
+from libs.types import ReadPaths, Target, WritePath
 
 
 @step("browser.download")
 def download(ctx: StepContext,
              target: Annotated[Target, "the button or link whose click starts the download"],
-             save_as: Annotated[str | None, "where to save it (relative: in the run's output "
+             save_as: Annotated[WritePath | None, "where to save it (relative: in the run's output "
                                             "folder); default downloads/<the server's file "
                                             "name>"] = None) -> str:
     """Click an element, save the file it downloads, and return the file's full path.
@@ -42,7 +42,8 @@ def download(ctx: StepContext,
             "opens the file in a tab, use browser.click with opens_tab)")) from None
     file = started.value
     name = Path(file.suggested_filename).name or "download"
-    out = ctx.output_path(save_as) if save_as else _free(ctx.output_path(Path("downloads", name)))
+    out = (ctx.output_path(save_as, "browser.download") if save_as
+           else _free(ctx.output_path(Path("downloads", name), "browser.download")))
     try:
         file.save_as(out)
     except PlaywrightError as err:
@@ -67,10 +68,11 @@ def _free(path: Path) -> Path:
 def upload(ctx: StepContext,
            target: Annotated[Target, "the file field (<input type=file>) or the button that "
                                      "opens the file chooser"],
-           files: Annotated[str | list[str], "the file, or a list of files (relative: from the "
+           files: Annotated[ReadPaths, "the file, or a list of files (relative: from the "
                                              "robot's folder)"]) -> None:
     """Choose files in a page's file field, as a person would in the file chooser."""
-    paths = [ctx.input_path(f) for f in ([files] if isinstance(files, str) else files)]
+    paths = [ctx.input_path(f, "browser.upload")
+             for f in ([files] if isinstance(files, str) else files)]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise StepArgumentError(f"browser.upload: no such file: {', '.join(missing)}; relative "

@@ -12,7 +12,7 @@ from libs.registry import step
 from libs.steps.browser.failures import acting, explain
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import locate
-from libs.types import Target
+from libs.types import Target, WritePath
 
 # What a person reads off an element: a field's value, a drop-down's chosen text, else its text.
 _SHOWN_TEXT = """el => {
@@ -74,14 +74,15 @@ def evaluate(ctx: StepContext,
 
 @step("browser.screenshot", main="path")
 def screenshot(ctx: StepContext,
-               path: Annotated[str | None, "where to save the PNG (relative: in the run's output "
-                                           "folder); default screenshots/<time>.png"] = None,
+               path: Annotated[WritePath | None, "where to save the PNG (relative: in the run's "
+                                                 "output folder); default "
+                                                 "screenshots/<time>.png"] = None,
                target: Annotated[Target | None, "only this element"] = None,
                full_page: Annotated[bool, "the whole page, not just the visible part"] = False,
                ) -> str:
     """Save a screenshot of the current page (or of one element); returns the file's path."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
-    out = ctx.output_path(path or f"screenshots/{stamp}.png")
+    out = ctx.output_path(path or f"screenshots/{stamp}.png", "browser.screenshot")
     page = session_for(ctx).page
     if target is not None:
         locator = locate(page, target)

@@ -17,15 +17,17 @@ from libs.steps.csv.steps import columns_of
 from libs.steps.excel import workbook as xl
 from libs.steps.files.paths import editable_file, output_file, source_file
 from libs.steps.files.steps import register
+from libs.types import ReadPath, WritePath
 
 _FAST = (str, int, float, type(None))  # values that need no conversion (bool is an int)
 _CHECK_EVERY = 1000  # rows between timeout checks
 _BOLD = Font(bold=True)
 _MAX_WIDTH = 60
 
-ReadPath = Annotated[str, "the workbook (relative paths are read from the robot's folder)"]
-EditPath = Annotated[str, "the workbook to change: this run's output file of that name, else "
-                          "the robot's folder; a missing one is created in the output folder"]
+BookPath = Annotated[ReadPath, "the workbook (relative paths are read from the robot's folder)"]
+EditPath = Annotated[WritePath, "the workbook to change: this run's output file of that name "
+                                "(one in the robot's folder is copied there first); a missing "
+                                "one is created in the output folder"]
 ReadSheet = Annotated[str | int | None, "the sheet's name, or its position counting from 0 "
                                         "(default: the first sheet)"]
 Cell = Annotated[str, "the cell address, e.g. B3"]
@@ -50,7 +52,7 @@ def _used_width(values: list[Any]) -> int:
 @step("excel.read_rows", main="path")
 def read_rows(
     ctx: StepContext,
-    path: ReadPath,
+    path: BookPath,
     sheet: ReadSheet = None,
     header_row: Annotated[int, Field(ge=1), "the row that holds the column names (rows above "
                                             "it, e.g. a report title, are skipped)"] = 1,
@@ -93,7 +95,7 @@ def read_rows(
 
 
 @step("excel.read_cell")
-def read_cell(ctx: StepContext, path: ReadPath, cell: Cell, sheet: ReadSheet = None) -> Any:
+def read_cell(ctx: StepContext, path: BookPath, cell: Cell, sheet: ReadSheet = None) -> Any:
     """Read one cell's value (a date comes back as 'YYYY-MM-DD', an empty cell as null)."""
     address = xl.check_cell(cell, "excel.read_cell")
     p = source_file(ctx, path, "excel.read_cell")
@@ -178,8 +180,8 @@ def _open_for_write(p: Path, step_name: str) -> tuple[Workbook, bool]:
 @step("excel.write_rows")
 def write_rows(
     ctx: StepContext,
-    path: Annotated[str, "the workbook to write (relative paths go into the run's output "
-                         "folder)"],
+    path: Annotated[WritePath, "the workbook to write (relative paths go into the run's "
+                               "output folder)"],
     rows: Annotated[list[dict[str, Any]], "the rows: a list of maps, e.g. from "
                                           "excel.read_rows"],
     sheet: Annotated[str, "the sheet to write"] = "Sheet1",

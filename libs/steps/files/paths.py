@@ -1,18 +1,26 @@
 """Where a step's paths point: files read, files written, and files changed in place.
 
-- Files read: a relative path names a file in the robot's folder or, failing that, one this run
-  already wrote to its output folder (so a robot can read back what it wrote a step earlier).
+- Files read: a relative path names a file this run wrote to its output folder (so a robot
+  reads back what it wrote or changed a step earlier) or, failing that, one in the robot's
+  folder.
 - Files written: a relative path goes into the run's output folder.
-- Files changed in place (append a row, set a cell, delete): the run's own output file first,
-  else the robot's folder; a file that exists in neither is created in the output folder.
+- Files changed in place (append a row, set a cell): the run's own output file; a file of that
+  name in the robot's folder is first copied there (the robot's folder is never changed); else
+  a new file in the output folder.
+
+Every path, relative or absolute, is then checked against the run's reach (libs/policy.py):
+reads inside the robot's folder, the output folder or an allowed folder; writes inside the
+output folder or a writable allowed folder — symbolic links resolved, '../' included.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import Refused, real
 
 
 def _check(path: str | Path, step: str) -> Path:
@@ -23,15 +31,15 @@ def _check(path: str | Path, step: str) -> Path:
 
 
 def not_found(ctx: StepContext, path: str | Path, step: str) -> SystemFailure:
-    return SystemFailure(f"{step}: file not found: {ctx.input_path(path)}; check the path "
-                         f"(relative paths are read from the robot's folder)")
+    return SystemFailure(f"{step}: file not found: {ctx.input_path(_check(path, step), step)}; "
+                         f"check the path (relative paths are read from the robot's folder)")
 
 
 def find(ctx: StepContext, path: str | Path, step: str) -> Path | None:
-    """The existing file or folder a read path names, or None."""
-    p = _check(path, step)
-    candidates = [p] if p.is_absolute() else [ctx.robot_dir / p, ctx.output_dir / p]
-    return next((c for c in candidates if c.exists()), None)
+    """The existing file or folder a read path names (its real path), or None; a path outside
+    the run's reach is refused whether it exists or not."""
+    found = ctx.input_path(_check(path, step), step)
+    return found if found.exists() else None
 
 
 def source_file(ctx: StepContext, path: str | Path, step: str) -> Path:
@@ -47,15 +55,35 @@ def source_file(ctx: StepContext, path: str | Path, step: str) -> Path:
 
 def output_file(ctx: StepContext, path: str | Path, step: str) -> Path:
     """A file to write (its folder is created); relative paths go into the output folder."""
-    return ctx.output_path(_check(path, step))
+    return ctx.output_path(_check(path, step), step)
 
 
 def editable_file(ctx: StepContext, path: str | Path, step: str) -> Path:
-    """A file to change in place: this run's output first, then the robot's folder, else new."""
+    """A file to change in place: this run's output file; a relative name found only in the
+    robot's folder is copied into the output folder first; else a new output file."""
     p = _check(path, step)
-    if not p.is_absolute():
-        for candidate in (ctx.output_dir / p, ctx.robot_dir / p):
-            if candidate.exists():
-                return candidate
-    return ctx.output_path(p)
+    target = ctx.output_path(p, step)
+    if not p.is_absolute() and not target.exists():
+        original = find(ctx, p, step)
+        if original is not None and original.is_file():
+            shutil.copy2(original, target)
+    return target
 
+
+def changeable(ctx: StepContext, path: str | Path, step: str) -> Path:
+    """A file or folder to delete or move (its real path): relative paths are taken from the
+    run's output folder; it must not be a root or a folder above one (libs/policy.py)."""
+    p = _check(path, step)
+    if p.is_absolute():
+        return ctx.reach.removable(p, step)
+    target = ctx.output_dir / p
+    in_robot = ctx.robot_dir / p
+    if not (target.exists() or target.is_symlink()) and ctx.reach.can_read(in_robot) \
+            and in_robot.exists() and not ctx.reach.can_write(in_robot):
+        raise Refused(f"{step}: {real(in_robot)} is in the robot's folder, which a robot never "
+                      "changes; copy it into the output folder with files.copy and change the "
+                      "copy")
+    if target.is_symlink():  # the link itself goes, wherever it leads
+        ctx.reach.writable(target.parent, step)
+        return target.parent.resolve() / target.name
+    return ctx.reach.removable(target, step)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import shutil
 import time
@@ -13,19 +12,20 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
 from libs.steps.files import text as textcodec
-from libs.steps.files.paths import find, not_found, output_file, source_file
-from libs.types import Encoding
+from libs.steps.files.listing import glob_paths, split_glob, walk
+from libs.steps.files.paths import changeable, find, not_found, output_file, source_file
+from libs.types import READS, Encoding, ReadPath, WritePath
 
 POLL = 0.2
 # Names browsers and Office give files still being written, or lock files beside an open one.
 _PARTIAL_SUFFIXES = (".crdownload", ".part", ".partial", ".download", ".tmp")
 _LOCK_PREFIXES = ("~$", ".~lock")
-_OFFICE_LOCK = "~$"  # the small owner file Office keeps beside an open document: never wanted
 
-Pattern = Annotated[str, "a glob such as downloads/*.xlsx or reports/**/*.csv (** searches "
-                         "sub-folders), relative to the robot's folder or absolute"]
-ReadPath = Annotated[str, "the file (relative paths are read from the robot's folder)"]
-WritePath = Annotated[str, "where to write (relative paths go into the run's output folder)"]
+Pattern = Annotated[str, READS, "a glob such as downloads/*.xlsx or reports/**/*.csv (** "
+                                "searches sub-folders), relative to the robot's folder or "
+                                "absolute"]
+TextPath = Annotated[ReadPath, "the file (relative paths are read from the robot's folder)"]
+TextOut = Annotated[WritePath, "where to write (relative paths go into the run's output folder)"]
 
 
 def register(ctx: StepContext, path: Path, kind: str = "file") -> None:
@@ -34,34 +34,17 @@ def register(ctx: StepContext, path: Path, kind: str = "file") -> None:
         ctx.artifact(path, kind)
 
 
-def matches(ctx: StepContext, pattern: str, *, files_only: bool = True) -> list[Path]:
+def matches(ctx: StepContext, pattern: str, *, files_only: bool = True,
+            step_name: str = "files.list") -> list[Path]:
     """Existing paths a glob names (a folder name lists what is inside it), sorted."""
-    raw = pattern.strip()
-    if not raw:
-        raise StepArgumentError("the file pattern is empty; write one like downloads/*.xlsx")
-    p = Path(raw).expanduser()
-    if not glob.has_magic(raw) and ctx.input_path(p).is_dir():
-        p = p / "*"
-    if p.is_absolute():
-        found = [Path(m) for m in glob.glob(str(p), recursive=True)]
-    else:
-        # root_dir keeps glob characters in the robot folder's own name from being read as globs
-        found = [ctx.robot_dir / m
-                 for m in glob.glob(str(p), root_dir=ctx.robot_dir, recursive=True)]
-    return sorted(f for f in found
-                  if (f.is_file() or not files_only) and not f.name.startswith(_OFFICE_LOCK))
+    return glob_paths(ctx, pattern, step_name, files_only=files_only)
 
 
 def folder_of(ctx: StepContext, pattern: str) -> Path:
     """The part of a glob before its first wildcard: the folder messages should name."""
-    parts = Path(pattern.strip()).expanduser().parts
-    fixed = []
-    for part in parts:
-        if glob.has_magic(part):
-            break
-        fixed.append(part)
-    base = ctx.input_path(Path(*fixed)) if fixed else ctx.robot_dir
-    return base if len(fixed) < len(parts) or base.is_dir() else base.parent
+    base, wild = split_glob(pattern.strip())
+    folder = base if base.is_absolute() else ctx.robot_dir / base
+    return folder if wild or folder.is_dir() else folder.parent
 
 
 @step("files.list", main="pattern")
@@ -79,10 +62,13 @@ def _destination(ctx: StepContext, source: Path, destination: str, step_name: st
     dst = output_file(ctx, destination, step_name)
     if destination.rstrip().endswith(("/", "\\")) or dst.is_dir():
         dst.mkdir(parents=True, exist_ok=True)
-        dst = dst / source.name
-    if dst.resolve() == source.resolve():
+        dst = ctx.reach.writable(dst / source.name, step_name)
+    if dst == source:
         raise StepArgumentError(f"{step_name}: {source} and the destination are the same file; "
                                 f"give another destination")
+    if source.is_dir() and (dst == source or source in dst.parents):
+        raise StepArgumentError(f"{step_name}: cannot put the folder {source} inside itself "
+                                f"({dst}); give a destination outside it")
     return dst
 
 
@@ -93,19 +79,41 @@ def _source(ctx: StepContext, source: str, step_name: str) -> Path:
     return found
 
 
+def tree_files(ctx: StepContext, folder: Path, step_name: str) -> list[tuple[Path, str]]:
+    """(real file, path relative to the folder) of every file under a folder, bounded like a
+    listing; a link leading outside the run's reach is refused, a linked folder not entered."""
+    pairs = []
+    for path, rel, is_dir in walk(ctx, folder, step_name):
+        real_path = ctx.reach.readable(path, step_name)
+        if not is_dir:
+            pairs.append((real_path, rel))
+    return pairs
+
+
+def _copy_tree(ctx: StepContext, src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for real_file, rel in tree_files(ctx, src, "files.copy"):
+        target = ctx.reach.writable(dst / rel, "files.copy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(real_file, target)
+
+
 @step("files.copy")
-def copy(ctx: StepContext, source: Annotated[str, "the file or folder to copy (relative paths "
-                                                  "are read from the robot's folder)"],
-         destination: Annotated[str, "the new file, or a folder to copy into (ending in /); "
-                                     "relative paths go into the run's output folder"]) -> str:
+def copy(ctx: StepContext,
+         source: Annotated[ReadPath, "the file or folder to copy (relative paths are read from "
+                                     "the robot's folder)"],
+         destination: Annotated[WritePath, "the new file, or a folder to copy into (ending in "
+                                           "/); relative paths go into the run's output "
+                                           "folder"]) -> str:
     """Copy a file (or a whole folder) and return where the copy is.
 
-    An existing destination file is replaced."""
+    An existing destination file is replaced. Links inside a copied folder are copied as the
+    files they lead to, and only when those are inside the run's reach."""
     src = _source(ctx, source, "files.copy")
     dst = _destination(ctx, src, destination, "files.copy")
     try:
         if src.is_dir():
-            shutil.copytree(src, dst, dirs_exist_ok=True)
+            _copy_tree(ctx, src, dst)
         else:
             shutil.copy2(src, dst)
     except OSError as err:
@@ -116,14 +124,21 @@ def copy(ctx: StepContext, source: Annotated[str, "the file or folder to copy (r
 
 
 @step("files.move")
-def move(ctx: StepContext, source: Annotated[str, "the file or folder to move (relative paths "
-                                                  "are read from the robot's folder)"],
-         destination: Annotated[str, "the new path, or a folder to move into (ending in /); "
-                                     "relative paths go into the run's output folder"]) -> str:
+def move(ctx: StepContext,
+         source: Annotated[WritePath, "the file or folder to move (relative paths are taken "
+                                      "from the run's output folder)"],
+         destination: Annotated[WritePath, "the new path, or a folder to move into (ending in "
+                                           "/); relative paths go into the run's output "
+                                           "folder"]) -> str:
     """Move (or rename) a file or folder and return its new path.
 
-    An existing destination file is replaced."""
-    src = _source(ctx, source, "files.move")
+    The file moved must be one the robot may change: in the run's output folder or a writable
+    allowed folder (the robot's own folder is never changed; copy from it instead). An
+    existing destination file is replaced."""
+    src = changeable(ctx, source, "files.move")
+    if not src.exists():
+        raise SystemFailure(f"files.move: file not found: {src}; check the path (relative "
+                            "paths are taken from the run's output folder)")
     dst = _destination(ctx, src, destination, "files.move")
     try:
         if dst.is_file() and src.is_file():
@@ -136,36 +151,23 @@ def move(ctx: StepContext, source: Annotated[str, "the file or folder to move (r
     return str(dst)
 
 
-def _protected(ctx: StepContext, path: Path) -> bool:
-    """Folders a wrong ${...} value must never wipe out: the robot's, the run's and above."""
-    target = path.resolve()
-    keep = [ctx.robot_dir.resolve(), ctx.output_dir.resolve(), Path.home().resolve()]
-    return any(target == k or target in k.parents for k in keep) or target == target.parent
-
-
 @step("files.delete", main="path")
 def delete(ctx: StepContext,
-           path: Annotated[str, "the file or folder to delete: this run's output file of that "
-                                "name, else the one in the robot's folder"],
+           path: Annotated[WritePath, "the file or folder to delete (relative paths are taken "
+                                      "from the run's output folder)"],
            missing_ok: Annotated[bool, "a missing file is not an error"] = True) -> None:
     """Delete a file, or a folder with everything in it.
 
-    The robot's own folder, the run's output folder, the home folder and the folders above them
+    Only what the robot may change is deleted: files in the run's output folder or a writable
+    allowed folder. Those folders themselves, the robot's folder and every folder above them
     are refused, so an empty or wrong value cannot wipe them out."""
-    p = Path(path.strip()).expanduser() if path.strip() else None
-    if p is None:
-        raise StepArgumentError("files.delete: the path is empty; give the file to delete")
-    candidates = [p] if p.is_absolute() else [ctx.output_dir / p, ctx.robot_dir / p]
-    target = next((c for c in candidates if c.exists() or c.is_symlink()), None)
-    if target is None:
+    target = changeable(ctx, path, "files.delete")
+    if not (target.exists() or target.is_symlink()):
         if missing_ok:
-            ctx.log(f"files.delete: {candidates[-1]} does not exist; nothing to delete")
+            ctx.log(f"files.delete: {target} does not exist; nothing to delete")
             return
-        raise not_found(ctx, path, "files.delete")
-    if _protected(ctx, target):
-        raise StepArgumentError(f"files.delete: refusing to delete {target.resolve()}: it is "
-                                f"the robot's folder, the run's output folder or one above "
-                                f"them; name the file or sub-folder to delete")
+        raise SystemFailure(f"files.delete: file not found: {target}; check the path (relative "
+                            "paths are taken from the run's output folder)")
     try:
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
@@ -177,10 +179,12 @@ def delete(ctx: StepContext,
 
 
 @step("files.exists", main="path")
-def exists(ctx: StepContext, path: Annotated[str, "the file or folder (relative paths are "
-                                                  "looked up in the robot's folder, then in "
-                                                  "the run's output folder)"]) -> bool:
-    """Tell whether a file or folder exists (true or false)."""
+def exists(ctx: StepContext, path: Annotated[ReadPath, "the file or folder (relative paths are "
+                                                       "looked up in the robot's folder, then "
+                                                       "in the run's output folder)"]) -> bool:
+    """Tell whether a file or folder exists (true or false).
+
+    A path outside the run's reach is refused, whether it exists or not."""
     return find(ctx, path, "files.exists") is not None
 
 
@@ -208,7 +212,7 @@ def wait_for_file(ctx: StepContext, pattern: Pattern) -> str:
     previous: dict[Path, int] = {}
     while True:
         current = {}
-        for p in matches(ctx, pattern):
+        for p in matches(ctx, pattern, step_name="files.wait_for_file"):
             if not _settling(p):
                 try:
                     current[p] = p.stat().st_size
@@ -229,7 +233,7 @@ def wait_for_file(ctx: StepContext, pattern: Pattern) -> str:
 
 
 @step("files.read_text", main="path")
-def read_text(ctx: StepContext, path: ReadPath,
+def read_text(ctx: StepContext, path: TextPath,
               encoding: Annotated[Encoding, "the file's encoding; auto: a BOM decides, else "
                                             "UTF-8, else GB18030 (GBK)"] = "auto") -> str:
     """Read a whole text file (UTF-8, UTF-8 with BOM, or GBK as bank systems export it)."""
@@ -250,7 +254,7 @@ def as_text(value: Any) -> str:
 
 
 @step("files.write_text")
-def write_text(ctx: StepContext, path: WritePath,
+def write_text(ctx: StepContext, path: TextOut,
                text: Annotated[Any, "the text to write (a map or list is written as JSON)"],
                encoding: Annotated[Encoding, "utf-8, utf-8-sig (with BOM, for Notepad and "
                                              "Excel), gbk, gb18030"] = "utf-8",

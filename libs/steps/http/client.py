@@ -22,7 +22,13 @@ def shared_client(ctx: StepContext, verify_tls: bool) -> httpx.Client:
     """One client per run (and TLS mode): connections are reused and cookies set by a login
     request are sent with the requests after it, as a browser would."""
     key = "http.client" if verify_tls else "http.client.unverified"
-    return ctx.resources.get(key, lambda: httpx.Client(verify=verify_tls, follow_redirects=True))
+
+    def allowed(request: httpx.Request) -> None:
+        # every request, redirects included: a redirect must not lead to a host not allowed
+        ctx.policy.check_url(str(request.url), "http.request")
+
+    return ctx.resources.get(key, lambda: httpx.Client(
+        verify=verify_tls, follow_redirects=True, event_hooks={"request": [allowed]}))
 
 
 def decode(response: httpx.Response) -> str:

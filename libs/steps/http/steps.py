@@ -14,7 +14,7 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
 from libs.steps.http.client import decode, parse_json, preview, safe, shared_client
-from libs.types import Duration
+from libs.types import Duration, ReadPath
 
 # The fixed argument name 'json' shadows pydantic's deprecated BaseModel.json(); the field wins
 # (the registry reads arguments with getattr), so pydantic's warning about it is only noise.
@@ -70,7 +70,7 @@ def request(
     expect_status: ExpectStatus = None,
     verify_tls: Annotated[bool, "check the server's HTTPS certificate (turn off only for "
                                 "internal systems with self-signed certificates)"] = True,
-    files: Annotated[dict[str, str] | None,
+    files: Annotated[dict[str, ReadPath] | None,
                      "files to upload: form field name → path of the file"] = None,
 ) -> Response:
     """Send an HTTP request and return {status, ok, headers, json, text, url}.
@@ -86,6 +86,7 @@ def request(
     if json is not None and (form is not None or files):
         raise StepArgumentError(safe(ctx, f"{where}: give either 'json' or 'form'/'files' as the "
                                           "body, not both", secrets))
+    ctx.policy.check_url(url, f"http.{method.lower()}")
     wait = max(timeout if timeout is not None else ctx.remaining, 0.01)
     with ExitStack() as stack:
         uploads = _open_files(ctx, stack, files or {}, where, secrets)
@@ -186,7 +187,7 @@ def _open_files(ctx: StepContext, stack: ExitStack, files: dict[str, str], where
                 secrets: list[str]) -> list[tuple[str, tuple[str, Any, str]]]:
     uploads = []
     for field, name in files.items():
-        path = ctx.input_path(name)
+        path = ctx.input_path(name, "http.request")
         if not path.is_file():
             raise StepArgumentError(safe(ctx, f"{where}: the file to upload as '{field}' does "
                                               f"not exist: {path}", secrets))

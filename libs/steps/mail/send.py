@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import Refused
 from libs.registry import step
 from libs.secrets import MASK
 from libs.steps.mail.message import addresses, build
-from libs.types import parse_duration
+from libs.types import ReadPath, parse_duration
 
 Recipients = str | list[str]
 
@@ -44,7 +45,7 @@ def send(
     html: Annotated[bool, "the body is HTML rather than plain text"] = False,
     cc: Annotated[Recipients | None, "copy recipients"] = None,
     bcc: Annotated[Recipients | None, "blind-copy recipients (not shown to the others)"] = None,
-    attachments: Annotated[list[str] | None, "files to attach (paths; Chinese names are fine)"
+    attachments: Annotated[list[ReadPath] | None, "files to attach (paths; Chinese names are fine)"
                            ] = None,
     from_address: Annotated[str | None, "the sender (default: settings mail.from_address, "
                                         "else the mail user name)"] = None,
@@ -60,6 +61,10 @@ def send(
     cannot be reached or refuses the message fails the step as a system error; when only some
     recipients are refused the mail goes to the others and a warning is logged."""
     server = _server(ctx, host, port)
+    if not ctx.policy.allows_host(server.host):
+        raise Refused(f"mail.send: the mail server '{server.host}' is not among the hosts this "
+                      f"worker allows robots to reach ({', '.join(ctx.policy.hosts or ())}); ask "
+                      "an admin to add it to the worker's settings (hosts:)")
     to_list, cc_list = addresses(to, "to"), addresses(cc, "cc")
     everyone = to_list + cc_list + addresses(bcc, "bcc")
     if not to_list:
@@ -67,7 +72,7 @@ def send(
     sender = _sender(ctx, from_address, server)
     files = []
     for name in attachments or []:
-        path = ctx.input_path(name)
+        path = ctx.input_path(name, "mail.send")
         if not path.is_file():
             raise StepArgumentError(f"the attachment '{name}' does not exist (looked for {path})")
         files.append(path)

@@ -11,8 +11,10 @@ import pytest
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import Refused
 from libs.registry import load_libraries
 from libs.steps import csv as csv_steps
+from libs.steps.csv.steps import _sniff
 
 
 @pytest.fixture
@@ -149,3 +151,21 @@ def test_registered() -> None:
     assert steps["csv.read_rows"].main == "path" and steps["csv.write_rows"].returns
     with pytest.raises(ValueError, match="skip_rows"):
         steps["csv.read_rows"].validate({"path": "a.csv", "skip_rows": -1})
+
+
+def test_sniffing_reads_a_bounded_sample_in_one_pass(ctx: StepContext, tmp_path: Path) -> None:
+    # csv.Sniffer's regexes are quadratic on such a line; the sniffer here looks at 64 KB once
+    hostile = '"a' + ',"' * 400_000 + "\n"
+    (tmp_path / "hostile.csv").write_text("h1;h2\n" + hostile, encoding="utf-8")
+    assert _sniff("h1;h2\n" + hostile) == ";"  # the cut-off long line is not counted
+    with pytest.raises(SystemFailure, match=r"cannot parse .*hostile\.csv: field larger"):
+        csv_steps.read_rows(ctx, "hostile.csv", delimiter="auto")  # ends, with a clear error
+    assert _sniff("a|b|c\n1|2|3\n") == "|"
+    assert _sniff("") == ","
+
+
+def test_csv_outside_the_reach_is_refused(ctx: StepContext) -> None:
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        csv_steps.read_rows(ctx, "/etc/passwd")
+    with pytest.raises(Refused, match="outside the folders this robot may write"):
+        csv_steps.write_rows(ctx, "../x.csv", [{"a": 1}])

@@ -203,11 +203,15 @@ def test_append_row_creates_then_appends(ctx: StepContext, tmp_path: Path) -> No
     assert excel.read_rows(ctx, str(path), sheet="异常") == [{"账号": "003"}]
 
 
-def test_append_row_changes_the_robot_folder_file(ctx: StepContext, accounts: Path) -> None:
+def test_append_row_changes_a_copy_of_the_robot_folder_file(ctx: StepContext,
+                                                            accounts: Path) -> None:
+    before = accounts.read_bytes()
     excel.append_row(ctx, "data/accounts.xlsx", {"账号": "0099", "备注": "新增"}, sheet="账户")
-    rows = excel.read_rows(ctx, str(accounts), sheet="账户")
+    assert (ctx.output_dir / "data" / "accounts.xlsx").is_file()
+    rows = excel.read_rows(ctx, "data/accounts.xlsx", sheet="账户")  # the run's copy
     assert rows[-1]["账号"] == "0099" and rows[-1]["备注"] == "新增"
-    assert excel.read_rows(ctx, str(accounts), sheet="Sheet2") == []
+    assert excel.read_rows(ctx, "data/accounts.xlsx", sheet="Sheet2") == []
+    assert accounts.read_bytes() == before  # the robot's folder is never changed
 
 
 def test_set_cell_and_read_cell(ctx: StepContext, accounts: Path) -> None:
@@ -216,7 +220,9 @@ def test_set_cell_and_read_cell(ctx: StepContext, accounts: Path) -> None:
     assert excel.read_cell(ctx, "data/accounts.xlsx", "G2", sheet="账户") == "已年检"
     assert excel.read_cell(ctx, "data/accounts.xlsx", "$C$2") == "2023-03-01"
     assert excel.read_cell(ctx, "data/accounts.xlsx", "A1", sheet=1) == "x"
-    assert openpyxl.load_workbook(accounts)["账户"]["H1"].value == "=1+1"  # a formula
+    copy = ctx.output_dir / "data" / "accounts.xlsx"  # the robot folder's file is not changed
+    assert openpyxl.load_workbook(copy)["账户"]["H1"].value == "=1+1"  # a formula
+    assert openpyxl.load_workbook(accounts)["账户"]["H1"].value is None
     with pytest.raises(StepArgumentError, match="'B' is not a cell address"):
         excel.set_cell(ctx, "data/accounts.xlsx", "B", 1)
     with pytest.raises(StepArgumentError, match="did you mean '账户'"):

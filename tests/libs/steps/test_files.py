@@ -12,6 +12,7 @@ import pytest
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import AllowedFolder, Policy, Refused
 from libs.registry import load_libraries
 from libs.steps import files
 from libs.steps.files import steps as file_steps
@@ -51,11 +52,16 @@ def test_copy_and_move(ctx: StepContext, tree: Path, tmp_path: Path) -> None:
     assert files.copy(ctx, "downloads/b.csv", "c.csv") == str(out / "c.csv")
     assert files.copy(ctx, "downloads/sub", "folder") == str(out / "folder")
     assert (out / "folder" / "深层.xlsx").is_file()
+    with pytest.raises(Refused, match="in the robot's folder, which a robot never changes"):
+        files.move(ctx, "downloads/对账单_0630.xlsx", "存档/对账单.xlsx")
+    assert (tree / "对账单_0630.xlsx").exists()
+    files.copy(ctx, "downloads/对账单_0630.xlsx", "downloads/")
     moved = files.move(ctx, "downloads/对账单_0630.xlsx", "存档/对账单.xlsx")
     assert moved == str(out / "存档" / "对账单.xlsx") and Path(moved).exists()
-    assert not (tree / "对账单_0630.xlsx").exists()
-    assert [a.path for a in ctx.state.artifacts] == [copied, str(out / "c.csv"),
-                                                     str(out / "folder"), moved]
+    assert not (out / "downloads" / "对账单_0630.xlsx").exists()
+    assert [a.path for a in ctx.state.artifacts] == [
+        copied, str(out / "c.csv"), str(out / "folder"),
+        str(out / "downloads" / "对账单_0630.xlsx"), moved]
     with pytest.raises(SystemFailure, match=r"files.copy: file not found: .*none\.csv; check"):
         files.copy(ctx, "downloads/none.csv", "x.csv")
     with pytest.raises(StepArgumentError, match="are the same file"):
@@ -63,23 +69,33 @@ def test_copy_and_move(ctx: StepContext, tree: Path, tmp_path: Path) -> None:
 
 
 def test_delete(ctx: StepContext, tree: Path, tmp_path: Path) -> None:
-    files.delete(ctx, "downloads/b.csv")
-    assert not (tree / "b.csv").exists()
-    files.delete(ctx, "downloads/b.csv")  # missing_ok
+    out = tmp_path / "output"
+    files.copy(ctx, "downloads", "work")
+    files.delete(ctx, "work/b.csv")
+    assert not (out / "work" / "b.csv").exists()
+    files.delete(ctx, "work/b.csv")  # missing_ok
     with pytest.raises(SystemFailure, match="file not found"):
-        files.delete(ctx, "downloads/b.csv", missing_ok=False)
-    files.delete(ctx, "downloads/sub")
-    assert not (tree / "sub").exists()
+        files.delete(ctx, "work/b.csv", missing_ok=False)
+    files.delete(ctx, "work/sub")
+    assert not (out / "work" / "sub").exists()
     (tmp_path / "output" / "tmp.txt").write_text("x")
     files.delete(ctx, "tmp.txt")  # the run's own output file
     assert not (tmp_path / "output" / "tmp.txt").exists()
 
 
-@pytest.mark.parametrize("path", [".", "output", "..", "/"])
+def test_delete_never_changes_the_robots_folder(ctx: StepContext, tree: Path) -> None:
+    with pytest.raises(Refused, match="in the robot's folder, which a robot never changes"):
+        files.delete(ctx, "downloads/b.csv")
+    with pytest.raises(Refused, match="outside the folders this robot may write"):
+        files.delete(ctx, str(tree / "b.csv"))
+    assert (tree / "b.csv").exists()
+
+
+@pytest.mark.parametrize("path", [".", "@output@", "..", "/", "@output@/.."])
 def test_delete_refuses_the_robot_and_run_folders(ctx: StepContext, tree: Path,
                                                   path: str) -> None:
     with pytest.raises(StepArgumentError, match="refusing to delete"):
-        files.delete(ctx, path)
+        files.delete(ctx, path.replace("@output@", str(ctx.output_dir)))
     assert tree.exists()
 
 
@@ -229,3 +245,87 @@ def test_registered() -> None:
         "files.unzip"}
     assert steps["files.wait_for_file"].main == "pattern"
     assert steps["files.list"].main == "pattern" and steps["files.delete"].main == "path"
+
+
+def test_unzip_refuses_a_bomb_before_writing_it(ctx: StepContext, tmp_path: Path) -> None:
+    with (zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zf,
+          zf.open("zeros.bin", "w", force_zip64=True) as f):
+        for _ in range(8):
+            f.write(b"\0" * 1024 * 1024)
+    with pytest.raises(SystemFailure, match="more than 200 times its packed size"):
+        files.unzip(ctx, "bomb.zip", "out")
+    assert not (tmp_path / "output" / "out" / "zeros.bin").exists()
+
+
+def test_unzip_counts_bytes_since_headers_can_lie(ctx: StepContext, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from libs.steps.files import archive
+
+    (tmp_path / "big.zip").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.bin", b"x" * 300_000)
+    monkeypatch.setattr(archive, "MAX_UNPACKED", 100_000)
+    with pytest.raises(SystemFailure, match="unpack to 300,000 bytes, more than 100,000"):
+        files.unzip(ctx, "big.zip", "out")
+    real_check = archive._check_headers
+    monkeypatch.setattr(archive, "_check_headers", lambda plan, path: None)  # a lying header
+    with pytest.raises(SystemFailure, match="unpacks to more than 100,000 bytes"):
+        files.unzip(ctx, "big.zip", "out")
+    assert not (tmp_path / "output" / "out" / "a.bin").exists()  # the partial file is removed
+    monkeypatch.setattr(archive, "_check_headers", real_check)
+    monkeypatch.setattr(archive, "MAX_MEMBERS", 0)
+    with pytest.raises(SystemFailure, match="holds 1 members, more than 0"):
+        files.unzip(ctx, "big.zip", "out")
+
+
+def test_unzip_refuses_link_members(ctx: StepContext, tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "link.zip", "w") as zf:
+        info = zipfile.ZipInfo("escape")
+        info.external_attr = 0o120777 << 16
+        zf.writestr(info, "/etc")
+    with pytest.raises(SystemFailure, match="'escape' is a symbolic link"):
+        files.unzip(ctx, "link.zip", "out")
+    assert not (tmp_path / "output" / "out" / "escape").exists()
+
+
+def test_listing_is_capped_and_bounded(ctx: StepContext, tree: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from libs.steps.files import listing
+
+    monkeypatch.setattr(listing, "MAX_ENTRIES", 3)
+    with pytest.raises(StepArgumentError, match="holds more than 3 files and folders"):
+        files.list_files(ctx, "downloads/**/*.xlsx")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        files.list_files(ctx, "/proc/**")
+    slow = StepContext.for_tests(ctx.robot_dir, timeout=0)
+    with pytest.raises(SystemFailure, match="took longer than the step's 0s timeout"):
+        files.list_files(slow, "downloads/*")
+
+
+def test_links_out_of_the_reach_are_not_listed_or_copied(ctx: StepContext, tree: Path,
+                                                         tmp_path: Path) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "secret.xlsx").write_text("secret")
+    (tree / "link.xlsx").symlink_to(outside / "secret.xlsx")
+    assert str(tree / "link.xlsx") not in files.list_files(ctx, "downloads/*.xlsx")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        files.copy(ctx, "downloads", "copied")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        files.read_text(ctx, "downloads/link.xlsx")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        files.exists(ctx, str(outside / "secret.xlsx"))
+
+
+def test_an_allowed_folder_is_read_and_written(tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "in.txt").write_text("导出")
+    ctx = StepContext.for_tests(tmp_path / "robot",
+                                policy=Policy(folders=(AllowedFolder(share, True),)))
+    assert files.read_text(ctx, str(share / "in.txt")) == "导出"
+    assert files.write_text(ctx, str(share / "out.txt"), "x") == str(share / "out.txt")
+    read_only = StepContext.for_tests(tmp_path / "robot2",
+                                      policy=Policy(folders=(AllowedFolder(share, False),)))
+    with pytest.raises(Refused, match="may write"):
+        files.write_text(read_only, str(share / "out2.txt"), "x")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, File, Form, Request, Response, UploadFile
@@ -19,8 +20,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import Policy, Refused
 from libs.registry import REGISTRY
 from libs.steps.http import get, post, request
+from libs.steps.http.client import shared_client
 
 
 def _app() -> FastAPI:
@@ -186,7 +189,7 @@ def test_connection_refused_names_url(ctx: StepContext) -> None:
 
 
 def test_bad_url_is_an_argument_error(ctx: StepContext) -> None:
-    with pytest.raises(StepArgumentError, match="not a usable URL"):
+    with pytest.raises(StepArgumentError, match="has no scheme; robots may only open http:// or https://"):
         request(ctx, "ftp-less/path")
 
 
@@ -275,3 +278,28 @@ def test_in_a_robot(run_robot: Any, server: str) -> None:
                                and '存续' in gbk.text}}", message: 接口返回不符}}
     """)
     assert result.status == "passed", result.error
+
+
+def test_file_urls_and_hosts_not_allowed_are_refused(tmp_path: Path) -> None:
+    ctx = StepContext.for_tests(tmp_path, policy=Policy(hosts=("bank.example",)))
+    with pytest.raises(Refused, match="may only open http:// or https://"):
+        request(ctx, "file:///etc/passwd")
+    with pytest.raises(Refused, match=r"the host '127\.0\.0\.1' is not among the hosts"):
+        request(ctx, "http://127.0.0.1:9/api")
+
+
+def test_a_redirect_to_a_host_not_allowed_is_refused(tmp_path: Path) -> None:
+    def redirect(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": "http://evil.example/x"})
+
+    ctx = StepContext.for_tests(tmp_path, policy=Policy(hosts=("bank.example",)))
+    client = shared_client(ctx, True)
+    client._transport = httpx.MockTransport(redirect)
+    with pytest.raises(Refused, match=r"the host 'evil\.example' is not among the hosts"):
+        request(ctx, "http://bank.example/start")
+
+
+def test_uploads_come_from_inside_the_reach(tmp_path: Path) -> None:
+    ctx = StepContext.for_tests(tmp_path / "robot")
+    with pytest.raises(Refused, match="outside the folders this robot may read"):
+        request(ctx, "http://bank.example/up", "POST", files={"f": "/etc/passwd"})
