@@ -132,10 +132,11 @@ class Cluster:
                 return False
         wait_for(f"the server on port {server.port}", up, timeout, every=0.2)
 
-    def worker(self, server: Server, name: str, labels: tuple[str, ...] = ()) -> Proc:
+    def worker(self, server: Server, name: str, labels: tuple[str, ...] = (),
+               options: tuple[str, ...] = ()) -> Proc:
         work_dir = self.root / "work" / name
         args = [str(WORKHAND), "worker", "--server", server.url, "--name", name,
-                "--work-dir", str(work_dir)]
+                "--work-dir", str(work_dir), *options]
         for label in labels:
             args += ["--labels", label]
         # the token through the environment, as the CLI's help advises
