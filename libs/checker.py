@@ -17,6 +17,7 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from libs import expressions
+from libs.browser_flags import check_flag
 from libs.errors import Pos, Problem, RobotFileError
 from libs.loader import INVISIBLE, YList, YMap, _codepoint, load_file, pos_of
 from libs.plan import (
@@ -47,7 +48,7 @@ SAVINGS_KEYS = ("minutes_per_item", "minutes_per_run", "review_minutes")
 INPUT_TYPES = ("text", "number", "integer", "boolean", "date", "path", "list", "map")
 INPUT_KEYS = ("type", "default", "description", "required", "choices")
 SETTINGS_KEYS = ("timeout", "browser", "mail", "screenshots", "http")
-BROWSER_KEYS = ("headless", "slow_mo", "viewport", "locale", "executable", "args", "local_only",
+BROWSER_KEYS = ("headless", "slow_mo", "viewport", "locale", "args", "local_only",
                 "ignore_https_errors")
 COMMON_KEYS = ("label", "timeout", "retry", "optional")
 CONTROL_KEYS = {
@@ -237,14 +238,35 @@ class _RobotChecker:
                              "{headless: true}")
             else:
                 for key in browser:
-                    if key not in BROWSER_KEYS:
+                    if key == "executable":
+                        self.problem(browser.key_pos[key], "a robot may not choose the browser "
+                                     "program; remove settings.browser.executable (the "
+                                     "worker's chromium setting, or WORKHAND_CHROMIUM, "
+                                     "decides)")
+                    elif key not in BROWSER_KEYS:
                         self.problem(browser.key_pos[key], f"unknown browser setting '{key}'"
                                      f"{suggest(key, BROWSER_KEYS)}")
+                self.browser_args(browser.get("args"), browser.where("args"))
         shots = raw.get("screenshots", "on_failure")
         if shots not in ("on_failure", "every_step", "never"):
             self.problem(raw.where("screenshots"), "'screenshots' must be on_failure, "
                          "every_step or never")
         return dict(raw), timeout
+
+    def browser_args(self, args: Any, pos: Pos) -> None:
+        """settings.browser.args: each literal flag on the allow-list (libs/browser_flags.py);
+        an expression is checked when the browser starts."""
+        if args is None or expressions.has_expression(args):
+            return
+        if not isinstance(args, YList):
+            self.problem(pos, "'args' must be a list of Chromium flags, e.g. "
+                         "[--window-size=1920,1080]")
+            return
+        for arg, where in zip(args, args.item_pos, strict=False):
+            if not isinstance(arg, str):
+                self.problem(where, "each Chromium flag must be text, e.g. --lang=zh-CN")
+            elif not expressions.has_expression(arg) and (wrong := check_flag(arg)):
+                self.problem(where, wrong)
 
     def duration(self, value: Any, pos: Pos, what: str) -> float | None:
         if expressions.has_expression(value):

@@ -31,6 +31,7 @@ from typing import Any
 from libs.checker import check_file
 from libs.errors import RobotFileError
 from libs.plan import Call, ForEach, Plan, walk
+from libs.policy import Policy
 from libs.queues import QueueSource
 from libs.runner import Runner
 
@@ -96,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     spec = json.loads(sys.stdin.readline())
     threading.Thread(target=_watch_worker, name="watch-worker", daemon=True).start()
+    if spec.get("home"):  # a forked robot inherits the zygote's environment: its own HOME
+        os.environ["HOME"] = str(spec["home"])
+    # what the worker's settings let the robot reach; ${env.X} sees only the variables they
+    # pass, never this process's environment
+    policy = Policy.from_spec(spec.get("policy"))
     try:
         plan = check_file(robot_file, spec.get("file"))  # positions as in the robot's folder
     except RobotFileError as err:
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(plan, output_dir=run_dir, inputs=spec.get("inputs") or {},
                     credentials=spec.get("credentials") or {},
                     run_id=f"{spec['job_id']}-{spec['attempt']}", attempt=int(spec["attempt"]),
-                    queues=queue_source(plan, spec))
+                    queues=queue_source(plan, spec), policy=policy, env=policy.env)
     return 0 if runner.run().status == "passed" else 1
 
 

@@ -1,9 +1,12 @@
 """`workhand worker`: lease jobs from the orchestrator, run each robot in a child process, report.
 
 The robot runs in a child process with a session (process group) of its own, so a hung browser
-and everything else the robot started can be killed on cancel or timeout. The child is forked
-from a zygote that imported the step libraries once (see orchestrator/child.py), not started
-as a new interpreter that would spend ~0.5 s of CPU importing them for every job. The worker
+and everything else the robot started can be killed on cancel or timeout. It sees none of the
+worker's environment, and by default runs in an OS sandbox (orchestrator/sandbox.py) that shows
+it only its bundle, its run folder and the folders the worker's settings allow
+(orchestrator/worker_settings.py). Without a sandbox, the child is forked from a zygote that
+imported the step libraries once (see orchestrator/child.py), not started as a new interpreter
+that spends ~0.5 s of CPU importing them; a sandboxed robot pays that start. The worker
 itself only heartbeats, streams events.jsonl, watches the clock and reports. The server may go
 away at any moment (a restart, the network): every call is retried with backoff while the robot
 keeps running, and a 409 means the lease was lost (the job went to another worker), so the job
@@ -37,8 +40,11 @@ from urllib.parse import quote
 
 import httpx
 
+from libs.policy import Policy
 from orchestrator.child import ZYGOTE_CODE, ZYGOTE_ROOM
 from orchestrator.deploy import unpack
+from orchestrator.sandbox import Sandbox, choose, exit_code, robot_os_env, start_command
+from orchestrator.worker_settings import WorkerSettings
 
 log = logging.getLogger("workhand.worker")
 
@@ -198,22 +204,50 @@ def _system(message: str) -> dict[str, Any]:
     return {"kind": "system", "message": message}
 
 
+@dataclass(frozen=True)
+class Confinement:
+    """What the worker's robots may reach (its settings) and how they are held to it."""
+
+    policy: Policy
+    chromium: str
+    sandbox: Sandbox | None  # None: no OS sandbox (sandbox: off, or auto where none works)
+
+    @classmethod
+    def prepare(cls, settings: WorkerSettings, work_dir: Path,
+                protected: Sequence[Path] = ()) -> Confinement:
+        """Check the settings against this worker and probe the sandbox (once)."""
+        settings.check_work_dir(work_dir, protected)
+        sandbox = choose(settings.sandbox, protected)
+        log.info("robots run %s; hosts: %s; folders: %s", "in a bubblewrap sandbox"
+                 if sandbox else "without an OS sandbox",
+                 "any" if settings.hosts is None else ", ".join(settings.hosts) or "none",
+                 ", ".join(f"{f.path} ({'read/write' if f.writable else 'read'})"
+                           for f in settings.folders) or "none")
+        return cls(settings.policy(), settings.chromium, sandbox)
+
+
 def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequence[str] = (),
                work_dir: Path, stop: threading.Event | None = None, once: bool = False,
-               wait_s: float = 20.0, slots: int = 1) -> None:
+               wait_s: float = 20.0, slots: int = 1, settings: WorkerSettings | None = None,
+               protected: Sequence[Path] = ()) -> None:
     """Lease and run jobs, up to `slots` robots at once, until stop is set (or after one job
-    with once=True).
+    with once=True). ``protected``: folders no robot may see (the orchestrator's data folder
+    when it runs on this machine).
 
-    Raises WorkerError when the server refuses the token."""
+    Raises WorkerError when the server refuses the token; SandboxError when the settings ask
+    for a sandbox this machine cannot make; WorkerSettingsError for settings that do not fit."""
     stop = stop or threading.Event()
     work_dir = Path(work_dir).resolve()  # the child runs in its run folder
     name = name or f"{socket.gethostname()}-{os.getpid()}"
+    confinement = Confinement.prepare(settings or WorkerSettings(), work_dir, protected)
     api = Server(server, token, stop)
     log.info("worker '%s' asks %s for jobs (labels: %s; %d robot slot%s)", name, api.url,
              ", ".join(labels) or "none", slots, "" if slots == 1 else "s")
     # The zygote forks each robot from a process that imported the libraries already (~15 ms
     # instead of ~600 ms a start); WORKHAND_FAST_START=0 starts each robot as a new process.
-    zygote = Zygote() if os.environ.get(FAST_START_ENV, "1") != "0" else None
+    # It cannot give each fork mounts of its own, so sandboxed robots start as new processes.
+    fast = os.environ.get(FAST_START_ENV, "1") != "0" and confinement.sandbox is None
+    zygote = Zygote(robot_os_env(work_dir, confinement.chromium)) if fast else None
     room = Slots(1 if once else slots)
     folders = RunFolders(int(os.environ.get(KEEP_RUNS_ENV, "100")))
     try:
@@ -241,7 +275,7 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
             for job, said in zip(ended, answer.get("finished", []), strict=False):
                 job.reported(said)
             for spec in answer["jobs"]:
-                job = JobRun(api, name, work_dir, spec, token, zygote, folders)
+                job = JobRun(api, name, work_dir, spec, token, zygote, folders, confinement)
                 if stop.is_set():  # it arrived at the end of the long poll; stopping it would
                     # waste an attempt of a job that never started, so it runs first
                     log.warning("%s arrived as the worker was stopping; it runs to its end "
@@ -338,10 +372,16 @@ class Slots:
             alone = ready and self._polling
             if ready and not alone:
                 self.ended.append(job)
-            self.running.discard(threading.current_thread())
-            self._cond.notify_all()
+            if not alone:
+                self.running.discard(threading.current_thread())
+                self._cond.notify_all()
         if alone:
-            job.complete()
+            try:
+                job.complete()
+            finally:  # only now may a stopping worker close its connection to the server
+                with self._cond:
+                    self.running.discard(threading.current_thread())
+                    self._cond.notify_all()
 
     def wait_all(self) -> None:
         with self._cond:
@@ -354,14 +394,20 @@ class JobRun:
 
     def __init__(self, api: Server, worker: str, work_dir: Path, spec: dict[str, Any],
                  token: str, zygote: Zygote | None = None,
-                 folders: RunFolders | None = None) -> None:
+                 folders: RunFolders | None = None,
+                 confinement: Confinement | None = None) -> None:
         self.api, self.worker, self.work_dir, self.spec, self.token = (
             api, worker, work_dir, spec, token)
         self.zygote, self.folders = zygote, folders
+        self.confinement = confinement or Confinement(Policy(), WorkerSettings().chromium, None)
+        self.bundle_dir = work_dir / "bundles" / str(spec["version"])
         self.id, self.attempt = int(spec["id"]), int(spec["attempt"])
         self.tag = f"job {self.id} attempt {self.attempt}"
         self.holder = {"worker": worker, "attempt": self.attempt}
         self.run_dir = work_dir / "runs" / f"{self.id}-{self.attempt}"
+        # the robot's HOME (caches of fontconfig, Chromium): beside the run folder, so it is
+        # not uploaded as artifacts, and deleted when the attempt ends
+        self.home = work_dir / "runs" / f".home-{self.id}-{self.attempt}"
         self.events = EventTail(self.run_dir / "events.jsonl")
         self.every = max(0.5, float(spec.get("lease_seconds") or 30) / 3)  # heartbeat interval
         self.last_beat = time.monotonic()  # the lease was just taken
@@ -398,16 +444,21 @@ class JobRun:
         except ValueError as err:
             return Ending("failed", _system(str(err)))
         self.keep_lease()
-        if self.run_dir.exists():  # a work dir reused with a fresh database
-            shutil.rmtree(self.run_dir)
-        self.run_dir.mkdir(parents=True)
-        child = self.start(robot_file)
-        log.info("%s: robot '%s' (version %s) started in process %d", self.tag,
-                 self.spec["robot"], str(self.spec["version"])[:12], child.pid)
+        for folder in (self.run_dir, self.home):
+            if folder.exists():  # a work dir reused with a fresh database
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
         try:
-            ending = self.supervise(child)
+            child = self.start(robot_file)
+            log.info("%s: robot '%s' (version %s) started in process %d%s", self.tag,
+                     self.spec["robot"], str(self.spec["version"])[:12], child.pid,
+                     " (sandboxed)" if self.confinement.sandbox else "")
+            try:
+                ending = self.supervise(child)
+            finally:
+                kill_tree(child)  # whatever happened, nothing the robot started outlives it
         finally:
-            kill_tree(child)  # whatever happened, nothing the robot started outlives the job
+            shutil.rmtree(self.home, ignore_errors=True)
         if ending.result is None:
             ending.result = self.read_result()
         return ending
@@ -441,18 +492,26 @@ class JobRun:
         # Inputs, credentials and the token go through stdin: the command line and the
         # environment of a process can be read by any user of the machine (ps, /proc).
         args = [str(robot_file), str(self.run_dir)]
+        conf = self.confinement
+        env = robot_os_env(self.home, conf.chromium)
         with (self.run_dir / "child.log").open("wb") as output:
             child: Child | None = (self.zygote.spawn(args, output)
                                    if self.zygote is not None else None)
-            if child is None:  # no zygote on this machine, or it failed: a new interpreter
-                child = subprocess.Popen(
-                    [sys.executable, "-m", "orchestrator.child", *args], stdin=subprocess.PIPE,
-                    stdout=output, stderr=subprocess.STDOUT, env=robot_env(),
-                    cwd=self.run_dir, start_new_session=True)
+            if child is None:  # sandboxed, no zygote, or it failed: a new interpreter
+                command = [sys.executable, "-m", "orchestrator.child", *args]
+                if conf.sandbox is not None:
+                    command = start_command(conf.sandbox.command(
+                        command, run_dir=self.run_dir, home=self.home, bundle=self.bundle_dir,
+                        policy=conf.policy, env=env))
+                popen = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
+                    env=env, cwd=self.run_dir, start_new_session=True)
+                child = Sandboxed(popen) if conf.sandbox is not None else popen
         spec = {"job_id": self.id, "attempt": self.attempt, "file": self.spec["file"],
                 "inputs": self.spec["inputs"],
                 "credentials": self.spec.get("credentials") or {}, "server": self.api.url,
-                "worker": self.worker, "token": self.spec.get("job_token", "")}
+                "worker": self.worker, "token": self.spec.get("job_token", ""),
+                "home": str(self.home), "policy": conf.policy.to_spec()}
         assert child.stdin is not None
         try:  # stdin stays open: the child stops itself when it closes (the worker died)
             child.stdin.write(json.dumps(spec).encode() + b"\n")
@@ -614,13 +673,22 @@ def kill_tree(child: Child) -> None:
             child.wait(KILL_GRACE)
     _signal_group(child.pid, signal.SIGKILL)
     child.wait()
+    # the robot's own children (in a sandbox: everything behind bwrap) are reaped by init a
+    # moment later; the job ends when its process group is empty
+    deadline = time.monotonic() + KILL_GRACE
+    while _group_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
     if child.stdin is not None:
         with contextlib.suppress(BrokenPipeError):
             child.stdin.close()
 
 
-def robot_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 class Child(Protocol):
@@ -635,6 +703,21 @@ class Child(Protocol):
     def poll(self) -> int | None: ...
 
     def wait(self, timeout: float | None = None) -> int: ...
+
+
+class Sandboxed:
+    """A robot process in a bubblewrap sandbox: bwrap's exit code 128+N (the robot was killed
+    by signal N) reads as Popen's -N."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen, self.pid, self.stdin = popen, popen.pid, popen.stdin
+
+    def poll(self) -> int | None:
+        code = self.popen.poll()
+        return None if code is None else exit_code(code)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return exit_code(self.popen.wait(timeout))
 
 
 class Forked:
@@ -671,7 +754,8 @@ class Zygote:
     cannot start or fails, spawn() answers None (and the worker starts a new interpreter);
     a dead zygote is started again for the next job."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env  # the robots' minimal OS environment (sandbox.robot_os_env)
         self.proc: subprocess.Popen[bytes] | None = None
         self.control: socket.socket | None = None
         self.failed = False
@@ -686,7 +770,7 @@ class Zygote:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", ZYGOTE_CODE, " " * ZYGOTE_ROOM], stdin=theirs.fileno(),
-                env=robot_env(), start_new_session=True)  # Ctrl+C at a terminal: the
+                env=self.env, start_new_session=True)  # Ctrl+C at a terminal: the
             # worker decides what stops, as for robots
         except OSError as err:
             ours.close()

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-venv chromium xvfb fonts-noto-cjk xdotool xclip)
+packages=(python3-venv chromium xvfb fonts-noto-cjk xdotool xclip bubblewrap)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -168,12 +167,15 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
     from orchestrator import vault
     from orchestrator.app import create_app
     from orchestrator.worker import run_worker
+    from orchestrator.worker_settings import WorkerSettings
     from workhand.demo.server import start
 
     _logging()
     settings = _settings(data, None)
     demo = start(port=demo_port, smtp_port=demo_port + 25)
-    os.environ.update(demo.env())  # the local worker's robots reach the demo systems
+    # the local worker's robots reach the demo systems (${env.ACCOUNT_SYSTEM_URL}, ...), and
+    # see no other variable of this process's environment
+    robots_may = WorkerSettings(env=demo.env())
     fastapi_app = create_app(settings)
     deployed, schedule_count = _deploy_all(fastapi_app, robots, schedules)
     with fastapi_app.state.sessions.begin() as session:
@@ -192,8 +194,9 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
     stop = threading.Event()
     threading.Thread(target=run_worker, name="local-worker", daemon=True,
                      kwargs={"server": url, "token": worker_token, "name": "local",
-                             "labels": [], "work_dir": settings.data_dir / "worker",
-                             "stop": stop}).start()
+                             "labels": [], "work_dir": runs_folder(settings.data_dir),
+                             "stop": stop, "settings": robots_may,
+                             "protected": [settings.data_dir]}).start()
     if examples:
         headers = {"Authorization": f"Bearer {admin}"}
         started = [httpx.post(f"{url}/api/v1/jobs", json={"robot": robot}, headers=headers,
@@ -216,6 +219,14 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
         stop.set()
         server.should_exit = True
         demo.stop()
+
+
+def runs_folder(data_dir: Path) -> Path:
+    """Where the local worker keeps bundles and runs: beside the data folder, never inside it
+    (a robot's run folder is uploaded as artifacts; the data folder holds the vault key, the
+    database and the admin token)."""
+    data_dir = data_dir.resolve()
+    return data_dir.with_name(f"{data_dir.name}-runs")
 
 
 def _show_when_done(url: str, headers: dict[str, str], job_ids: list[int],

@@ -34,12 +34,42 @@ def worker(
     work_dir: Annotated[Path, typer.Option(
         help="where robot versions are cached and runs (events, screenshots, files) are kept")
     ] = Path(".workhand/worker"),
+    settings_file: Annotated[Path | None, typer.Option(
+        "--settings", help="a YAML file of what robots may reach: folders, hosts, env, "
+                           "pass_env, chromium, sandbox (docs/orchestrator.md)")] = None,
+    allow_folder: Annotated[list[str] | None, typer.Option(
+        help="a folder robots may read (repeat); add :rw to let them write, e.g. "
+             "/mnt/reports:rw")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        help="a host robots may reach: a name, *.suffix or a network such as 10.0.0.0/8 "
+             "(repeat; without any, every host)")] = None,
+    env: Annotated[list[str] | None, typer.Option(
+        help="NAME=value: a variable robots see as ${env.NAME} (repeat)")] = None,
+    pass_env: Annotated[list[str] | None, typer.Option(
+        help="a variable of this worker's environment robots may see as ${env.NAME} "
+             "(repeat; the worker's other variables are never shown to robots)")] = None,
+    chromium: Annotated[str | None, typer.Option(
+        help="the Chromium program robots use (default /usr/bin/chromium or "
+             "WORKHAND_CHROMIUM)")] = None,
+    sandbox: Annotated[str | None, typer.Option(
+        help="auto (bubblewrap when it works here, default), bubblewrap (required: the "
+             "worker does not start without it) or off")] = None,
 ) -> None:
     """Lease jobs from the orchestrator and run them, each robot in a child process."""
+    from orchestrator.sandbox import SandboxError
     from orchestrator.worker import WorkerError, run_worker
+    from orchestrator.worker_settings import WorkerSettingsError, load, parse
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+    try:
+        raw: dict[str, Any] = load(settings_file) if settings_file is not None else {}
+        merged = _with_flags(raw, allow_folder, allow_host, env, pass_env, chromium, sandbox)
+        settings = parse(merged, str(settings_file) if settings_file else "the worker's "
+                         "settings")
+    except WorkerSettingsError as err:
+        logging.getLogger("workhand.worker").error("%s", err)
+        raise typer.Exit(2) from None
     wanted = [part.strip() for label in labels or [] for part in label.split(",")
               if part.strip()]
     if name is None or labels is None:  # the token says which worker it is for
@@ -60,10 +90,44 @@ def worker(
     signal.signal(signal.SIGTERM, on_signal)
     try:
         run_worker(server, token, name=name, labels=wanted, work_dir=work_dir, stop=stop,
-                   slots=slots)
-    except WorkerError as err:
+                   slots=slots, settings=settings)
+    except (WorkerError, WorkerSettingsError, SandboxError) as err:
         logging.getLogger("workhand.worker").error("%s", err)
         raise typer.Exit(2) from None
+
+
+def _with_flags(raw: dict[str, Any], folders: list[str] | None, hosts: list[str] | None,
+                env: list[str] | None, pass_env: list[str] | None, chromium: str | None,
+                sandbox: str | None) -> dict[str, Any]:
+    """The settings file's map with the flags added: lists and maps extended, values
+    replaced."""
+    from orchestrator.worker_settings import WorkerSettingsError
+
+    merged = dict(raw)
+    if folders:
+        extra = []
+        for text in folders:
+            path, writable = (text[:-3], True) if text.endswith(":rw") else (
+                text.removesuffix(":ro"), False)
+            extra.append({"path": path, "access": "read_write" if writable else "read"})
+        merged["folders"] = [*(merged.get("folders") or []), *extra]
+    if hosts:
+        merged["hosts"] = [*(merged.get("hosts") or []), *hosts]
+    if env:
+        pairs = {}
+        for text in env:
+            key, sep, value = text.partition("=")
+            if not sep:
+                raise WorkerSettingsError(f"--env '{text}' must be NAME=value")
+            pairs[key] = value
+        merged["env"] = {**(merged.get("env") or {}), **pairs}
+    if pass_env:
+        merged["pass_env"] = [*(merged.get("pass_env") or []), *pass_env]
+    if chromium is not None:
+        merged["chromium"] = chromium
+    if sandbox is not None:
+        merged["sandbox"] = sandbox
+    return merged
 
 
 def _whoami(server: str, token: str) -> dict[str, Any]:

@@ -131,10 +131,11 @@ class Cluster:
                 return False
         wait_for(f"the server on port {server.port}", up, timeout, every=0.2)
 
-    def worker(self, server: Server, name: str, labels: tuple[str, ...] = ()) -> Proc:
+    def worker(self, server: Server, name: str, labels: tuple[str, ...] = (),
+               options: tuple[str, ...] = ()) -> Proc:
         work_dir = self.root / "work" / name
         args = [str(WORKHAND), "worker", "--server", server.url, "--name", name,
-                "--work-dir", str(work_dir)]
+                "--work-dir", str(work_dir), *options]
         for label in labels:
             args += ["--labels", label]
         engine = make_engine(self.database)  # a token bound to this worker and its labels

@@ -131,7 +131,8 @@ def test_a_killed_robot_zygote_is_started_again(sqlite_cluster: Any) -> None:
     server = cluster.serve()
     with cluster.client(server) as http:
         cluster.deploy(http, "robot: tick\nsteps:\n  - log: tick\n")
-        worker = cluster.worker(server, "w1")
+        # robots in a sandbox start as new processes: the zygote serves unsandboxed workers
+        worker = cluster.worker(server, "w1", options=("--sandbox", "off"))
         assert cluster.ended(http, cluster.start_job(http, "tick"))["state"] == "succeeded"
         first = cluster.wait_until("the robot zygote", lambda: zygotes(worker.pid))
         os.kill(first[0], 9)

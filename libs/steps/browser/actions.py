@@ -60,6 +60,7 @@ def open_(ctx: StepContext,
     if not _SCHEME.match(url):
         raise StepArgumentError(f"browser.open: '{url}' is not a full address; write it with "
                                 "http:// or https://, e.g. http://127.0.0.1:8000/login")
+    ctx.policy.check_url(url, "browser.open")  # no file://, only hosts the worker allows
     session = session_for(ctx)
     page = session.new_page() if new_tab else session.page
     try:

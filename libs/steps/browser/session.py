@@ -3,6 +3,11 @@
 Every browser step asks ``session_for(ctx)`` for the one BrowserSession of the run. Chromium is
 started on first use (the first step that touches a page), so robots that only read Excel never
 pay for it, and ``browser.close`` lets the next browser step start a fresh one.
+
+The robot chooses none of the browser's reach: the program is the worker's (WORKHAND_CHROMIUM,
+set from the worker's `chromium` setting), its flags come from an allow-list
+(libs/browser_flags.py), and when the run's policy lists hosts every request goes through a
+route that refuses the others.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from playwright.sync_api import (
     Browser,
@@ -19,13 +25,16 @@ from playwright.sync_api import (
     Dialog,
     Page,
     Playwright,
+    Route,
     sync_playwright,
 )
 from playwright.sync_api import Error as PlaywrightError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from libs.browser_flags import check_flag, proxy_hosts
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import Refused
 from libs.registry import describe_error
 from libs.steps.browser.failures import first_line
 
@@ -40,6 +49,9 @@ QUIET_ARGS = [
     "--no-default-browser-check",
 ]
 LOCAL_ONLY_ARG = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Schemes that never leave the browser: not routed, not refused.
+LOCAL_SCHEMES = ("data", "blob", "about", "chrome-error")
 
 
 class Viewport(BaseModel):
@@ -58,10 +70,9 @@ class BrowserSettings(BaseModel):
                                                 "browser action (to watch a robot work)")
     viewport: Viewport = Field(default_factory=Viewport, description="page size {width, height}")
     locale: str = Field("zh-CN", description="browser language, e.g. zh-CN, en-US")
-    executable: str = Field(DEFAULT_CHROMIUM, description="the Chromium program; the "
-                                                          "WORKHAND_CHROMIUM variable overrides it")
-    args: list[str] = Field(default_factory=list, description="extra Chromium command-line "
-                                                              "arguments")
+    args: list[str] = Field(default_factory=list, description="extra Chromium flags, from the "
+                                                              "allowed list (window size, "
+                                                              "language, proxy, ...)")
     local_only: bool = Field(False, description="resolve no host names except 127.0.0.1 and "
                                                 "localhost (for tests and demos)")
     ignore_https_errors: bool = Field(False, description="accept sites whose certificate is not "
@@ -101,6 +112,8 @@ class BrowserSession:
         self._page: Page | None = None
         self._history: list[Page] = []  # tabs in the order they were made current
         self._adopted: set[int] = set()
+        self._blocked: set[str] = set()  # hosts whose requests were refused (logged once)
+        self._local_only = False
 
     # -- the browser ------------------------------------------------------------------------
 
@@ -125,20 +138,38 @@ class BrowserSession:
                 f"settings.browser is not valid: {describe_error(err)}; allowed keys are "
                 f"{', '.join(BrowserSettings.model_fields)}") from None
 
-    def _executable(self, settings: BrowserSettings) -> str:
-        wanted = os.environ.get("WORKHAND_CHROMIUM") or settings.executable
+    def _executable(self) -> str:
+        """The worker's Chromium (its `chromium` setting reaches the robot process as
+        WORKHAND_CHROMIUM), never the robot's choice."""
+        wanted = os.environ.get("WORKHAND_CHROMIUM") or DEFAULT_CHROMIUM
         found = wanted if Path(wanted).is_file() else shutil.which(wanted)
         if not found:
             raise SystemFailure(
                 f"Chromium was not found at '{wanted}'; install it (apt-get install chromium) or "
-                "point settings.browser.executable or the WORKHAND_CHROMIUM variable at it")
+                "set the worker's chromium setting (or WORKHAND_CHROMIUM) to it")
         return found
+
+    def _args(self, settings: BrowserSettings) -> list[str]:
+        """settings.browser.args, each on the allow-list (libs/browser_flags.py); a proxy must
+        be a host the run may reach."""
+        for arg in settings.args:
+            wrong = check_flag(arg)
+            if wrong:
+                raise Refused(f"settings.browser.args: {wrong}")
+            if arg.startswith("--proxy-server="):
+                for host in proxy_hosts(arg.partition("=")[2]):
+                    if not self.ctx.policy.allows_host(host):
+                        raise Refused(f"settings.browser.args: the proxy host '{host}' is not "
+                                      "among the hosts this worker allows robots to reach; "
+                                      "ask an admin to add it to the worker's settings")
+        return list(settings.args)
 
     def _launch(self) -> None:
         settings = self._settings()
-        executable = self._executable(settings)
+        extra = self._args(settings)
+        executable = self._executable()
         headless = settings.headless and not self.ctx.state.headed
-        args = [*QUIET_ARGS, *([LOCAL_ONLY_ARG] if settings.local_only else []), *settings.args]
+        args = [*QUIET_ARGS, *([LOCAL_ONLY_ARG] if settings.local_only else []), *extra]
         try:
             self._playwright = sync_playwright().start()
             self._browser = self._playwright.chromium.launch(
@@ -157,6 +188,33 @@ class BrowserSession:
             raise SystemFailure(f"cannot start Chromium ({executable}): {first_line(err)}; "
                                 f"{hint}") from None
         self._context.on("page", self._adopt)
+        if settings.local_only or self.ctx.policy.hosts is not None:  # a route costs: only then
+            self._local_only = settings.local_only
+            self._context.route("**/*", self._guard)
+
+    def _guard(self, route: Route) -> None:
+        """Every request of the browser when hosts are restricted: those to a host the run may
+        not reach (and file: addresses) are aborted, and each host refused is logged once."""
+        url = route.request.url
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        if scheme in LOCAL_SCHEMES:
+            route.continue_()
+            return
+        allowed = (scheme in ("http", "https", "ws", "wss") and bool(host)
+                   and self.ctx.policy.allows_host(host)
+                   and (not self._local_only or host in LOCAL_HOSTS))
+        if allowed:
+            route.continue_()
+            return
+        route.abort("blockedbyclient")
+        shown = host or f"{scheme}:"
+        if shown not in self._blocked:
+            self._blocked.add(shown)
+            why = ("settings.browser.local_only allows only this machine" if self._local_only
+                   and (not host or self.ctx.policy.allows_host(host))
+                   else "it is not among the hosts this worker allows robots to reach")
+            self.ctx.log(f"browser: blocked requests to '{shown}' ({why})", "warning")
 
     def close(self) -> None:
         """Close the browser; the next browser step starts a new one."""

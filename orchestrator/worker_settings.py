@@ -1,0 +1,178 @@
+"""What a worker's robots may reach: `workhand worker --settings FILE` (and the same by flags).
+
+    folders:                       # besides its bundle (read) and its run folder (read/write)
+      - {path: /mnt/exports, access: read}
+      - {path: /mnt/reports, access: read_write}
+    hosts: [core.bank.local, "*.intranet.bank", 10.20.0.0/16]   # omitted: any host; []: none
+    env: {CORE_URL: "https://core.bank.local"}                 # what ${env.X} sees ...
+    pass_env: [SMTP_HOST]                                      # ... and these of the worker's
+    chromium: /usr/bin/chromium                                # the browser program
+    sandbox: auto                                              # auto | bubblewrap | off
+
+An admin writes this file, never a robot author: the robot file cannot widen any of it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from libs.policy import PLATFORM_ENV_PREFIX, AllowedFolder, Policy
+from orchestrator.sandbox import SANDBOX_MODES, SandboxMode
+
+KEYS = ("folders", "hosts", "env", "pass_env", "chromium", "sandbox")
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+
+class WorkerSettingsError(Exception):
+    """The worker's settings are not valid: the worker does not start."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    folders: tuple[AllowedFolder, ...] = ()
+    hosts: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    pass_env: tuple[str, ...] = ()
+    chromium: str = field(default_factory=lambda: os.environ.get("WORKHAND_CHROMIUM")
+                          or DEFAULT_CHROMIUM)
+    sandbox: SandboxMode = "auto"
+
+    def policy(self, environ: Mapping[str, str] | None = None) -> Policy:
+        """The robots' policy; pass_env values are read from the worker's environment now."""
+        environ = os.environ if environ is None else environ
+        env = {**{k: environ[k] for k in self.pass_env if k in environ}, **self.env}
+        return Policy(self.folders, self.hosts, env)
+
+    def check_work_dir(self, work_dir: Path, protected: Sequence[Path] = ()) -> None:
+        """An allowed folder must not show the worker's work dir (other jobs' runs and
+        bundles) or a protected folder (the orchestrator's data), nor lie inside one."""
+        for folder in self.folders:
+            for secret in (work_dir, *protected):
+                real, held = folder.path.resolve(), Path(secret).resolve()
+                if real == held or real in held.parents or held in real.parents:
+                    raise WorkerSettingsError(
+                        f"the allowed folder {folder.path} would let robots reach {held} "
+                        "(the worker's runs or the orchestrator's data); allow a folder that "
+                        "neither holds it nor is inside it")
+
+
+def parse(raw: Any, where: str = "the worker's settings") -> WorkerSettings:
+    """Validate a settings map (from YAML or flags) into WorkerSettings."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise WorkerSettingsError(f"{where} must be a map with the keys {', '.join(KEYS)}")
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        raise WorkerSettingsError(f"{where}: unknown key(s) {', '.join(unknown)}; the keys are "
+                                  f"{', '.join(KEYS)}")
+    values: dict[str, Any] = {"folders": _folders(raw.get("folders"), where),
+                              "hosts": _hosts(raw.get("hosts"), where),
+                              "env": _env(raw.get("env"), where),
+                              "pass_env": tuple(_names(raw.get("pass_env"), where))}
+    if raw.get("chromium") is not None:
+        chromium = raw["chromium"]
+        if not isinstance(chromium, str) or not chromium.startswith("/"):
+            raise WorkerSettingsError(f"{where}: chromium must be the absolute path of the "
+                                      "Chromium program, e.g. /usr/bin/chromium")
+        values["chromium"] = chromium
+    if raw.get("sandbox") is not None:
+        mode = raw["sandbox"]
+        if mode is False:  # YAML reads a bare `off` as false
+            mode = "off"
+        if mode not in SANDBOX_MODES:
+            raise WorkerSettingsError(f"{where}: sandbox '{mode}' must be one of "
+                                      f"{', '.join(SANDBOX_MODES)}")
+        values["sandbox"] = cast(SandboxMode, mode)
+    return WorkerSettings(**values)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The raw map of a settings file (parse() validates it, after flags are merged in)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise WorkerSettingsError(f"cannot read the worker's settings {path}: "
+                                  f"{err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise WorkerSettingsError(f"the worker's settings {path} are not valid YAML: "
+                                  f"{err}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise WorkerSettingsError(f"the worker's settings {path} must be a map with the keys "
+                                  f"{', '.join(KEYS)}")
+    return raw
+
+
+def _folders(raw: Any, where: str) -> tuple[AllowedFolder, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise WorkerSettingsError(f"{where}: folders must be a list of {{path, access}}")
+    found = []
+    for entry in raw:
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise WorkerSettingsError(f"{where}: each folder is {{path: /a/folder, access: "
+                                      f"read | read_write}}, not {entry!r}")
+        extra = set(entry) - {"path", "access"}
+        if extra:
+            raise WorkerSettingsError(f"{where}: a folder has only path and access, not "
+                                      f"{', '.join(sorted(extra))}")
+        path = Path(entry["path"])
+        if not path.is_absolute():
+            raise WorkerSettingsError(f"{where}: the folder '{path}' must be an absolute path")
+        if not path.is_dir():
+            raise WorkerSettingsError(f"{where}: the folder '{path}' does not exist (or is not "
+                                      "a folder); create it or remove it from the settings")
+        try:
+            found.append(AllowedFolder.from_spec(entry))
+        except ValueError as err:
+            raise WorkerSettingsError(f"{where}: {err}") from None
+    return tuple(found)
+
+
+def _hosts(raw: Any, where: str) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(h, str) and h.strip() for h in raw):
+        raise WorkerSettingsError(f"{where}: hosts must be a list of host names, *.suffix "
+                                  "patterns or networks (omit it to allow any host)")
+    return tuple(h.strip() for h in raw)
+
+
+def _names(raw: Any, where: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise WorkerSettingsError(f"{where}: pass_env must be a list of variable names")
+    for name in raw:
+        _robot_variable(name, where)
+    return list(raw)
+
+
+def _env(raw: Any, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise WorkerSettingsError(f"{where}: env must be a map NAME: value")
+    for name in raw:
+        _robot_variable(str(name), where)
+    return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+
+
+def _robot_variable(name: str, where: str) -> None:
+    if not name or not name.replace("_", "a").isalnum():
+        raise WorkerSettingsError(f"{where}: '{name}' is not a variable name")
+    if name.upper().startswith(PLATFORM_ENV_PREFIX):
+        raise WorkerSettingsError(f"{where}: '{name}' is one of the platform's own variables "
+                                  f"({PLATFORM_ENV_PREFIX}*: tokens, the vault key, the "
+                                  "database), which are never passed to robots")
