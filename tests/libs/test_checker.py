@@ -59,7 +59,7 @@ def test_every_problem_is_reported_at_once_with_positions(robot_file: Write) -> 
         """, "r.yaml"))
     assert found == [
         "r.yaml:1:8: robot id 'Bad_Name' must be lower-case letters and digits joined by '-', "
-        "e.g. account-annual-inspection",
+        "at most 100 characters, e.g. account-annual-inspection",
         "r.yaml:2:1: unknown key 'titel'; did you mean 'title'? (a robot has: robot, title, "
         "description, savings, inputs, credentials, settings, steps, tags)",
         "r.yaml:4:5: unknown step 'lgo'; did you mean 'log'?",
