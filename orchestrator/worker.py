@@ -56,7 +56,11 @@ EVENT_BATCH = 500
 KILL_GRACE = 5.0  # SIGTERM lets the runner write result.json; SIGKILL after this long
 STOP_PATIENCE = 10.0  # a stopping worker still tries this long to report its job
 TICK = 0.1
-MAX_ARTIFACT = 100 * 1024 * 1024
+# the server's limit (WORKHAND_MAX_ARTIFACT_BYTES, orchestrator/settings.py): larger ones would
+# be refused after the upload, so they are not sent
+MAX_ARTIFACT = int(os.environ.get("WORKHAND_MAX_ARTIFACT_BYTES", str(100 * 1024 * 1024)))
+# what of a result is reported when the whole of it is over the server's report limit (413)
+RESULT_SUMMARY = ("run_id", "robot", "status", "error", "items", "minutes_saved", "duration_s")
 KEEP_RUNS_ENV = "WORKHAND_KEEP_RUNS"  # run folders kept on the worker (default 100)
 ZYGOTE_PATIENCE = 120.0  # its imports take ~0.5 s, far longer on a machine under load
 
@@ -266,6 +270,10 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
                 break
             finally:
                 room.polling(False)
+            if response.status_code == 413 and ended:  # the reports together are too large:
+                for job in ended:  # each goes alone (and shortened if need be), none is lost
+                    job.complete()
+                continue
             if response.status_code not in (200, 204):
                 log.error("the server refused the lease request: %s", _detail(response))
                 room.give_back(ended)
@@ -624,9 +632,17 @@ class JobRun:
 
     def complete(self) -> None:
         """Report the outcome on its own (when no lease request follows)."""
+        path = f"/api/v1/jobs/{self.id}/complete"
         try:
-            response = self.api.call("POST", f"/api/v1/jobs/{self.id}/complete", patient=True,
+            response = self.api.call("POST", path, patient=True,
                                      json={"worker": self.worker, **self.outcome()})
+            if response.status_code == 413 and self.ending.result:
+                log.warning("%s: the result is over the server's report limit; reporting its "
+                            "summary (the whole result.json is among the artifacts)", self.tag)
+                self.ending.result = {k: v for k, v in self.ending.result.items()
+                                      if k in RESULT_SUMMARY}
+                response = self.api.call("POST", path, patient=True,
+                                         json={"worker": self.worker, **self.outcome()})
         except LeaseLost as err:
             self.reported({"status": 409, "error": str(err)})
             return

@@ -164,8 +164,12 @@ class Setup:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
+    yield from started(tmp_path)
+
+
+def started(tmp_path: Path, **limits: Any) -> Iterator[Setup]:
     settings = Settings(data_dir=tmp_path / "data", lease_seconds=6,
-                        database_url=f"sqlite:///{tmp_path / 'data' / 'workhand.db'}")
+                        database_url=f"sqlite:///{tmp_path / 'data' / 'workhand.db'}", **limits)
     (tmp_path / "data").mkdir()
     orchestrator = Orchestrator(settings)
     orchestrator.start()
@@ -232,6 +236,20 @@ def test_a_job_runs_with_its_inputs_items_events_and_files(setup: Setup) -> None
     # a second job of the same version runs from the cached bundle
     assert setup.ended(setup.start_job("batch"))["state"] == "succeeded"
     assert len(list((setup.work_dir / "bundles").iterdir())) == 1
+
+
+def test_an_outcome_over_the_report_limit_is_reported_as_its_summary(tmp_path: Path) -> None:
+    """A lease request whose reports are too large (413) must not be retried for ever: each
+    outcome goes alone, shortened to its summary if need be, and the job ends as it ran."""
+    running = started(tmp_path, max_report_bytes=20_000)
+    setup = next(running)
+    try:
+        job = setup.ended(setup.start_job("batch", inputs={"greeting": "长" * 10_000}))
+        assert job["state"] == "succeeded", job
+        assert job["result"]["items"] == {"total": 3, "done": 2, "business_exceptions": 1,
+                                          "system_errors": 0}
+    finally:
+        next(running, None)
 
 
 def test_a_robot_works_through_a_queue(setup: Setup) -> None:
