@@ -542,7 +542,13 @@ class _RobotChecker:
             names, bare = expressions.secret_references(expr, self.secret_vars)
         except expressions.ExpressionError:
             return  # reported when the expression was read
-        if names and not (bare and may_pass_whole):
+        if not names or (bare and may_pass_whole):
+            return
+        if names[0].count(".") < 2:
+            self.problem(pos, f"'{names[0]}' holds secrets, so it cannot be used as a whole or "
+                         "with a computed field; name the field, e.g. "
+                         "${credentials.bank.username}")
+        else:
             self.problem(pos, misuse_message(names[0]))
 
     def check_references(self, expr: str, pos: Pos, in_catch: bool) -> None:

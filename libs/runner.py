@@ -519,7 +519,13 @@ class Runner:
         if leased is not None:
             reference = leased.reference
         else:
-            reference = str(self.render(node.work_item, scope, node.common))
+            value = self.render(node.work_item, scope, node.common)
+            secret = find_secret(value)
+            if secret is not None:  # an item's id is shown everywhere: never a secret
+                raise self.located(SecretMisuse(secret.name, f"work_item: "
+                                                f"{SecretMisuse(secret.name)}"),
+                                   node.common, "for_each")
+            reference = str(value)
         record = ItemRecord(self.masker.text(reference), index)
         self.result.work_items.append(record)
         outer, self._item = self._item, record

@@ -19,6 +19,8 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
+from pydantic_core import core_schema
+
 from libs.errors import StepArgumentError
 
 MASK = "***"
@@ -82,6 +84,11 @@ class Secret:
 
     def __hash__(self) -> int:
         return id(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        # a step argument typed SecretText takes a Secret as it is: nothing to convert
+        return core_schema.is_instance_schema(cls)
 
 
 def reveal(value: str | Secret) -> str:
