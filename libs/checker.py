@@ -21,6 +21,8 @@ from libs.browser_flags import check_flag
 from libs.errors import Pos, Problem, RobotFileError
 from libs.loader import INVISIBLE, YList, YMap, _codepoint, load_file, pos_of
 from libs.plan import (
+    MAX_REPEAT,
+    MAX_RETRY_ATTEMPTS,
     Action,
     Call,
     Common,
@@ -37,7 +39,8 @@ from libs.plan import (
     walk,
 )
 from libs.registry import StepSpec, describe_error, load_libraries
-from libs.types import PathUse, parse_duration
+from libs.secrets import is_secret_field, misuse_message
+from libs.types import MAX_STEP_TIMEOUT, MAX_WAIT, PathUse, parse_duration
 
 ROBOT_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_ROBOT_ID = 100  # characters: the orchestrator stores ids in columns of this size and more
@@ -62,6 +65,8 @@ CONTROL_KEYS = {
 BUILTIN_NAMES = {"inputs", "env", "credentials", "run", "item", "today", "now"}
 RESERVED = BUILTIN_NAMES | {"error"} | set(expressions.FUNCTIONS)
 DEFAULT_TIMEOUT = 30.0
+SECRET_SETTINGS = (("mail", "password"),)
+"""The settings that may hold a secret, passed whole (the runner checks the same at run time)."""
 
 
 def suggest(word: str, options: Iterable[str]) -> str:
@@ -88,7 +93,9 @@ class _RobotChecker:
         self.inputs: dict[str, Input] = {}
         self.credentials: tuple[str, ...] = ()
         self.defined: set[str] = set()
-        self.expression_checks: list[tuple[str, Pos, bool]] = []
+        # (expression, where, in catch, may hold a secret passed whole, is the whole value)
+        self.expression_checks: list[tuple[str, Pos, bool, bool, bool]] = []
+        self.secret_vars: dict[str, str] = {}  # set: {pw: ${credentials.x.password}} → pw
 
     @property
     def bundle(self) -> Path:
@@ -125,13 +132,15 @@ class _RobotChecker:
         self.credentials = self.check_credentials(data.get("credentials"),
                                                   data.where("credentials"))
         settings, timeout = self.check_settings(data.get("settings"), data.where("settings"))
+        self.settings_expressions(data.get("settings"))
         raw_steps = data.get("steps")
         if raw_steps is None:
             self.problem(data.pos, "missing 'steps:' (the list of what the robot does)")
         self.defined = self.assigned_names(raw_steps)
         steps = self.block(raw_steps, data.where("steps"), "steps", in_catch=False)
-        for expr, pos, in_catch in self.expression_checks:
+        for expr, pos, in_catch, secret_ok, whole in self.expression_checks:
             self.check_references(expr, pos, in_catch)
+            self.check_secrets(expr, pos, secret_ok and whole)
         if self.problems:
             return None
         return Plan(robot=str(robot), file=self.path, shown_as=self.file,
@@ -268,15 +277,33 @@ class _RobotChecker:
             elif not expressions.has_expression(arg) and (wrong := check_flag(arg)):
                 self.problem(where, wrong)
 
-    def duration(self, value: Any, pos: Pos, what: str) -> float | None:
+    def duration(self, value: Any, pos: Pos, what: str,
+                 limit: float = MAX_STEP_TIMEOUT) -> float | None:
         if expressions.has_expression(value):
             self.problem(pos, f"'{what}' must be a fixed duration like 30s, not an expression")
             return None
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as err:
             self.problem(pos, f"'{what}': {err}")
             return None
+        if seconds > limit:
+            self.problem(pos, f"'{what}' of {value} is over the limit of {_shown_duration(limit)};"
+                         f" use {_shown_duration(limit)} or less")
+            return None
+        return seconds
+
+    def settings_expressions(self, raw: Any) -> None:
+        """Expressions in settings; only mail.password may take a secret (passed whole)."""
+        if not isinstance(raw, YMap):
+            return
+        for key, value in raw.items():
+            if isinstance(value, YMap):
+                for field_name, item in value.items():
+                    self.value_or_expression(item, value.where(field_name), False,
+                                             (key, field_name) in SECRET_SETTINGS)
+            else:
+                self.value_or_expression(value, raw.where(key), False)
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -403,7 +430,11 @@ class _RobotChecker:
             self.problem(where("attempts"), "'attempts' must be a whole number, 1 or more "
                          "(the total number of tries)")
             attempts = 1
-        delay = self.duration(raw.get("delay", 0), where("delay"), "delay") or 0.0
+        elif attempts > MAX_RETRY_ATTEMPTS:
+            self.problem(where("attempts"), f"'attempts' of {attempts} is over the limit of "
+                         f"{MAX_RETRY_ATTEMPTS}; use {MAX_RETRY_ATTEMPTS} or fewer")
+            attempts = 1
+        delay = self.duration(raw.get("delay", 0), where("delay"), "delay", MAX_WAIT) or 0.0
         backoff = raw.get("backoff", 1)
         if isinstance(backoff, bool) or not isinstance(backoff, int | float) or backoff < 1:
             self.problem(where("backoff"), "'backoff' must be a number, 1 or more (the factor "
@@ -449,7 +480,26 @@ class _RobotChecker:
                              "has nothing to keep; remove it")
             self.variable_name(into, common_raw.where("into"))
         self.arguments(name, spec, args, in_catch)
+        if name == "wait":
+            self.wait_limit(args, common)
         return Action(common, name, dict(args), into)
+
+    def wait_limit(self, args: YMap, common: Common) -> None:
+        value = args.get("duration")
+        if value is None or expressions.has_expression(value):
+            return  # the step refuses a long wait at run time
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            return  # reported by the argument check
+        where = args.where("duration")
+        if seconds > MAX_WAIT:
+            self.problem(where, f"wait of {value} is over the limit of {_shown_duration(MAX_WAIT)};"
+                         " wait in shorter steps, or schedule the robot to start later")
+        elif common.timeout is not None and seconds > common.timeout:
+            self.problem(where, f"wait of {value} is longer than the step's timeout of "
+                         f"{_shown_duration(common.timeout)}; shorten the wait or raise the "
+                         "timeout")
 
     def common_for_action(self, raw: YMap, pos: Pos, name: str) -> Common:
         for key in raw:
@@ -469,7 +519,7 @@ class _RobotChecker:
                 continue
             where = args.where(key)
             if expressions.has_expression(value):
-                self.expressions_in(value, where, in_catch)
+                self.expressions_in(value, where, in_catch, key in spec.secret_params)
                 continue
             try:
                 spec.adapters[key].validate_python(value)
@@ -493,12 +543,13 @@ class _RobotChecker:
         elif name in RESERVED:
             self.problem(pos, f"'{name}' is a built-in name; choose another variable name")
 
-    def expression(self, text: str, pos: Pos, in_catch: bool) -> None:
+    def expression(self, text: str, pos: Pos, in_catch: bool, secret_ok: bool = False) -> None:
         try:
             found = list(expressions.find(text))
         except expressions.ExpressionError as err:
             self.problem(pos, f"{err}; close it with '}}'")
             return
+        whole = len(found) == 1 and found[0][0] == 0 and found[0][1] == len(text)
         for _, _, expr in found:
             try:
                 expressions.parse(expr)
@@ -506,17 +557,37 @@ class _RobotChecker:
                 self.problem(pos, f"{err}; expressions use the syntax of ${{a + 1}}, "
                              "${x == 'text'}, ${row.账号}")
                 continue
-            self.expression_checks.append((expr, pos, in_catch))
+            self.expression_checks.append((expr, pos, in_catch, secret_ok, whole))
 
-    def expressions_in(self, value: Any, pos: Pos, in_catch: bool) -> None:
+    def expressions_in(self, value: Any, pos: Pos, in_catch: bool,
+                       secret_ok: bool = False) -> None:
+        """Every expression in a value; ``secret_ok``: the argument accepts a secret passed
+        whole (inside a map, not under a plain key such as 'username': the same rule as for
+        credential fields)."""
         if isinstance(value, str):
-            self.expression(value, pos, in_catch)
+            self.expression(value, pos, in_catch, secret_ok)
         elif isinstance(value, YMap):
             for key, v in value.items():
-                self.expressions_in(v, value.where(key), in_catch)
+                self.expressions_in(v, value.where(key), in_catch,
+                                    secret_ok and is_secret_field(str(key)))
         elif isinstance(value, YList):
             for v, p in zip(value, value.item_pos, strict=True):
-                self.expressions_in(v, p, in_catch)
+                self.expressions_in(v, p, in_catch, secret_ok)
+
+    def check_secrets(self, expr: str, pos: Pos, may_pass_whole: bool) -> None:
+        """A secret is only ever passed whole to a place that accepts it (libs/secrets.py)."""
+        try:
+            names, bare = expressions.secret_references(expr, self.secret_vars)
+        except expressions.ExpressionError:
+            return  # reported when the expression was read
+        if not names or (bare and may_pass_whole):
+            return
+        if names[0].count(".") < 2:
+            self.problem(pos, f"'{names[0]}' holds secrets, so it cannot be used as a whole or "
+                         "with a computed field; name the field, e.g. "
+                         "${credentials.bank.username}")
+        else:
+            self.problem(pos, misuse_message(names[0]))
 
     def check_references(self, expr: str, pos: Pos, in_catch: bool) -> None:
         private = expressions.private_names(expr)
@@ -539,9 +610,23 @@ class _RobotChecker:
                 self.problem(pos, f"credential '{key}' is not declared"
                              f"{suggest(key, self.credentials)} (list it under 'credentials:')")
 
-    def value_or_expression(self, value: Any, pos: Pos, in_catch: bool) -> None:
+    def value_or_expression(self, value: Any, pos: Pos, in_catch: bool,
+                            secret_ok: bool = False) -> None:
         if expressions.has_expression(value):
-            self.expressions_in(value, pos, in_catch)
+            self.expressions_in(value, pos, in_catch, secret_ok)
+
+    def note_secret_variable(self, name: str, value: Any) -> None:
+        """set: {pw: ${credentials.bank.password}}: pw holds the secret from here on."""
+        if not isinstance(value, str):
+            return
+        try:
+            found = list(expressions.find(value))
+            if len(found) == 1 and (found[0][0], found[0][1]) == (0, len(value)):
+                names, bare = expressions.secret_references(found[0][2], self.secret_vars)
+                if bare:
+                    self.secret_vars[name] = names[0]
+        except expressions.ExpressionError:
+            return
 
     def control(self, raw: YMap, key: str, in_catch: bool) -> Node | None:
         common = self.common(raw, CONTROL_KEYS[key], key)
@@ -553,7 +638,8 @@ class _RobotChecker:
                 return None
             for name, v in value.items():
                 self.variable_name(name, value.key_pos[name])
-                self.value_or_expression(v, value.where(name), in_catch)
+                self.value_or_expression(v, value.where(name), in_catch, secret_ok=True)
+                self.note_secret_variable(name, v)
             return SetVars(common, dict(value))
         if key == "if":
             if not (isinstance(value, bool) or expressions.has_expression(value)):
@@ -625,7 +711,12 @@ class _RobotChecker:
             self.problem(where("times" if "times" in value else "max"),
                          "the number of repeats must be a whole number, 1 or more")
             times = 1
-        delay = self.duration(value.get("delay", 0), where("delay"), "delay") or 0.0
+        elif times is not None and times > MAX_REPEAT:
+            self.problem(where("times" if "times" in value else "max"),
+                         f"{times:,} repeats is over the limit of {MAX_REPEAT:,}; loop over a "
+                         "work queue for more")
+            times = 1
+        delay = self.duration(value.get("delay", 0), where("delay"), "delay", MAX_WAIT) or 0.0
         steps = self.block(raw.get("steps"), raw.where("steps"), "steps", in_catch)
         until = value.get("until")
         if until is not None:
@@ -679,6 +770,13 @@ class _RobotChecker:
                 self.problem(vpos, f"robot '{plan.robot}' uses credential '{name}'; add it to "
                              "this robot's 'credentials:' too")
         return Call(common, plan, dict(given))
+
+
+def _shown_duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _key_pos(mapping: Any, key: str, default: Pos) -> Pos:

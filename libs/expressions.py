@@ -2,8 +2,9 @@
 
 A string that is exactly ``${expr}`` keeps the expression's type; ``${...}`` inside other text is
 formatted into it. Expressions can compare, do arithmetic, index, and call the safe functions in
-``FUNCTIONS``; the sandbox refuses attribute walking (``__class__``), and ``*``/``**`` are capped
-so that ``'a' * 10**10`` cannot exhaust memory.
+``FUNCTIONS``. The sandbox (libs/expression_sandbox.py) refuses attribute walking (``__class__``),
+any value larger than its limits (``'a' * 10**10``, ``'a'.center(10**9)``, ``(10**1000)**1000``),
+expressions that run longer than ``MAX_SECONDS``, and any use of a secret but passing it whole.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2 import TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
 
-MAX_SEQUENCE = 1_000_000
-MAX_EXPONENT = 1_000
-
+from libs.secrets import SecretMisuse, find_secret, is_secret_field, misuse_message
 
 _DUNDER = re.compile(r"__\w+__")
 _NO_FIELD = re.compile(r"^'[\w ]+ object' has no attribute '(.+)'$")
@@ -29,6 +27,10 @@ _NO_FIELD = re.compile(r"^'[\w ]+ object' has no attribute '(.+)'$")
 
 class ExpressionError(Exception):
     """An expression could not be parsed or evaluated; the message says why."""
+
+
+class SecretUseError(ExpressionError):
+    """A secret was used in an expression other than passed whole (libs/secrets.py)."""
 
 
 class DataError(ExpressionError):
@@ -71,24 +73,21 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 """The safe functions every expression may call, beside Jinja's own filters (``x | upper``)."""
 
 
-class _Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
+from libs.expression_sandbox import (  # noqa: E402  (FUNCTIONS above are what the sandbox offers)
+    MAX_DIGITS,
+    MAX_EXPONENT,
+    MAX_SECONDS,
+    MAX_SEQUENCE,
+    check_size,
+    evaluating,
+    make_environment,
+    touched_secret,
+)
 
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponent {right} is too large (limit {MAX_EXPONENT})")
-            return left**right
-        for seq, count in ((left, right), (right, left)):
-            if (isinstance(seq, str | list | tuple) and isinstance(count, int)
-                    and len(seq) * count > MAX_SEQUENCE):
-                    raise SecurityError(f"result would exceed {MAX_SEQUENCE} items")
-        return left * right
-
-
-_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
-_ENV.globals.clear()
-_ENV.globals.update(FUNCTIONS)
+_ENV = make_environment(FUNCTIONS)
+__all__ = ["MAX_DIGITS", "MAX_EXPONENT", "MAX_SECONDS", "MAX_SEQUENCE", "DataError",
+           "ExpressionError", "SecretUseError", "evaluate", "find", "parse", "references",
+           "render", "render_text"]
 
 
 def find(text: str) -> Iterator[tuple[int, int, str]]:
@@ -163,6 +162,49 @@ def references(expr: str) -> list[tuple[str, str | None]]:
     return [ref for ref in found if ref[0] not in FUNCTIONS]
 
 
+def _key(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return str(node.arg.value)
+    return None
+
+
+def _path(node: nodes.Node) -> list[str] | None:
+    """credentials.bank.password → ['credentials', 'bank', 'password']; None if not a name path."""
+    keys: list[str] = []
+    while (key := _key(node)) is not None:
+        keys.insert(0, key)
+        node = node.node  # type: ignore[attr-defined]
+    return [node.name, *keys] if isinstance(node, nodes.Name) else None
+
+
+def secret_references(expr: str, secret_vars: Mapping[str, str]) -> tuple[list[str], bool]:
+    """The secrets an expression reads, by the field-name rule (libs/secrets.py), and whether
+    the expression is nothing but one of them (``credentials.bank.password``, passed whole).
+
+    ``credentials`` or ``credentials.bank`` as a whole holds secrets too; ``secret_vars`` maps
+    variables known to hold a secret (``set: {pw: ...}``) to the secret's name."""
+    tree = parse(expr)
+    inner = {id(n.node) for n in tree.find_all((nodes.Getattr, nodes.Getitem))
+             if isinstance(n, nodes.Getattr | nodes.Getitem) and _key(n) is not None}
+    found: list[tuple[nodes.Node, str, bool]] = []  # node, secret, a field exactly
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        if id(node) in inner:
+            continue
+        path = _path(node)
+        if not path:
+            continue
+        if path[0] == "credentials" and (len(path) < 3 or is_secret_field(path[2])):
+            found.append((node, ".".join(path[:3]), len(path) == 3))
+        elif path[0] in secret_vars:
+            found.append((node, secret_vars[path[0]], len(path) == 1))
+    body = tree.body[0] if isinstance(tree, nodes.Template) and len(tree.body) == 1 else None
+    top = body.nodes[0] if isinstance(body, nodes.Output) and len(body.nodes) == 1 else None
+    bare = len(found) == 1 and found[0][0] is top and found[0][2]
+    return [name for _, name, _ in found], bare
+
+
 def private_names(expr: str) -> list[str]:
     """Attributes or keys starting with '_' (``__class__`` and friends): never allowed."""
     tree = parse(expr)
@@ -179,26 +221,41 @@ def private_names(expr: str) -> list[str]:
 
 
 def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
+    with evaluating() as state:
+        try:
+            result = _compile(expr)(**scope)
+            if isinstance(result, Undefined):  # the sandbox reports refusals lazily; force it
+                result._fail_with_undefined_error()
+            return check_size(result)
+        except SecretMisuse as err:
+            raise SecretUseError(f"in '${{{expr}}}': {misuse_message(err.secret_name)}") from None
+        except UndefinedError as err:
+            missing = _NO_FIELD.match(err.message or "")
+            if missing:
+                raise ExpressionError(f"in '${{{expr}}}': there is no field '{missing[1]}' "
+                                      "(check its spelling, or the column names of the data)"
+                                      ) from None
+            raise ExpressionError(f"in '${{{expr}}}': {err.message}") from None
+        except SecurityError as err:
+            raise ExpressionError(f"in '${{{expr}}}': refused by the sandbox: {err}") from None
+        except ExpressionError:
+            raise
+        except Exception as err:
+            # 'abc' in secret, secret in 'abc': Python's own TypeError must still name the secret
+            secret = touched_secret(state, scope, [name for name, _ in _roots(expr)])
+            if secret is not None:
+                raise SecretUseError(f"in '${{{expr}}}': {misuse_message(secret.name)}") from None
+            if isinstance(err, ValueError):  # number('一千元'), date('明天'): the data's fault
+                raise DataError(f"in '${{{expr}}}': {err}") from None
+            # any other Python error inside the expression is the user's to fix
+            raise ExpressionError(f"in '${{{expr}}}': {type(err).__name__}: {err}") from None
+
+
+def _roots(expr: str) -> list[tuple[str, str | None]]:
     try:
-        result = _compile(expr)(**scope)
-        if isinstance(result, Undefined):  # the sandbox reports refusals lazily; force it now
-            result._fail_with_undefined_error()
-        return result
-    except UndefinedError as err:
-        missing = _NO_FIELD.match(err.message or "")
-        if missing:
-            raise ExpressionError(f"in '${{{expr}}}': there is no field '{missing[1]}' "
-                                  "(check its spelling, or the column names of the data)"
-                                  ) from None
-        raise ExpressionError(f"in '${{{expr}}}': {err.message}") from None
-    except SecurityError as err:
-        raise ExpressionError(f"in '${{{expr}}}': refused by the sandbox: {err}") from None
+        return references(expr)
     except ExpressionError:
-        raise
-    except ValueError as err:  # number('一千元'), date('明天'): the data, not the robot
-        raise DataError(f"in '${{{expr}}}': {err}") from None
-    except Exception as err:  # any Python error inside the expression is the user's to fix
-        raise ExpressionError(f"in '${{{expr}}}': {type(err).__name__}: {err}") from None
+        return []
 
 
 def _format(value: Any) -> str:
@@ -218,10 +275,14 @@ def render_text(text: str, scope: Mapping[str, Any]) -> Any:
     out, last = [], 0
     for start, end, expr in parts:
         out.append(text[last:start])
-        out.append(_format(evaluate(expr, scope)))
+        value = evaluate(expr, scope)
+        secret = find_secret(value)
+        if secret is not None:  # "pw=${credentials.bank.password}": formatting is a use too
+            raise SecretUseError(f"in '{text}': {misuse_message(secret.name)}")
+        out.append(_format(value))
         last = end
     out.append(text[last:])
-    return "".join(out)
+    return check_size("".join(out))
 
 
 def render(value: Any, scope: Mapping[str, Any]) -> Any:

@@ -11,6 +11,15 @@ from typing import Any
 
 from libs.errors import Pos
 
+MAX_REPEAT = 100_000
+"""The most rounds of one ``repeat`` (the checker refuses a literal ``times``/``max`` above)."""
+
+MAX_LOOP_ITEMS = 100_000
+"""The most items one ``for_each`` walks over a list (a work queue is leased one at a time)."""
+
+MAX_RETRY_ATTEMPTS = 100
+"""The most tries a ``retry`` may ask for."""
+
 
 @dataclass(frozen=True)
 class Retry:

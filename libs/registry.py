@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin,
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
+from libs.secrets import Secret, SecretMisuse, find_secret, misuse_message
+from libs.types import AcceptsSecret
+
 if TYPE_CHECKING:
     from libs.context import StepContext
 
@@ -59,7 +62,19 @@ class StepSpec:
         return {f.alias or name: TypeAdapter(hints[name])
                 for name, f in self.model.model_fields.items()}
 
+    @cached_property
+    def secret_params(self) -> frozenset[str]:
+        """The arguments declared to accept a secret (their type holds ``SecretText``)."""
+        hints = get_type_hints(self.model, include_extras=True)
+        return frozenset(f.alias or name for name, f in self.model.model_fields.items()
+                         if accepts_secret(hints[name]))
+
     def validate(self, args: dict[str, Any]) -> BaseModel:
+        for key, value in args.items():
+            secret = find_secret(value) if key not in self.secret_params else None
+            if secret is not None:
+                raise SecretMisuse(secret.name, f"'{self.name}' argument '{key}': "
+                                   f"{misuse_message(secret.name)}")
         return self.model.model_validate(args)
 
     def call(self, ctx: StepContext, args: dict[str, Any]) -> Any:
@@ -69,6 +84,25 @@ class StepSpec:
 
 
 REGISTRY: dict[str, StepSpec] = {}
+
+
+def accepts_secret(annotation: Any, seen: frozenset[type] = frozenset()) -> bool:
+    """Whether a type, or any type inside it (a union, a list, a model's field), is SecretText."""
+    if get_origin(annotation) is Annotated:
+        base, *meta = get_args(annotation)
+        return any(isinstance(m, AcceptsSecret) for m in meta) or accepts_secret(base, seen)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return False
+        hints = get_type_hints(annotation, include_extras=True)
+        return any(accepts_secret(h, seen | {annotation}) for h in hints.values())
+    return any(accepts_secret(arg, seen) for arg in get_args(annotation))
+
+
+def secret_arguments() -> list[str]:
+    """'step argument' for every argument that accepts a secret (for docs and messages)."""
+    return [f"{name} {param}" for name, spec in sorted(load_libraries().items())
+            for param in sorted(spec.secret_params)]
 
 
 def _field(name: str, annotation: Any, default: Any) -> tuple[Any, FieldInfo]:
@@ -132,6 +166,8 @@ _UNION_BRANCHES = {"str", "int", "float", "bool", "list", "dict", "TargetSpec", 
 
 def _message(e: Any) -> str:
     value = e.get("input")
+    if isinstance(value, Secret):
+        return misuse_message(value.name)
     if e["type"] == "string_type" and isinstance(value, int | float) \
             and not isinstance(value, bool):
         return f"expected text, got the number {value}; put it in quotes ('{value}')"

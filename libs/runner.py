@@ -33,13 +33,37 @@ from libs.errors import (
     WorkhandError,
 )
 from libs.events import JsonlSink, Sink, stamp
-from libs.plan import Action, Call, Common, ForEach, If, Node, Plan, Repeat, Retry, SetVars, Try
+from libs.plan import (
+    MAX_LOOP_ITEMS,
+    MAX_REPEAT,
+    Action,
+    Call,
+    Common,
+    ForEach,
+    If,
+    Node,
+    Plan,
+    Repeat,
+    Retry,
+    SetVars,
+    Try,
+)
 from libs.policy import Policy, local_env
 from libs.queues import QueueItem, QueueSource
 from libs.registry import describe_error, load_libraries
-from libs.secrets import Masker
+from libs.secrets import Masker, SecretMisuse, find_secret, protect, secret_values
+from libs.types import MAX_WAIT
 
 SECRET_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE", re.IGNORECASE)
+
+SECRET_SETTINGS = (("mail", "password"),)
+"""The settings that may hold a secret (passed whole): the SMTP password."""
+
+
+class RunDeadline(SystemFailure):
+    """The whole run went past its time limit; never retried."""
+
+    retryable = False
 
 
 @dataclass
@@ -116,11 +140,17 @@ class Runner:
                  credentials: Mapping[str, Mapping[str, Any]] | None = None,
                  env: Mapping[str, str] | None = None, sinks: list[Sink] | None = None,
                  headed: bool = False, run_id: str | None = None, attempt: int = 1,
-                 queues: QueueSource | None = None, policy: Policy | None = None) -> None:
+                 queues: QueueSource | None = None, policy: Policy | None = None,
+                 time_limit: float | None = None) -> None:
         self.plan = plan
         self.output_dir = Path(output_dir)
         self.given_inputs = dict(inputs or {})
-        self.credentials = {k: dict(v) for k, v in (credentials or {}).items()}
+        # Only what the robot declares (its called robots must declare theirs here too): a
+        # credential it does not name is not held by the robot process at all.
+        self.credentials = {k: dict(v) for k, v in (credentials or {}).items()
+                            if k in plan.credentials}
+        self.time_limit = time_limit
+        self.deadline: float | None = None
         self.env = dict(local_env(os.environ) if env is None else env)
         self.policy = policy or Policy()
         self.sinks = list(sinks or [])
@@ -128,8 +158,7 @@ class Runner:
         self.attempt = attempt
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.steps = load_libraries()
-        secrets = [str(v) for fields in self.credentials.values() for v in fields.values()
-                   if v not in (None, "")]
+        secrets = secret_values(self.credentials)
         secrets += [v for k, v in self.env.items() if SECRET_ENV.search(k) and len(v) >= 4]
         self.masker = Masker(secrets)
         self.state = RunState(self.run_id, self.output_dir, plan.settings, self.masker,
@@ -175,6 +204,8 @@ class Runner:
             else:
                 inputs[name] = None
                 continue
+            if find_secret(value) is not None:
+                continue  # refused below, by name
             try:
                 inputs[name] = coerce_input(spec, value)
             except (ValueError, expressions.ExpressionError) as err:
@@ -183,6 +214,13 @@ class Runner:
             if spec.choices and inputs[name] not in spec.choices:
                 problems.append(Problem(spec.pos or top, f"input '{name}' must be one of "
                                         f"{', '.join(map(str, spec.choices))}"))
+        for name, value in given.items():
+            secret = find_secret(value)
+            if secret is not None and name in plan.inputs:
+                inputs.pop(name, None)
+                problems.append(Problem(plan.inputs[name].pos or top, f"input '{name}': "
+                                        f"{SecretMisuse(secret.name)}; declare the credential "
+                                        f"in robot '{plan.robot}' and use it there"))
         for name in plan.credentials:
             if name not in self.credentials:
                 problems.append(Problem(plan.credentials_pos or top,
@@ -193,8 +231,22 @@ class Runner:
             raise RobotFileError(problems)
         today = dt.date.today()
         return {"inputs": inputs, "env": self.env, "run": self.run_info(plan),
-                "credentials": {n: self.credentials[n] for n in plan.credentials},
+                "credentials": {n: protect(n, self.credentials[n]) for n in plan.credentials},
                 "item": None, "today": today, "now": dt.datetime.now().replace(microsecond=0)}
+
+    def settings(self, plan: Plan, scope: dict[str, Any]) -> dict[str, Any]:
+        """A robot's settings with their expressions evaluated; a secret only where it is used."""
+        common = Common(plan.credentials_pos or Pos(plan.shown_as, 1, 1))
+        rendered: dict[str, Any] = self.render(plan.settings, scope, common)
+        for key, value in rendered.items():
+            inner = value if isinstance(value, dict) else {None: value}
+            for field_name, item in inner.items():
+                secret = find_secret(item)
+                if secret is not None and (key, field_name) not in SECRET_SETTINGS:
+                    shown = f"{key}.{field_name}" if field_name else key
+                    raise self.located(SecretMisuse(secret.name, f"setting '{shown}': "
+                                                    f"{SecretMisuse(secret.name)}"), common, "")
+        return rendered
 
     def run_info(self, plan: Plan) -> dict[str, Any]:
         return {"id": self.run_id, "robot": plan.robot, "attempt": self.attempt,
@@ -205,14 +257,15 @@ class Runner:
         events_file = JsonlSink(self.output_dir / "events.jsonl")
         self.sinks.insert(0, events_file)
         result, started = self.result, time.monotonic()
+        if self.time_limit is not None:
+            self.deadline = started + self.time_limit
         result.started = _now()
         self.emit({"type": "run.start", "robot": self.plan.robot, "title": self.plan.title,
                    "file": self.plan.shown_as, "attempt": self.attempt})
         try:
             scope = self.prepare(self.plan, self.given_inputs)
             # settings may use ${env...} or ${credentials...} (e.g. an SMTP password)
-            self.state.settings = self.render(
-                self.plan.settings, scope, Common(Pos(self.plan.shown_as, 1, 1)))
+            self.state.settings = self.settings(self.plan, scope)
             result.inputs = {k: self.masker.data(v) if isinstance(v, str | list | dict) else str(v)
                              for k, v in scope["inputs"].items()}
             self.block(self.plan.steps, scope)
@@ -273,13 +326,17 @@ class Runner:
             self.node(node, scope)
 
     def node(self, node: Node, scope: dict[str, Any]) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise self.located(RunDeadline(
+                f"the run went past its time limit of {self.time_limit:g}s; give the job a "
+                "longer time limit or split the work"), node.common, "")
         if isinstance(node, Action):
             self.action(node, scope)
         elif isinstance(node, SetVars):
             for name, value in node.values.items():
                 scope[name] = self.render(value, scope, node.common)
         elif isinstance(node, If):
-            met = self.render(node.condition, scope, node.common)
+            met = self.truth(node.condition, scope, node.common)
             self.block(node.then if met else node.otherwise, scope)
         elif isinstance(node, ForEach):
             self.for_each(node, scope)
@@ -297,6 +354,13 @@ class Runner:
             raise self.located(BusinessException(str(err)), common, "") from None
         except expressions.ExpressionError as err:
             raise self.located(StepArgumentError(str(err)), common, "") from None
+
+    def truth(self, condition: Any, scope: dict[str, Any], common: Common) -> bool:
+        """An if/until condition; a secret has no truth value a robot may learn."""
+        try:
+            return bool(self.render(condition, scope, common))
+        except SecretMisuse as err:
+            raise self.located(err, common, "") from None
 
     def located(self, err: WorkhandError, common: Common, name: str,
                 label: str = "") -> WorkhandError:
@@ -392,6 +456,8 @@ class Runner:
             return common.label
         try:
             return str(expressions.render_text(common.label, scope))
+        except expressions.SecretUseError as err:  # a label is shown everywhere: never a secret
+            raise self.located(StepArgumentError(f"label: {err}"), common, "") from None
         except expressions.ExpressionError:
             return common.label
 
@@ -430,6 +496,10 @@ class Runner:
             raise self.located(StepArgumentError(
                 f"for_each needs a list, but got {type(items).__name__}"), node.common, "for_each")
         total = len(items)
+        if total > MAX_LOOP_ITEMS:
+            raise self.located(StepArgumentError(
+                f"for_each got {total:,} items, over the limit of {MAX_LOOP_ITEMS:,}; put the "
+                "work in a work queue, or split the list"), node.common, "for_each")
         self.emit({"type": "loop.start", "step": str(node.common.pos), "total": total,
                    "work_items": node.work_item is not None})
         for value in items:
@@ -449,7 +519,13 @@ class Runner:
         if leased is not None:
             reference = leased.reference
         else:
-            reference = str(self.render(node.work_item, scope, node.common))
+            value = self.render(node.work_item, scope, node.common)
+            secret = find_secret(value)
+            if secret is not None:  # an item's id is shown everywhere: never a secret
+                raise self.located(SecretMisuse(secret.name, f"work_item: "
+                                                f"{SecretMisuse(secret.name)}"),
+                                   node.common, "for_each")
+            reference = str(value)
         record = ItemRecord(self.masker.text(reference), index)
         self.result.work_items.append(record)
         outer, self._item = self._item, record
@@ -481,14 +557,16 @@ class Runner:
 
     def repeat(self, node: Repeat, scope: dict[str, Any]) -> None:
         count = 0
-        while node.times is None or count < node.times:
+        limit = min(node.times or MAX_REPEAT, MAX_REPEAT)
+        delay = min(node.delay, MAX_WAIT)
+        while count < limit:
             scope["repeat_index"] = count
             self.block(node.steps, scope)
             count += 1
-            if node.until is not None and self.render(node.until, scope, node.common):
+            if node.until is not None and self.truth(node.until, scope, node.common):
                 return
-            if node.delay and (node.times is None or count < node.times):
-                time.sleep(node.delay)
+            if delay and count < limit:
+                time.sleep(delay)
         if node.until is not None:
             raise self.located(SystemFailure(
                 f"repeat gave up after {count} rounds: the 'until' condition never became true"),
@@ -515,8 +593,7 @@ class Runner:
         inner = self.prepare(plan, given)
         saved = (self.current_dir, self.current_timeout, self.state.settings)
         self.current_dir, self.current_timeout = plan.robot_dir, plan.timeout
-        self.state.settings = {**self.state.settings,
-                               **self.render(plan.settings, inner, node.common)}
+        self.state.settings = {**self.state.settings, **self.settings(plan, inner)}
         self.emit({"type": "call.start", "step": str(node.common.pos), "robot": plan.robot})
         try:
             self.block(plan.steps, inner)

@@ -1,12 +1,15 @@
-"""Argument types shared by step libraries: durations, targets, paths, encodings."""
+"""Argument types shared by step libraries: durations, targets, paths, encodings, secrets."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from libs.secrets import Secret
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -25,6 +28,13 @@ def parse_duration(value: Any) -> float:
     if not match:
         raise ValueError(f"'{value}' is not a duration; write it like 500ms, 2s, 5m or 1h")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+MAX_STEP_TIMEOUT = 24 * 3600.0
+"""No step (and no robot's default step time limit) may be given more than a day."""
+
+MAX_WAIT = 3600.0
+"""The longest single pause of ``wait`` or of a ``repeat``'s delay."""
 
 
 Duration = Annotated[
@@ -83,3 +93,31 @@ WRITES = PathUse(writes=True)
 ReadPath = Annotated[str, READS]
 WritePath = Annotated[str, WRITES]
 ReadPaths = Annotated[str | list[str], READS]
+
+
+class AcceptsSecret:
+    """Marks an argument type that may hold a Secret (the registry and the checker read it)."""
+
+    def __repr__(self) -> str:
+        return "AcceptsSecret()"
+
+
+def _text_or_secret(value: Any) -> Any:
+    # Account numbers, amounts and dates often arrive as numbers or dates from Excel or YAML;
+    # a Secret stays opaque.
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+SecretText = Annotated[
+    str | Secret,
+    BeforeValidator(_text_or_secret),
+    AcceptsSecret(),
+    WithJsonSchema({"type": ["string", "number"],
+                    "description": "text, or a secret passed whole, e.g. "
+                                   "${credentials.bank.password}"}),
+]
+"""Text that may be a secret: the step calls ``libs.secrets.reveal()`` at the moment of use."""

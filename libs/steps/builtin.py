@@ -6,9 +6,9 @@ import time
 from typing import Annotated, Any, Literal
 
 from libs.context import StepContext
-from libs.errors import BusinessException, SystemFailure
+from libs.errors import BusinessException, StepArgumentError, SystemFailure
 from libs.registry import step
-from libs.types import Duration
+from libs.types import MAX_WAIT, Duration
 
 
 @step("log", main="message")
@@ -20,7 +20,13 @@ def log(ctx: StepContext, message: Annotated[Any, "what to write to the run log"
 
 @step("wait", main="duration")
 def wait(ctx: StepContext, duration: Annotated[Duration, "how long to pause"]) -> None:
-    """Pause the robot, e.g. `- wait: 2s`. Prefer browser.wait_for where something can be seen."""
+    """Pause the robot, e.g. `- wait: 2s`. Prefer browser.wait_for where something can be seen.
+
+    At most 1h; a step `timeout:` shorter than the pause is refused too."""
+    if duration > MAX_WAIT:
+        raise StepArgumentError(f"wait of {duration:g}s is longer than the limit of "
+                                f"{MAX_WAIT:g}s; wait in shorter steps, or schedule the robot "
+                                "to start later")
     time.sleep(duration)
 
 

@@ -120,3 +120,76 @@ def test_call_resolves_robots_by_id_and_checks_their_inputs(robot_file: Write) -
 def test_a_robot_calling_itself_is_refused(robot_file: Write) -> None:
     found = problems(robot_file("robot: loop-me\nsteps:\n  - call: loop-me\n", "r.yaml"))
     assert any("call each other in a circle" in p for p in found)
+
+
+SECRET = "the secret 'credentials.bank.password' can only be passed whole"
+
+
+def test_a_secret_is_only_passed_whole_to_an_argument_that_accepts_it(robot_file: Write) -> None:
+    ok = robot_file("""
+        robot: ok
+        credentials: [bank]
+        settings:
+          mail: {username: "${credentials.bank.username}", password: "${credentials.bank.password}"}
+        steps:
+          - browser.fill: {target: "#pw", text: "${credentials.bank.password}"}
+          - set: {pw: "${credentials.bank.password}"}
+          - browser.type: {target: "#pw", text: "${pw}"}
+          - http.get: {url: "http://x", auth: {username: "${credentials.bank.username}",
+                                                password: "${pw}"}}
+          - http.get: {url: "http://x", headers: {X-Key: "${credentials.bank.password}"}}
+          - log: "user ${credentials.bank.username | upper}"
+        """)
+    check_file(ok)
+    bad = robot_file("""
+        robot: bad
+        credentials: [bank]
+        settings:
+          browser: {locale: "${credentials.bank.password}"}
+        steps:
+          - log: "${credentials.bank.password | upper}"
+          - browser.fill: {target: "#pw", text: "pw=${credentials.bank.password}"}
+          - set: {pw: "${credentials.bank.password}"}
+          - log: "${pw}"
+          - {log: x, label: "login as ${credentials.bank.password}"}
+          - files.write_text: {path: "${credentials.bank.password}.txt", text: x}
+          - http.get: {url: "http://x", auth: {username: "${pw}", password: x}}
+          - log: "${credentials.bank}"
+          - for_each: [1]
+            work_item: "${credentials['bank'].password}"
+            steps: [log: x]
+        """)
+    found = problems(bad)
+    assert [p.split(": ", 1)[0] for p in found] == [
+        "r.yaml:4:21", "r.yaml:6:10", "r.yaml:7:41", "r.yaml:9:10", "r.yaml:10:21",
+        "r.yaml:11:30", "r.yaml:12:50", "r.yaml:13:10", "r.yaml:15:16"], found
+    assert "'credentials.bank' holds secrets" in found[7]
+    assert all(SECRET in p for p in found[:7] + found[8:]), found
+
+
+def test_loops_waits_and_timeouts_have_limits(robot_file: Write) -> None:
+    path = robot_file("""
+        robot: limits
+        settings: {timeout: 48h}
+        steps:
+          - repeat: {times: 1000000000000}
+            steps: [log: x]
+          - repeat: {max: 3, until: "${false}", delay: 2h}
+            steps: [log: x]
+          - wait: 100000h
+          - {wait: 10s, timeout: 5s}
+          - {log: x, timeout: 25h, retry: {attempts: 1000}}
+        """)
+    found = problems(path)
+    assert any(p.startswith("r.yaml:2:21: 'timeout' of 48h is over the limit of 24h")
+               for p in found), found
+    assert any(p.startswith("r.yaml:4:21: 1,000,000,000,000 repeats is over the limit")
+               for p in found), found
+    assert any(p.startswith("r.yaml:6:48: 'delay' of 2h is over the limit of 1h") for p in found)
+    assert any(p.startswith("r.yaml:8:11: wait of 100000h is over the limit of 1h")
+               for p in found), found
+    assert any(p.startswith("r.yaml:9:12: wait of 10s is longer than the step's timeout of 5s")
+               for p in found), found
+    assert any(p.startswith("r.yaml:10:23: 'timeout' of 25h") for p in found), found
+    assert any(p.startswith("r.yaml:10:46: 'attempts' of 1000 is over the limit of 100")
+               for p in found), found

@@ -4,7 +4,16 @@ import datetime as dt
 
 import pytest
 
-from libs.expressions import ExpressionError, evaluate, find, references, render, to_number
+from libs.expressions import (
+    ExpressionError,
+    SecretUseError,
+    evaluate,
+    find,
+    references,
+    render,
+    to_number,
+)
+from libs.secrets import Secret
 
 
 def test_a_whole_expression_keeps_its_type_and_text_is_formatted() -> None:
@@ -45,3 +54,48 @@ def test_the_sandbox_refuses_escapes_and_bombs(expr: str) -> None:
 def test_references_name_roots_and_first_keys() -> None:
     assert set(references("inputs.day ~ credentials['bank'].user ~ total + len(rows)")) == {
         ("inputs", "day"), ("credentials", "bank"), ("total", None), ("rows", None)}
+
+
+@pytest.mark.parametrize("expr", [
+    "'a'.center(10**9)", "'a'.ljust(10**7)", "'a'.zfill(10**7)", "'a' | center(10**9)",
+    "'%9999999s' % 1", "'{:>999999999}'.format(1)", "'{:{}}'.format(1, 10**9)",
+    "('a' * 1000000).replace('a', 'aa')", "'abc' | replace('', 'x' * 1000000)",
+    "sum([[1] * 1000000] * 1000, [])", "'x'.join(['a' * 600000] * 2)",
+    "((['a' * 600000] * 2) | join)", "int('9' * 5000)", "((10**1000)**1000)**1000",
+    "(10**1000) * (10**1000) * (10**1000) * (10**1000) * (10**1000)",
+    "'a' * 600000 ~ 'b' * 600000",
+])
+def test_every_produced_value_is_capped_before_the_work(expr: str) -> None:
+    with pytest.raises(ExpressionError, match=r"refused by the sandbox: .*limit"):
+        evaluate(expr, {})
+
+
+def test_an_expression_has_a_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("libs.expression_sandbox.MAX_SECONDS", -1.0)
+    with pytest.raises(ExpressionError, match="time limit"):
+        evaluate("[1, 2] | length", {})
+
+
+@pytest.mark.parametrize("expr", [
+    "pw | upper", "pw | reverse", "pw[::-1]", "pw[0]", "pw ~ 'x'", "pw + 'x'", "'x' + pw",
+    "pw | urlencode", "pw | string", "pw | list", "pw | tojson", "len(pw)", "str(pw)",
+    "pw == 'a'", "pw != 'a'", "pw < 'a'", "'a' in pw", "pw in 'abc'", "pw in ['a']",
+    "'{}'.format(pw)", "'%s' % pw", "pw.upper()", "not pw", "pw if pw else 1", "-pw",
+    "pw * 2", "[pw] | join(',')", "bank | tojson",
+    "bank.password | default('x')",
+])
+def test_any_operation_on_a_secret_is_refused_and_names_it(expr: str) -> None:
+    secret = Secret("ops01-Secret-99", "credentials.bank.password")
+    scope = {"pw": secret, "bank": {"username": "ops01", "password": secret}}
+    with pytest.raises(SecretUseError) as caught:
+        evaluate(expr, scope)
+    assert "the secret 'credentials.bank.password' can only be passed whole" in str(caught.value)
+    assert "ops01-Secret-99" not in str(caught.value)
+
+
+def test_a_secret_passed_whole_is_returned_as_it_is_but_never_formatted() -> None:
+    secret = Secret("ops01-Secret-99", "credentials.bank.password")
+    assert render("${pw}", {"pw": secret}) is secret
+    with pytest.raises(SecretUseError, match="passed whole"):
+        render("pw=${pw}", {"pw": secret})
+    assert render("${user | upper}", {"user": "ops01"}) == "OPS01"

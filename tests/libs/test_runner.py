@@ -7,9 +7,13 @@ from typing import Annotated, Any
 
 import pytest
 
+from libs.checker import _RobotChecker, check_file
 from libs.context import StepContext
 from libs.errors import SystemFailure
 from libs.registry import REGISTRY, step
+from libs.runner import Runner
+from libs.secrets import reveal
+from libs.types import SecretText
 
 Run = Callable[..., Any]
 CALLS: dict[str, int] = {}
@@ -132,20 +136,173 @@ def test_try_catch_finally_and_repeat(run_robot: Run) -> None:
     assert result.status == "passed", result.error
 
 
-def test_secrets_never_reach_events_or_results(run_robot: Run, tmp_path: Path) -> None:
-    result, _ = run_robot("""
-        robot: secret
-        credentials: [bank]
-        steps:
-          - log: "logging in with ${credentials.bank.password}"
-          - fail: "wrong password ${credentials.bank.password}"
-        """, credentials={"bank": {"username": "ops", "password": "Pa55-word!"}})
+PASSWORD = "ops01-Secret-99"
+BANK = {"bank": {"username": "ops01", "password": PASSWORD}}
+SECRET_REFUSED = "the secret 'credentials.bank.password' can only be passed whole"
+
+
+@pytest.fixture
+def unchecked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checker's secret rule switched off: what the run does on its own, always."""
+    monkeypatch.setattr(_RobotChecker, "check_secrets", lambda *args: None)
+
+
+def _outputs(tmp_path: Path) -> str:
     out = tmp_path / "out"
-    for name in ("events.jsonl", "result.json"):
-        text = (out / name).read_text(encoding="utf-8")
-        assert "Pa55-word!" not in text
-        assert "***" in text
-    assert result.error is not None and "***" in result.error["message"]
+    return "".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("misuse", [
+    '- log: "${credentials.bank.password | upper}"',
+    '- log: "${credentials.bank.password[::-1]}"',
+    '- log: "${credentials.bank.password | urlencode}"',
+    '- log: "pw=${credentials.bank.password}"',
+    '- log: "${credentials.bank.password}"',
+    '- log: "${credentials.bank}"',
+    '- fail: "wrong password ${credentials.bank.password}"',
+    '- files.write_text: {path: "${credentials.bank.password}.txt", text: x}',
+    '- files.write_text: {path: a.txt, text: "${credentials.bank.password}"}',
+    '- {log: hello, label: "login as ${credentials.bank.password}"}',
+    '- if: "${credentials.bank.password}"\n    then: [log: x]',
+    '- for_each: [1]\n    work_item: "${credentials.bank.password}"\n    steps: [log: x]',
+    '- set: {pw: "${credentials.bank.password}"}\n  - log: "${pw}"',
+])
+def test_any_use_of_a_secret_but_passing_it_whole_is_refused_at_run_time(
+        run_robot: Run, tmp_path: Path, unchecked: None, misuse: str) -> None:
+    result, _ = run_robot(f"""
+robot: misuse
+credentials: [bank]
+steps:
+  {misuse}
+""", credentials=BANK)
+    assert result.status == "failed", result.to_json()
+    message = json.dumps(result.to_json(), ensure_ascii=False)
+    assert SECRET_REFUSED in message and "robot.yaml:" in message, message
+    assert PASSWORD not in _outputs(tmp_path) and PASSWORD.upper() not in _outputs(tmp_path)
+
+
+def test_a_secret_passed_whole_reaches_the_step_and_plain_fields_stay_readable(
+        run_robot: Run, tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    @step("fake.sign_in")
+    def sign_in(ctx: StepContext, user: Annotated[str, "user"],
+                password: Annotated[SecretText, "password"]) -> None:
+        """Records the revealed password."""
+        seen.append(reveal(password))
+
+    try:
+        result, _ = run_robot("""
+            robot: whole
+            credentials: [bank]
+            steps:
+              - set: {pw: "${credentials.bank.password}"}
+              - fake.sign_in: {user: "${credentials.bank.username}", password: "${pw}"}
+              - for_each: ["${credentials.bank.username | upper}"]
+                as: account
+                work_item: "${account}"
+                steps: [log: "checked ${account}"]
+            """, credentials=BANK)
+    finally:
+        REGISTRY.pop("fake.sign_in")
+    assert result.status == "passed", result.error
+    assert seen == [PASSWORD]
+    assert [i.id for i in result.work_items] == ["OPS01"]  # the user name is not a secret
+    assert PASSWORD not in _outputs(tmp_path)
+
+
+def test_only_declared_credentials_reach_the_run(robot_file: Callable[..., Path],
+                                                 tmp_path: Path) -> None:
+    plan = check_file(robot_file("robot: one\ncredentials: [bank]\nsteps: [log: x]\n"))
+    runner = Runner(plan, output_dir=tmp_path / "out",
+                    credentials={**BANK, "vault_admin": {"password": "Other-Secret-77"}})
+    assert set(runner.credentials) == {"bank"}
+
+
+def _echo_step() -> None:
+    @step("fake.page_echo", main="text")
+    def page_echo(ctx: StepContext, text: Annotated[SecretText, "what the page echoes"]) -> str:
+        """A page that shows what was typed (a login error page quoting the password)."""
+        ctx.log(f"page says: wrong password {reveal(text)}")
+        return f"wrong password {reveal(text)}"
+
+
+def test_a_log_line_masks_the_longest_secret_first(run_robot: Run, tmp_path: Path) -> None:
+    """A PIN that is the start of the password must not leave '***-Secret-99' behind."""
+    _echo_step()
+    try:
+        result, events = run_robot("""
+            robot: echo
+            credentials: [bank, pin]
+            steps:
+              - fake.page_echo: "${credentials.bank.password}"
+            """, credentials={**BANK, "pin": {"code": "ops01"}})
+    finally:
+        REGISTRY.pop("fake.page_echo")
+    assert result.status == "passed", result.error
+    logged = [e["message"] for e in events.of_type("log")]
+    assert "page says: wrong password ***" in logged, logged
+    assert "Secret-99" not in _outputs(tmp_path)
+
+
+def test_the_final_masking_pass_catches_a_label_holding_page_text(run_robot: Run,
+                                                                   tmp_path: Path) -> None:
+    """A failing step labelled with text a page echoed (holding the password): the label is
+    kept in result.json's error as it was rendered, so only Runner.finish's pass masks it."""
+    _echo_step()
+    try:
+        result, _ = run_robot("""
+            robot: label
+            credentials: [bank]
+            steps:
+              - fake.page_echo: {text: "${credentials.bank.password}", into: page}
+              - {fail: the bank refused, label: "login as ${page}"}
+            """, credentials=BANK)
+    finally:
+        REGISTRY.pop("fake.page_echo")
+    assert result.status == "failed"
+    data = (tmp_path / "out" / "result.json").read_text(encoding="utf-8")
+    assert PASSWORD not in data and "login as wrong password ***" in data
+
+
+def test_loops_waits_and_the_run_have_limits(run_robot: Run, unchecked: None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("libs.runner.MAX_LOOP_ITEMS", 3)
+    monkeypatch.setattr("libs.runner.MAX_REPEAT", 4)
+    result, _ = run_robot("""
+        robot: loops
+        steps:
+          - for_each: "${[1, 2, 3, 4]}"
+            steps: [log: x]
+        """)
+    assert result.error is not None and "over the limit of 3" in result.error["message"]
+    result, _ = run_robot("""
+        robot: loops
+        steps:
+          - set: {n: 0}
+          - repeat: {until: "${n < 0}"}
+            steps: [set: {n: "${n + 1}"}]
+        """)
+    assert result.error is not None and "gave up after 4 rounds" in result.error["message"]
+    result, _ = run_robot("robot: w\nsteps:\n  - wait: \"${'100000h'}\"\n")
+    assert result.error is not None and "longer than the limit of 3600s" in result.error["message"]
+    result, _ = run_robot("robot: t\nsteps:\n  - log: a\n  - log: b\n", time_limit=0.0)
+    assert result.error is not None and "past its time limit" in result.error["message"]
+
+
+def test_a_secret_in_a_setting_other_than_the_mail_password_is_refused(
+        run_robot: Run, unchecked: None) -> None:
+    result, _ = run_robot("""
+        robot: settings
+        credentials: [bank]
+        settings:
+          mail: {password: "${credentials.bank.password}"}
+          browser: {locale: "${credentials.bank.password}"}
+        steps: [log: x]
+        """, credentials=BANK)
+    assert result.error is not None
+    assert "setting 'browser.locale'" in result.error["message"]
+    assert SECRET_REFUSED in result.error["message"]
 
 
 def test_inputs_are_typed_and_missing_credentials_stop_before_running(run_robot: Run) -> None:

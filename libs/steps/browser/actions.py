@@ -15,10 +15,11 @@ from pydantic import BeforeValidator, WithJsonSchema
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
+from libs.secrets import reveal
 from libs.steps.browser.failures import acting, first_line, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
-from libs.types import Duration, Target
+from libs.types import Duration, SecretText, Target
 
 
 def _as_text(value: Any) -> Any:
@@ -136,18 +137,19 @@ def _click(ctx: StepContext, locator: Locator, target: Target, button: Literal[
 @step("browser.fill")
 def fill(ctx: StepContext,
          target: Annotated[Target, "the input field"],
-         text: Annotated[Text, "what to put in the field (replaces what is there)"]) -> None:
+         text: Annotated[SecretText, "what to put in the field (replaces what is there); a "
+                                     "secret such as ${credentials.bank.password} works"]) -> None:
     """Clear a field and fill it with text (Chinese works; for key-by-key typing use browser.type).
     """
     locator = locate(session_for(ctx).page, target)
     with acting(ctx, "browser.fill", target=target, doing="fill it"):
-        locator.fill(text, timeout=timeout_ms(ctx))
+        locator.fill(reveal(text), timeout=timeout_ms(ctx))
 
 
 @step("browser.type")
 def type_(ctx: StepContext,
           target: Annotated[Target, "the input field"],
-          text: Annotated[Text, "what to type"],
+          text: Annotated[SecretText, "what to type (a secret works, as in browser.fill)"],
           delay: Annotated[Duration, "pause between keys, e.g. 50ms (for pages that react to "
                                      "every key)"] = 0) -> None:
     """Type text key by key into a field, after what it already holds.
@@ -157,7 +159,8 @@ def type_(ctx: StepContext,
     """
     locator = locate(session_for(ctx).page, target)
     with acting(ctx, "browser.type", target=target, doing="type into it"):
-        locator.press_sequentially(text, delay=delay * 1000, timeout=timeout_ms(ctx))
+        locator.press_sequentially(reveal(text), delay=delay * 1000,
+                                   timeout=timeout_ms(ctx))
 
 
 @step("browser.select")

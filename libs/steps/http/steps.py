@@ -13,8 +13,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
+from libs.secrets import Secret, reveal
 from libs.steps.http.client import decode, parse_json, preview, safe, shared_client
-from libs.types import Duration, ReadPath
+from libs.types import Duration, ReadPath, SecretText
 
 # The fixed argument name 'json' shadows pydantic's deprecated BaseModel.json(); the field wins
 # (the registry reads arguments with getattr), so pydantic's warning about it is only noise.
@@ -27,22 +28,24 @@ Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 class BasicAuth(BaseModel):
     """HTTP Basic authentication."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
     username: str = Field(description="user name")
-    password: str = Field(description="password, e.g. ${credentials.system.password}")
+    password: SecretText = Field(description="password, e.g. ${credentials.system.password}")
 
 
 class BearerAuth(BaseModel):
     """A bearer token (Authorization: Bearer ...)."""
 
-    model_config = ConfigDict(extra="forbid")
-    token: str = Field(description="the token, e.g. ${credentials.api.token}")
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    token: SecretText = Field(description="the token, e.g. ${credentials.api.token}")
 
 
 Auth = Annotated[BasicAuth | BearerAuth | None,
                  "{username, password} for Basic authentication or {token} for a bearer token"]
 Url = Annotated[str, "the address, e.g. ${env.ACCOUNT_SYSTEM_URL}/api/accounts"]
-Headers = Annotated[dict[str, Any] | None, "extra request headers, e.g. {X-Branch: '0101'}"]
+Headers = Annotated[dict[str, SecretText | int | float | bool | None] | None,
+                    "extra request headers, e.g. {X-Branch: '0101'}; a value may be a secret, "
+                    "e.g. {X-Api-Key: '${credentials.api.key}'}"]
 ExpectStatus = Annotated[list[int] | None,
                          "the status codes that count as success; any other fails the step "
                          "(default: any status is returned and the robot decides)"]
@@ -81,7 +84,7 @@ def request(
     body when it is JSON, else null. Without `expect_status` any status is returned and `ok` says
     whether it was 2xx; with it, another status fails the step with the start of the body.
     Connection errors and timeouts fail the step as system errors (retried by `retry`)."""
-    secrets = _auth_secrets(auth)
+    secrets = _auth_secrets(auth, headers)
     where = f"{method} {url}"
     if json is not None and (form is not None or files):
         raise StepArgumentError(safe(ctx, f"{where}: give either 'json' or 'form'/'files' as the "
@@ -143,19 +146,21 @@ def post(ctx: StepContext, url: Url,
                    expect_status=expect_status)
 
 
-def _auth_secrets(auth: BasicAuth | BearerAuth | None) -> list[str]:
+def _auth_secrets(auth: BasicAuth | BearerAuth | None,
+                  headers: dict[str, Any] | None = None) -> list[str]:
+    found = [reveal(v) for v in (headers or {}).values() if isinstance(v, Secret)]
     if isinstance(auth, BasicAuth):
-        return [auth.password]
+        return [reveal(auth.password), *found]
     if isinstance(auth, BearerAuth):
-        return [auth.token]
-    return []
+        return [reveal(auth.token), *found]
+    return found
 
 
 def _httpx_auth(auth: BasicAuth | BearerAuth | None) -> httpx.Auth | None:
     if isinstance(auth, BasicAuth):
-        return httpx.BasicAuth(auth.username, auth.password)
+        return httpx.BasicAuth(auth.username, reveal(auth.password))
     if isinstance(auth, BearerAuth):
-        return _Bearer(auth.token)
+        return _Bearer(reveal(auth.token))
     return None
 
 
@@ -173,7 +178,7 @@ def _headers(headers: dict[str, Any] | None) -> dict[str, str] | None:
         return None
     out = {}
     for name, value in headers.items():
-        text = "" if value is None else str(value)
+        text = "" if value is None else reveal(value) if isinstance(value, Secret) else str(value)
         if not text.isascii():
             # HTTP headers are ASCII: Chinese must be encoded the way the server expects.
             raise StepArgumentError(f"header '{name}' contains non-ASCII text; HTTP headers "

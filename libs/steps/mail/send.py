@@ -14,7 +14,7 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.policy import Refused
 from libs.registry import step
-from libs.secrets import MASK
+from libs.secrets import MASK, Secret, reveal
 from libs.steps.mail.message import addresses, build
 from libs.types import ReadPath, parse_duration
 
@@ -100,9 +100,16 @@ def _server(ctx: StepContext, host: str | None, port: int | None) -> Server:
         host=str(host or conf.get("host") or ctx.env.get("SMTP_HOST") or "127.0.0.1"),
         port=number,
         username=conf.get("username") or ctx.env.get("SMTP_USERNAME") or None,
-        password=conf.get("password") or ctx.env.get("SMTP_PASSWORD") or None,
+        password=_password(conf.get("password")) or ctx.env.get("SMTP_PASSWORD") or None,
         ssl=use_ssl, starttls=bool(conf.get("starttls", False)),
         verify_tls=bool(conf.get("verify_tls", True)), timeout=max(timeout, 0.01))
+
+
+def _password(value: Any) -> str | None:
+    """settings mail.password: text, or a secret passed whole (${credentials.smtp.password})."""
+    if value is None:
+        return None
+    return reveal(value) if isinstance(value, Secret) else str(value)
 
 
 def _sender(ctx: StepContext, from_address: str | None, server: Server) -> Address:
