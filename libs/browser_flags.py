@@ -68,8 +68,6 @@ ALLOWED: dict[str, Flag] = {f.name: f for f in (
     Flag("--no-proxy-server", "reach every host directly, whatever the system's proxy"),
     Flag("--ignore-certificate-errors", "accept intranet sites whose certificate is not "
                                         "trusted (or settings.browser.ignore_https_errors)"),
-    Flag("--auth-server-allowlist", "intranet hosts Chromium may sign in to with the "
-                                    "machine's Windows/Kerberos account", _hosts),
     Flag("--force-device-scale-factor", "the screen's scale, e.g. 1.5", _scale),
     Flag("--disable-gpu", "draw without the GPU"),
     Flag("--disable-dev-shm-usage", "keep shared memory in /tmp (small /dev/shm)"),
