@@ -101,6 +101,7 @@ class Cluster:
         with session_factory(engine).begin() as session:
             self.operator = create_token(session, Role.OPERATOR)
             self.admin = create_token(session, Role.ADMIN)
+        self.worker_tokens: dict[str, str] = {}  # worker name → its bound token
         engine.dispose()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("WORKHAND_")}
 
@@ -142,6 +143,7 @@ class Cluster:
         with session_factory(engine).begin() as session:
             token = create_token(session, Role.WORKER, worker=name, labels=labels)
         engine.dispose()
+        self.worker_tokens[name] = token
         # the token through the environment, as the CLI's help advises
         proc = Proc(args, self.logs / f"worker-{name}.log",
                     {**self.env, "WORKHAND_TOKEN": token})

@@ -49,7 +49,10 @@ def test_a_sandboxed_robot_reaches_nothing_of_the_platform(sqlite_cluster: Any) 
             read(f"{data}/vault.key"),
             f"files.copy: {{source: \"{data}/workhand.db\", destination: db.bin}}",
             f"files.copy: {{source: \"{data}/vault.key\", destination: key.bin}}",
-            read("/proc/1/environ"), read("/proc/1/cmdline"), read("/proc/self/environ"),
+            # built at run time, so `workhand check` (which refuses a literal /proc) lets
+            # them through to the run's policy and the sandbox
+            read("${'/proc'}/1/environ"), read("${'/proc'}/1/cmdline"),
+            read("${'/proc'}/self/environ"),
             "set: {got: \"${env.WORKHAND_TOKEN}\"}",
             read("${run.output}/../${inputs.other}-1/marker.txt"),  # another job's run
         ]
@@ -67,7 +70,7 @@ def test_a_sandboxed_robot_reaches_nothing_of_the_platform(sqlite_cluster: Any) 
         jobs = [cluster.start_job(http, f"thief-{n}", inputs={"other": str(keeper)})
                 for n in range(len(attempts))]
         ended = {job_id: cluster.ended(http, job_id, timeout=120) for job_id in jobs}
-        secrets = [vault_key, cluster.worker_token.encode(), b"Vault-Pw-8812",
+        secrets = [vault_key, cluster.worker_tokens["w1"].encode(), b"Vault-Pw-8812",
                    b"MARKER-other-job-5521", b"SQLite format 3"]
         for job_id, job in ended.items():
             seen = [str(job).encode(), str(cluster.events(http, job_id)).encode()]
@@ -87,7 +90,7 @@ def test_a_sandboxed_robot_reaches_nothing_of_the_platform(sqlite_cluster: Any) 
     stored_files = [p for p in data.rglob("*") if p.is_file() and p.name != "vault.key"]
     for path in stored_files:  # the database (and its WAL), the artifacts
         content = path.read_bytes()
-        assert vault_key not in content and cluster.worker_token.encode() not in content, path
+        assert vault_key not in content and cluster.worker_tokens["w1"].encode() not in content, path
         if "artifacts" in path.parts and str(keeper) != path.relative_to(
                 data / "artifacts").parts[0]:
             assert b"MARKER-other-job-5521" not in content, path
