@@ -10,6 +10,11 @@ items + 180 fires passed every check below in 549 s, about 4 jobs a second with 
 the two cores (robot processes) being the limit. RELIABILITY_JOBS / RELIABILITY_ITEMS make it
 smaller for a quick local run. The run has a deadline of its own (DEADLINE_S; pytest-timeout is
 not installed): on expiry the test fails with the counts reached so far.
+
+The workers run with `--sandbox off`: this test is about dispatch (leases, retries, fires, queue
+items exactly once), which the sandbox does not touch, and a sandboxed robot starts as a new
+interpreter (~0.5 s more per job, docs/security.md), which would make the 2,000 jobs take three
+times as long on two cores. tests/reliability/test_confinement.py runs robots in the sandbox.
 """
 
 from __future__ import annotations
@@ -97,7 +102,7 @@ def test_two_orchestrators_four_workers_thousands_of_jobs(pg_cluster: Any) -> No
             for n in range(DRAINERS):
                 cluster.start_job(one if n % 2 else two, "drain")
             for n, server in enumerate((first, first, second, second)):
-                cluster.worker(server, f"w{n + 1}")
+                cluster.worker(server, f"w{n + 1}", options=("--sandbox", "off"))
             ids: list[int] = []
             errors: list[str] = []
             posters = [threading.Thread(target=post_all, args=(
