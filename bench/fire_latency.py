@@ -18,7 +18,9 @@ Also checked: one job per fire.
 --real-worker runs `workhand worker` itself (run_worker in a thread, talking to the first
 orchestrator) instead of the bare lease loop, and measures fire → robot started: the robot's
 own `run.start` event (its timestamp, written by the robot process), so the worker's lease,
-bundle and the robot process start are all inside the figure.
+bundle and the robot process start are all inside the figure. --sandbox bubblewrap runs the
+robots in the worker's sandbox (a new interpreter per robot) instead of forking them from the
+zygote (--sandbox off, the default here).
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ def percentiles(values: list[float]) -> str:
             f"max {ordered[-1] * 1000:7.1f} ms")
 
 
-def run(url: str, data: Path, fires: int, orchestrators: int, real_worker: bool) -> None:
+def run(url: str, data: Path, fires: int, orchestrators: int, real_worker: bool,
+        sandbox: str = "off") -> None:
     engine = make_engine(url)
     migrate(engine)
     sessions = session_factory(engine)
@@ -121,10 +124,11 @@ def run(url: str, data: Path, fires: int, orchestrators: int, real_worker: bool)
     stop = threading.Event()
     if real_worker:
         from orchestrator.worker import run_worker
+        from orchestrator.worker_settings import parse
 
         worker = threading.Thread(target=run_worker, args=(servers[0][1], token), kwargs={
-            "name": "bench", "work_dir": data / "worker", "stop": stop, "wait_s": 2},
-            daemon=True)
+            "name": "bench", "work_dir": data / "worker", "stop": stop, "wait_s": 2,
+            "settings": parse({"sandbox": sandbox})}, daemon=True)
     else:
         worker = threading.Thread(target=lease_loop, args=(
             [u for _, u in servers], token, received, stop), daemon=True)
@@ -187,6 +191,9 @@ def main() -> None:
     parser.add_argument("--orchestrators", type=int, default=1)
     parser.add_argument("--real-worker", action="store_true",
                         help="run workhand's worker and measure fire → robot started")
+    parser.add_argument("--sandbox", choices=("off", "bubblewrap"), default="off",
+                        help="with --real-worker: robots forked from the zygote (off) or "
+                             "started in the sandbox")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="workhand-fire-"))
     url = args.database or f"sqlite:///{data / 'workhand.db'}"
@@ -194,7 +201,7 @@ def main() -> None:
         if url.startswith(("postgresql", "postgres:")):
             url = stack.enter_context(private_schema(url, "fire_bench"))
         try:
-            run(url, data, args.fires, args.orchestrators, args.real_worker)
+            run(url, data, args.fires, args.orchestrators, args.real_worker, args.sandbox)
         finally:
             shutil.rmtree(data, ignore_errors=True)
 
