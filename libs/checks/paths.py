@@ -4,12 +4,12 @@ a robot calls only robots in its own folder or below."""
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 from pathlib import Path
 from typing import Any, get_args
 
+from libs.policy import inside, real
 from libs.types import PathUse
 
 # Folders of the system itself: a literal path inside one is outside anything a worker lets
@@ -22,9 +22,8 @@ _CALL_OUTSIDE = ("'call: {ref}' names a robot outside this robot's folder; a rob
                  "helpers/login.yaml)")
 
 
-def inside(path: Path, root: Path) -> bool:
-    path, root = Path(os.path.realpath(path)), Path(os.path.realpath(root))
-    return path == root or root in path.parents
+def inside_real(path: Path, root: Path) -> bool:
+    return inside(real(path), real(root))
 
 
 def path_use(field: Any) -> PathUse | None:
@@ -76,7 +75,7 @@ def outside_reach(path: str, robot_dir: Path, bundle: Path, *, writes: bool) -> 
         return None
     clean = posixpath.normpath(text.replace("\\", "/"))
     if (clean.split("/")[0] == ".." if writes
-            else not inside(robot_dir / clean, bundle)):
+            else not inside_real(robot_dir / clean, bundle)):
         return f"'{text}' climbs out of {where} with '../'; {how}"
     return None
 
@@ -87,7 +86,7 @@ def call_outside(ref: str, folder: Path, bundle: Path) -> str | None:
     text = ref.strip().replace("\\", "/")
     if text.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", text):
         return _CALL_OUTSIDE.format(ref=ref)
-    if not inside(Path(posixpath.normpath(str(folder / text))), bundle):
+    if not inside_real(Path(posixpath.normpath(str(folder / text))), bundle):
         return _CALL_OUTSIDE.format(ref=ref)
     return None
 
@@ -117,7 +116,7 @@ def called_robot(ref: str, robot: Path, bundle: Path) -> Path | str:
     if outside:
         return outside
     target = find_robot(robot.parent, ref)
-    if target is not None and not inside(target, bundle):
+    if target is not None and not inside_real(target, bundle):
         return _CALL_OUTSIDE.format(ref=ref)
     if target is None:
         return (f"no robot '{ref}' found next to {robot.name}; "
