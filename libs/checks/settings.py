@@ -11,14 +11,12 @@ from libs.checks.base import suggest
 from libs.checks.expression_use import ExpressionChecks
 from libs.errors import Pos
 from libs.loader import YList, YMap
+from libs.secrets import SECRET_SETTINGS
 
 SETTINGS_KEYS = ("timeout", "browser", "mail", "screenshots", "http")
 BROWSER_KEYS = ("headless", "slow_mo", "viewport", "locale", "args", "local_only",
                 "ignore_https_errors")
 DEFAULT_TIMEOUT = 30.0
-SECRET_SETTINGS = (("mail", "password"),)
-"""The settings that may hold a secret, passed whole (the runner checks the same at run time)."""
-
 
 
 class SettingsChecks(ExpressionChecks):
