@@ -15,7 +15,8 @@ from libs.errors import (
 )
 from libs.plan import Plan
 from libs.registry import REGISTRY, StepSpec, load_libraries, step
-from libs.runner import Runner, RunResult
+from libs.run_result import RunResult
+from libs.runner import Runner
 
 __all__ = [
     "REGISTRY", "BusinessException", "ErrorKind", "Plan", "Pos", "Problem", "RobotFileError",

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from libs.runner import RunResult
+from libs.run_result import RunResult
 
 OUTCOME_STYLE = {"done": "green", "business_exception": "yellow", "system_error": "red",
                  "passed": "green", "failed": "red"}

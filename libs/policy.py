@@ -152,7 +152,8 @@ def real(path: str | Path) -> Path:
     return Path(os.path.realpath(os.path.expanduser(str(path))))
 
 
-def _inside(path: Path, root: Path) -> bool:
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or below it, as written (give real() paths to follow links)."""
     return path == root or root in path.parents
 
 
@@ -213,7 +214,7 @@ class Reach:
     def holds_a_root(self, path: Path) -> bool:
         """Whether a (real) path is one of the roots or a folder above one: never deleted or
         moved, so a wrong ${...} value cannot wipe them out."""
-        return any(_inside(root, path) for root in self.read_roots)
+        return any(inside(root, path) for root in self.read_roots)
 
     def _outside(self, given: str | Path, found: Path, step: str, verb: str,
                  roots: tuple[Path, ...]) -> str:
@@ -225,6 +226,6 @@ class Reach:
 
 
 def _within(path: Path, roots: tuple[Path, ...]) -> bool:
-    if any(_inside(path, never) for never in NEVER_INSIDE):
+    if any(inside(path, never) for never in NEVER_INSIDE):
         return False
-    return any(_inside(path, root) for root in roots)
+    return any(inside(path, root) for root in roots)

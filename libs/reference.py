@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from libs.checker import BROWSER_KEYS, INPUT_TYPES, SAVINGS_KEYS
+from libs.checks.inputs import INPUT_TYPES, SAVINGS_KEYS
+from libs.checks.settings import BROWSER_KEYS
 from libs.registry import StepSpec, load_libraries
 from libs.types import DURATION_PATTERN
 

@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +51,18 @@ from libs.plan import (
 from libs.policy import Policy, local_env
 from libs.queues import QueueItem, QueueSource
 from libs.registry import describe_error, load_libraries
-from libs.secrets import Masker, SecretMisuse, find_secret, protect, secret_values
+from libs.run_result import ItemRecord, RunResult, StepStats
+from libs.secrets import (
+    SECRET_SETTINGS,
+    Masker,
+    SecretMisuse,
+    find_secret,
+    protect,
+    secret_values,
+)
 from libs.types import MAX_WAIT
 
 SECRET_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE", re.IGNORECASE)
-
-SECRET_SETTINGS = (("mail", "password"),)
-"""The settings that may hold a secret (passed whole): the SMTP password."""
 
 
 class RunDeadline(SystemFailure):
@@ -65,64 +70,6 @@ class RunDeadline(SystemFailure):
 
     retryable = False
 
-
-@dataclass
-class ItemRecord:
-    id: str
-    index: int
-    outcome: str = "done"  # done | business_exception | system_error
-    message: str = ""
-    attempts: int = 1
-    duration_ms: float = 0.0
-    step: str = ""
-
-
-@dataclass
-class StepStats:
-    step: str
-    name: str
-    label: str
-    runs: int = 0
-    failures: int = 0
-    total_ms: float = 0.0
-    max_ms: float = 0.0
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    robot: str
-    title: str
-    file: str
-    status: str = "running"
-    started: str = ""
-    finished: str = ""
-    duration_s: float = 0.0
-    error: dict[str, Any] | None = None
-    work_items: list[ItemRecord] = field(default_factory=list)
-    steps: dict[str, StepStats] = field(default_factory=dict)
-    minutes_saved: float = 0.0
-    artifacts: list[dict[str, str]] = field(default_factory=list)
-    inputs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        outcomes = [i.outcome for i in self.work_items]
-        return {"total": len(outcomes), "done": outcomes.count("done"),
-                "business_exceptions": outcomes.count("business_exception"),
-                "system_errors": outcomes.count("system_error")}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id, "robot": self.robot, "title": self.title, "file": self.file,
-            "status": self.status, "started": self.started, "finished": self.finished,
-            "duration_s": self.duration_s, "error": self.error, "items": self.counts,
-            "work_items": [asdict(i) for i in self.work_items],
-            "steps": [{**asdict(s), "total_ms": round(s.total_ms, 2),
-                       "max_ms": round(s.max_ms, 2)} for s in self.steps.values()],
-            "minutes_saved": self.minutes_saved, "artifacts": self.artifacts,
-            "inputs": self.inputs,
-        }
 
 
 class _ItemFailed(Exception):

@@ -24,6 +24,9 @@ from pydantic_core import core_schema
 from libs.errors import StepArgumentError
 
 MASK = "***"
+SECRET_SETTINGS = (("mail", "password"),)
+"""The robot settings that may hold a secret, passed whole (the SMTP password): the checker and
+the runner hold settings to the same list."""
 
 PLAIN_FIELDS = frozenset({
     "username", "user", "user_name", "login", "account", "name", "email", "url", "host",

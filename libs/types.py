@@ -82,7 +82,7 @@ Direction = Literal["in", "out"]
 @dataclass(frozen=True)
 class PathUse:
     """Marks a step argument as a path the step reads or writes (``Annotated[str, READS]``), so
-    the checker finds path arguments in the registry (libs/checker.py, ``literal_path``)."""
+    the checker finds path arguments in the registry (libs/checks/paths.py, ``path_use``)."""
 
     writes: bool
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from libs.policy import Policy
+from libs.policy import Policy, inside
 
 log = logging.getLogger("workhand.worker")
 
@@ -97,10 +97,6 @@ def code_paths() -> list[Path]:
     return found
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 @dataclass(frozen=True)
 class Sandbox:
     """Builds the bwrap command line of one robot. ``protected`` are folders that must never be
@@ -139,7 +135,7 @@ class Sandbox:
         through a symbolic link): the interpreter may use either name."""
         real = path.resolve()
         for secret in self.protected:
-            if _inside(secret.resolve(), real) or _inside(real, secret.resolve()):
+            if inside(secret.resolve(), real) or inside(real, secret.resolve()):
                 raise SandboxError(f"the robot's sandbox would show {real}, which holds or is "
                                    f"inside the protected folder {secret}; move one of them")
         mounts = [how, str(real), str(real)]
@@ -154,7 +150,7 @@ def _dedupe(paths: Iterable[Path]) -> list[Path]:
                     key=lambda p: len(p.parts))
     kept: list[Path] = []
     for path in unique:
-        if not any(_inside(path, k) and _inside(path.resolve(), k.resolve()) for k in kept):
+        if not any(inside(path, k) and inside(path.resolve(), k.resolve()) for k in kept):
             kept.append(path)
     return kept
 

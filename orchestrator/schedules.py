@@ -26,7 +26,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from libs.checker import MAX_ROBOT_ID, ROBOT_ID, suggest
+from libs.checker import MAX_ROBOT_ID, ROBOT_ID
+from libs.checks.base import suggest
 from libs.errors import Pos, Problem, RobotFileError
 from libs.loader import YList, YMap, load_yaml, pos_of, read_text
 from libs.types import parse_duration

@@ -28,7 +28,7 @@ from orchestrator.models import Credential, utcnow
 from orchestrator.settings import Settings
 
 KEY_ENV = "WORKHAND_VAULT_KEY"
-# The robot language's identifier (libs.checker.IDENTIFIER): names are used as
+# The robot language's identifier (libs.checks.base.IDENTIFIER): names are used as
 # ${credentials.NAME.FIELD} in robots, so they must be single words there too.
 IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
 MAX_NAME = 200  # characters of a credential's name and of each field's name

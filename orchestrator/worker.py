@@ -1,7 +1,8 @@
 """`workhand worker`: lease jobs from the orchestrator, run each robot in a child process, report.
 
 The robot runs in a child process with a session (process group) of its own, so a hung browser
-and everything else the robot started can be killed on cancel or timeout. It sees none of the
+and everything else the robot started can be killed on cancel or timeout
+(orchestrator/robot_process.py). It sees none of the
 worker's environment, and by default runs in an OS sandbox (orchestrator/sandbox.py) that shows
 it only its bundle, its run folder and the folders the worker's settings allow
 (orchestrator/worker_settings.py). Without a sandbox, the child is forked from a zygote that
@@ -15,8 +16,6 @@ is dropped.
 
 from __future__ import annotations
 
-import array
-import contextlib
 import functools
 import hashlib
 import json
@@ -24,27 +23,26 @@ import logging
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from libs.policy import Policy
-from orchestrator.child import ZYGOTE_CODE, ZYGOTE_ROOM
 from orchestrator.deploy import unpack
-from orchestrator.sandbox import Sandbox, choose, exit_code, robot_os_env, start_command
+from orchestrator.robot_process import Child, Sandboxed, Zygote, kill_tree, signal_name
+from orchestrator.sandbox import Sandbox, choose, robot_os_env, start_command
 from orchestrator.worker_settings import WorkerSettings
+from orchestrator.worker_slots import RunFolders, Slots
 
 log = logging.getLogger("workhand.worker")
 
@@ -53,7 +51,6 @@ TOKEN_ENV = "WORKHAND_TOKEN"  # the CLI reads the token from here; robots must n
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 EVENTS_EVERY = 0.5  # seconds between event uploads while the robot runs
 EVENT_BATCH = 500
-KILL_GRACE = 5.0  # SIGTERM lets the runner write result.json; SIGKILL after this long
 STOP_PATIENCE = 10.0  # a stopping worker still tries this long to report its job
 TICK = 0.1
 # the server's limit (WORKHAND_MAX_ARTIFACT_BYTES, orchestrator/settings.py): larger ones would
@@ -62,7 +59,6 @@ MAX_ARTIFACT = int(os.environ.get("WORKHAND_MAX_ARTIFACT_BYTES", str(100 * 1024 
 # what of a result is reported when the whole of it is over the server's report limit (413)
 RESULT_SUMMARY = ("run_id", "robot", "status", "error", "items", "minutes_saved", "duration_s")
 KEEP_RUNS_ENV = "WORKHAND_KEEP_RUNS"  # run folders kept on the worker (default 100)
-ZYGOTE_PATIENCE = 120.0  # its imports take ~0.5 s, far longer on a machine under load
 
 
 class WorkerError(Exception):
@@ -252,7 +248,7 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     # It cannot give each fork mounts of its own, so sandboxed robots start as new processes.
     fast = os.environ.get(FAST_START_ENV, "1") != "0" and confinement.sandbox is None
     zygote = Zygote(robot_os_env(work_dir, confinement.chromium)) if fast else None
-    room = Slots(1 if once else slots)
+    room = Slots[JobRun](1 if once else slots, stop)
     folders = RunFolders(int(os.environ.get(KEEP_RUNS_ENV, "100")))
     try:
         while not stop.is_set():
@@ -305,98 +301,6 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     log.info("worker '%s' stopped", name)
 
 
-class RunFolders:
-    """Run folders (events, screenshots, downloads) whose outcome reached the server, which
-    keeps their artifacts: the newest `keep` stay for a look on the worker machine, older ones
-    are deleted, so a worker running for months does not fill its disk."""
-
-    def __init__(self, keep: int) -> None:
-        self.keep = max(0, keep)
-        self._done: deque[Path] = deque()
-        self._lock = threading.Lock()
-
-    def reported(self, run_dir: Path) -> None:
-        with self._lock:
-            self._done.append(run_dir)
-            old = [self._done.popleft() for _ in range(len(self._done) - self.keep)]
-        for folder in old:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-class Slots:
-    """The robots a worker runs at once. An attempt that ends while the worker waits for a free
-    slot goes with the next lease request (so a busy worker reports and leases in one call); one
-    that ends while a lease request is under way (a long poll) is reported on its own at once."""
-
-    def __init__(self, size: int) -> None:
-        self.size = max(1, size)
-        self.running: set[threading.Thread] = set()
-        self.ended: list[JobRun] = []
-        self._polling = False
-        self._cond = threading.Condition()
-
-    def free(self) -> int:
-        with self._cond:
-            return self.size - len(self.running)
-
-    def wait_for_room(self, stop: threading.Event, block: bool = True) -> list[JobRun]:
-        """Wait until a slot is free (or stop is set); the attempts ended meanwhile, which the
-        caller now reports. Afterwards, until polling(False), endings report themselves."""
-        with self._cond:
-            while block and len(self.running) >= self.size and not stop.is_set():
-                self._cond.wait(0.5)
-            ended, self.ended = self.ended, []
-            self._polling = block
-            return ended
-
-    def polling(self, value: bool) -> None:
-        with self._cond:
-            self._polling = value
-
-    def give_back(self, ended: list[JobRun]) -> None:
-        """Reports that did not reach the server: they go with the next request."""
-        with self._cond:
-            self.ended[:0] = ended
-
-    def start(self, job: JobRun) -> None:
-        thread = threading.Thread(target=self._run, args=(job,), name=job.tag, daemon=True)
-        with self._cond:
-            self.running.add(thread)
-        thread.start()
-
-    def _run(self, job: JobRun) -> None:
-        try:
-            ready = job.run()
-        except WorkerError as err:
-            log.error("%s", err)
-            job.api.stop.set()
-            ready = False
-        except Exception:  # a bug or a full disk must not take the worker down
-            log.exception("%s: the worker failed; the lease will expire and the job will be "
-                          "retried or failed by policy", job.tag)
-            job.api.stop.wait(BACKOFF_FIRST)  # the slot stays taken a moment: no busy loop
-            ready = False
-        with self._cond:
-            alone = ready and self._polling
-            if ready and not alone:
-                self.ended.append(job)
-            if not alone:
-                self.running.discard(threading.current_thread())
-                self._cond.notify_all()
-        if alone:
-            try:
-                job.complete()
-            finally:  # only now may a stopping worker close its connection to the server
-                with self._cond:
-                    self.running.discard(threading.current_thread())
-                    self._cond.notify_all()
-
-    def wait_all(self) -> None:
-        with self._cond:
-            while self.running:
-                self._cond.wait(0.5)
-
-
 class JobRun:
     """One attempt of one job, from the bundle to the reported outcome."""
 
@@ -436,6 +340,10 @@ class JobRun:
             return False
         except Stopped:
             self.stopped()
+            return False
+        except WorkerError as err:  # the server refused this worker: it stops
+            log.error("%s", err)
+            self.api.stop.set()
             return False
         self.took = time.monotonic() - started
         return True
@@ -574,7 +482,7 @@ class JobRun:
     def ended(self, code: int) -> Ending:
         result = self.read_result()
         if result is None or result.get("status") not in ("passed", "failed"):
-            how = f", signal {_signal_name(-code)}" if code < 0 else ""
+            how = f", signal {signal_name(-code)}" if code < 0 else ""
             return Ending("failed", _system(f"the robot process ended unexpectedly (exit code "
                                             f"{code}{how})"), result)
         return Ending(str(result["status"]), result.get("error"), result)
@@ -678,189 +586,6 @@ def artifacts(run_dir: Path, result: dict[str, Any] | None) -> dict[str, Path]:
         except ValueError:
             files.setdefault(f"external/{path.name}", path)
     return files
-
-
-def kill_tree(child: Child) -> None:
-    """Stop the child's whole process group: SIGTERM (the runner then writes its result), then
-    SIGKILL for anything still there (a browser that ignores SIGTERM, a hung app)."""
-    if child.poll() is None:
-        _signal_group(child.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(KILL_GRACE)
-    _signal_group(child.pid, signal.SIGKILL)
-    child.wait()
-    # the robot's own children (in a sandbox: everything behind bwrap) are reaped by init a
-    # moment later; the job ends when its process group is empty
-    deadline = time.monotonic() + KILL_GRACE
-    while _group_alive(child.pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if child.stdin is not None:
-        with contextlib.suppress(BrokenPipeError):
-            child.stdin.close()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-class Child(Protocol):
-    """What the worker needs of a robot process: a subprocess.Popen, or a Forked."""
-
-    @property
-    def pid(self) -> int: ...
-
-    @property
-    def stdin(self) -> IO[bytes] | None: ...
-
-    def poll(self) -> int | None: ...
-
-    def wait(self, timeout: float | None = None) -> int: ...
-
-
-class Sandboxed:
-    """A robot process in a bubblewrap sandbox: bwrap's exit code 128+N (the robot was killed
-    by signal N) reads as Popen's -N."""
-
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
-        self.popen, self.pid, self.stdin = popen, popen.pid, popen.stdin
-
-    def poll(self) -> int | None:
-        code = self.popen.poll()
-        return None if code is None else exit_code(code)
-
-    def wait(self, timeout: float | None = None) -> int:
-        return exit_code(self.popen.wait(timeout))
-
-
-class Forked:
-    """A robot process forked by the zygote: the worker's own child (clone(CLONE_PARENT)), so
-    it is waited for, and its exit code read, as a Popen's."""
-
-    def __init__(self, pid: int, stdin: IO[bytes]) -> None:
-        self.pid, self.stdin = pid, stdin
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere: its status is lost
-                self.returncode = -int(signal.SIGKILL)
-            else:
-                if pid:
-                    self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while (code := self.poll()) is None:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(f"robot process {self.pid}", timeout or 0)
-            time.sleep(0.02)
-        return code
-
-
-class Zygote:
-    """The worker's robot factory (see orchestrator/child.py): started at once, it imports the
-    libraries while the worker asks for its first job; spawn() then costs a fork. When it
-    cannot start or fails, spawn() answers None (and the worker starts a new interpreter);
-    a dead zygote is started again for the next job."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env  # the robots' minimal OS environment (sandbox.robot_os_env)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.control: socket.socket | None = None
-        self.failed = False
-        self._lock = threading.Lock()
-        self._start()
-
-    def _start(self) -> None:
-        if not sys.platform.startswith("linux"):
-            self.failed = True
-            return
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", ZYGOTE_CODE, " " * ZYGOTE_ROOM], stdin=theirs.fileno(),
-                env=self.env, start_new_session=True)  # Ctrl+C at a terminal: the
-            # worker decides what stops, as for robots
-        except OSError as err:
-            ours.close()
-            self._fail(f"it could not start: {err}")
-            return
-        finally:
-            theirs.close()
-        ours.settimeout(ZYGOTE_PATIENCE)  # a hung zygote: the worker starts robots itself
-        self.control = ours
-
-    def spawn(self, args: list[str], output: IO[bytes]) -> Forked | None:
-        with self._lock:  # one request on the control socket at a time (robot slots)
-            return self._spawn(args, output)
-
-    def _spawn(self, args: list[str], output: IO[bytes]) -> Forked | None:
-        if self.failed:
-            return None
-        if self.proc is None or self.proc.poll() is not None:
-            if self.proc is not None:
-                log.warning("the robot zygote ended (exit code %s); starting it again",
-                            self.proc.returncode)
-            self.close()
-            self._start()
-        if self.control is None:
-            return None
-        read, write = os.pipe()
-        try:
-            self.control.sendmsg([json.dumps(args).encode()],
-                                 [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                   array.array("i", [read, output.fileno()]))])
-            answer = json.loads(self.control.recv(65536) or b"{}")
-        except (OSError, ValueError) as err:
-            os.close(write)
-            log.warning("the robot zygote failed (%s); starting it again for the next job", err)
-            self.close()
-            return None
-        finally:
-            os.close(read)
-        if "pid" not in answer:
-            os.close(write)
-            self._fail(str(answer.get("error", "it ended")))
-            return None
-        return Forked(int(answer["pid"]), os.fdopen(write, "wb"))
-
-    def _fail(self, why: str) -> None:
-        log.warning("robots start as new processes (about 0.5 s slower each): the robot "
-                    "zygote cannot fork them (%s)", why)
-        self.failed = True
-        self.close()
-
-    def close(self) -> None:
-        """Closing the socket ends the zygote (robots it forked are not its children)."""
-        if self.control is not None:
-            self.control.close()
-            self.control = None
-        if self.proc is not None:
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is empty
-        os.killpg(pgid, sig)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
 
 
 def _summary(ending: Ending) -> str:

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import yaml
 
-from libs.policy import PLATFORM_ENV_PREFIX, AllowedFolder, Policy
+from libs.policy import PLATFORM_ENV_PREFIX, AllowedFolder, Policy, inside
 from orchestrator.sandbox import SANDBOX_MODES, SandboxMode
 
 KEYS = ("folders", "hosts", "env", "pass_env", "chromium", "sandbox")
@@ -55,7 +55,7 @@ class WorkerSettings:
         for folder in self.folders:
             for secret in (work_dir, *protected):
                 real, held = folder.path.resolve(), Path(secret).resolve()
-                if real == held or real in held.parents or held in real.parents:
+                if inside(real, held) or inside(held, real):
                     raise WorkerSettingsError(
                         f"the allowed folder {folder.path} would let robots reach {held} "
                         "(the worker's runs or the orchestrator's data); allow a folder that "

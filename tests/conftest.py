@@ -11,7 +11,8 @@ import pytest
 
 from libs.checker import check_file
 from libs.events import Collector
-from libs.runner import Runner, RunResult
+from libs.run_result import RunResult
+from libs.runner import Runner
 
 ROOT = Path(__file__).resolve().parents[1]
 

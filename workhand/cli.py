@@ -21,7 +21,8 @@ from libs.plan import Plan
 from libs.policy import AllowedFolder, Policy
 from libs.reference import robot_schema, steps_markdown
 from libs.registry import load_libraries
-from libs.runner import Runner, RunResult
+from libs.run_result import RunResult
+from libs.runner import Runner
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Workhand: YAML robots for bank operations.")

@@ -90,7 +90,8 @@ def test_a_sandboxed_robot_reaches_nothing_of_the_platform(sqlite_cluster: Any) 
     stored_files = [p for p in data.rglob("*") if p.is_file() and p.name != "vault.key"]
     for path in stored_files:  # the database (and its WAL), the artifacts
         content = path.read_bytes()
-        assert vault_key not in content and cluster.worker_tokens["w1"].encode() not in content, path
+        token = cluster.worker_tokens["w1"].encode()
+        assert vault_key not in content and token not in content, path
         if "artifacts" in path.parts and str(keeper) != path.relative_to(
                 data / "artifacts").parts[0]:
             assert b"MARKER-other-job-5521" not in content, path

@@ -1,0 +1,66 @@
+"""What a run leaves behind: its result (result.json), the work items it handled and how each
+step fared."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ItemRecord:
+    id: str
+    index: int
+    outcome: str = "done"  # done | business_exception | system_error
+    message: str = ""
+    attempts: int = 1
+    duration_ms: float = 0.0
+    step: str = ""
+
+
+@dataclass
+class StepStats:
+    step: str
+    name: str
+    label: str
+    runs: int = 0
+    failures: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    robot: str
+    title: str
+    file: str
+    status: str = "running"
+    started: str = ""
+    finished: str = ""
+    duration_s: float = 0.0
+    error: dict[str, Any] | None = None
+    work_items: list[ItemRecord] = field(default_factory=list)
+    steps: dict[str, StepStats] = field(default_factory=dict)
+    minutes_saved: float = 0.0
+    artifacts: list[dict[str, str]] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        outcomes = [i.outcome for i in self.work_items]
+        return {"total": len(outcomes), "done": outcomes.count("done"),
+                "business_exceptions": outcomes.count("business_exception"),
+                "system_errors": outcomes.count("system_error")}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "robot": self.robot, "title": self.title, "file": self.file,
+            "status": self.status, "started": self.started, "finished": self.finished,
+            "duration_s": self.duration_s, "error": self.error, "items": self.counts,
+            "work_items": [asdict(i) for i in self.work_items],
+            "steps": [{**asdict(s), "total_ms": round(s.total_ms, 2),
+                       "max_ms": round(s.max_ms, 2)} for s in self.steps.values()],
+            "minutes_saved": self.minutes_saved, "artifacts": self.artifacts,
+            "inputs": self.inputs,
+        }
