@@ -318,9 +318,9 @@ def _guarded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         _tick()
         values = args[skip:]
         _guard(*values, *kwargs.values())
+        _check_filter(name, values, kwargs)
         if name in _TEXT_FILTERS:  # d|string of a list repeating 1 MB 1,000 times
             _text_sized([*values, *kwargs.values()])
-        _check_filter(name, values, kwargs)
         return check_size(func(*args, **kwargs))
 
     return run
