@@ -124,6 +124,47 @@ def check_size(value: Any) -> Any:
     return value
 
 
+MAX_WALK = 10 * MAX_SEQUENCE
+"""The most values flat_size looks at (a second or two); a value with more is too big as text."""
+
+
+def flat_size(value: Any, budget: int = MAX_SEQUENCE) -> int:
+    """The characters and items a value has once written out as text, counted up to just past
+    ``budget``. A list holding the same 1 MB text ten times, ten times over, is small in memory
+    but a gigabyte as text: every reference counts, so the walk stops as soon as it is too big,
+    or after ``MAX_WALK`` values."""
+    total, stack, steps = 0, [value], 0
+    while stack and total <= budget:
+        steps += 1
+        if steps > MAX_WALK:
+            return budget + 1
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            total += len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += len(item)
+            stack.extend(item)
+        else:
+            total += 1
+    return total
+
+
+def text_size_problem(value: Any, limit: int = MAX_SEQUENCE) -> str | None:
+    """Why a value must not be written out as text (a log line, a file, a ${...} inside text),
+    or None: measured before str() or JSON builds the text."""
+    if value is None or isinstance(value, str | bytes | int | float | bool):
+        return None
+    if flat_size(value, limit) <= limit:
+        return None
+    return (f"the value would be over {limit:,} characters as text (a list or map that "
+            "repeats a large value counts it each time); write a smaller value, or rows with "
+            "excel.write_rows or csv.write_rows")
+
+
 def _number_too_big(text: str) -> bool:
     return len(text) > len(str(MAX_SEQUENCE)) or int(text) > MAX_SEQUENCE
 
@@ -198,6 +239,7 @@ def _check_str_method(owner: str, name: str, args: tuple[Any, ...],
         _too_big(_joined_size(owner, args[0]))
     elif name in ("format", "format_map"):
         _check_format(owner)
+        _text_sized([*args, *kwargs.values()])
 
 
 def _check_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -253,6 +295,20 @@ def _check_filter(name: str, values: tuple[Any, ...], kwargs: dict[str, Any]) ->
         _too_big(len(value))
 
 
+_TEXT_FILTERS = frozenset({
+    "string", "tojson", "pprint", "format", "join", "upper", "lower", "title", "capitalize",
+    "center", "replace", "indent", "truncate", "wordwrap", "striptags", "urlize", "escape", "e",
+    "forceescape", "safe", "trim", "wordcount", "urlencode", "xmlattr"})
+"""Filters that write their arguments out as text first."""
+
+
+def _text_sized(values: Any) -> None:
+    for value in values:
+        problem = text_size_problem(value)
+        if problem is not None:
+            raise SecurityError(problem)
+
+
 def _guarded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """A filter or test that refuses secrets and oversized work, like every other hook."""
     skip = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
@@ -263,6 +319,8 @@ def _guarded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         values = args[skip:]
         _guard(*values, *kwargs.values())
         _check_filter(name, values, kwargs)
+        if name in _TEXT_FILTERS:  # d|string of a list repeating 1 MB 1,000 times
+            _text_sized([*values, *kwargs.values()])
         return check_size(func(*args, **kwargs))
 
     return run
@@ -283,6 +341,7 @@ class _Sandbox(SandboxedEnvironment):
             _too_big(len(left) + len(right))
         elif operator == "%" and isinstance(left, str):
             _check_printf(left)
+            _text_sized([right])
         return check_size(_BINOPS[operator](left, right))
 
     def call_unop(self, context: Any, operator: str, arg: Any) -> Any:

@@ -81,6 +81,7 @@ from libs.expression_sandbox import (  # noqa: E402  (FUNCTIONS above are what t
     check_size,
     evaluating,
     make_environment,
+    text_size_problem,
     touched_secret,
 )
 
@@ -279,6 +280,9 @@ def render_text(text: str, scope: Mapping[str, Any]) -> Any:
         secret = find_secret(value)
         if secret is not None:  # "pw=${credentials.bank.password}": formatting is a use too
             raise SecretUseError(f"in '{text}': {misuse_message(secret.name)}")
+        problem = text_size_problem(value)
+        if problem is not None:  # "pre ${rows}": str() would build it before any check
+            raise ExpressionError(f"in '${{{expr}}}': {problem}")
         out.append(_format(value))
         last = end
     out.append(text[last:])

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from libs.context import StepContext
 from libs.errors import BusinessException, StepArgumentError, SystemFailure
+from libs.expression_sandbox import text_size_problem
 from libs.registry import step
 from libs.types import MAX_WAIT, Duration
 
@@ -15,6 +16,9 @@ from libs.types import MAX_WAIT, Duration
 def log(ctx: StepContext, message: Annotated[Any, "what to write to the run log"],
         level: Annotated[Literal["info", "warning", "error"], "severity"] = "info") -> None:
     """Write a message to the run log (console and events.jsonl)."""
+    problem = text_size_problem(message)
+    if problem is not None:
+        raise StepArgumentError(f"log: {problem}")
     ctx.log(str(message), level)
 
 

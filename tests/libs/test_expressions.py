@@ -11,6 +11,7 @@ from libs.expressions import (
     find,
     references,
     render,
+    render_text,
     to_number,
 )
 from libs.secrets import Secret
@@ -99,3 +100,25 @@ def test_a_secret_passed_whole_is_returned_as_it_is_but_never_formatted() -> Non
     with pytest.raises(SecretUseError, match="passed whole"):
         render("pw=${pw}", {"pw": secret})
     assert render("${user | upper}", {"user": "ops01"}) == "OPS01"
+
+
+# A list repeating one large text is small in memory but huge as text: measured before str().
+_SHARED = {"c": [["x" * 200_000] * 10] * 10}  # 20 M characters once written out
+
+
+@pytest.mark.parametrize("expr", ["c | string", "c | tojson", "'%s' % c", "'{}'.format(c)",
+                                  "c | join(',')"])
+def test_a_repeated_value_is_refused_before_it_becomes_text(expr: str) -> None:
+    with pytest.raises(ExpressionError, match="over 1,000,000 characters as text"):
+        evaluate(expr, _SHARED)
+
+
+def test_a_repeated_value_inside_text_is_refused() -> None:
+    with pytest.raises(ExpressionError, match="over 1,000,000 characters as text"):
+        render_text("rows: ${c}", _SHARED)
+
+
+def test_a_table_is_not_text_and_stays_whole() -> None:
+    rows = [{"id": str(i), "name": "x" * 50} for i in range(30_000)]  # 1.5 M characters
+    assert evaluate("rows | selectattr('id') | list | length", {"rows": rows}) == 30_000
+    assert len(render_text("${rows}", {"rows": rows})) == 30_000

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.expression_sandbox import MAX_SEQUENCE, text_size_problem
 from libs.registry import step
 from libs.steps.files import text as textcodec
 from libs.steps.files.listing import glob_paths, split_glob, walk
@@ -245,7 +246,14 @@ def read_text(ctx: StepContext, path: TextPath,
     return textcodec.decode(data, encoding, str(p), "files.read_text")
 
 
+MAX_TEXT_FILE = 100 * MAX_SEQUENCE
+"""The most characters files.write_text writes at once (a table as JSON can be large)."""
+
+
 def as_text(value: Any) -> str:
+    problem = text_size_problem(value, MAX_TEXT_FILE)
+    if problem is not None:
+        raise StepArgumentError(f"files.write_text: {problem}")
     if value is None:
         return ""
     if isinstance(value, dict | list):
