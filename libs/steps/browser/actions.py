@@ -141,7 +141,9 @@ def fill(ctx: StepContext,
                                      "secret such as ${credentials.bank.password} works"]) -> None:
     """Clear a field and fill it with text (Chinese works; for key-by-key typing use browser.type).
     """
-    locator = locate(session_for(ctx).page, target)
+    session = session_for(ctx)
+    session.typing(text)
+    locator = locate(session.page, target)
     with acting(ctx, "browser.fill", target=target, doing="fill it"):
         locator.fill(reveal(text), timeout=timeout_ms(ctx))
 
@@ -157,7 +159,9 @@ def type_(ctx: StepContext,
     Use this for pages that check each key press (search suggestions, masked inputs); otherwise
     browser.fill is faster.
     """
-    locator = locate(session_for(ctx).page, target)
+    session = session_for(ctx)
+    session.typing(text)
+    locator = locate(session.page, target)
     with acting(ctx, "browser.type", target=target, doing="type into it"):
         locator.press_sequentially(reveal(text), delay=delay * 1000,
                                    timeout=timeout_ms(ctx))

@@ -58,9 +58,13 @@ def evaluate(ctx: StepContext,
                                     "(() => ...), or statements with return"]) -> Any:
     """Run JavaScript in the current page and return its result (numbers, text, lists, maps).
 
-    The script must finish by itself: a promise that never settles holds the robot.
+    The script must finish by itself: a promise that never settles holds the robot. Refused in
+    a browser that was given a secret (browser.fill/type of ${credentials...}): a script could
+    read it back; `browser.close` starts a fresh browser.
     """
-    page = session_for(ctx).page
+    session = session_for(ctx)
+    session.no_secrets_typed("browser.evaluate")
+    page = session.page
     try:
         return page.evaluate(script)
     except PlaywrightError as err:

@@ -36,6 +36,7 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.policy import Refused
 from libs.registry import describe_error
+from libs.secrets import Secret
 from libs.steps.browser.failures import first_line
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -110,6 +111,9 @@ class BrowserSession:
         self._browser: Browser | None = None
         self._context: BrowserContext | None = None
         self._page: Page | None = None
+        # secrets typed into a page of this browser: a page script (browser.evaluate) could
+        # read them back in any disguise, which no masking can recognise
+        self.secrets_typed: list[str] = []
         self._history: list[Page] = []  # tabs in the order they were made current
         self._adopted: set[int] = set()
         self._blocked: set[str] = set()  # hosts whose requests were refused (logged once)
@@ -229,8 +233,23 @@ class BrowserSession:
             except Exception:  # a dead browser cannot be closed twice
                 continue
         self._playwright = self._browser = self._context = self._page = None
+        self.secrets_typed.clear()
         self._history.clear()
         self._adopted.clear()
+
+    def typing(self, text: object) -> None:
+        """Remember a secret about to be typed into a page of this browser."""
+        if isinstance(text, Secret):
+            self.secrets_typed.append(text.name)
+
+    def no_secrets_typed(self, step: str) -> None:
+        """Refuse a step that runs the robot's own script in pages that were given a secret."""
+        if self.secrets_typed:
+            raise Refused(
+                f"{step}: a secret ('{self.secrets_typed[0]}') was typed into this browser, and "
+                "a script could read it back from the page in a disguise no masking "
+                "recognises; read the page with browser.read_text or browser.read_table "
+                "instead, or start a fresh browser with browser.close first")
 
     def capture(self, path: Path) -> Path | None:
         """Screenshot the current tab for a failure report; None when no page is open."""
