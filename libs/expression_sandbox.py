@@ -26,7 +26,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -326,9 +327,28 @@ def _guarded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+class _Concatenation(CodeGenerator):
+    """Jinja compiles `a ~ b` to a plain join that no sandbox hook sees: send it through
+    `_Sandbox.join_parts` instead, so its parts are measured before they become text."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.join_parts((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(SandboxedEnvironment):
     intercepted_binops = frozenset(_BINOPS)
     intercepted_unops = frozenset(_UNOPS)
+    code_generator_class = _Concatenation
+
+    def join_parts(self, parts: tuple[Any, ...]) -> str:
+        _tick()
+        _guard(*parts)
+        _text_sized(parts)
+        return check_size("".join(str(p) for p in parts))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _tick()

@@ -107,7 +107,7 @@ _SHARED = {"c": [["x" * 200_000] * 10] * 10}  # 20 M characters once written out
 
 
 @pytest.mark.parametrize("expr", ["c | string", "c | tojson", "'%s' % c", "'{}'.format(c)",
-                                  "c | join(',')"])
+                                  "c | join(',')", "c ~ ''", "'rows: ' ~ c"])
 def test_a_repeated_value_is_refused_before_it_becomes_text(expr: str) -> None:
     with pytest.raises(ExpressionError, match="over 1,000,000 characters as text"):
         evaluate(expr, _SHARED)
