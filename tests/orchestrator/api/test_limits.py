@@ -154,6 +154,18 @@ def test_a_zip_bomb_is_refused_at_deploy(client: TestClient, bomb: bytes) -> Non
     assert "zip bomb" in answer.json()["detail"] or "unpacks to" in answer.json()["detail"]
 
 
+def test_a_deploy_of_too_many_robots_at_once_is_422(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for n in range(201):
+            archive.writestr(f"r{n}.yaml", f"robot: r{n}\nsteps:\n  - log: hi\n")
+    answer = client.post("/api/v1/robots", content=buffer.getvalue(), headers=auth(client))
+    assert answer.status_code == 422, answer.text
+    assert "at most 200 at a time" in answer.json()["detail"]
+    listed = client.get("/api/v1/robots", headers=auth(client)).json()
+    assert not any(r["robot"].startswith("r") and r["robot"][1:].isdigit() for r in listed)
+
+
 def test_a_robot_id_longer_than_100_characters_is_422(client: TestClient) -> None:
     long_id = "r" + "-x" * 60
     robot = client.post("/api/v1/robots", content=f"robot: {long_id}\nsteps:\n  - log: hi\n",
