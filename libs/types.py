@@ -95,6 +95,15 @@ WritePath = Annotated[str, WRITES]
 ReadPaths = Annotated[str | list[str], READS]
 
 
+@dataclass(frozen=True)
+class AddressUse:
+    """Marks a step argument as a web address the step opens or calls, so the checker refuses a
+    literal one that no robot may use (file://, javascript:, …) before anything runs."""
+
+
+WebAddress = Annotated[str, AddressUse()]
+
+
 class AcceptsSecret:
     """Marks an argument type that may hold a Secret (the registry and the checker read it)."""
 

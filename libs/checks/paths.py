@@ -7,10 +7,12 @@ from __future__ import annotations
 import posixpath
 import re
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
-from libs.policy import inside, real
-from libs.types import PathUse
+from libs.policy import Policy, Refused, inside, real
+from libs.types import AddressUse, PathUse
+
+T = TypeVar("T")
 
 # Folders of the system itself: a literal path inside one is outside anything a worker lets
 # robots use, so `workhand check` reports it. Other absolute paths (/mnt/share, /data/exports)
@@ -26,16 +28,33 @@ def inside_real(path: Path, root: Path) -> bool:
     return inside(real(path), real(root))
 
 
-def path_use(field: Any) -> PathUse | None:
-    """Whether a step argument is a path it reads or writes (Annotated with READS/WRITES in
-    libs/types.py), looking inside optional and list types too."""
-    found = [m for m in getattr(field, "metadata", ()) if isinstance(m, PathUse)]
+def _marker(field: Any, kind: type[T]) -> T | None:
+    """The first marker of a kind on a step argument's type (libs/types.py), looking inside
+    optional and list types too."""
+    found = [m for m in getattr(field, "metadata", ()) if isinstance(m, kind)]
     pending = [getattr(field, "annotation", None)]
     while pending and not found:
         hint = pending.pop()
-        found += [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, PathUse)]
+        found += [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, kind)]
         pending += list(get_args(hint))
     return found[0] if found else None
+
+
+def path_use(field: Any) -> PathUse | None:
+    """Whether a step argument is a path it reads or writes (READS/WRITES)."""
+    return _marker(field, PathUse)
+
+
+def address_problem(field: Any, value: Any, step: str) -> str | None:
+    """Why a literal web address (an argument typed WebAddress) can never be used, or None;
+    hosts are left to the run, which knows the worker's allowed hosts."""
+    if not isinstance(value, str) or _marker(field, AddressUse) is None:
+        return None
+    try:
+        Policy().check_url(value, step)
+    except Refused as err:
+        return str(err).removeprefix(f"{step}: ")
+    return None
 
 
 def literal_paths(value: Any) -> list[str]:
@@ -64,7 +83,8 @@ def outside_reach(path: str, robot_dir: Path, bundle: Path, *, writes: bool) -> 
     if text.startswith("~"):
         return f"'{text}' is in a home folder, outside {where}; {how}"
     if text.startswith("/") or text.startswith("\\"):
-        clean = posixpath.normpath(text.replace("\\", "/"))
+        # normpath keeps a leading '//' (POSIX allows it a meaning; Linux reads it as '/')
+        clean = "/" + posixpath.normpath(text.replace("\\", "/")).lstrip("/")
         system = next((s for s in SYSTEM_FOLDERS if clean == s or clean.startswith(s + "/")),
                       "/" if clean == "/" else None)
         if system:

@@ -13,7 +13,13 @@ from pydantic import ValidationError
 from libs import expressions
 from libs.checks.base import IDENTIFIER, RESERVED, kind_of, shown_duration, suggest
 from libs.checks.expression_use import ExpressionChecks
-from libs.checks.paths import called_robot, literal_paths, outside_reach, path_use
+from libs.checks.paths import (
+    address_problem,
+    called_robot,
+    literal_paths,
+    outside_reach,
+    path_use,
+)
 from libs.errors import Pos, RobotFileError
 from libs.loader import YList, YMap
 from libs.plan import (
@@ -265,6 +271,9 @@ class StepChecks(ExpressionChecks):
             except ValidationError as err:
                 self.problem(where, f"argument '{key}' of '{name}': {describe_error(err)}")
                 continue
+            wrong_address = address_problem(params[key], value, name)
+            if wrong_address:
+                self.problem(where, f"argument '{key}' of '{name}': {wrong_address}")
             use = path_use(params[key])
             if use is not None:
                 for path in literal_paths(value):

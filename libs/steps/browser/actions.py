@@ -19,7 +19,7 @@ from libs.secrets import reveal
 from libs.steps.browser.failures import acting, first_line, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
-from libs.types import Duration, SecretText, Target
+from libs.types import Duration, SecretText, Target, WebAddress
 
 
 def _as_text(value: Any) -> Any:
@@ -47,7 +47,7 @@ _NET_ERRORS = {
 
 @step("browser.open", main="url")
 def open_(ctx: StepContext,
-          url: Annotated[str, "the address, e.g. http://127.0.0.1:8000/login"],
+          url: Annotated[WebAddress, "the address, e.g. http://127.0.0.1:8000/login"],
           wait_until: Annotated[Literal["load", "domcontentloaded", "networkidle"],
                                 "when the page counts as opened: load (everything loaded), "
                                 "domcontentloaded (the HTML is ready: faster), networkidle "

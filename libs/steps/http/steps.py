@@ -15,7 +15,7 @@ from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
 from libs.secrets import Secret, reveal
 from libs.steps.http.client import decode, parse_json, preview, safe, shared_client
-from libs.types import Duration, ReadPath, SecretText
+from libs.types import Duration, ReadPath, SecretText, WebAddress
 
 # The fixed argument name 'json' shadows pydantic's deprecated BaseModel.json(); the field wins
 # (the registry reads arguments with getattr), so pydantic's warning about it is only noise.
@@ -42,7 +42,7 @@ class BearerAuth(BaseModel):
 
 Auth = Annotated[BasicAuth | BearerAuth | None,
                  "{username, password} for Basic authentication or {token} for a bearer token"]
-Url = Annotated[str, "the address, e.g. ${env.ACCOUNT_SYSTEM_URL}/api/accounts"]
+Url = Annotated[WebAddress, "the address, e.g. ${env.ACCOUNT_SYSTEM_URL}/api/accounts"]
 Headers = Annotated[dict[str, SecretText | int | float | bool | None] | None,
                     "extra request headers, e.g. {X-Branch: '0101'}; a value may be a secret, "
                     "e.g. {X-Api-Key: '${credentials.api.key}'}"]
