@@ -15,7 +15,7 @@ and bundles), the worker's environment (--clearenv: only the minimal variables b
 every process outside the sandbox (/proc/<parent>/environ of the worker does not exist in it).
 
 The zygote (orchestrator/child.py) cannot give each fork its own mounts, so a sandboxed robot
-starts as a new interpreter: ~0.5 s more per job than a fork (see the worker's settings).
+starts as a new interpreter: ~1.4 s of CPU more per job than a fork (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ not installed): on expiry the test fails with the counts reached so far.
 
 The workers run with `--sandbox off`: this test is about dispatch (leases, retries, fires, queue
 items exactly once), which the sandbox does not touch, and a sandboxed robot starts as a new
-interpreter (~0.5 s more per job, docs/security.md), which would make the 2,000 jobs take three
-times as long on two cores. tests/reliability/test_confinement.py runs robots in the sandbox.
+interpreter (~1.4 s of CPU more per job, docs/benchmarks.md), which would make the 2,000 jobs
+take several times as long on two cores. tests/reliability/test_confinement.py runs robots
+in the sandbox.
 """
 
 from __future__ import annotations
