@@ -19,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,18 +67,7 @@ class Policy:
     # -- network ---------------------------------------------------------------------------
 
     def allows_host(self, host: str) -> bool:
-        if self.hosts is None:
-            return True
-        host = host.strip("[]").lower().rstrip(".")
-        address = _address(host)
-        for allowed in self.hosts:
-            pattern = allowed.strip().lower()
-            if address is not None and _in_network(address, pattern):
-                return True
-            if fnmatch.fnmatchcase(host, pattern) or (
-                    pattern.startswith("*.") and host == pattern[2:]):
-                return True
-        return False
+        return self.hosts is None or host_matches(host, self.hosts)
 
     def check_url(self, url: str, step: str, schemes: tuple[str, ...] = WEB_SCHEMES) -> None:
         """Refuse a URL whose scheme or host the robot may not use."""
@@ -111,6 +100,22 @@ class Policy:
         return cls(tuple(AllowedFolder.from_spec(f) for f in raw.get("folders") or ()),
                    None if hosts is None else tuple(str(h) for h in hosts),
                    {str(k): str(v) for k, v in (raw.get("env") or {}).items()})
+
+
+def host_matches(host: str, patterns: Iterable[str]) -> bool:
+    """Whether a host is among ``patterns``: names (``fnmatch`` wildcards), ``*.suffix`` (the
+    suffix itself included), IP addresses or networks (``10.0.0.0/8``). The one rule for the
+    worker's hosts and for the hosts a credential is bound to."""
+    host = host.strip("[]").lower().rstrip(".")
+    address = _address(host)
+    for allowed in patterns:
+        pattern = allowed.strip().lower()
+        if address is not None and _in_network(address, pattern):
+            return True
+        if fnmatch.fnmatchcase(host, pattern) or (
+                pattern.startswith("*.") and host == pattern[2:]):
+            return True
+    return False
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

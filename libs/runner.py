@@ -12,7 +12,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,8 @@ class Runner:
                  env: Mapping[str, str] | None = None, sinks: list[Sink] | None = None,
                  headed: bool = False, run_id: str | None = None, attempt: int = 1,
                  queues: QueueSource | None = None, policy: Policy | None = None,
-                 time_limit: float | None = None) -> None:
+                 time_limit: float | None = None,
+                 credential_hosts: Mapping[str, Sequence[str] | None] | None = None) -> None:
         self.plan = plan
         self.output_dir = Path(output_dir)
         self.given_inputs = dict(inputs or {})
@@ -96,6 +97,8 @@ class Runner:
         # credential it does not name is not held by the robot process at all.
         self.credentials = {k: dict(v) for k, v in (credentials or {}).items()
                             if k in plan.credentials}
+        # the hosts each credential may be sent to (absent or None: any host the policy allows)
+        self.credential_hosts = dict(credential_hosts or {})
         self.time_limit = time_limit
         self.deadline: float | None = None
         self.env = dict(local_env(os.environ) if env is None else env)
@@ -178,7 +181,8 @@ class Runner:
             raise RobotFileError(problems)
         today = dt.date.today()
         return {"inputs": inputs, "env": self.env, "run": self.run_info(plan),
-                "credentials": {n: protect(n, self.credentials[n]) for n in plan.credentials},
+                "credentials": {n: protect(n, self.credentials[n], self.credential_hosts.get(n))
+                                for n in plan.credentials},
                 "item": None, "today": today, "now": dt.datetime.now().replace(microsecond=0)}
 
     def settings(self, plan: Plan, scope: dict[str, Any]) -> dict[str, Any]:

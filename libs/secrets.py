@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from pydantic_core import core_schema
 
 from libs.errors import StepArgumentError
+from libs.policy import Refused, host_matches
 
 MASK = "***"
 SECRET_SETTINGS = (("mail", "password"),)
@@ -59,15 +60,21 @@ class SecretMisuse(StepArgumentError):
 
 
 class Secret:
-    """An opaque secret value: its text is only read by ``reveal()`` inside a step."""
+    """An opaque secret value: its text is only read by ``reveal()`` inside a step.
 
-    __slots__ = ("__value", "name")
+    ``hosts`` are the hosts its credential is bound to (None: any host the worker allows): a
+    step that sends it elsewhere is refused, so a robot cannot point a password at a server
+    of its author's choosing."""
 
-    def __init__(self, value: str, name: str) -> None:
+    __slots__ = ("__value", "hosts", "name")
+
+    def __init__(self, value: str, name: str, hosts: Iterable[str] | None = None) -> None:
         self.__value = value
         self.name = name
+        self.hosts = None if hosts is None else tuple(hosts)
 
     def reveal(self) -> str:
+        """The text, for masking and for reveal(); a step sending it uses reveal(value, to)."""
         return self.__value
 
     def __repr__(self) -> str:
@@ -94,9 +101,26 @@ class Secret:
         return core_schema.is_instance_schema(cls)
 
 
-def reveal(value: str | Secret) -> str:
-    """The text of a secret-accepting argument, at the moment a step uses it."""
-    return value.reveal() if isinstance(value, Secret) else value
+def reveal(value: str | Secret, to: str) -> str:
+    """The text of a secret-accepting argument, at the moment a step sends it ``to`` a URL or a
+    host; Refused if the secret's credential is bound to other hosts."""
+    if not isinstance(value, Secret):
+        return value
+    check_destination(value, to)
+    return value.reveal()
+
+
+def check_destination(secret: Secret, to: str) -> None:
+    """Refuse to send a secret to a URL or host its credential is not bound to."""
+    if secret.hosts is None:
+        return
+    host = (urllib.parse.urlsplit(to).hostname or "") if "://" in to else to
+    if not host or not host_matches(host, secret.hosts):
+        raise Refused(f"the secret '{secret.name}' may only be sent to "
+                      f"{', '.join(secret.hosts) or 'no host'}; this step would send it to "
+                      f"{host or to or 'no host'} — ask an admin to add the host to the "
+                      "credential in the vault (with workhand run: hosts: in the credentials "
+                      "file)")
 
 
 def find_secret(value: Any, budget: int = 1_000_000) -> Secret | None:
@@ -117,9 +141,11 @@ def find_secret(value: Any, budget: int = 1_000_000) -> Secret | None:
     return None
 
 
-def protect(credential: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A credential's fields as a robot sees them: secret fields become Secret values."""
-    return {field: Secret(str(value), f"credentials.{credential}.{field}")
+def protect(credential: str, fields: Mapping[str, Any],
+            hosts: Iterable[str] | None = None) -> dict[str, Any]:
+    """A credential's fields as a robot sees them: secret fields become Secret values, bound
+    to the credential's hosts (None: any host)."""
+    return {field: Secret(str(value), f"credentials.{credential}.{field}", hosts)
             if is_secret_field(field) and value is not None else value
             for field, value in fields.items()}
 

@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     runner = Runner(plan, output_dir=run_dir, inputs=spec.get("inputs") or {},
                     credentials=spec.get("credentials") or {},
+                    credential_hosts=spec.get("credential_hosts") or {},
                     run_id=f"{spec['job_id']}-{spec['attempt']}", attempt=int(spec["attempt"]),
                     queues=queue_source(plan, spec), policy=policy, env=policy.env)
     return 0 if runner.run().status == "passed" else 1

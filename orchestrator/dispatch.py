@@ -204,10 +204,13 @@ def _assignment(session: Session, row: Row[Any], settings: Settings) -> dict[str
                   ) if facts.credentials else []
     try:
         credentials = vault.reveal(session, settings, wanted) if wanted else {}
+        credential_hosts = vault.bindings(session, wanted)
     except vault.VaultError as err:  # the lease is rolled back with this answer
         raise JobError(503, f"the vault cannot be read: {err}") from None
     return {"id": row.id, "attempt": row.attempt, "robot": row.robot, "version": row.version,
             "file": facts.file, "inputs": row.inputs, "credentials": credentials,
+            # where each credential's secrets may be sent (None: any host the worker allows)
+            "credential_hosts": credential_hosts,
             "timeout_s": time_limit(row.timeout_s, settings),
             "lease_seconds": settings.lease_seconds}
 

@@ -247,6 +247,9 @@ class Credential(Base):
     field_names: Mapped[list[Any]] = mapped_column(default=list)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # the hosts its secrets may be sent to (not secret, so not encrypted); None: any host the
+    # worker allows
+    hosts: Mapped[list[Any] | None] = mapped_column(nullable=True, default=None)
 
 
 class KpiDaily(Base):

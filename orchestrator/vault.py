@@ -34,6 +34,8 @@ IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
 MAX_NAME = 200  # characters of a credential's name and of each field's name
 MAX_FIELDS = 50
 MAX_VALUE = 65_536  # characters of one field's value (a key or a certificate chain fits)
+MAX_HOSTS = 50  # hosts a credential may be bound to
+MAX_HOST = 253  # characters of one host pattern (the longest DNS name)
 
 
 class VaultError(Exception):
@@ -125,9 +127,31 @@ def _decrypt(box: MultiFernet, settings: Settings, row: Credential) -> dict[str,
     return fields
 
 
-def put(session: Session, settings: Settings, name: str, fields: dict[str, str]) -> None:
-    """Store (or replace) a credential; the values are encrypted together as one JSON blob."""
+def check_hosts(name: str, hosts: Any) -> None:
+    """The hosts a credential is bound to: names, *.suffix, addresses or networks."""
+    if hosts is None:
+        return
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        raise BadCredential(f"hosts of credential '{name}' must be a list of host names, "
+                            "*.suffix patterns, addresses or networks, e.g. "
+                            "[\"ebank.bank.cn\", \"10.0.0.0/8\"], or null for any host")
+    if len(hosts) > MAX_HOSTS:
+        raise BadCredential(f"credential '{name}' is bound to {len(hosts)} hosts; at most "
+                            f"{MAX_HOSTS} (use *.suffix patterns or networks)")
+    for host in hosts:
+        if not host or len(host) > MAX_HOST or not host.isprintable() or " " in host:
+            shown = host[:MAX_HOST].encode("unicode_escape").decode()
+            raise BadCredential(f"host '{shown}' of credential '{name}' must be a host name, "
+                                f"*.suffix, address or network of 1 to {MAX_HOST} characters "
+                                "without spaces or control characters")
+
+
+def put(session: Session, settings: Settings, name: str, fields: dict[str, str],
+        hosts: list[str] | None = None) -> None:
+    """Store (or replace) a credential; the values are encrypted together as one JSON blob.
+    ``hosts``: where its secrets may be sent (None: any host the worker allows)."""
     check_name(name)
+    check_hosts(name, hosts)
     if not fields:
         raise BadCredential(f"credential '{name}' needs at least one field, e.g. user and password")
     if len(fields) > MAX_FIELDS:
@@ -141,17 +165,27 @@ def put(session: Session, settings: Settings, name: str, fields: dict[str, str])
             raise BadCredential(f"field '{field}' of credential '{name}' is {len(value)} "
                                 f"characters long; a value holds at most {MAX_VALUE}")
     blob = _fernet(settings, create=True).encrypt(json.dumps(fields).encode())
-    values = {"name": name, "field_names": sorted(fields), "ciphertext": blob, "updated": utcnow()}
+    values = {"name": name, "field_names": sorted(fields), "ciphertext": blob,
+              "updated": utcnow(), "hosts": hosts}
     # An upsert, so two operators writing the same new name at once both succeed (last wins).
     stmt = upsert(session)(Credential).values(values)
     session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
 
 
 def names(session: Session) -> list[dict[str, Any]]:
-    """Every credential's name, field names and last update: never a value."""
-    rows = session.execute(select(Credential.name, Credential.field_names, Credential.updated)
-                           .order_by(Credential.name))
-    return [{"name": n, "fields": list(f), "updated": u} for n, f, u in rows]
+    """Every credential's name, field names, hosts and last update: never a value."""
+    rows = session.execute(select(Credential.name, Credential.field_names, Credential.updated,
+                                  Credential.hosts).order_by(Credential.name))
+    return [{"name": n, "fields": list(f), "updated": u, "hosts": h} for n, f, u, h in rows]
+
+
+def bindings(session: Session, names: Iterable[str]) -> dict[str, list[str] | None]:
+    """The hosts each named credential is bound to (None: any host the worker allows)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    return {n: None if h is None else list(h) for n, h in session.execute(
+        select(Credential.name, Credential.hosts).where(Credential.name.in_(wanted)))}
 
 
 def reveal(session: Session, settings: Settings, names: Iterable[str]) -> dict[str, dict[str, str]]:

@@ -425,7 +425,9 @@ class JobRun:
                 child = Sandboxed(popen) if conf.sandbox is not None else popen
         spec = {"job_id": self.id, "attempt": self.attempt, "file": self.spec["file"],
                 "inputs": self.spec["inputs"],
-                "credentials": self.spec.get("credentials") or {}, "server": self.api.url,
+                "credentials": self.spec.get("credentials") or {},
+                "credential_hosts": self.spec.get("credential_hosts") or {},
+                "server": self.api.url,
                 "worker": self.worker, "token": self.spec.get("job_token", ""),
                 "home": str(self.home), "policy": conf.policy.to_spec()}
         assert child.stdin is not None

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,7 +15,7 @@ from rich.table import Table
 
 from libs.checker import check_file
 from libs.console import ConsoleReporter, summary
-from libs.credentials import load_credentials
+from libs.credentials import CredentialsFile, load_credentials
 from libs.errors import RobotFileError
 from libs.plan import Plan
 from libs.policy import AllowedFolder, Policy
@@ -98,11 +98,12 @@ def run_policy(read: list[Path], write: list[Path], hosts: list[str]) -> Policy:
 
 
 def _run_and_show(plan: Plan, out: Path, inputs: dict[str, str],
-                  creds: dict[str, dict[str, Any]], headed: bool, verbose: bool,
+                  creds: CredentialsFile, headed: bool, verbose: bool,
                   env: dict[str, str] | None = None, policy: Policy | None = None) -> RunResult:
     with ConsoleReporter(console, verbose) as reporter:
-        result = Runner(plan, output_dir=out, inputs=inputs, credentials=creds,
-                        sinks=[reporter], headed=headed, env=env, policy=policy).run()
+        result = Runner(plan, output_dir=out, inputs=inputs, credentials=creds.fields,
+                        credential_hosts=creds.hosts, sinks=[reporter], headed=headed,
+                        env=env, policy=policy).run()
     if result.error and result.error.get("problems"):
         for line in result.error["problems"]:
             err_console.print(escape(line), highlight=False, soft_wrap=True)

@@ -181,8 +181,10 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
     with fastapi_app.state.sessions.begin() as session:
         demo_credentials = robots / "credentials" / "demo.yaml"
         if demo_credentials.is_file():
-            for cred, fields in load_credentials(demo_credentials).items():
-                vault.put(session, settings, cred, {k: str(v) for k, v in fields.items()})
+            demo_file = load_credentials(demo_credentials)
+            for cred, fields in demo_file.fields.items():
+                vault.put(session, settings, cred, {k: str(v) for k, v in fields.items()},
+                          hosts=demo_file.hosts.get(cred))
         admin = create_token(session, Role.ADMIN, "workhand up")
         worker_token = create_token(session, Role.WORKER, "local worker", worker="local")
     write_private(settings.data_dir / ADMIN_TOKEN_FILE, admin + "\n")  # 0600 from the start

@@ -17,6 +17,8 @@ router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 class CredentialOut(BaseModel):
     name: str
     fields: list[str] = Field(description="the field names only; values are never returned")
+    hosts: list[str] | None = Field(None, description="the hosts its secrets may be sent to "
+                                                      "(null: any host the worker allows)")
     updated: dt.datetime
 
 
@@ -24,16 +26,21 @@ class CredentialOut(BaseModel):
             summary="Store or replace a credential (encrypted at rest)")
 def put_credential(name: str, session: SessionDep, settings: SettingsDep, caller: Operator,
                    body: Annotated[dict[str, Any], Body(
-                       description="{fields: {field name: value}}, values are strings",
-                       examples=[{"fields": {"user": "ops01", "password": "..."}}])],
+                       description="{fields: {field name: value}, hosts: [host, ...]}: values "
+                                   "are strings; hosts (optional, null: any host the worker "
+                                   "allows) are where the secrets may be sent — names, "
+                                   "*.suffix, addresses or networks",
+                       examples=[{"fields": {"user": "ops01", "password": "..."},
+                                  "hosts": ["ebank.bank.cn", "10.0.0.0/8"]}])],
                    ) -> Response:
     # The body is checked here, not by a pydantic model, because a model's 422 echoes the
     # offending input back — which, here, would be the secret.
     fields = body.get("fields")
-    if not isinstance(fields, dict) or set(body) != {"fields"}:
-        raise HTTPException(422, "send {\"fields\": {\"name\": \"value\", ...}} and nothing else")
+    if not isinstance(fields, dict) or not {"fields"} <= set(body) <= {"fields", "hosts"}:
+        raise HTTPException(422, "send {\"fields\": {\"name\": \"value\", ...}} and, "
+                                 "optionally, \"hosts\": [\"host\", ...]; nothing else")
     try:
-        vault.put(session, settings, name, fields)
+        vault.put(session, settings, name, fields, body.get("hosts"))
     except vault.BadCredential as err:
         raise HTTPException(422, str(err)) from None
     except vault.VaultKeyError as err:  # the server's key, not the caller's input

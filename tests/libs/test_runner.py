@@ -189,7 +189,7 @@ def test_a_secret_passed_whole_reaches_the_step_and_plain_fields_stay_readable(
     def sign_in(ctx: StepContext, user: Annotated[str, "user"],
                 password: Annotated[SecretText, "password"]) -> None:
         """Records the revealed password."""
-        seen.append(reveal(password))
+        seen.append(reveal(password, "bank.example"))
 
     try:
         result, _ = run_robot("""
@@ -223,8 +223,8 @@ def _echo_step() -> None:
     @step("fake.page_echo", main="text")
     def page_echo(ctx: StepContext, text: Annotated[SecretText, "what the page echoes"]) -> str:
         """A page that shows what was typed (a login error page quoting the password)."""
-        ctx.log(f"page says: wrong password {reveal(text)}")
-        return f"wrong password {reveal(text)}"
+        ctx.log(f"page says: wrong password {reveal(text, 'bank.example')}")
+        return f"wrong password {reveal(text, 'bank.example')}"
 
 
 def test_a_log_line_masks_the_longest_secret_first(run_robot: Run, tmp_path: Path) -> None:

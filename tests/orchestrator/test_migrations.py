@@ -1,5 +1,6 @@
-"""Migration 0004 on a database with tokens from before it: worker tokens stay unbound (and
-are refused by the API until replaced), everything else keeps working; it also goes back."""
+"""Migrations on databases with rows from before them: 0004 leaves worker tokens unbound (and
+refused by the API until replaced), 0005 leaves credentials unbound to hosts; everything else
+keeps working, and each goes back."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import Engine, text
 
 from orchestrator.auth import digest, find_token
 from orchestrator.db import MIGRATIONS, make_engine, session_factory
+from orchestrator.vault import bindings
 
 
 def alembic(engine: Engine, target: str, down: bool = False) -> None:
@@ -34,5 +36,23 @@ def test_0004_keeps_old_tokens_unbound(db_url: str) -> None:
         alembic(engine, "0003", down=True)
         with engine.begin() as conn:
             assert conn.execute(text("SELECT count(*) FROM tokens")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_0005_leaves_old_credentials_unbound(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        alembic(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO credentials (name, field_names, ciphertext, updated) "
+                              "VALUES ('bank', '[\"password\"]', :blob, CURRENT_TIMESTAMP)"),
+                         {"blob": b"encrypted"})
+        alembic(engine, "head")
+        with session_factory(engine)() as session:
+            assert bindings(session, ["bank"]) == {"bank": None}
+        alembic(engine, "0004", down=True)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM credentials")).scalar() == 1
     finally:
         engine.dispose()

@@ -70,6 +70,11 @@ steps:
   - set: {password: "${credentials.core.password}"}
   - wait: 1s
 """,
+    "bound": """robot: bound
+credentials: [core]
+steps:
+  - http.post: {url: "http://127.0.0.2:9/", headers: {X-Key: "${credentials.core.password}"}}
+""",
     "inbox": """robot: inbox
 steps:
   - for_each: {queue: inbox}
@@ -369,6 +374,17 @@ def test_credentials_reach_the_robot_and_nothing_stored(setup: Setup, tmp_path: 
     assert SECRET not in str(events) + str(job) + caplog.text
     leaks = [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert leaks == []  # the database, its WAL, the artifacts, the worker's run folders
+
+
+def test_a_credential_bound_to_hosts_is_bound_in_the_robot(setup: Setup) -> None:
+    response = setup.http.put("/api/v1/credentials/core", json={
+        "fields": {"user": "ops01", "password": SECRET}, "hosts": ["ebank.bank.cn"]})
+    assert response.status_code == 204, response.text
+    job = setup.ended(setup.start_job("bound"))
+    assert job["state"] == "failed", job
+    assert ("the secret 'credentials.core.password' may only be sent to ebank.bank.cn; this "
+            "step would send it to 127.0.0.2") in str(job["error"]), job
+    assert SECRET not in str(job)
 
 
 def test_the_worker_reconnects_after_a_server_restart(setup: Setup,

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, WithJsonSchema
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
-from libs.secrets import reveal
+from libs.secrets import Secret, reveal
 from libs.steps.browser.failures import acting, first_line, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
@@ -145,7 +145,7 @@ def fill(ctx: StepContext,
     session.typing(text)
     locator = locate(session.page, target)
     with acting(ctx, "browser.fill", target=target, doing="fill it"):
-        locator.fill(reveal(text), timeout=timeout_ms(ctx))
+        locator.fill(_text_for(ctx, locator, text), timeout=timeout_ms(ctx))
 
 
 @step("browser.type")
@@ -163,8 +163,18 @@ def type_(ctx: StepContext,
     session.typing(text)
     locator = locate(session.page, target)
     with acting(ctx, "browser.type", target=target, doing="type into it"):
-        locator.press_sequentially(reveal(text), delay=delay * 1000,
+        locator.press_sequentially(_text_for(ctx, locator, text), delay=delay * 1000,
                                    timeout=timeout_ms(ctx))
+
+
+def _text_for(ctx: StepContext, locator: Locator, text: str | Secret) -> str:
+    """The text to put in a field. A secret bound to hosts goes only into a page (or frame) of
+    one of them: the address of the document that holds the field is read right before."""
+    if isinstance(text, Secret) and text.hosts is not None:
+        where = str(locator.evaluate("field => field.ownerDocument.location.href",
+                                     timeout=timeout_ms(ctx)))
+        return reveal(text, where)
+    return text if isinstance(text, str) else text.reveal()
 
 
 @step("browser.select")

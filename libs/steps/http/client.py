@@ -9,12 +9,14 @@ from typing import Any
 import httpx
 
 from libs.context import StepContext
-from libs.secrets import MASK
+from libs.secrets import MASK, check_destination
 
 # GB2312 and GBK pages routinely contain characters only GB18030 (their superset) can decode.
 _CHINESE_SUPERSET = {"gb2312": "gb18030", "gbk": "gb18030", "gb_2312-80": "gb18030",
                      "x-gbk": "gb18030", "cp936": "gb18030", "euc-cn": "gb18030"}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.I)
+BOUND_HEADERS = "workhand.bound_headers"
+"""The request extension naming the headers that hold a secret bound to hosts."""
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 
 
@@ -24,8 +26,12 @@ def shared_client(ctx: StepContext, verify_tls: bool) -> httpx.Client:
     key = "http.client" if verify_tls else "http.client.unverified"
 
     def allowed(request: httpx.Request) -> None:
-        # every request, redirects included: a redirect must not lead to a host not allowed
+        # every request, redirects included: a redirect must not lead to a host not allowed,
+        # nor carry a header secret to a host its credential is not bound to
         ctx.policy.check_url(str(request.url), "http.request")
+        for name, secret in request.extensions.get(BOUND_HEADERS, {}).items():
+            if name in request.headers:
+                check_destination(secret, str(request.url))
 
     return ctx.resources.get(key, lambda: httpx.Client(
         verify=verify_tls, follow_redirects=True, event_hooks={"request": [allowed]}))

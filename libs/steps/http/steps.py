@@ -14,7 +14,7 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
 from libs.secrets import Secret, reveal
-from libs.steps.http.client import decode, parse_json, preview, safe, shared_client
+from libs.steps.http.client import BOUND_HEADERS, decode, parse_json, preview, safe, shared_client
 from libs.types import Duration, ReadPath, SecretText, WebAddress
 
 # The fixed argument name 'json' shadows pydantic's deprecated BaseModel.json(); the field wins
@@ -95,8 +95,9 @@ def request(
         uploads = _open_files(ctx, stack, files or {}, where, secrets)
         try:
             response = shared_client(ctx, verify_tls).request(
-                method, url, params=params, headers=_headers(headers), json=json,
-                data=form, files=uploads or None, auth=_httpx_auth(auth), timeout=wait)
+                method, url, params=params, headers=_headers(headers, url), json=json,
+                data=form, files=uploads or None, auth=_httpx_auth(auth, url), timeout=wait,
+                extensions={BOUND_HEADERS: _bound_headers(headers)})
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as err:
             raise StepArgumentError(safe(
                 ctx, f"{where}: '{url}' is not a usable URL ({err}); write it like "
@@ -148,20 +149,30 @@ def post(ctx: StepContext, url: Url,
 
 def _auth_secrets(auth: BasicAuth | BearerAuth | None,
                   headers: dict[str, Any] | None = None) -> list[str]:
-    found = [reveal(v) for v in (headers or {}).values() if isinstance(v, Secret)]
-    if isinstance(auth, BasicAuth):
-        return [reveal(auth.password), *found]
-    if isinstance(auth, BearerAuth):
-        return [reveal(auth.token), *found]
-    return found
+    # the texts to mask in this step's messages (nothing is sent)
+    found = [v.reveal() for v in (headers or {}).values() if isinstance(v, Secret)]
+    given = auth.password if isinstance(auth, BasicAuth) else \
+        auth.token if isinstance(auth, BearerAuth) else None
+    if given is None:
+        return found
+    return [given.reveal() if isinstance(given, Secret) else given, *found]
 
 
-def _httpx_auth(auth: BasicAuth | BearerAuth | None) -> httpx.Auth | None:
+def _httpx_auth(auth: BasicAuth | BearerAuth | None, url: str) -> httpx.Auth | None:
+    # httpx drops Authorization on a redirect to another origin, so checking the first
+    # address is enough for a credential bound to hosts
     if isinstance(auth, BasicAuth):
-        return httpx.BasicAuth(auth.username, reveal(auth.password))
+        return httpx.BasicAuth(auth.username, reveal(auth.password, url))
     if isinstance(auth, BearerAuth):
-        return _Bearer(reveal(auth.token))
+        return _Bearer(reveal(auth.token, url))
     return None
+
+
+def _bound_headers(headers: dict[str, Any] | None) -> dict[str, Secret]:
+    """Headers holding a secret bound to hosts: checked again on every redirect (httpx keeps
+    custom headers when it follows one to another host)."""
+    return {name: value for name, value in (headers or {}).items()
+            if isinstance(value, Secret) and value.hosts is not None}
 
 
 class _Bearer(httpx.Auth):
@@ -173,12 +184,13 @@ class _Bearer(httpx.Auth):
         yield request
 
 
-def _headers(headers: dict[str, Any] | None) -> dict[str, str] | None:
+def _headers(headers: dict[str, Any] | None, url: str) -> dict[str, str] | None:
     if headers is None:
         return None
     out = {}
     for name, value in headers.items():
-        text = "" if value is None else reveal(value) if isinstance(value, Secret) else str(value)
+        text = "" if value is None else reveal(value, url) if isinstance(value, Secret) \
+            else str(value)
         if not text.isascii():
             # HTTP headers are ASCII: Chinese must be encoded the way the server expects.
             raise StepArgumentError(f"header '{name}' contains non-ASCII text; HTTP headers "

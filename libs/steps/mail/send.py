@@ -96,20 +96,23 @@ def _server(ctx: StepContext, host: str | None, port: int | None) -> Server:
         timeout = parse_duration(conf["timeout"]) if conf.get("timeout") else ctx.remaining
     except ValueError as err:
         raise StepArgumentError(f"settings mail: {err}") from None
+    server_host = str(host or conf.get("host") or ctx.env.get("SMTP_HOST") or "127.0.0.1")
     return Server(
-        host=str(host or conf.get("host") or ctx.env.get("SMTP_HOST") or "127.0.0.1"),
+        host=server_host,
         port=number,
         username=conf.get("username") or ctx.env.get("SMTP_USERNAME") or None,
-        password=_password(conf.get("password")) or ctx.env.get("SMTP_PASSWORD") or None,
+        password=_password(conf.get("password"), server_host) or ctx.env.get("SMTP_PASSWORD")
+        or None,
         ssl=use_ssl, starttls=bool(conf.get("starttls", False)),
         verify_tls=bool(conf.get("verify_tls", True)), timeout=max(timeout, 0.01))
 
 
-def _password(value: Any) -> str | None:
-    """settings mail.password: text, or a secret passed whole (${credentials.smtp.password})."""
+def _password(value: Any, host: str) -> str | None:
+    """settings mail.password: text, or a secret passed whole (${credentials.smtp.password}),
+    which goes only to an SMTP host its credential is bound to."""
     if value is None:
         return None
-    return reveal(value) if isinstance(value, Secret) else str(value)
+    return reveal(value, host) if isinstance(value, Secret) else str(value)
 
 
 def _sender(ctx: StepContext, from_address: str | None, server: Server) -> Address:

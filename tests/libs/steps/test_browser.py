@@ -16,7 +16,9 @@ import pytest
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import Refused
 from libs.registry import REGISTRY
+from libs.secrets import Secret
 from libs.steps import browser  # noqa: F401 - registers the browser steps
 from libs.steps.browser.session import BrowserSession
 
@@ -135,6 +137,23 @@ def test_css_xpath_text_and_selector_targets(ctx: StepContext, site: str) -> Non
     assert run(ctx, "browser.read_text", {"target": "button", "all": True}) == \
         ["提交", "审批", "登录"]
     assert run(ctx, "browser.read_text", {"target": ".nothing-here", "all": True}) == []
+
+
+def test_a_secret_is_filled_only_into_a_page_of_its_credentials_hosts(ctx: StepContext,
+                                                                       site: str) -> None:
+    run(ctx, "browser.open", {"url": f"{site}/form.html"})
+    field = {"label": "户名"}
+    foreign = Secret("Bound-Secret-42", "credentials.bank.password", ["ebank.bank.cn"])
+    for name in ("browser.fill", "browser.type"):
+        with pytest.raises(Refused, match=r"^the secret 'credentials\.bank\.password' may only "
+                                          r"be sent to ebank\.bank\.cn; this step would send it "
+                                          r"to 127\.0\.0\.1 — ask an admin"):
+            run(ctx, name, {"target": field, "text": foreign})
+    assert run(ctx, "browser.evaluate", {"script": "document.querySelector('#name').value"}) == ""
+    own = Secret("Bound-Secret-42", "credentials.bank.password", ["127.0.0.1"])
+    run(ctx, "browser.fill", {"target": field, "text": own})
+    assert run(ctx, "browser.evaluate", {"script": "document.querySelector('#name').value"}) \
+        == "Bound-Secret-42"
 
 
 def test_target_inside_an_iframe(ctx: StepContext, site: str) -> None:

@@ -22,6 +22,7 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.policy import Policy, Refused
 from libs.registry import REGISTRY
+from libs.secrets import Secret
 from libs.steps.http import get, post, request
 from libs.steps.http.client import shared_client
 
@@ -303,3 +304,43 @@ def test_uploads_come_from_inside_the_reach(tmp_path: Path) -> None:
     ctx = StepContext.for_tests(tmp_path / "robot")
     with pytest.raises(Refused, match="outside the folders this robot may read"):
         request(ctx, "http://bank.example/up", "POST", files={"f": "/etc/passwd"})
+
+
+def test_a_header_secret_goes_only_to_the_hosts_of_its_credential(ctx: StepContext,
+                                                                   server: str) -> None:
+    bound = Secret("key-0101-secret", "credentials.api.key", ["127.0.0.1"])
+    result = request(ctx, f"{server}/json", headers={"X-Branch": bound})
+    assert result["json"]["branch"] == "key-0101-secret"
+    elsewhere = Secret("key-0101-secret", "credentials.api.key", ["api.bank.example"])
+    with pytest.raises(Refused, match=r"^the secret 'credentials\.api\.key' may only be sent to "
+                                      r"api\.bank\.example; this step would send it to "
+                                      r"127\.0\.0\.1 — ask an admin"):
+        request(ctx, f"{server}/json", headers={"X-Branch": elsewhere})
+    with pytest.raises(Refused, match=r"would send it to 127\.0\.0\.1"):
+        REGISTRY["http.request"].call(ctx, {"url": f"{server}/basic", "auth": {
+            "username": "柜员01", "password": elsewhere}})
+
+
+def test_a_redirect_to_another_host_does_not_carry_a_bound_secret(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def bank(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "bank.example":
+            return httpx.Response(302, headers={"location": "http://evil.example/echo"})
+        return httpx.Response(200, json={"ok": True})
+
+    ctx = StepContext.for_tests(tmp_path)
+    shared_client(ctx, True)._transport = httpx.MockTransport(bank)
+    key = Secret("key-0101-secret", "credentials.api.key", ["bank.example"])
+    with pytest.raises(Refused, match=r"would send it to evil\.example"):
+        request(ctx, "http://bank.example/start", headers={"X-Api-Key": key})
+    assert [r.url.host for r in seen] == ["bank.example"]  # evil.example was never asked
+    # Authorization is dropped by httpx on a redirect to another origin: the request goes on
+    # without the password
+    seen.clear()
+    password = Secret("pw-0101-secret", "credentials.api.password", ["bank.example"])
+    assert REGISTRY["http.request"].call(ctx, {"url": "http://bank.example/start", "auth": {
+        "username": "u", "password": password}})["ok"]
+    assert [r.url.host for r in seen] == ["bank.example", "evil.example"]
+    assert "authorization" in seen[0].headers and "authorization" not in seen[1].headers

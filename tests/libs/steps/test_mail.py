@@ -15,7 +15,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.policy import Refused
 from libs.registry import REGISTRY
+from libs.secrets import Secret
 from libs.steps.mail import send
 
 
@@ -128,6 +130,21 @@ def test_wrong_password_never_appears(tmp_path: Path, smtp: tuple[Capture, int])
     assert "s3cret" not in message and "but-wrong" not in message
     assert f"127.0.0.1:{port}" in message and "ops@bank.cn" in message
     assert "refused the login of 'robot@bank.cn'" in message
+
+
+def test_a_bound_password_goes_only_to_its_mail_hosts(tmp_path: Path,
+                                                      smtp: tuple[Capture, int]) -> None:
+    capture, port = smtp
+    foreign = Secret("s3cret", "credentials.smtp.password", ["mail.bank.cn"])
+    ctx = _ctx(tmp_path, port, username="robot@bank.cn", password=foreign)
+    with pytest.raises(Refused, match=r"may only be sent to mail\.bank\.cn; this step would "
+                                      r"send it to 127\.0\.0\.1"):
+        send(ctx, to="ops@bank.cn", subject="x", body="y")
+    assert capture.envelopes == []
+    own = Secret("s3cret", "credentials.smtp.password", ["127.0.0.1"])
+    send(_ctx(tmp_path, port, username="robot@bank.cn", password=own), to="ops@bank.cn",
+         subject="x", body="y")
+    assert len(capture.envelopes) == 1
 
 
 def test_refused_recipients(tmp_path: Path, smtp: tuple[Capture, int]) -> None:

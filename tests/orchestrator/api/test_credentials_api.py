@@ -51,7 +51,8 @@ def test_write_list_delete_never_shows_a_value(client: TestClient,
         seen.append(got.text)
     assert [(c["name"], c["fields"]) for c in got.json()] == [
         ("core_banking", ["password", "user"])]
-    assert set(got.json()[0]) == {"name", "fields", "updated"}
+    assert set(got.json()[0]) == {"name", "fields", "hosts", "updated"}
+    assert got.json()[0]["hosts"] is None  # stored without hosts: any host the worker allows
     seen.append(client.get("/api/v1/credentials/core_banking", headers=tokens["admin"]).text)
     gone = client.delete("/api/v1/credentials/core_banking", headers=tokens["operator"])
     assert gone.status_code == 204
@@ -99,3 +100,38 @@ def test_broken_key_is_explained(client: TestClient, tokens: dict[str, dict[str,
     got = client.put("/api/v1/credentials/x", headers=tokens["operator"],
                      json={"fields": {"p": SECRET}})
     assert got.status_code == 503 and str(key_file) in got.json()["detail"]
+
+
+def test_a_credential_is_bound_to_hosts(client: TestClient, sessions: sessionmaker[Session],
+                                        tokens: dict[str, dict[str, str]]) -> None:
+    hosts = ["ebank.bank.cn", "*.core.bank.cn", "10.0.0.0/8"]
+    put = client.put("/api/v1/credentials/bank", headers=tokens["operator"],
+                     json={"fields": {"user": "ops01", "password": SECRET}, "hosts": hosts})
+    assert put.status_code == 204, put.text
+    listed = client.get("/api/v1/credentials", headers=tokens["viewer"]).json()
+    assert [(c["name"], c["hosts"]) for c in listed] == [("bank", hosts)]
+    with sessions.begin() as s:
+        assert vault.bindings(s, ["bank", "absent"]) == {"bank": hosts}
+    unbound = client.put("/api/v1/credentials/bank", headers=tokens["operator"],
+                         json={"fields": {"password": SECRET}, "hosts": None})
+    assert unbound.status_code == 204
+    with sessions.begin() as s:
+        assert vault.bindings(s, ["bank"]) == {"bank": None}
+
+
+@pytest.mark.parametrize(("hosts", "says"), [
+    ("ebank.bank.cn", "must be a list of host names"),
+    ([1], "must be a list of host names"),
+    (["ok.example"] * 51, "bound to 51 hosts; at most 50"),
+    (["a" * 254], "of 1 to 253 characters"),
+    (["two words"], "without spaces"),
+    ([""], "of 1 to 253 characters"),
+    (["bad\x00host"], "without spaces or control characters"),
+])
+def test_bad_hosts_are_refused(client: TestClient, tokens: dict[str, dict[str, str]],
+                               hosts: object, says: str) -> None:
+    got = client.put("/api/v1/credentials/bank", headers=tokens["operator"],
+                     json={"fields": {"password": SECRET}, "hosts": hosts})
+    assert got.status_code == 422 and says in got.json()["detail"]
+    assert SECRET not in got.text
+    assert client.get("/api/v1/credentials", headers=tokens["viewer"]).json() == []

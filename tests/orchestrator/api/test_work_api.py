@@ -192,3 +192,16 @@ def test_an_ended_attempts_job_token_is_unknown(client: TestClient) -> None:
         "Authorization": f"Bearer {spec['job_token']}"},
         json={"job_id": spec["id"], "attempt": spec["attempt"], "worker": "w1"})
     assert answer.status_code == 401 and "unknown or revoked" in answer.json()["detail"]
+
+
+def test_the_lease_carries_the_hosts_each_credential_is_bound_to(client: TestClient) -> None:
+    start(client)
+    assert lease(client, "w1", "w1").json()["jobs"][0]["credential_hosts"] == {"core": None}
+    app: Any = client.app
+    with app.state.sessions.begin() as session:
+        vault.put(session, app.state.settings, "core", {"user": "ops01", "password": SECRET},
+                  hosts=["ebank.bank.cn", "10.0.0.0/8"])
+    start(client)
+    spec = lease(client, "w2", "w2").json()["jobs"][0]
+    assert spec["credential_hosts"] == {"core": ["ebank.bank.cn", "10.0.0.0/8"]}
+    assert spec["credentials"]["core"]["password"] == SECRET
