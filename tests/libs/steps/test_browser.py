@@ -149,11 +149,16 @@ def test_a_secret_is_filled_only_into_a_page_of_its_credentials_hosts(ctx: StepC
                                           r"be sent to ebank\.bank\.cn; this step would send it "
                                           r"to 127\.0\.0\.1 — ask an admin"):
             run(ctx, name, {"target": field, "text": foreign})
-    assert run(ctx, "browser.evaluate", {"script": "document.querySelector('#name').value"}) == ""
+    page = ctx.resources.peek("browser").page  # the test reads the field; a robot may not
+    assert page.input_value("#name") == ""
     own = Secret("Bound-Secret-42", "credentials.bank.password", ["127.0.0.1"])
     run(ctx, "browser.fill", {"target": field, "text": own})
-    assert run(ctx, "browser.evaluate", {"script": "document.querySelector('#name').value"}) \
-        == "Bound-Secret-42"
+    assert page.input_value("#name") == "Bound-Secret-42"
+    # a page given a secret runs no robot script: it could read the field back disguised
+    with pytest.raises(Refused, match="was typed into this browser"):
+        run(ctx, "browser.evaluate", {"script": "document.querySelector('#name').value"})
+    run(ctx, "browser.close", {})
+    assert run(ctx, "browser.evaluate", {"script": "1 + 1"}) == 2  # a fresh browser may
 
 
 def test_target_inside_an_iframe(ctx: StepContext, site: str) -> None:
