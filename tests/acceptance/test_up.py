@@ -1,5 +1,6 @@
 """`workhand up` on a fresh data folder: everything comes up on SQLite, the S2 schedule fires and
-its robot runs on the local worker against the demo systems, and the savings show in the KPI.
+its robot runs on the local worker against the demo systems, and the savings show in the KPI;
+a robot trying to read the data folder or the worker's environment gets nothing.
 
 The S2 schedule is the repository's own file with its cron changed to every minute, so the test
 waits at most a minute for a fire instead of until 08:00."""
@@ -41,6 +42,42 @@ def wait_for(what: str, check: Any, deadline_s: float, proc: subprocess.Popen[st
             return found
         time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# Each robot tries a way to the orchestrator's data folder or the worker's environment from
+# `workhand up`'s local worker: a read must end the run with a refusal (robot-file errors are not
+# caught by try/catch, so a robot cannot probe what it may reach), ${env} holds no WORKHAND_*.
+THIEF_READS = ["${run.output}/../../../data/vault.key", "{data}/vault.key", "{data}/workhand.db",
+               "{data}/admin.token", "${'/proc'}/1/environ", "${'/proc'}/self/environ"]
+
+
+def thief(n: int, step: str) -> bytes:
+    return f"robot: thief-{n}\nsteps:\n  - {step}\n  - log: \"got ${{got}}\"\n".encode()
+
+
+def a_robot_reaches_nothing_of_the_platform(api: httpx.Client, data: Path,
+                                            proc: subprocess.Popen[str]) -> None:
+    steps = [f"files.read_text: {{path: \"{p.replace('{data}', str(data))}\", into: got}}"
+             for p in THIEF_READS] + ["set: {got: \"${env}\"}"]
+    jobs = []
+    for n, step in enumerate(steps):
+        deployed = api.post("/robots", content=thief(n, step))
+        assert deployed.status_code == 201, deployed.text
+        jobs.append(api.post("/jobs", json={"robot": f"thief-{n}"}).json()["id"])
+    secrets = [(data / "vault.key").read_bytes().strip(),
+               (data / "admin.token").read_bytes().strip(), b"SQLite format 3", b"WORKHAND_"]
+    for n, job_id in enumerate(jobs):
+        job = wait_for(f"thief {n}", lambda j=job_id: (found := api.get(f"/jobs/{j}").json())
+                       ["state"] in ("succeeded", "failed") and found, 120, proc)
+        if n < len(THIEF_READS):
+            assert job["state"] == "failed", job
+            assert "outside the folders this robot may read" in job["error"]["message"], job
+        else:
+            assert job["state"] == "succeeded", job
+        blobs = [str(job).encode(), str(api.get(f"/jobs/{job_id}/events").json()).encode()]
+        for artifact in api.get(f"/jobs/{job_id}/artifacts").json():
+            blobs.append(api.get(f"/jobs/{job_id}/artifacts/{artifact['id']}").content)
+        assert not [s for s in secrets if any(s in blob for blob in blobs)], n
 
 
 def test_up_fires_the_s2_schedule_on_the_local_worker(tmp_path: Path) -> None:
@@ -100,6 +137,7 @@ def test_up_fires_the_s2_schedule_on_the_local_worker(tmp_path: Path) -> None:
         assert row["runs"] == 1 and row["minutes_saved"] == 90  # minutes_per_run
         workers = api.get("/workers").json()
         assert [w["name"] for w in workers] == ["local"]
+        a_robot_reaches_nothing_of_the_platform(api, data, proc)
         status = subprocess.run([sys.executable, "-m", "workhand", "status", "--server",
                                  f"http://127.0.0.1:{port}", "--data", str(data)],
                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
