@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from libs.checker import check_file
 from libs.plan import Call, Plan, walk
+from libs.zip_members import MemberRefused, copy_member, too_compressed
 from orchestrator.models import Robot, RobotVersion, utcnow
 
 DATA_DIR = "data"
@@ -148,37 +149,32 @@ def unpack(bundle: bytes, into: Path) -> None:
             target = (root / member.filename).resolve()
             if root not in target.parents:
                 raise ValueError(f"bundle member '{member.filename}' would land outside {into}")
-        written = 0
+        total = 0
         for member in members:
-            written += _extract(archive, member, root / member.filename, MAX_UNPACKED - written)
+            total = _extract(archive, member, root / member.filename, total)
 
 
 def _extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
-             room: int) -> int:
-    """One member, counted as it is written: its bytes, not its header, decide."""
+             total: int) -> int:
+    """One member, counted as it is written (its bytes, not its header, decide); the bundle's
+    new total."""
     name = member.filename
-    limit = min(room, member.file_size)  # it may not grow beyond what it declared
-    if member.file_size > RATIO_FROM and member.file_size > MAX_RATIO * max(1,
-                                                                             member.compress_size):
+    if too_compressed(member, member.file_size, MAX_RATIO, RATIO_FROM):
         raise BundleTooLarge(f"bundle member '{name}' unpacks to {member.file_size // 1024} KiB "
                              f"from {member.compress_size} bytes, over {MAX_RATIO} times "
                              "its size: it looks like a zip bomb")
     try:
         if member.is_dir():
             target.mkdir(parents=True, exist_ok=True)
-            return 0
+            return total
         target.parent.mkdir(parents=True, exist_ok=True)
-        written = 0
-        with archive.open(member) as source, target.open("wb") as out:
-            while chunk := source.read(1024 * 1024):
-                written += len(chunk)
-                if written > limit:
-                    raise BundleTooLarge(
-                        f"bundle member '{name}' unpacks to more than it declares "
-                        f"({member.file_size} bytes) or than the bundle may hold "
-                        f"({_mib(MAX_UNPACKED)}); the zip is damaged or hostile")
-                out.write(chunk)
-        return written
+        with target.open("wb") as out:
+            return copy_member(archive, member, out, name=name, total=total,
+                               unpacked=MAX_UNPACKED, ratio=MAX_RATIO, ratio_from=RATIO_FROM)
+    except MemberRefused as err:
+        raise BundleTooLarge(f"the bundle cannot be unpacked: {err} (a bundle holds at most "
+                             f"{_mib(MAX_UNPACKED)}, WORKHAND_MAX_BUNDLE_UNPACKED_BYTES); the "
+                             "zip is damaged or hostile") from None
     except (RuntimeError, NotImplementedError, zlib.error, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"bundle member '{name}' cannot be unpacked: {err}") from None
     except OSError as err:

@@ -16,13 +16,13 @@ from libs.registry import step
 from libs.steps.files.paths import find, not_found, output_file, source_file
 from libs.steps.files.steps import folder_of, matches, register, tree_files
 from libs.types import ReadPath, WritePath
+from libs.zip_members import MemberRefused, copy_member, too_compressed
 
 # Limits of files.unzip (documented in its step doc): an archive beyond them is refused whole.
 MAX_MEMBERS = 10_000
 MAX_UNPACKED = 1024 ** 3  # 1 GiB, all members together
 MAX_RATIO = 200  # unpacked / packed size of one member ...
 RATIO_FROM = 1024 ** 2  # ... once it is over 1 MiB (small, repetitive files pack very well)
-CHUNK = 64 * 1024
 
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
@@ -128,34 +128,29 @@ def _check_headers(plan: list[tuple[zipfile.ZipInfo, Path]], archive: Path) -> N
             raise SystemFailure(f"files.unzip: {archive} is password-protected "
                                 f"('{member_name(info)}'); unzip it by hand or ask for an "
                                 "unprotected archive")
-        _check_ratio(info, info.file_size, archive)
+        if too_compressed(info, info.file_size, MAX_RATIO, RATIO_FROM):
+            raise _refuse(archive, f"the member '{member_name(info)}' unpacks to more than "
+                                   f"{MAX_RATIO} times its packed size (a 'zip bomb')")
 
 
-def _check_ratio(info: zipfile.ZipInfo, size: int, archive: Path) -> None:
-    if size > RATIO_FROM and size > MAX_RATIO * max(info.compress_size, 1):
-        raise _refuse(archive, f"the member '{member_name(info)}' unpacks to more than "
-                               f"{MAX_RATIO} times its packed size (a 'zip bomb')")
 
 
 def _extract(ctx: StepContext, zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
              archive: Path, total: int) -> int:
     """Stream one member to its file, counting bytes (headers can lie); the new total."""
-    written = 0
-    with zf.open(info) as src, target.open("wb") as out:
-        while chunk := src.read(CHUNK):
-            written += len(chunk)
-            total += len(chunk)
-            if written > info.file_size:
-                raise _refuse(archive, f"the member '{member_name(info)}' holds more than the "
-                                       f"{info.file_size:,} bytes its header says")
-            if total > MAX_UNPACKED:
-                raise _refuse(archive, f"it unpacks to more than {MAX_UNPACKED:,} bytes (1 GiB)")
-            _check_ratio(info, written, archive)
-            if ctx.remaining <= 0:
-                raise SystemFailure(f"files.unzip: extracting {archive} took longer than the "
-                                    f"step's {ctx.timeout:g}s timeout; give it a longer timeout")
-            out.write(chunk)
-    return total
+
+    def in_time() -> None:
+        if ctx.remaining <= 0:
+            raise SystemFailure(f"files.unzip: extracting {archive} took longer than the "
+                                f"step's {ctx.timeout:g}s timeout; give it a longer timeout")
+
+    with target.open("wb") as out:
+        try:
+            return copy_member(zf, info, out, name=member_name(info), total=total,
+                               unpacked=MAX_UNPACKED, ratio=MAX_RATIO, ratio_from=RATIO_FROM,
+                               tick=in_time)
+        except MemberRefused as err:
+            raise _refuse(archive, str(err)) from None
 
 
 @step("files.unzip")
