@@ -71,8 +71,7 @@ def robot_os_env(home: Path, chromium: str, environ: Mapping[str, str] | None = 
     Nothing else of the worker's: its token, the vault key, the database URL never reach it.
     (A robot's ${env.X} sees only what the worker's settings pass, given on stdin.)"""
     environ = os.environ if environ is None else environ
-    env = {k: v for k, v in environ.items()
-           if (k in KEPT_ENV or k.startswith("LC_")) and not k.startswith("WORKHAND_")}
+    env = {k: v for k, v in environ.items() if k in KEPT_ENV or k.startswith("LC_")}
     env.setdefault("PATH", DEFAULT_PATH)
     env["HOME"] = str(home)
     env[CHROMIUM_ENV] = chromium
