@@ -40,10 +40,17 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from orchestrator import kpi, states, vault
+from orchestrator import kpi, queues, states, vault
 from orchestrator.auth import job_token
 from orchestrator.db import insert_for
-from orchestrator.jobs import JobError, aware, not_held, time_limit, utcnow
+from orchestrator.jobs import (
+    JobError,
+    aware,
+    not_held,
+    time_limit,
+    utcnow,
+    wake_leases_after_commit,
+)
 from orchestrator.models import READY, Attempt, Credential, Job, JobItem, RobotVersion, Worker
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -234,7 +241,16 @@ OUTCOME_OF_STATUS = {"passed": JobState.SUCCEEDED, "cancelled": JobState.CANCELL
                      "timed_out": JobState.TIMED_OUT}
 _READ = (JOBS.c.id, JOBS.c.state, JOBS.c.worker, JOBS.c.attempt, JOBS.c.max_attempts,
          JOBS.c.retry_delay_s, JOBS.c.retry_backoff, JOBS.c.started, JOBS.c.robot,
-         JOBS.c.version, JOBS.c.cancel_requested, JOBS.c.result)
+         JOBS.c.version, JOBS.c.cancel_requested, JOBS.c.result,
+         # attempts handed back by a stopping worker: no tries (states.tries); an index lookup
+         # of ix_attempts_job_id per job read
+         select(func.count()).select_from(ATTEMPTS)
+         .where(ATTEMPTS.c.job_id == JOBS.c.id, ATTEMPTS.c.outcome == states.RELEASED)
+         .scalar_subquery().label("released"))
+
+
+def _tries(row: Any) -> int:
+    return states.tries(row.attempt, row.released)
 
 
 def complete(session: Session, endings: Sequence[Ending], settings: Settings,
@@ -271,7 +287,7 @@ def complete(session: Session, endings: Sequence[Ending], settings: Settings,
 
 def _outcome(ending: Ending, row: Any) -> JobState:
     if ending.status == "failed":
-        return states.after_failure(row.attempt, row.max_attempts,
+        return states.after_failure(_tries(row), row.max_attempts,
                                     (ending.error or {}).get("kind", "system"))
     return OUTCOME_OF_STATUS[ending.status]
 
@@ -320,7 +336,7 @@ def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> N
         states.check(row.state, outcome)
         final = outcome is not JobState.RETRYING
         not_before = None if final else now + dt.timedelta(seconds=states.retry_delay(
-            row.attempt, row.retry_delay_s, row.retry_backoff))
+            _tries(row), row.retry_delay_s, row.retry_backoff))
         kept = result if result is not None else row.result
         jobs_rows.append({"b_id": row.id, "b_state": outcome.value, "b_error": error,
                           "b_result": kept, "b_finished": now if final else None,
@@ -390,7 +406,65 @@ def reap(session: Session, settings: Settings, now: dt.datetime | None = None) -
         error = {"kind": "system", "message": f"the lease of worker '{row.worker}' expired "
                                               f"during attempt {row.attempt} (worker lost)"}
         outcome = JobState.CANCELLED if row.cancel_requested else states.after_failure(
-            row.attempt, row.max_attempts, "system")
+            _tries(row), row.max_attempts, "system")
         decided.append((row, outcome, error, None))
     finish(session, decided, now)
     return len(expired)
+
+
+# --- handing back ----------------------------------------------------------------------------
+
+def release(session: Session, job_id: int, worker: str, attempt: int, reason: str = "",
+            now: dt.datetime | None = None) -> str:
+    """A worker hands back an attempt it will not finish (it is stopping): the job is queued
+    again, leasable at once by any worker, and the attempt ends as `released`. That is no try
+    of the job: states.tries() leaves released attempts out of what max_attempts limits and
+    the retry delay grows with, so a job with max_attempts=1 still has its one try. It adds no
+    run, success or failure to the KPI, and the job's queue items in progress go back to new
+    without a failed try (queues.release_items). A job whose cancel was asked is cancelled
+    instead, as the reaper would do. Answers the job's state.
+
+    Counting released attempts (one indexed count in the jobs' read, _READ) rather than raising
+    max_attempts by one: the job keeps the limit people gave it and see, and nothing has to be
+    undone if the count is ever wrong. The attempt number still grows with each lease, so each
+    attempt keeps its own events, artifacts and job token.
+
+    409 unless the worker holds this attempt. Sent again after its answer was lost (the same
+    worker and attempt, handed back and not leased since), it answers the job's state."""
+    now = now or utcnow()
+    session.flush()
+    conn, run = sql(session)
+    row: Any = conn.execute(run.read, {"ids": [job_id]}).first()
+    if row is None:
+        raise JobError(404, f"no job {job_id}")
+    problem = not_held(row, worker, attempt)
+    if problem is not None:
+        if _handed_back(conn, row, worker, attempt):
+            return str(row.state)
+        raise JobError(409, problem)
+    why = reason.strip()  # storable: the guard refused NUL and lone surrogates (guard.py)
+    note = {"kind": states.RELEASED, "message": f"handed back unfinished by worker '{worker}'"
+                                                + (f": {why}" if why else "")}
+    if row.cancel_requested:  # the robot was stopped, as its cancel asked
+        finish(session, [(row, JobState.CANCELLED, note, None)], now)
+        return JobState.CANCELLED.value
+    state = states.check(row.state, JobState.QUEUED)
+    conn.execute(update(JOBS).where(JOBS.c.id == job_id).values(
+        state=state.value, lease_expires=None, not_before=None))
+    conn.execute(run.end_attempts, {"b_id": job_id, "b_number": attempt,
+                                    "b_outcome": states.RELEASED, "b_error": note,
+                                    "b_now": now})
+    conn.execute(run.free_workers, {"names": [worker], "now": now})
+    queues.release_items(session, job_id, now)
+    wake_leases_after_commit(session)
+    return state.value
+
+
+def _handed_back(conn: Connection, row: Any, worker: str, attempt: int) -> bool:
+    """This worker's attempt was handed back already (by this very release, its answer lost)."""
+    if (row.worker, row.attempt) != (worker, attempt) or row.state == JobState.RUNNING.value:
+        return False
+    stored = conn.execute(select(ATTEMPTS.c.outcome).where(
+        ATTEMPTS.c.job_id == row.id, ATTEMPTS.c.number == attempt)).scalar()
+    return stored == states.RELEASED or (stored == JobState.CANCELLED.value
+                                         and bool(row.cancel_requested))

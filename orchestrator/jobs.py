@@ -99,6 +99,14 @@ def time_limit(timeout_s: float | None, settings: Settings) -> float:
     return min(timeout_s, settings.max_job_timeout_s)
 
 
+def wake_leases_after_commit(session: Session) -> None:
+    """Waiting leases in this process wake once this session's transaction commits (a job
+    became leasable: created, or handed back)."""
+    if not session.info.get("wakes_leases"):
+        session.info["wakes_leases"] = True
+        event.listen(session, "after_commit", _wake_leases)
+
+
 def _wake_leases(session: Session) -> None:
     # after_commit also fires when a SAVEPOINT is released (the scheduler creates its job in
     # one): other transactions cannot see the job until the outermost commit.

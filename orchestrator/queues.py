@@ -366,6 +366,24 @@ def requeue_expired(session: Session, now: dt.datetime | None = None, *,
     return _take_back(session, now or utcnow(), queue=queue, job_id=None, limit=limit)
 
 
+def release_items(session: Session, job_id: int, now: dt.datetime | None = None) -> int:
+    """The items in progress with a job its worker handed back (dispatch.release) go back to
+    new for another job. The try did not end, so it is no system error: unlike _take_back the
+    queue's retries are not consulted and the item never fails here. `attempts` is left as it
+    is: it counts the times the item was handed out (the released one too), for audit."""
+    now = now or utcnow()
+    query = select(QueueItem).where(QueueItem.state == ItemState.IN_PROGRESS.value,
+                                    QueueItem.job_id == job_id).order_by(QueueItem.id)
+    if _is_pg(session):  # waited for, not skipped: none of the job's items may stay behind
+        query = query.with_for_update(of=QueueItem)
+    items = list(session.scalars(query))
+    for item in items:
+        _set(item, ItemState.NEW, now, f"released: job {job_id}'s worker stopped before the "
+                                       "item ended; not counted as a failed try")
+        item.job_id = None
+    return len(items)
+
+
 def abandon_stuck(session: Session, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Items in progress for longer than ABANDON_AFTER become abandoned (the reaper calls it)."""
     now = now or utcnow()

@@ -1,4 +1,5 @@
-"""What workers call: lease (long-poll), heartbeat, events, artifacts, complete, bundles.
+"""What workers call: lease (long-poll), heartbeat, events, artifacts, complete, release,
+bundles.
 
 Worker tokens can call these (and the work-queue routes) and nothing else, each only as the
 worker it was created for (Caller.act_as in deps.py)."""
@@ -226,6 +227,23 @@ def complete(job_id: Id, body: Completion, caller: WorkerCaller, session: Sessio
     caller.act_as(body.worker)
     state = dispatch.complete_one(session, dispatch.Ending(
         job_id, body.worker, body.attempt, body.status, body.error, body.result), settings)
+    return {"id": job_id, "state": state}
+
+
+class Release(Holder):
+    reason: str = Field("", max_length=500, description="why, in a sentence (audit)")
+
+
+@router.post("/jobs/{job_id}/release")
+def release(job_id: Id, body: Release, caller: WorkerCaller,
+            session: SessionDep) -> dict[str, Any]:
+    """Hand back an attempt this worker will not finish (it is stopping): the job is queued
+    again at once for any worker, and the attempt, recorded as released, is no try (a job with
+    max_attempts=1 keeps its one try), no run in the KPI; its queue items in progress go back to
+    new. 409 unless the worker holds the attempt; sent again (the answer was lost) while the
+    job was not leased since, the job's state again. A job whose cancel was asked is cancelled."""
+    caller.act_as(body.worker)
+    state = dispatch.release(session, job_id, body.worker, body.attempt, body.reason)
     return {"id": job_id, "state": state}
 
 
