@@ -31,18 +31,21 @@ KILL_GRACE = 5.0  # SIGTERM lets the runner write result.json; SIGKILL after thi
 ZYGOTE_PATIENCE = 120.0  # its imports take ~0.5 s, far longer on a machine under load
 
 
-def kill_tree(child: Child) -> None:
+def kill_tree(child: Child, patience: float = KILL_GRACE) -> None:
     """Stop the child's whole process group: SIGTERM (the runner then writes its result), then
-    SIGKILL for anything still there (a browser that ignores SIGTERM, a hung app)."""
-    if child.poll() is None:
+    after `patience` seconds SIGKILL for anything still there (a browser that ignores SIGTERM,
+    a hung app). Patience 0 (a job handed back by a stopping worker): SIGKILL at once, so the
+    robot does nothing more, and no wait for init to reap what it started."""
+    if child.poll() is None and patience > 0:
         _signal_group(child.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(KILL_GRACE)
+            child.wait(patience)
     _signal_group(child.pid, signal.SIGKILL)
     child.wait()
     # the robot's own children (in a sandbox: everything behind bwrap) are reaped by init a
-    # moment later; the job ends when its process group is empty
-    deadline = time.monotonic() + KILL_GRACE
+    # moment later (1-2 s where init reaps on a timer); the job ends when its process group is
+    # empty. Killed, they run no more code: a worker in a hurry need not wait for that.
+    deadline = time.monotonic() + (KILL_GRACE if patience > 0 else 0.0)
     while _group_alive(child.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     if child.stdin is not None:

@@ -11,7 +11,8 @@ that spends ~0.5 s of CPU importing them; a sandboxed robot pays that start. The
 itself only heartbeats, streams events.jsonl, watches the clock and reports. The server may go
 away at any moment (a restart, the network): every call is retried with backoff while the robot
 keeps running, and a 409 means the lease was lost (the job went to another worker), so the job
-is dropped.
+is dropped. A stopping worker (SIGTERM) leases nothing more, gives its robots a grace period, and
+hands back the jobs still running then, which costs them no try (orchestrator/worker_stop.py).
 """
 
 from __future__ import annotations
@@ -39,10 +40,19 @@ import httpx
 
 from libs.policy import Policy
 from orchestrator.deploy import unpack
-from orchestrator.robot_process import Child, Sandboxed, Zygote, kill_tree, signal_name
+from orchestrator.robot_process import (
+    KILL_GRACE,
+    Child,
+    Sandboxed,
+    Zygote,
+    kill_tree,
+    signal_name,
+)
 from orchestrator.sandbox import Sandbox, choose, robot_os_env, start_command
+from orchestrator.worker_files import EventTail, artifacts
 from orchestrator.worker_settings import WorkerSettings
 from orchestrator.worker_slots import RunFolders, Slots
+from orchestrator.worker_stop import Abandonable, Shutdown, wind_down
 
 log = logging.getLogger("workhand.worker")
 
@@ -50,9 +60,8 @@ FAST_START_ENV = "WORKHAND_FAST_START"
 TOKEN_ENV = "WORKHAND_TOKEN"  # the CLI reads the token from here; robots must not see it
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 EVENTS_EVERY = 0.5  # seconds between event uploads while the robot runs
-EVENT_BATCH = 500
-STOP_PATIENCE = 10.0  # a stopping worker still tries this long to report its job
 TICK = 0.1
+RELEASED = "released"  # an Ending's status: the job is handed back unfinished
 # the server's limit (WORKHAND_MAX_ARTIFACT_BYTES, orchestrator/settings.py): larger ones would
 # be refused after the upload, so they are not sent
 MAX_ARTIFACT = int(os.environ.get("WORKHAND_MAX_ARTIFACT_BYTES", str(100 * 1024 * 1024)))
@@ -74,7 +83,7 @@ class LeaseLost(Exception):
 
 
 class Stopped(Exception):
-    """The worker was asked to stop while waiting for the server."""
+    """The worker is stopping and cannot wait for the server (any longer)."""
 
 
 def _detail(response: httpx.Response) -> str:
@@ -87,21 +96,23 @@ def _detail(response: httpx.Response) -> str:
 class Server:
     """The orchestrator's worker API; remembers an outage so it is logged once, not per call."""
 
-    def __init__(self, url: str, token: str, stop: threading.Event) -> None:
+    def __init__(self, url: str, token: str, shutdown: Shutdown) -> None:
         self.url = url.rstrip("/")
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
                                  timeout=httpx.Timeout(15.0, connect=5.0))
-        self.stop = stop
+        self.shutdown, self.stop = shutdown, shutdown.asked
         self.delay = 0.0
         self.retry_at = 0.0
         self.away_since: float | None = None
-        self.stopping_since: float | None = None
 
     def ready(self) -> bool:
         """False while backing off after a failure (the run loop then skips network work)."""
         return time.monotonic() >= self.retry_at
 
     def once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self.stop.is_set():  # no request may outlast the moment the worker must be gone
+            wanted, limit = kwargs.get("timeout", 15.0), max(0.1, self.shutdown.left())
+            kwargs["timeout"] = min(wanted, limit) if isinstance(wanted, int | float) else limit
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as err:
@@ -120,7 +131,8 @@ class Server:
     def call(self, method: str, path: str, *, patient: bool = False,
              **kwargs: Any) -> httpx.Response:
         """once(), retried with backoff until the server answers. When the worker is stopping,
-        give up at once — or, if patient (a result to report), after STOP_PATIENCE."""
+        give up at once — or, if patient (a result to report, a job to hand back), when the
+        worker must be gone (worker_stop.py)."""
         while True:
             try:
                 return self.once(method, path, **kwargs)
@@ -132,13 +144,10 @@ class Server:
         if not self.stop.is_set():
             self.stop.wait(wait)
             return
-        if not patient:
+        left = self.shutdown.left()
+        if not patient or left <= 0:
             raise Stopped
-        now = time.monotonic()
-        self.stopping_since = self.stopping_since or now
-        if now - self.stopping_since > STOP_PATIENCE:
-            raise Stopped
-        time.sleep(min(wait, 1.0))
+        time.sleep(min(wait, 1.0, left))
 
     def _away(self, why: str) -> ServerAway:
         now = time.monotonic()
@@ -160,42 +169,9 @@ class Server:
         self.http.close()
 
 
-class EventTail:
-    """Reads events.jsonl as the runner appends to it. Only complete lines are sent; each
-    carries its line number as `seq`, so a batch sent twice is stored once by the server."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.offset, self.line = path, 0, 0
-
-    def batch(self) -> tuple[list[dict[str, Any]], int, int]:
-        """The next events after those acknowledged, and the position after them."""
-        events: list[dict[str, Any]] = []
-        offset, line = self.offset, self.line
-        try:
-            with self.path.open("rb") as file:
-                file.seek(offset)
-                while len(events) < EVENT_BATCH:
-                    raw = file.readline()
-                    if not raw.endswith(b"\n"):  # still being written (or nothing more)
-                        break
-                    offset, line = offset + len(raw), line + 1
-                    try:
-                        event = json.loads(raw)
-                    except ValueError:
-                        continue
-                    if isinstance(event, dict):
-                        events.append({**event, "seq": line})
-        except FileNotFoundError:
-            pass
-        return events, offset, line
-
-    def ack(self, offset: int, line: int) -> None:
-        self.offset, self.line = offset, line
-
-
 @dataclass
 class Ending:
-    status: str  # passed | failed | cancelled | timed_out
+    status: str  # passed | failed | cancelled | timed_out, or RELEASED (handed back)
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
 
@@ -227,20 +203,24 @@ class Confinement:
 
 
 def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequence[str] = (),
-               work_dir: Path, stop: threading.Event | None = None, once: bool = False,
-               wait_s: float = 20.0, slots: int = 1, settings: WorkerSettings | None = None,
-               protected: Sequence[Path] = ()) -> None:
+               work_dir: Path, stop: threading.Event | Shutdown | None = None,
+               once: bool = False, wait_s: float = 20.0, slots: int = 1,
+               settings: WorkerSettings | None = None, protected: Sequence[Path] = ()) -> None:
     """Lease and run jobs, up to `slots` robots at once, until stop is set (or after one job
     with once=True). ``protected``: folders no robot may see (the orchestrator's data folder
     when it runs on this machine).
 
+    When stop is set the worker leases nothing more; robots still running then are stopped
+    and their jobs handed back — at once for an Event, after its grace period for a Shutdown
+    (see worker_stop.py; `workhand worker` makes one from its `grace` setting).
+
     Raises WorkerError when the server refuses the token; SandboxError when the settings ask
     for a sandbox this machine cannot make; WorkerSettingsError for settings that do not fit."""
-    stop = stop or threading.Event()
+    shutdown = stop if isinstance(stop, Shutdown) else Shutdown(0.0, stop)
     work_dir = Path(work_dir).resolve()  # the child runs in its run folder
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     confinement = Confinement.prepare(settings or WorkerSettings(), work_dir, protected)
-    api = Server(server, token, stop)
+    api = Server(server, token, shutdown)
     log.info("worker '%s' asks %s for jobs (labels: %s; %d robot slot%s)", name, api.url,
              ", ".join(labels) or "none", slots, "" if slots == 1 else "s")
     # The zygote forks each robot from a process that imported the libraries already (~15 ms
@@ -248,24 +228,36 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     # It cannot give each fork mounts of its own, so sandboxed robots start as new processes.
     fast = os.environ.get(FAST_START_ENV, "1") != "0" and confinement.sandbox is None
     zygote = Zygote(robot_os_env(work_dir, confinement.chromium)) if fast else None
-    room = Slots[JobRun](1 if once else slots, stop)
+    room = Slots[JobRun](1 if once else slots, shutdown.asked)
     folders = RunFolders(int(os.environ.get(KEEP_RUNS_ENV, "100")))
+
+    def job_of(spec: dict[str, Any]) -> JobRun:
+        return JobRun(api, name, work_dir, spec, token, zygote, folders, confinement)
+
+    def hand_back_late(response: httpx.Response) -> None:
+        for spec in response.json().get("jobs", []) if response.status_code == 200 else []:
+            job_of(spec).hand_back("it was leased as the worker was stopping; not started")
+
     try:
-        while not stop.is_set():
-            ended = room.wait_for_room(stop)
-            if stop.is_set():  # no new jobs now; the finally block reports these
+        while not shutdown.asked.is_set():
+            ended = room.wait_for_room(shutdown.asked)
+            if shutdown.asked.is_set():  # no new jobs now; the finally block reports these
                 room.give_back(ended)
                 break
             ask = {"worker": name, "labels": list(labels), "wait_s": wait_s,
                    "max_jobs": room.free(), "finished": [job.report() for job in ended]}
+            lease = Abandonable(functools.partial(
+                api.call, "POST", "/api/v1/lease", timeout=wait_s + 15, json=ask,
+                patient=bool(ended)), hand_back_late)
             try:
-                response = api.call("POST", "/api/v1/lease", timeout=wait_s + 15, json=ask,
-                                    patient=bool(ended))
+                response = lease.wait(shutdown)  # None: abandoned, the worker is stopping
             except Stopped:
-                room.give_back(ended)
-                break
+                response = None
             finally:
                 room.polling(False)
+            if response is None:  # its reports are sent again below (they count once)
+                room.give_back(ended)
+                break
             if response.status_code == 413 and ended:  # the reports together are too large:
                 for job in ended:  # each goes alone (and shortened if need be), none is lost
                     job.complete()
@@ -273,28 +265,24 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
             if response.status_code not in (200, 204):
                 log.error("the server refused the lease request: %s", _detail(response))
                 room.give_back(ended)
-                stop.wait(BACKOFF_MAX)
+                shutdown.asked.wait(BACKOFF_MAX)
                 continue
             answer = response.json() if response.status_code == 200 else {"jobs": []}
             for job, said in zip(ended, answer.get("finished", []), strict=False):
                 job.reported(said)
             for spec in answer["jobs"]:
-                job = JobRun(api, name, work_dir, spec, token, zygote, folders, confinement)
-                if stop.is_set():  # it arrived at the end of the long poll; stopping it would
-                    # waste an attempt of a job that never started, so it runs first
-                    log.warning("%s arrived as the worker was stopping; it runs to its end "
-                                "first", job.tag)
-                    job.stoppable = False
-                room.start(job)
+                job = job_of(spec)
+                if shutdown.asked.is_set():  # it came with the end of the long poll
+                    job.hand_back("it arrived as the worker was stopping; not started")
+                else:
+                    room.start(job)
             if once and answer["jobs"]:
                 break
     except BaseException:
-        stop.set()  # the robots still running stop and report
+        shutdown.hurry()  # the robots still running stop and hand their jobs back
         raise
     finally:
-        room.wait_all()
-        for job in room.wait_for_room(stop, block=False):  # stopped: outcomes not yet sent
-            job.complete()
+        wind_down(room, shutdown)
         if zygote is not None:
             zygote.close()
         api.close()
@@ -323,7 +311,7 @@ class JobRun:
         self.events = EventTail(self.run_dir / "events.jsonl")
         self.every = max(0.5, float(spec.get("lease_seconds") or 30) / 3)  # heartbeat interval
         self.last_beat = time.monotonic()  # the lease was just taken
-        self.stoppable = True  # stopping the worker stops (and reports) the robot
+        self.shutdown = api.shutdown
         self.ending = Ending("failed", _system("the attempt did not run"))
         self.took = 0.0  # seconds from the lease to the outcome being ready
 
@@ -333,6 +321,9 @@ class JobRun:
         started = time.monotonic()
         try:
             self.ending = self.execute()
+            if self.ending.status == RELEASED:
+                self.hand_back(str((self.ending.error or {}).get("message", "")))
+                return False
             self.push_events(final=True)
             self.upload_artifacts(self.ending.result)
         except LeaseLost as err:
@@ -343,7 +334,7 @@ class JobRun:
             return False
         except WorkerError as err:  # the server refused this worker: it stops
             log.error("%s", err)
-            self.api.stop.set()
+            self.shutdown.hurry()
             return False
         self.took = time.monotonic() - started
         return True
@@ -359,6 +350,8 @@ class JobRun:
             robot_file = self.bundle() / self.spec["file"]
         except ValueError as err:
             return Ending("failed", _system(str(err)))
+        if self.shutdown.robots_must_stop():  # stopping, with no time left to run it
+            return self.stopping()
         self.keep_lease()
         for folder in (self.run_dir, self.home):
             if folder.exists():  # a work dir reused with a fresh database
@@ -371,8 +364,10 @@ class JobRun:
                      " (sandboxed)" if self.confinement.sandbox else "")
             try:
                 ending = self.supervise(child)
-            finally:
-                kill_tree(child)  # whatever happened, nothing the robot started outlives it
+            finally:  # whatever happened, nothing the robot started outlives it; a job handed
+                # back is killed without a SIGTERM, so nothing the robot would still do on its
+                # way out (report a queue item, write result.json) counts for it
+                kill_tree(child, 0.0 if self.shutdown.robots_must_stop() else KILL_GRACE)
         finally:
             shutil.rmtree(self.home, ignore_errors=True)
         if ending.result is None:
@@ -450,9 +445,8 @@ class JobRun:
             if code is not None:
                 return self.ended(code)
             now = time.monotonic()
-            if self.api.stop.is_set() and self.stoppable:
-                return Ending("failed", _system(f"the worker '{self.worker}' was stopped "
-                                                "during the job"))
+            if self.shutdown.robots_must_stop():
+                return self.stopping()
             if deadline is not None and now >= deadline:
                 return Ending("timed_out", _system(f"the job ran longer than its timeout of "
                                                    f"{timeout:g} s and was stopped"))
@@ -467,6 +461,9 @@ class JobRun:
                 if cancel:
                     return Ending("cancelled", _system("cancelled while running"))
             time.sleep(TICK)
+
+    def stopping(self) -> Ending:
+        return Ending(RELEASED, _system(self.shutdown.reason()))
 
     def heartbeat(self, send: Callable[..., httpx.Response]) -> bool:
         """Renew the lease; True when an operator asked to cancel the job."""
@@ -520,6 +517,10 @@ class JobRun:
 
     def upload_artifacts(self, result: dict[str, Any] | None) -> None:
         for name, path in artifacts(self.run_dir, result).items():
+            if self.shutdown.robots_must_stop():  # the outcome goes first; the run folder
+                log.warning("%s: the worker is stopping: artifacts from %s on are not "
+                            "uploaded (they stay in %s)", self.tag, name, self.run_dir)
+                return
             self.keep_lease()
             size = path.stat().st_size
             if size > MAX_ARTIFACT:
@@ -562,6 +563,31 @@ class JobRun:
         self.reported(response.json() if response.status_code == 200 else
                       {"status": response.status_code, "error": _detail(response)})
 
+    def hand_back(self, why: str) -> None:
+        """Give the job back unfinished (POST /jobs/{id}/release): any worker may take it at
+        once, and this attempt is no try of it. The events written so far go first (what the
+        attempt did, for audit); artifacts do not (the next attempt makes its own)."""
+        try:
+            self.push_events(final=True)
+            response = self.api.call("POST", f"/api/v1/jobs/{self.id}/release", patient=True,
+                                     json={**self.holder, "reason": why[:500]})
+        except LeaseLost as err:
+            log.warning("%s: not handed back; this worker no longer holds it (%s)", self.tag,
+                        err)
+            return
+        except Stopped:
+            log.error("%s: could not be handed back before the worker had to exit; its lease "
+                      "will expire and the job will be retried or failed by policy", self.tag)
+            return
+        if self.folders is not None and self.run_dir.exists():
+            self.folders.reported(self.run_dir)
+        if response.status_code != 200:
+            log.error("%s: the server did not take the job back: %s", self.tag,
+                      _detail(response))
+            return
+        log.warning("%s: handed back unfinished (%s); the job is now %s", self.tag, why,
+                    response.json().get("state", "unknown"))
+
     def reported(self, answer: dict[str, Any]) -> None:
         """Log what the server made of the outcome; the run folder may go now."""
         if self.folders is not None:
@@ -571,23 +597,6 @@ class JobRun:
             return
         log.info("%s: %s in %.1f s%s; the job is now %s", self.tag, self.ending.status,
                  self.took, _summary(self.ending), answer.get("state", "unknown"))
-
-
-def artifacts(run_dir: Path, result: dict[str, Any] | None) -> dict[str, Path]:
-    """Artifact name (its path relative to the run folder) → file: everything in the run folder
-    (result.json, events.jsonl, screenshots, downloads, written files), plus files the robot
-    registered outside it (named external/FILE)."""
-    files = {p.relative_to(run_dir).as_posix(): p
-             for p in sorted(run_dir.rglob("*")) if p.is_file()}
-    for entry in (result or {}).get("artifacts") or []:
-        path = Path(str(entry.get("path", ""))) if isinstance(entry, dict) else None
-        if path is None or not path.is_absolute() or not path.is_file():
-            continue
-        try:
-            path.resolve().relative_to(run_dir.resolve())
-        except ValueError:
-            files.setdefault(f"external/{path.name}", path)
-    return files
 
 
 def _summary(ending: Ending) -> str:

@@ -8,6 +8,7 @@
     pass_env: [SMTP_HOST]                                      # ... and these of the worker's
     chromium: /usr/bin/chromium                                # the browser program
     sandbox: auto                                              # auto | bubblewrap | off
+    grace: 25              # seconds running robots get to end after SIGTERM (worker_stop.py)
 
 An admin writes this file, never a robot author: the robot file cannot widen any of it.
 """
@@ -24,9 +25,13 @@ import yaml
 
 from libs.policy import PLATFORM_ENV_PREFIX, AllowedFolder, Policy, inside
 from orchestrator.sandbox import SANDBOX_MODES, SandboxMode
+from orchestrator.worker_stop import MAX_GRACE
 
-KEYS = ("folders", "hosts", "env", "pass_env", "chromium", "sandbox")
+KEYS = ("folders", "hosts", "env", "pass_env", "chromium", "sandbox", "grace")
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+# Below Kubernetes' default terminationGracePeriodSeconds (30 s) by more than the second the
+# worker takes to hand jobs back and exit: it is never killed with jobs still held.
+DEFAULT_GRACE = 25.0
 
 
 class WorkerSettingsError(Exception):
@@ -42,6 +47,7 @@ class WorkerSettings:
     chromium: str = field(default_factory=lambda: os.environ.get("WORKHAND_CHROMIUM")
                           or DEFAULT_CHROMIUM)
     sandbox: SandboxMode = "auto"
+    grace_s: float = DEFAULT_GRACE  # not the robots' reach: how long a stopping worker waits
 
     def policy(self, environ: Mapping[str, str] | None = None) -> Policy:
         """The robots' policy; pass_env values are read from the worker's environment now."""
@@ -90,7 +96,17 @@ def parse(raw: Any, where: str = "the worker's settings") -> WorkerSettings:
             raise WorkerSettingsError(f"{where}: sandbox '{mode}' must be one of "
                                       f"{', '.join(SANDBOX_MODES)}")
         values["sandbox"] = cast(SandboxMode, mode)
+    if raw.get("grace") is not None:
+        values["grace_s"] = _grace(raw["grace"], where)
     return WorkerSettings(**values)
+
+
+def _grace(raw: Any, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= MAX_GRACE:
+        raise WorkerSettingsError(f"{where}: grace must be the seconds running robots get to "
+                                  f"end when the worker stops, from 0 to {MAX_GRACE:g}, e.g. "
+                                  f"{DEFAULT_GRACE:g}")
+    return float(raw)
 
 
 def load(path: Path) -> dict[str, Any]:

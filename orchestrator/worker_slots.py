@@ -111,8 +111,8 @@ class Slots(Generic[A]):
                     self.running.discard(threading.current_thread())
                     self._cond.notify_all()
 
-    def wait_all(self) -> None:
+    def wait_all(self, timeout: float | None = None) -> bool:
+        """Wait until no robot runs (at most timeout seconds); True when none does."""
         with self._cond:
-            while self.running:
-                self._cond.wait(0.5)
+            return self._cond.wait_for(lambda: not self.running, timeout)
 

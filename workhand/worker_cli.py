@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -54,17 +53,24 @@ def worker(
     sandbox: Annotated[str | None, typer.Option(
         help="auto (bubblewrap when it works here, default), bubblewrap (required: the "
              "worker does not start without it) or off")] = None,
+    grace: Annotated[float | None, typer.Option(
+        help="seconds running robots get to end after SIGTERM or Ctrl+C; then their jobs are "
+             "handed back to run elsewhere, costing them no try (default 25, or the "
+             "settings' grace)")] = None,
 ) -> None:
     """Lease jobs from the orchestrator and run them, each robot in a child process."""
     from orchestrator.sandbox import SandboxError
     from orchestrator.worker import WorkerError, run_worker
     from orchestrator.worker_settings import WorkerSettingsError, load, parse
+    from orchestrator.worker_stop import Shutdown
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     try:
         raw: dict[str, Any] = load(settings_file) if settings_file is not None else {}
         merged = _with_flags(raw, allow_folder, allow_host, env, pass_env, chromium, sandbox)
+        if grace is not None:
+            merged["grace"] = grace
         settings = parse(merged, str(settings_file) if settings_file else "the worker's "
                          "settings")
     except WorkerSettingsError as err:
@@ -76,15 +82,18 @@ def worker(
         me = _whoami(server, token)
         name = name or me.get("worker")
         wanted = wanted if labels is not None else list(me.get("labels") or [])
-    stop = threading.Event()
+    stop = Shutdown(settings.grace_s)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():  # asked twice: stop now
-            raise KeyboardInterrupt
-        logging.getLogger("workhand.worker").warning(
-            "stopping: the running robot (if any) is stopped and reported; press Ctrl+C "
-            "again to quit at once")
-        stop.set()
+        how = signal.Signals(signum).name
+        if stop.ask():
+            logging.getLogger("workhand.worker").warning(
+                "stopping (%s): leasing nothing more; running robots have %g s to end, then "
+                "their jobs are handed back to run elsewhere (send it again, or press Ctrl+C, "
+                "to hand them back now)", how, stop.grace_s)
+        else:
+            logging.getLogger("workhand.worker").warning(
+                "stopping now (%s): running robots are stopped and their jobs handed back", how)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
