@@ -61,6 +61,10 @@ def start_services(app: FastAPI) -> list[Any]:
     from orchestrator.services.reaper import Reaper
 
     services: list[Any] = [Reaper(app.state.sessions, app.state.settings)]
+    if app.state.engine.dialect.name == "postgresql":  # jobs other processes commit
+        from orchestrator.services.listener import Listener
+
+        services.append(Listener(app.state.engine))
     try:
         from orchestrator.services.scheduler import Scheduler
 

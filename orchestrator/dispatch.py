@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from orchestrator import kpi, states, vault
+from orchestrator import arrivals, kpi, states, vault
 from orchestrator.auth import job_token
 from orchestrator.db import insert_for
 from orchestrator.jobs import JobError, aware, not_held, time_limit, utcnow
@@ -163,6 +163,11 @@ def sql(session: Session) -> tuple[Connection, Statements]:
 
 # --- leasing -----------------------------------------------------------------------------
 
+def usable_labels(labels: Collection[str], granted: Collection[str] | None) -> frozenset[str]:
+    """The labels a worker leases with: those it asks with that its token grants."""
+    return frozenset(labels) if granted is None else frozenset(labels) & frozenset(granted)
+
+
 def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Settings,
           granted: Collection[str] | None = None, max_jobs: int = 1,
           now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -175,7 +180,7 @@ def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Set
     now = now or utcnow()
     session.flush()  # ORM changes made earlier in this transaction, before the Core UPDATE
     conn, run = sql(session)
-    have = sorted(set(labels) if granted is None else set(labels) & set(granted))
+    have = sorted(usable_labels(labels, granted))
     leased: list[Any] = []
     if max_jobs > 0:
         leased = sorted(conn.execute(run.lease, {
@@ -234,7 +239,7 @@ OUTCOME_OF_STATUS = {"passed": JobState.SUCCEEDED, "cancelled": JobState.CANCELL
                      "timed_out": JobState.TIMED_OUT}
 _READ = (JOBS.c.id, JOBS.c.state, JOBS.c.worker, JOBS.c.attempt, JOBS.c.max_attempts,
          JOBS.c.retry_delay_s, JOBS.c.retry_backoff, JOBS.c.started, JOBS.c.robot,
-         JOBS.c.version, JOBS.c.cancel_requested, JOBS.c.result)
+         JOBS.c.version, JOBS.c.cancel_requested, JOBS.c.result, JOBS.c.labels)
 
 
 def complete(session: Session, endings: Sequence[Ending], settings: Settings,
@@ -322,6 +327,8 @@ def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> N
         not_before = None if final else now + dt.timedelta(seconds=states.retry_delay(
             row.attempt, row.retry_delay_s, row.retry_backoff))
         kept = result if result is not None else row.result
+        if not final:  # its worker's wait ends when the retry is due (arrivals.py)
+            arrivals.announce(session, row.labels or (), at=not_before)
         jobs_rows.append({"b_id": row.id, "b_state": outcome.value, "b_error": error,
                           "b_result": kept, "b_finished": now if final else None,
                           "b_not_before": not_before})
