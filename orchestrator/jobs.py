@@ -151,5 +151,6 @@ def job_view(session: Session, job: Job, *, items: bool = True) -> dict[str, Any
         rows = session.scalars(select(JobItem).where(JobItem.job_id == job.id)
                                .order_by(JobItem.id)).all()
         view["items"] = [{"reference": r.reference, "outcome": r.outcome, "message": r.message,
-                          "attempts": r.attempts} for r in rows]
+                          "attempts": r.attempts, "worked_by": r.worked_by or [],
+                          "queue_item": r.queue_item_id} for r in rows]
     return view

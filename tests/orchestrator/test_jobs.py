@@ -259,7 +259,9 @@ def test_an_odd_result_is_stored_without_breaking_the_report(
 def test_a_report_sent_again_after_a_lost_answer_counts_once(
         sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
     job_id = new_job(sessions, max_attempts=2)
-    ending = dispatch.Ending(job_id, "w", 1, "passed", None, {"items": {"done": 2}})
+    ending = dispatch.Ending(job_id, "w", 1, "passed", None, {
+        "items": {"done": 2}, "work_items": [{"id": "A", "outcome": "done"},
+                                             {"id": "B", "outcome": "done"}]})
     with sessions.begin() as session:
         lease(session, "w", [], settings)
         both = dispatch.complete(session, [ending, ending], settings)  # twice in one request
