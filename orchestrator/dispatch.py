@@ -414,7 +414,7 @@ def _merge_items(conn: Connection, later: list[tuple[int, list[dict[str, Any]]]]
     return new_rows
 
 
-def _add_savings(session: Session, conn: Connection, ended: list[tuple[Any, JobState]],
+def _add_savings(session: Session, conn: Connection, ended: Sequence[tuple[Any, JobState]],
                  now: dt.datetime) -> None:
     """Each ended job's savings, added to its robot's day: its work items as the orchestrator
     recorded them across all its attempts (an item counts once, however often worked), not
