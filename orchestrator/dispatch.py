@@ -440,6 +440,15 @@ def _add_savings(session: Session, conn: Connection, ended: Sequence[tuple[Any, 
     conn.execute(sql(session)[1].add_savings, kpi.rows(savings))
 
 
+def extend_leases(session: Session, seconds: float, now: dt.datetime | None = None) -> int:
+    """Running jobs whose lease ends sooner get `seconds` from now (see services/reaper.py)."""
+    until = (now or utcnow()) + dt.timedelta(seconds=seconds)
+    result = session.execute(update(JOBS).where(JOBS.c.state == JobState.RUNNING.value,
+                                                JOBS.c.lease_expires < until)
+                             .values(lease_expires=until))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def reap(session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
     """Running jobs whose lease ran out (the worker died or lost the network) are retried as a
     system error of that attempt, or failed when no attempts are left."""

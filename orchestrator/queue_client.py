@@ -16,6 +16,7 @@ import httpx
 
 from libs.errors import SystemFailure
 from libs.queues import QueueItem
+from orchestrator.lease_clock import clock
 
 log = logging.getLogger("workhand.queues")
 RETRY_STATUS = frozenset({502, 503, 504})
@@ -28,25 +29,44 @@ class HttpQueueSource:
     works only for this job's queue routes, only until the attempt ends."""
 
     def __init__(self, server: str, token: str, job_id: int, attempt: int, worker: str, *,
-                 timeout_s: float = 30.0, retry_for_s: float = 120.0,
+                 timeout_s: float = 30.0, retry_for_s: float = 120.0, lease_s: float = 30.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.holder: dict[str, Any] = {"job_id": job_id, "attempt": attempt, "worker": worker}
+        self.lease_s = lease_s
+        self.longest = 0.0  # seconds the longest item took, from its lease to its report
+        self.started: float | None = None
         self.retry_for_s = retry_for_s
         self.client = httpx.Client(base_url=server.rstrip("/"), timeout=timeout_s,
                                    headers={"Authorization": f"Bearer {token}"},
                                    transport=transport)
 
     def lease(self, queue: str) -> QueueItem | None:
+        self._fence(queue)
         answer = self._post(f"/api/v1/queues/{quote(queue, safe='')}/lease", self.holder)
         if answer.status_code == 204:
             return None
         if answer.status_code == 200:
             data = answer.json()
+            self.started = time.monotonic()
             return QueueItem(str(data["reference"]), data["payload"], handle=int(data["id"]))
         raise SystemFailure(f"work queue '{queue}': the orchestrator refused to lease an item "
                             f"({answer.status_code}: {_detail(answer)})")
 
+    def _fence(self, queue: str) -> None:
+        """Start no item that could not be finished under the job's lease as it stands: the
+        longest item so far, half again, must fit before the lease ends (with the worker's
+        margin already taken off). Waits for the worker's next renewal, up to a lease period;
+        none coming means the worker cannot reach the orchestrator, and it stops the robot."""
+        needed = self.longest * 1.5
+        if clock.wait_for(needed, patience=self.lease_s):
+            return
+        raise SystemFailure(f"work queue '{queue}': the job's lease could not be renewed, so "
+                            "no further item is started (another robot may get the job)")
+
     def report(self, queue: str, item: QueueItem, outcome: str, message: str) -> None:
+        if self.started is not None:
+            self.longest = max(self.longest, time.monotonic() - self.started)
+            self.started = None
         answer = self._post(f"/api/v1/queue-items/{item.handle}/report",
                             {**self.holder, "outcome": outcome, "message": message})
         if answer.status_code == 409:  # taken back (our lease ran out) or already reported
