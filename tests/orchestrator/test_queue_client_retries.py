@@ -35,7 +35,7 @@ def scripted(answers: list[Any]) -> tuple[httpx.MockTransport, list[httpx.Reques
         answer = next(script)
         if isinstance(answer, Exception):
             raise answer
-        return answer  # type: ignore[no-any-return]
+        return answer
 
     return httpx.MockTransport(handle), sent
 
