@@ -464,6 +464,16 @@ def lease_item(session: Session, queue: str, job_id: int, lease_s: float,
     return item
 
 
+def _reported(item: QueueItem, job_id: int, outcome: str) -> bool:
+    """Whether the job's report of this outcome is already recorded: sent again because its
+    reply was lost (a restart), it is answered as the first was. A system error with tries
+    left made the item new again, no longer the job's: that repeat is a 409, which the robot
+    leaves (the outcome was recorded all the same)."""
+    if item.job_id != job_id:
+        return False
+    return item.state == (ItemState.FAILED.value if outcome == "system_error" else outcome)
+
+
 def report(session: Session, item_id: int, job_id: int, outcome: str, message: str = "",
            now: dt.datetime | None = None) -> QueueItem:
     """How the job's try of the item ended: done, business_exception (handed to people, never
@@ -472,6 +482,8 @@ def report(session: Session, item_id: int, job_id: int, outcome: str, message: s
     if outcome not in OUTCOMES:
         raise JobError(422, f"outcome must be one of {', '.join(OUTCOMES)}, not '{outcome}'")
     item = _item(session, item_id)
+    if _reported(item, job_id, outcome):
+        return item
     if item.state != ItemState.IN_PROGRESS.value or item.job_id != job_id:
         other = f" by job {item.job_id}" if item.job_id not in (None, job_id) else ""
         raise JobError(409, f"queue item {item_id} ('{item.reference}') is no longer held by "

@@ -17,6 +17,7 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import dispatch, queues
+from orchestrator.outages import log_failure
 from orchestrator.settings import Settings
 
 log = logging.getLogger("workhand.reaper")
@@ -45,8 +46,8 @@ class Reaper:
                 reaped = self.tick()
                 if reaped:
                     log.warning("%d job(s) lost their worker; retried or failed", reaped)
-            except Exception:  # the service must outlive a database hiccup
-                log.exception("lease reaper failed; trying again")
+            except Exception as err:  # the service must outlive a database hiccup
+                log_failure(log, "lease reaper failed; trying again", err)
 
     def start(self) -> None:
         try:
