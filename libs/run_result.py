@@ -16,6 +16,7 @@ class ItemRecord:
     attempts: int = 1
     duration_ms: float = 0.0
     step: str = ""
+    queue_item: Any = None  # the work-queue item's id: the orchestrator records its outcome
 
 
 @dataclass

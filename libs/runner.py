@@ -477,7 +477,8 @@ class Runner:
                                                 f"{SecretMisuse(secret.name)}"),
                                    node.common, "for_each")
             reference = str(value)
-        record = ItemRecord(self.masker.text(reference), index)
+        record = ItemRecord(self.masker.text(reference), index,
+                            queue_item=None if leased is None else leased.handle)
         self.result.work_items.append(record)
         outer, self._item = self._item, record
         started = time.perf_counter()
@@ -499,10 +500,13 @@ class Runner:
             self._item = outer
             record.duration_ms = round((time.perf_counter() - started) * 1000, 2)
             record.message = self.masker.text(record.message)
+            # written before the outcome is reported: if the robot is stopped before the
+            # report is taken, its worker reports it from here (orchestrator/worker.py)
             self.emit({"type": "item.end", "item": record.id, "index": index,
                        "outcome": record.outcome, "message": record.message,
                        "attempts": record.attempts, "duration_ms": record.duration_ms,
-                       "step": record.step})
+                       "step": record.step,
+                       **({} if leased is None else {"queue_item": leased.handle})})
             if leased is not None and self.queues is not None and node.queue is not None:
                 self.queues.report(node.queue, leased, record.outcome, record.message)
 

@@ -8,15 +8,17 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from libs.errors import RobotFileError
 from orchestrator.db import make_engine, migrate, session_factory
 from orchestrator.guard import BodyGuard, error
 from orchestrator.jobs import JobError
+from orchestrator.outages import Outage, bug, unavailable
 from orchestrator.settings import Settings
 from orchestrator.states import IllegalTransition
 
@@ -61,6 +63,10 @@ def start_services(app: FastAPI) -> list[Any]:
     from orchestrator.services.reaper import Reaper
 
     services: list[Any] = [Reaper(app.state.sessions, app.state.settings)]
+    if app.state.engine.dialect.name == "postgresql":  # jobs other processes commit
+        from orchestrator.services.listener import Listener
+
+        services.append(Listener(app.state.engine))
     try:
         from orchestrator.services.scheduler import Scheduler
 
@@ -76,6 +82,8 @@ _error = error  # ASCII-escaped JSON errors (guard.error)
 
 
 def add_error_handlers(app: FastAPI) -> None:
+    outage = app.state.outage = Outage()
+
     @app.exception_handler(JobError)
     async def job_error(request: Request, err: JobError) -> Response:
         return _error(str(err), err.status)
@@ -100,3 +108,21 @@ def add_error_handlers(app: FastAPI) -> None:
     async def conflict(request: Request, err: IntegrityError) -> Response:
         return _error("this conflicts with what is already stored (a duplicate name or "
                       "reference?)", 409)
+
+    # The database's errors: 503 when it is away (orchestrator/outages.py), else a bug. These
+    # run for sync and async routes and their dependencies alike, get_session's commit after
+    # the route included (scope="function").
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(psycopg.Error)
+    async def database(request: Request, err: Exception) -> Response:
+        if unavailable(err):
+            return outage.answer(request, err)
+        return bug(request, err, traceback=True)
+
+    # For Exception, Starlette answers with this and then re-raises, so the server still logs
+    # the traceback: the caller gets a sentence, the operator the bug.
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> Response:
+        if unavailable(err):  # raised by code of ours from the database's error
+            return outage.answer(request, err)
+        return bug(request, err, traceback=False)

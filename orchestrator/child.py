@@ -34,6 +34,7 @@ from libs.plan import Call, ForEach, Plan, walk
 from libs.policy import Policy
 from libs.queues import QueueSource
 from libs.runner import Runner
+from orchestrator.lease_clock import clock
 
 KILL_GRACE = 5.0
 _interrupted = False
@@ -50,7 +51,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _watch_worker() -> None:
-    sys.stdin.read()  # returns at end of file: the worker closed the pipe or died
+    """Lease renewals from the worker, one JSON line each (orchestrator/lease_clock.py), until
+    end of file: the worker closed the pipe or died, and the robot stops."""
+    for line in sys.stdin:
+        try:
+            clock.renewed(float(json.loads(line)["lease_until"]))
+        except (ValueError, KeyError, TypeError):
+            continue
     group = os.getpgrp()
     os.killpg(group, signal.SIGTERM)
     time.sleep(KILL_GRACE)
@@ -76,7 +83,8 @@ def queue_source(plan: Plan, spec: dict[str, Any]) -> QueueSource | None:
     from orchestrator.queue_client import HttpQueueSource  # only robots that use queues need it
 
     source: QueueSource = HttpQueueSource(spec["server"], spec["token"], spec["job_id"],
-                                          spec["attempt"], spec["worker"])
+                                          spec["attempt"], spec["worker"],
+                                          lease_s=float(spec.get("lease_seconds") or 30))
     return source
 
 

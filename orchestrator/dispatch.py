@@ -28,7 +28,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     cast,
-    delete,
     func,
     insert,
     or_,
@@ -40,17 +39,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from orchestrator import kpi, queues, states, vault
+from orchestrator import arrivals, kpi, queues, states, vault
 from orchestrator.auth import job_token
 from orchestrator.db import insert_for
-from orchestrator.jobs import (
-    JobError,
-    aware,
-    not_held,
-    time_limit,
-    utcnow,
-    wake_leases_after_commit,
-)
+from orchestrator.jobs import JobError, aware, not_held, time_limit, utcnow
 from orchestrator.models import READY, Attempt, Credential, Job, JobItem, RobotVersion, Worker
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -128,8 +120,6 @@ class Statements:
         self.free_workers = (update(WORKERS)
                              .where(WORKERS.c.name.in_(bindparam("names", expanding=True)))
                              .values(current_job=None, last_seen=bindparam("now")))
-        self.drop_items = delete(ITEMS).where(ITEMS.c.job_id.in_(bindparam("ids",
-                                                                            expanding=True)))
         self.add_items = insert(ITEMS)
         self.add_savings = kpi.upsert_statement(dialect)
 
@@ -170,6 +160,11 @@ def sql(session: Session) -> tuple[Connection, Statements]:
 
 # --- leasing -----------------------------------------------------------------------------
 
+def usable_labels(labels: Collection[str], granted: Collection[str] | None) -> frozenset[str]:
+    """The labels a worker leases with: those it asks with that its token grants."""
+    return frozenset(labels) if granted is None else frozenset(labels) & frozenset(granted)
+
+
 def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Settings,
           granted: Collection[str] | None = None, max_jobs: int = 1,
           now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -182,7 +177,7 @@ def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Set
     now = now or utcnow()
     session.flush()  # ORM changes made earlier in this transaction, before the Core UPDATE
     conn, run = sql(session)
-    have = sorted(set(labels) if granted is None else set(labels) & set(granted))
+    have = sorted(usable_labels(labels, granted))
     leased: list[Any] = []
     if max_jobs > 0:
         leased = sorted(conn.execute(run.lease, {
@@ -241,7 +236,7 @@ OUTCOME_OF_STATUS = {"passed": JobState.SUCCEEDED, "cancelled": JobState.CANCELL
                      "timed_out": JobState.TIMED_OUT}
 _READ = (JOBS.c.id, JOBS.c.state, JOBS.c.worker, JOBS.c.attempt, JOBS.c.max_attempts,
          JOBS.c.retry_delay_s, JOBS.c.retry_backoff, JOBS.c.started, JOBS.c.robot,
-         JOBS.c.version, JOBS.c.cancel_requested, JOBS.c.result,
+         JOBS.c.version, JOBS.c.cancel_requested, JOBS.c.result, JOBS.c.labels,
          # attempts handed back by a stopping worker: no tries (states.tries); an index lookup
          # of ix_attempts_job_id per job read
          select(func.count()).select_from(ATTEMPTS)
@@ -329,37 +324,37 @@ def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> N
     """Write the decided outcomes of running jobs (rows read with _READ, locked)."""
     if not decided:
         return
-    jobs_rows, attempt_rows, item_rows, replaced = [], [], [], []
-    savings: dict[tuple[str, dt.date], dict[str, float]] = defaultdict(
-        lambda: defaultdict(float))
+    jobs_rows, attempt_rows, item_rows, later = [], [], [], []
     for row, outcome, error, result in decided:
         states.check(row.state, outcome)
         final = outcome is not JobState.RETRYING
         not_before = None if final else now + dt.timedelta(seconds=states.retry_delay(
             _tries(row), row.retry_delay_s, row.retry_backoff))
+        if not final:  # its worker's wait ends when the retry is due (arrivals.py)
+            arrivals.announce(session, row.labels or (), at=not_before)
         kept = result if result is not None else row.result
         jobs_rows.append({"b_id": row.id, "b_state": outcome.value, "b_error": error,
                           "b_result": kept, "b_finished": now if final else None,
                           "b_not_before": not_before})
         attempt_rows.append({"b_id": row.id, "b_number": row.attempt, "b_outcome": outcome.value,
                              "b_error": error, "b_now": now})
-        if result is not None:
-            if row.attempt > 1:  # the final attempt's work items replace earlier ones
-                replaced.append(row.id)
-            item_rows += _items(row.id, result)
-        if final:
-            _add_savings(session, savings, row, outcome, kept, now)
+        items = _items(row.id, row.attempt, result or {})
+        if row.attempt > 1 and items:
+            later.append((row.id, items))  # merged with what earlier attempts did
+        else:
+            item_rows += items
     conn, run = sql(session)
     conn.execute(run.end_jobs, jobs_rows)
     conn.execute(run.end_attempts, attempt_rows)
     conn.execute(run.free_workers, {"names": sorted({r.worker for r, *_ in decided}),
                                     "now": now})
-    if replaced:
-        conn.execute(run.drop_items, {"ids": replaced})
+    if later:
+        item_rows += _merge_items(conn, later)
     if item_rows:
         conn.execute(run.add_items, item_rows)
-    if savings:
-        conn.execute(run.add_savings, kpi.rows(savings))
+    ended = [(row, outcome) for row, outcome, *_ in decided if outcome is not JobState.RETRYING]
+    if ended:
+        _add_savings(session, conn, ended, now)
 
 
 def _number(value: Any, default: float = 0) -> float:
@@ -372,27 +367,95 @@ def _number(value: Any, default: float = 0) -> float:
     return number if abs(number) < 2**53 else default
 
 
-def _items(job_id: int, result: dict[str, Any]) -> list[dict[str, Any]]:
+def _items(job_id: int, attempt: int, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job_items rows of the work items an attempt's result lists — but not work-queue
+    items: their rows are written when the orchestrator takes their outcome (queues.report),
+    so an item whose report was refused (taken back, worked by another job) is not counted
+    from the robot's word."""
     listed = result.get("work_items")
     return [{"job_id": job_id, "reference": str(i.get("id", ""))[:500],
              "outcome": str(i.get("outcome", ""))[:30], "message": str(i.get("message", "")),
              "attempts": int(_number(i.get("attempts"), 1)),
-             "duration_ms": _number(i.get("duration_ms"))}
-            for i in (listed if isinstance(listed, list) else []) if isinstance(i, dict)]
+             "duration_ms": _number(i.get("duration_ms")), "worked_by": [attempt],
+             "queue_item_id": None}
+            for i in (listed if isinstance(listed, list) else [])
+            if isinstance(i, dict) and i.get("queue_item") is None]
 
 
-def _add_savings(session: Session, savings: dict[tuple[str, dt.date], dict[str, float]],
-                 row: Row[Any], outcome: JobState, result: dict[str, Any] | None,
+def _merge_items(conn: Connection, later: list[tuple[int, list[dict[str, Any]]]]
+                 ) -> list[dict[str, Any]]:
+    """Items of a later attempt merged into the rows earlier attempts left: an item worked
+    again keeps one row (counted once) that names every attempt that worked it, and stays
+    done if any attempt did it (its work happened). Matched by reference and occurrence (a
+    list may name a reference twice). Returns the rows to insert."""
+    ids = [job_id for job_id, _ in later]
+    old: dict[tuple[int, str, int], Any] = {}
+    seen: dict[tuple[int, str], int] = defaultdict(int)
+    for r in conn.execute(select(ITEMS.c.id, ITEMS.c.job_id, ITEMS.c.reference, ITEMS.c.outcome,
+                                 ITEMS.c.attempts, ITEMS.c.worked_by)
+                          .where(ITEMS.c.job_id.in_(ids), ITEMS.c.queue_item_id.is_(None))
+                          .order_by(ITEMS.c.id)):
+        n = seen[(r.job_id, r.reference)]
+        seen[(r.job_id, r.reference)] += 1
+        old[(r.job_id, r.reference, n)] = r
+    new_rows, updates = [], []
+    for job_id, items in later:
+        count: dict[str, int] = defaultdict(int)
+        for item in items:
+            n = count[item["reference"]]
+            count[item["reference"]] += 1
+            before = old.get((job_id, item["reference"], n))
+            if before is None:
+                new_rows.append(item)
+                continue
+            updates.append({
+                "b_row": before.id, "b_message": item["message"],
+                "b_outcome": "done" if "done" in (before.outcome, item["outcome"])
+                else item["outcome"],
+                "b_attempts": int(before.attempts or 0) + item["attempts"],
+                "b_worked_by": [*(before.worked_by or []), *item["worked_by"]],
+                "b_duration": item["duration_ms"]})
+    if updates:
+        conn.execute(update(ITEMS).where(ITEMS.c.id == bindparam("b_row")).values(
+            outcome=bindparam("b_outcome"), message=bindparam("b_message"),
+            attempts=bindparam("b_attempts"), duration_ms=bindparam("b_duration"),
+            worked_by=bindparam("b_worked_by", type_=JSON)), updates)
+    return new_rows
+
+
+def _add_savings(session: Session, conn: Connection, ended: Sequence[tuple[Any, JobState]],
                  now: dt.datetime) -> None:
-    items = (result or {}).get("items")
-    items = items if isinstance(items, dict) else {}
-    started = aware(row.started) or now
-    kpi.count_job(savings[(row.robot, kpi.day_of(now))],
-                  succeeded=outcome is JobState.SUCCEEDED,
-                  items={k: int(_number(items.get(k)))
-                         for k in ("done", "business_exceptions", "system_errors")},
-                  robot_seconds=max(0.0, (now - started).total_seconds()),
-                  savings=version_facts(session, row.version).savings)
+    """Each ended job's savings, added to its robot's day: its work items as the orchestrator
+    recorded them across all its attempts (an item counts once, however often worked), not
+    the last attempt's own count."""
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for job_id, outcome, n in conn.execute(
+            select(ITEMS.c.job_id, ITEMS.c.outcome, func.count())
+            .where(ITEMS.c.job_id.in_([row.id for row, _ in ended]))
+            .group_by(ITEMS.c.job_id, ITEMS.c.outcome)):
+        counts[job_id][outcome] = int(n)
+    savings: dict[tuple[str, dt.date], dict[str, float]] = defaultdict(
+        lambda: defaultdict(float))
+    for row, outcome in ended:
+        items = counts.get(row.id, {})
+        started = aware(row.started) or now
+        kpi.count_job(savings[(row.robot, kpi.day_of(now))],
+                      succeeded=outcome is JobState.SUCCEEDED,
+                      items={"done": items.get("done", 0),
+                             "business_exceptions": items.get("business_exception", 0),
+                             "system_errors": items.get("system_error", 0)},
+                      robot_seconds=max(0.0, (now - started).total_seconds()),
+                      savings=version_facts(session, row.version).savings)
+    conn.execute(sql(session)[1].add_savings, kpi.rows(savings))
+
+
+def extend_leases(session: Session, seconds: float, now: dt.datetime | None = None) -> int:
+    """Running jobs whose lease ends sooner get `seconds` from now (see services/reaper.py)."""
+    until = (now or utcnow()) + dt.timedelta(seconds=seconds)
+    result = session.execute(update(JOBS).where(JOBS.c.state == JobState.RUNNING.value,
+                                                JOBS.c.lease_expires < until)
+                             .values(lease_expires=until))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def reap(session: Session, settings: Settings, now: dt.datetime | None = None) -> int:
@@ -456,7 +519,7 @@ def release(session: Session, job_id: int, worker: str, attempt: int, reason: st
                                     "b_now": now})
     conn.execute(run.free_workers, {"names": [worker], "now": now})
     queues.release_items(session, job_id, now)
-    wake_leases_after_commit(session)
+    arrivals.announce(session, row.labels or ())  # waiting leases wake at the commit
     return state.value
 
 

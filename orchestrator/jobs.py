@@ -9,40 +9,17 @@ job was handed to another) is refused with 409.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from orchestrator import states
+from orchestrator import arrivals, states
 from orchestrator.db import upsert
 from orchestrator.models import Job, JobEvent, JobItem, Robot, Worker
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
-
-
-class Arrivals:
-    """Wakes long-polling leases in this process when a job has been committed. The count
-    lets a lease that was busy querying notice an arrival it would otherwise sleep through."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._cond = threading.Condition()
-
-    def notify(self, *_: Any) -> None:
-        with self._cond:
-            self.count += 1
-            self._cond.notify_all()
-
-    def wait(self, seen: int, timeout: float) -> None:
-        with self._cond:
-            if self.count == seen:
-                self._cond.wait(timeout)
-
-
-arrivals = Arrivals()
 
 
 class JobError(Exception):
@@ -84,9 +61,7 @@ def create_job(session: Session, *, robot: str, inputs: dict[str, Any] | None = 
               state=JobState.QUEUED.value)
     session.add(job)
     session.flush()
-    if not session.info.get("wakes_leases"):
-        session.info["wakes_leases"] = True
-        event.listen(session, "after_commit", _wake_leases)
+    arrivals.announce(session, job.labels, at=not_before)
     return job
 
 
@@ -97,21 +72,6 @@ def time_limit(timeout_s: float | None, settings: Settings) -> float:
     if timeout_s is None or not timeout_s > 0:
         timeout_s = settings.job_timeout_s
     return min(timeout_s, settings.max_job_timeout_s)
-
-
-def wake_leases_after_commit(session: Session) -> None:
-    """Waiting leases in this process wake once this session's transaction commits (a job
-    became leasable: created, or handed back)."""
-    if not session.info.get("wakes_leases"):
-        session.info["wakes_leases"] = True
-        event.listen(session, "after_commit", _wake_leases)
-
-
-def _wake_leases(session: Session) -> None:
-    # after_commit also fires when a SAVEPOINT is released (the scheduler creates its job in
-    # one): other transactions cannot see the job until the outermost commit.
-    if not session.in_nested_transaction():
-        arrivals.notify()
 
 
 def get_job(session: Session, job_id: int) -> Job:
@@ -191,5 +151,6 @@ def job_view(session: Session, job: Job, *, items: bool = True) -> dict[str, Any
         rows = session.scalars(select(JobItem).where(JobItem.job_id == job.id)
                                .order_by(JobItem.id)).all()
         view["items"] = [{"reference": r.reference, "outcome": r.outcome, "message": r.message,
-                          "attempts": r.attempts} for r in rows]
+                          "attempts": r.attempts, "worked_by": r.worked_by or [],
+                          "queue_item": r.queue_item_id} for r in rows]
     return view

@@ -162,9 +162,13 @@ class Attempt(Base):
 
 
 class JobItem(Base):
-    """A work item of a job's run: done, business_exception or system_error, with its message."""
+    """A work item of a job: done, business_exception or system_error, with its message; one
+    row per item across the job's attempts. `worked_by`: the attempts that worked it (more
+    than one: re-worked, after an attempt was interrupted). A work-queue item's row is written
+    when the orchestrator takes its outcome (queue_item_id), never from the robot's word."""
 
     __tablename__ = "job_items"
+    __table_args__ = (Index("ix_job_items_queue_item", "job_id", "queue_item_id"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
@@ -173,6 +177,8 @@ class JobItem(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    worked_by: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    queue_item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class JobEvent(Base):
@@ -237,6 +243,8 @@ class QueueItem(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # every try, for audit: [[job_id, attempt], ...] (two or more: the item was re-worked)
+    worked_by: Mapped[list[list[int]] | None] = mapped_column(JSON, nullable=True)
 
 
 class Credential(Base):

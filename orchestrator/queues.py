@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import imports
 from orchestrator.jobs import JobError, aware, utcnow
-from orchestrator.models import Job, Queue, QueueItem
+from orchestrator.models import Job, JobItem, Queue, QueueItem
 from orchestrator.states import JobState
 
 MAX_REFERENCE = 500
@@ -131,7 +131,8 @@ def item_view(item: QueueItem) -> dict[str, Any]:
     return {"id": item.id, "queue": item.queue, "reference": item.reference,
             "payload": item.payload, "priority": item.priority, "deadline": aware(item.deadline),
             "state": item.state, "attempts": item.attempts, "job_id": item.job_id,
-            "message": item.message, "created": aware(item.created),
+            "message": item.message, "worked_by": item.worked_by or [],
+            "created": aware(item.created),
             "updated": aware(item.updated)}
 
 
@@ -463,9 +464,9 @@ def _next_sqlite(session: Session, queue: str) -> QueueItem | None:
 
 
 def lease_item(session: Session, queue: str, job_id: int, lease_s: float,
-               now: dt.datetime | None = None) -> QueueItem | None:
+               now: dt.datetime | None = None, attempt: int = 0) -> QueueItem | None:
     """The next new item (highest priority, then earliest deadline, then oldest), now in
-    progress for this job; None when the queue has none."""
+    progress for this job's attempt (kept in its worked_by); None when the queue has none."""
     now = now or utcnow()
     _take_back(session, now, queue=queue, job_id=job_id, limit=50)
     item = _next_pg(session, queue) if _is_pg(session) else _next_sqlite(session, queue)
@@ -474,10 +475,21 @@ def lease_item(session: Session, queue: str, job_id: int, lease_s: float,
         return None
     item.state, item.job_id = ItemState.IN_PROGRESS.value, job_id
     item.attempts += 1
+    item.worked_by = [*(item.worked_by or []), [job_id, attempt]]
     item.lease_expires = now + dt.timedelta(seconds=lease_s)
     item.updated = now
     session.flush()
     return item
+
+
+def _reported(item: QueueItem, job_id: int, outcome: str) -> bool:
+    """Whether the job's report of this outcome is already recorded: sent again because its
+    reply was lost (a restart), it is answered as the first was. A system error with tries
+    left made the item new again, no longer the job's: that repeat is a 409, which the robot
+    leaves (the outcome was recorded all the same)."""
+    if item.job_id != job_id:
+        return False
+    return item.state == (ItemState.FAILED.value if outcome == "system_error" else outcome)
 
 
 def report(session: Session, item_id: int, job_id: int, outcome: str, message: str = "",
@@ -488,6 +500,8 @@ def report(session: Session, item_id: int, job_id: int, outcome: str, message: s
     if outcome not in OUTCOMES:
         raise JobError(422, f"outcome must be one of {', '.join(OUTCOMES)}, not '{outcome}'")
     item = _item(session, item_id)
+    if _reported(item, job_id, outcome):
+        return item
     if item.state != ItemState.IN_PROGRESS.value or item.job_id != job_id:
         other = f" by job {item.job_id}" if item.job_id not in (None, job_id) else ""
         raise JobError(409, f"queue item {item_id} ('{item.reference}') is no longer held by "
@@ -503,4 +517,20 @@ def report(session: Session, item_id: int, job_id: int, outcome: str, message: s
     # a robot's message is kept whatever it holds: what the databases cannot store is replaced
     item.message = message.replace("\x00", "").encode("utf-8", "replace").decode()[:MAX_MESSAGE]
     item.lease_expires, item.updated = None, now
+    _job_item(session, item, job_id, outcome)
     return item
+
+
+def _job_item(session: Session, item: QueueItem, job_id: int, outcome: str) -> None:
+    """The job's row for this item (what the KPI counts when the job ends): written here, when
+    the outcome is taken, so an item counts once, for the job whose report was taken."""
+    if session.get(Job, job_id) is None:  # no such job (the route has loaded it: no query)
+        return
+    tries = [attempt for job, attempt in (item.worked_by or []) if job == job_id]
+    row = session.scalar(select(JobItem).where(JobItem.job_id == job_id,
+                                               JobItem.queue_item_id == item.id))
+    if row is None:
+        row = JobItem(job_id=job_id, queue_item_id=item.id, reference=item.reference)
+        session.add(row)
+    row.outcome, row.message = outcome, item.message
+    row.attempts, row.worked_by = max(1, len(tries)), tries

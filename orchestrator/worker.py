@@ -40,6 +40,7 @@ import httpx
 
 from libs.policy import Policy
 from orchestrator.deploy import unpack
+from orchestrator.queue_client import retry_after
 from orchestrator.robot_process import (
     KILL_GRACE,
     Child,
@@ -96,11 +97,12 @@ def _detail(response: httpx.Response) -> str:
 class Server:
     """The orchestrator's worker API; remembers an outage so it is logged once, not per call."""
 
-    def __init__(self, url: str, token: str, shutdown: Shutdown) -> None:
+    def __init__(self, url: str, token: str, stop: threading.Event | Shutdown) -> None:
         self.url = url.rstrip("/")
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
                                  timeout=httpx.Timeout(15.0, connect=5.0))
-        self.shutdown, self.stop = shutdown, shutdown.asked
+        self.shutdown = stop if isinstance(stop, Shutdown) else Shutdown(0.0, stop)
+        self.stop = self.shutdown.asked
         self.delay = 0.0
         self.retry_at = 0.0
         self.away_since: float | None = None
@@ -117,8 +119,9 @@ class Server:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as err:
             raise self._away(f"{type(err).__name__}: {err}") from None
-        if response.status_code >= 500:
-            raise self._away(f"HTTP {response.status_code}: {_detail(response)}")
+        if response.status_code >= 500 or response.status_code == 429:
+            raise self._away(f"HTTP {response.status_code}: {_detail(response)}",
+                             retry_after(response))
         self._back()
         if response.status_code in (401, 403):
             raise WorkerError(f"the server at {self.url} refused this worker: "
@@ -149,14 +152,19 @@ class Server:
             raise Stopped
         time.sleep(min(wait, 1.0, left))
 
-    def _away(self, why: str) -> ServerAway:
+    def _away(self, why: str, told: float | None = None) -> ServerAway:
+        """Back off: for as long as the server's Retry-After told (a 503 while its database
+        restarts says 1 s), else for a doubling delay; either drawn at random, so a fleet of
+        workers does not come back in one instant."""
         now = time.monotonic()
         if self.away_since is None:
             self.away_since = now
             log.warning("the server at %s is not answering (%s); retrying with backoff",
                         self.url, why)
         self.delay = min(BACKOFF_MAX, self.delay * 2 if self.delay else BACKOFF_FIRST)
-        self.retry_at = now + random.uniform(self.delay / 2, self.delay)
+        wait = (random.uniform(self.delay / 2, self.delay) if told is None else
+                min(max(told, TICK), BACKOFF_MAX) * random.uniform(1.0, 1.25))
+        self.retry_at = now + wait
         return ServerAway(why)
 
     def _back(self) -> None:

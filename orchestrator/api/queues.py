@@ -175,7 +175,8 @@ def lease(name: QueuePath, body: Holder, caller: QueueCaller, session: SessionDe
     by the robot with its attempt's job token (or by the worker with its own token)."""
     caller.hold(body.job_id, body.attempt, body.worker)
     jobs.holding(session, body.job_id, body.worker, body.attempt)
-    item = queues.lease_item(session, name, body.job_id, settings.lease_seconds)
+    item = queues.lease_item(session, name, body.job_id, settings.lease_seconds,
+                             attempt=body.attempt)
     if item is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     return {"id": item.id, "reference": item.reference, "payload": item.payload,

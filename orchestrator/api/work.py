@@ -6,6 +6,7 @@ worker it was created for (Caller.act_as in deps.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import time
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from orchestrator import dispatch, jobs
+from orchestrator import arrivals, dispatch, jobs
 from orchestrator.api.deps import MAX_ID, Id, SessionDep, SettingsDep, WorkerCaller
 from orchestrator.models import Artifact, Job, RobotVersion
 from orchestrator.settings import Settings
@@ -72,8 +73,8 @@ class EventBatch(Holder):
 
 @router.post("/lease", responses={204: {"description": "no job for this worker right now "
                                                       "(and nothing was reported)"}})
-def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
-          settings: SettingsDep) -> Any:
+async def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
+                settings: SettingsDep) -> Any:
     """Report ended attempts, then take up to max_jobs jobs this worker can run, waiting up
     to wait_s for one to arrive. Answers {"jobs": [...], "finished": [one answer per report:
     {"id", "state"} or {"id", "status", "error"}]}; each job carries what the worker needs to
@@ -81,28 +82,57 @@ def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
     token for the robot's work queues (valid for that attempt's queue routes until it ends).
 
     The worker is the token's: naming another worker, or asking with labels the token was not
-    granted, is refused with 403."""
+    granted, is refused with 403. While it waits, the request holds no thread and no database
+    connection (orchestrator/arrivals.py wakes it when a job it can run is committed, in this
+    process or another); a worker that hangs up stops waiting and is leased nothing."""
     caller.act_as(body.worker, body.labels)
     deadline = time.monotonic() + min(body.wait_s, settings.long_poll_seconds)
     endings = [dispatch.Ending(f.job_id, body.worker, f.attempt, f.status, f.error, f.result)
                for f in body.finished]
+    have = dispatch.usable_labels(body.labels, caller.labels)
     finished: list[dict[str, Any]] = []
-    while True:
-        seen = jobs.arrivals.count
-        with request.app.state.sessions.begin() as session:
-            if endings:  # in the first round's transaction: one commit for both
-                finished = dispatch.complete(session, endings, settings)
-                endings = []
-            leased = dispatch.lease(session, worker=body.worker, labels=body.labels,
-                                    granted=caller.labels, settings=settings,
-                                    max_jobs=body.max_jobs)
-        remaining = deadline - time.monotonic()
-        if leased or (finished and remaining <= 0) or body.max_jobs == 0:
-            return JSONResponse({"jobs": leased, "finished": finished})
-        if remaining <= 0:
-            return Response(status_code=status.HTTP_204_NO_CONTENT)
-        # woken by jobs committed in this process; other processes' jobs are seen by polling
-        jobs.arrivals.wait(seen, min(0.2, remaining))
+    hung_up: asyncio.Task[Any] | None = None
+    try:
+        while True:
+            seen = arrivals.arrivals.count
+            reported, leased = await run_in_threadpool(_lease_round, request, body, caller,
+                                                       settings, endings)
+            if endings:  # reported in the first round, in the lease's transaction
+                finished, endings = reported, []
+            remaining = deadline - time.monotonic()
+            if leased or (finished and remaining <= 0) or body.max_jobs == 0:
+                return JSONResponse({"jobs": leased, "finished": finished})
+            if remaining <= 0:
+                return Response(status_code=status.HTTP_204_NO_CONTENT)
+            hung_up = hung_up or asyncio.ensure_future(_hang_up(request))
+            woken = asyncio.ensure_future(arrivals.arrivals.wait(have, seen, remaining))
+            await asyncio.wait((woken, hung_up), return_when=asyncio.FIRST_COMPLETED)
+            if hung_up.done():
+                woken.cancel()
+                return Response(status_code=status.HTTP_204_NO_CONTENT)  # nobody to send it to
+    finally:
+        if hung_up is not None:
+            hung_up.cancel()
+
+
+def _lease_round(request: Request, body: LeaseRequest, caller: Any, settings: Settings,
+                 endings: list[dispatch.Ending]) -> tuple[list[dict[str, Any]],
+                                                          list[dict[str, Any]]]:
+    """One look for jobs (in the thread pool: the database is not asyncio's), with the
+    reported endings in the same transaction: one commit for both."""
+    with request.app.state.sessions.begin() as session:
+        finished = dispatch.complete(session, endings, settings) if endings else []
+        leased = dispatch.lease(session, worker=body.worker, labels=body.labels,
+                                granted=caller.labels, settings=settings,
+                                max_jobs=body.max_jobs)
+    return finished, leased
+
+
+async def _hang_up(request: Request) -> None:
+    """Returns when the client closes its connection (the body has been read by then, so
+    the next ASGI message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @router.post("/jobs/{job_id}/heartbeat")

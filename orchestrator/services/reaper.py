@@ -1,7 +1,13 @@
 """The lease reaper: jobs whose worker stopped renewing the lease are retried or failed.
 
 Safe to run in several processes: each batch is one transaction, and on PostgreSQL the rows are
-taken with SKIP LOCKED."""
+taken with SKIP LOCKED.
+
+When an orchestrator starts, running jobs get one lease period from then: a lease that ran out
+while no orchestrator answered (a restart, a crash) is not its worker's fault. Its worker has
+stopped the robot before the lease ended (fencing, orchestrator/worker.py) and comes back to
+report the item it finished and hand the job back; were the job reaped first, that item would
+be worked again by another robot."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import dispatch, queues
+from orchestrator.outages import log_failure
 from orchestrator.settings import Settings
 
 log = logging.getLogger("workhand.reaper")
@@ -39,10 +46,18 @@ class Reaper:
                 reaped = self.tick()
                 if reaped:
                     log.warning("%d job(s) lost their worker; retried or failed", reaped)
-            except Exception:  # the service must outlive a database hiccup
-                log.exception("lease reaper failed; trying again")
+            except Exception as err:  # the service must outlive a database hiccup
+                log_failure(log, "lease reaper failed; trying again", err)
 
     def start(self) -> None:
+        try:
+            with self.sessions.begin() as session:
+                extended = dispatch.extend_leases(session, self.settings.lease_seconds)
+            if extended:
+                log.info("%d running job(s) get one lease period for their workers to come "
+                         "back", extended)
+        except Exception:  # the database may be down at start; the reaper waits for it
+            log.exception("could not extend the running jobs' leases")
         self._thread.start()
 
     def stop(self) -> None:

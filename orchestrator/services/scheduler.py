@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import jobs
 from orchestrator.models import Fire, Schedule
+from orchestrator.outages import log_failure
 from orchestrator.schedules import as_utc, make_trigger, next_fire
 
 log = logging.getLogger("workhand.scheduler")
@@ -113,8 +114,8 @@ class Scheduler:
                     first = next_fire(trigger, now)
                 else:
                     remembered[key] = first
-            except Exception:  # one schedule's trouble must not stop the others
-                log.exception("schedule %s could not fire; trying again", row.name)
+            except Exception as err:  # one schedule's trouble must not stop the others
+                log_failure(log, f"schedule {row.name} could not fire; trying again", err)
                 continue
             if first is not None and (next_due is None or first < next_due):
                 next_due = first
@@ -188,8 +189,8 @@ class Scheduler:
                 if self.next_due is not None:
                     until = (self.next_due - as_utc(self.clock())).total_seconds()
                     wait = min(self.max_sleep_s, max(0.0, until))
-            except Exception:  # the service must outlive a database hiccup
-                log.exception("scheduler tick failed; trying again")
+            except Exception as err:  # the service must outlive a database hiccup
+                log_failure(log, "scheduler tick failed; trying again", err)
             self._stop.wait(wait)
 
     def start(self) -> None:

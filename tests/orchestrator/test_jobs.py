@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import deploy, dispatch, jobs
+from orchestrator import arrivals, deploy, dispatch, jobs
 from orchestrator.models import Attempt, Job, JobItem, KpiDaily
 from orchestrator.settings import Settings
 
@@ -233,13 +233,13 @@ def test_one_report_of_several_endings_answers_each(
 
 def test_waiting_leases_are_woken_when_the_job_is_committed_not_before(
         sessions: sessionmaker[Session], deployed: str) -> None:
-    seen = jobs.arrivals.count
+    seen = arrivals.arrivals.count
     with sessions.begin() as session:
         with session.begin_nested():  # as the scheduler creates a fire's job
             jobs.create_job(session, robot="nightly-check")
-        assert jobs.arrivals.count == seen  # a released savepoint is not a commit
+        assert arrivals.arrivals.count == seen  # a released savepoint is not a commit
         jobs.create_job(session, robot="nightly-check")
-    assert jobs.arrivals.count == seen + 1  # once, at the commit
+    assert arrivals.arrivals.count == seen + 1  # once, at the commit
 
 
 def test_an_odd_result_is_stored_without_breaking_the_report(
@@ -259,7 +259,9 @@ def test_an_odd_result_is_stored_without_breaking_the_report(
 def test_a_report_sent_again_after_a_lost_answer_counts_once(
         sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
     job_id = new_job(sessions, max_attempts=2)
-    ending = dispatch.Ending(job_id, "w", 1, "passed", None, {"items": {"done": 2}})
+    ending = dispatch.Ending(job_id, "w", 1, "passed", None, {
+        "items": {"done": 2}, "work_items": [{"id": "A", "outcome": "done"},
+                                             {"id": "B", "outcome": "done"}]})
     with sessions.begin() as session:
         lease(session, "w", [], settings)
         both = dispatch.complete(session, [ending, ending], settings)  # twice in one request

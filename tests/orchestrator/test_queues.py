@@ -174,10 +174,35 @@ def test_only_the_holding_job_may_report(sessions: Sessions, queue: str) -> None
     assert refused(lambda: report(sessions, item.id, "done", job_id=2)).status == 409
     assert refused(lambda: report(sessions, item.id, "finished")).status == 422
     assert refused(lambda: report(sessions, 10**9, "done")).status == 404
-    report(sessions, item.id, "done")
-    again = refused(lambda: report(sessions, item.id, "done"))  # a reply lost, sent twice
-    assert again.status == 409 and "no longer held by job 1 (it is done)" in str(again)
+    first = report(sessions, item.id, "done", message="first")
+    # a reply lost, sent again: answered as the first was, and nothing of it changes
+    again = report(sessions, item.id, "done", message="again")
+    assert (first.state, again.state, again.message) == ("done", "done", "first")
+    other = refused(lambda: report(sessions, item.id, "business_exception"))
+    assert other.status == 409 and "no longer held by job 1 (it is done)" in str(other)
+    assert refused(lambda: report(sessions, item.id, "done", job_id=2)).status == 409
     assert counts(sessions, queue)["done"] == 1
+
+
+def test_a_repeated_system_error_report_is_answered_as_the_first(sessions: Sessions,
+                                                                  queue: str) -> None:
+    with sessions.begin() as session:
+        queues.create_queue(session, "no retries", max_retries=0)
+    add(sessions, "no retries", [{"reference": "A"}])
+    item = lease(sessions, "no retries", job_id=1)
+    assert item is not None
+    assert report(sessions, item.id, "system_error", message="页面超时").state == "failed"
+    assert report(sessions, item.id, "system_error", message="页面超时").state == "failed"
+    # with tries left the item is new again, nobody's: a repeat is refused (the robot leaves
+    # it), and the item is not failed twice
+    add(sessions, queue, [{"reference": "B"}])
+    retried = lease(sessions, queue, job_id=1)
+    assert retried is not None
+    assert report(sessions, retried.id, "system_error").state == "new"
+    assert refused(lambda: report(sessions, retried.id, "system_error")).status == 409
+    with sessions.begin() as session:
+        stored = session.get(QueueItem, retried.id)
+        assert stored is not None and (stored.state, stored.attempts) == ("new", 1)
 
 
 def test_an_unreported_item_is_taken_back_when_its_job_leases_again(

@@ -15,8 +15,6 @@ import subprocess
 import time
 from typing import Any
 
-import pytest
-
 SLACK = 4.0  # seconds over the rule's bound before a test fails on a loaded machine
 
 FIVE_SECONDS = """robot: five
@@ -182,13 +180,12 @@ def test_a_second_signal_hands_the_running_job_back_at_once(sqlite_cluster: Any)
         assert attempts(cluster, job_id) == [(1, "busy", "released")]
 
 
-@pytest.mark.xfail(strict=True, reason="the lease route goes on waiting, and leasing, for a "
-                   "worker that has gone: it must stop at the client's disconnect (issue 7, "
-                   "deliverable 1's rewrite of POST /lease)")
 def test_a_job_made_after_an_idle_worker_stopped_is_not_leased_to_it(sqlite_cluster: Any
                                                                       ) -> None:
     """The stopped worker's long poll, abandoned, must not take a job into the void: it would
-    stay running on nobody until its lease expired, then fail (max_attempts=1)."""
+    stay running on nobody until its lease expired, then fail (max_attempts=1). The lease
+    route stops waiting when its worker hangs up (api/work.py _hang_up); before it did, this
+    job was leased to the gone worker and failed."""
     cluster = sqlite_cluster
     server = cluster.serve(lease_seconds=4)
     with cluster.client(server) as http:

@@ -114,7 +114,8 @@ def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> N
                         headers=work).json()
     assert [j["id"] for j in first["jobs"]] == ids[:2] and first["finished"] == []
     ended = [{"job_id": ids[0], "attempt": 1, "status": "passed",
-              "result": {"items": {"done": 3}}},
+              "result": {"items": {"done": 3}, "work_items": [
+                  {"id": f"A-{n}", "outcome": "done"} for n in range(3)]}},
              {"job_id": ids[1], "attempt": 1, "status": "failed",
               "error": {"kind": "business", "message": "账户已注销"}},
              {"job_id": ids[2], "attempt": 1, "status": "passed"}]  # not leased yet

@@ -14,8 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from orchestrator import deploy, jobs
+from orchestrator import deploy
 from orchestrator.app import create_app
+from orchestrator.arrivals import arrivals
 from orchestrator.auth import Role, create_token
 from orchestrator.models import Attempt, QueueItem
 from orchestrator.settings import Settings
@@ -91,11 +92,11 @@ def test_a_released_job_is_leasable_at_once_and_its_one_try_is_kept(client: Test
                                                                     ) -> None:
     job_id = start(client)  # max_attempts=1: nothing may be lost
     spec = lease(client, "w1")
-    woken = jobs.arrivals.count
+    woken = arrivals.count
     answer = release(client, job_id, "w1", spec["attempt"], reason="SIGTERM")
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"id": job_id, "state": "queued"}
-    assert jobs.arrivals.count > woken  # waiting leases in this process were woken
+    assert arrivals.count > woken  # waiting leases in this process were woken
     view = job(client, job_id)
     assert (view["state"], view["not_before"], view["finished"]) == ("queued", None, None)
     assert attempts(client, job_id) == [(1, "w1", "released")]
