@@ -488,6 +488,7 @@ class Runner:
             record.attempts = attempt
             self.block(node.steps, scope)
 
+        interrupted = False
         try:
             self.with_retry(node.common.retry, attempt_fn)
         except BusinessException as err:
@@ -496,6 +497,12 @@ class Runner:
         except (SystemFailure, StepArgumentError) as err:
             record.outcome, record.message = "system_error", _plain(err)
             record.step = getattr(err, "step", "")
+        except BaseException:  # stopped (cancel, timeout, worker stopping) during the item:
+            # it is not done, and not reported — its job's next attempt works it
+            interrupted = True
+            record.outcome = "system_error"
+            record.message = "interrupted: the robot was stopped during this item"
+            raise
         finally:
             self._item = outer
             record.duration_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -506,8 +513,10 @@ class Runner:
                        "outcome": record.outcome, "message": record.message,
                        "attempts": record.attempts, "duration_ms": record.duration_ms,
                        "step": record.step,
-                       **({} if leased is None else {"queue_item": leased.handle})})
-            if leased is not None and self.queues is not None and node.queue is not None:
+                       **({} if leased is None else {"queue_item": leased.handle}),
+                       **({"interrupted": True} if interrupted else {})})
+            if leased is not None and self.queues is not None and node.queue is not None \
+                    and not interrupted:
                 self.queues.report(node.queue, leased, record.outcome, record.message)
 
     def repeat(self, node: Repeat, scope: dict[str, Any]) -> None:

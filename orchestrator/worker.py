@@ -51,6 +51,7 @@ from orchestrator.robot_process import (
 )
 from orchestrator.sandbox import Sandbox, choose, robot_os_env, start_command
 from orchestrator.worker_files import EventTail, artifacts
+from orchestrator.worker_lease import LeaseKeeper, last_finished_item
 from orchestrator.worker_settings import WorkerSettings
 from orchestrator.worker_slots import RunFolders, Slots
 from orchestrator.worker_stop import Abandonable, Shutdown, wind_down
@@ -317,8 +318,10 @@ class JobRun:
         # not uploaded as artifacts, and deleted when the attempt ends
         self.home = work_dir / "runs" / f".home-{self.id}-{self.attempt}"
         self.events = EventTail(self.run_dir / "events.jsonl")
-        self.every = max(0.5, float(spec.get("lease_seconds") or 30) / 3)  # heartbeat interval
-        self.last_beat = time.monotonic()  # the lease was just taken
+        self.lease = LeaseKeeper(float(spec.get("lease_seconds") or 30))
+        self.every = max(0.5, self.lease.lease_s / 3)  # heartbeat interval
+        self.last_beat = self.last_try = time.monotonic()  # the lease was just taken
+        self.child: Child | None = None
         self.shutdown = api.shutdown
         self.ending = Ending("failed", _system("the attempt did not run"))
         self.took = 0.0  # seconds from the lease to the outcome being ready
@@ -370,12 +373,15 @@ class JobRun:
             log.info("%s: robot '%s' (version %s) started in process %d%s", self.tag,
                      self.spec["robot"], str(self.spec["version"])[:12], child.pid,
                      " (sandboxed)" if self.confinement.sandbox else "")
+            ending: Ending | None = None
             try:
                 ending = self.supervise(child)
             finally:  # whatever happened, nothing the robot started outlives it; a job handed
                 # back is killed without a SIGTERM, so nothing the robot would still do on its
                 # way out (report a queue item, write result.json) counts for it
-                kill_tree(child, 0.0 if self.shutdown.robots_must_stop() else KILL_GRACE)
+                handed_back = ending is not None and ending.status == RELEASED
+                kill_tree(child, 0.0 if handed_back or self.shutdown.robots_must_stop()
+                          else KILL_GRACE)
         finally:
             shutil.rmtree(self.home, ignore_errors=True)
         if ending.result is None:
@@ -432,14 +438,28 @@ class JobRun:
                 "credential_hosts": self.spec.get("credential_hosts") or {},
                 "server": self.api.url,
                 "worker": self.worker, "token": self.spec.get("job_token", ""),
-                "home": str(self.home), "policy": conf.policy.to_spec()}
+                "home": str(self.home), "policy": conf.policy.to_spec(),
+                "lease_seconds": self.lease.lease_s}
         assert child.stdin is not None
         try:  # stdin stays open: the child stops itself when it closes (the worker died)
             child.stdin.write(json.dumps(spec).encode() + b"\n")
             child.stdin.flush()
         except BrokenPipeError:
             pass  # it died at once; reported as an unexpected end
+        self.child = child
+        self.tell_child()
         return child
+
+    def tell_child(self) -> None:
+        """The lease's end as the robot's queue client must respect it (worker_lease.py)."""
+        if self.child is None or self.child.stdin is None:
+            return
+        try:
+            self.child.stdin.write(json.dumps({"lease_until": self.lease.wall_until()})
+                                   .encode() + b"\n")
+            self.child.stdin.flush()
+        except (BrokenPipeError, ValueError):  # it has ended (or its pipe was closed)
+            pass
 
     def supervise(self, child: Child) -> Ending:
         """Heartbeat, stream events and watch the clock until the child ends or must be
@@ -458,10 +478,19 @@ class JobRun:
             if deadline is not None and now >= deadline:
                 return Ending("timed_out", _system(f"the job ran longer than its timeout of "
                                                    f"{timeout:g} s and was stopped"))
+            if self.lease.left(now) <= 0:  # fencing: stop before the lease can pass
+                return Ending(RELEASED, _system(
+                    f"the worker '{self.worker}' could not renew the job's lease (the "
+                    "orchestrator did not answer), so it stopped the robot before the lease "
+                    "ran out"))
             if now >= next_push and self.api.ready():
                 next_push = now + EVENTS_EVERY
                 self.push_events(final=False)
-            if now >= self.last_beat + self.every and self.api.ready():
+            if now >= self.last_beat + self.every and (
+                    self.api.ready() or (self.lease.left(now) < self.every
+                                         and now >= self.last_try + 0.5)):
+                # backing off stops at the lease's last third: each try may save the job
+                self.last_try = now
                 try:
                     cancel = self.heartbeat(self.api.once)
                 except ServerAway:
@@ -475,10 +504,13 @@ class JobRun:
 
     def heartbeat(self, send: Callable[..., httpx.Response]) -> bool:
         """Renew the lease; True when an operator asked to cancel the job."""
+        sent = time.monotonic()
         response = send("POST", f"/api/v1/jobs/{self.id}/heartbeat", json=self.holder)
         if response.status_code != 200:
             raise LeaseLost(_detail(response))
-        self.last_beat = time.monotonic()
+        self.last_beat = sent
+        self.lease.renewed(sent)
+        self.tell_child()
         return bool(response.json().get("cancel"))
 
     def keep_lease(self) -> None:
@@ -577,6 +609,7 @@ class JobRun:
         attempt did, for audit); artifacts do not (the next attempt makes its own)."""
         try:
             self.push_events(final=True)
+            self.report_last_item()
             response = self.api.call("POST", f"/api/v1/jobs/{self.id}/release", patient=True,
                                      json={**self.holder, "reason": why[:500]})
         except LeaseLost as err:
@@ -595,6 +628,22 @@ class JobRun:
             return
         log.warning("%s: handed back unfinished (%s); the job is now %s", self.tag, why,
                     response.json().get("state", "unknown"))
+
+    def report_last_item(self) -> None:
+        """The work-queue item the robot finished last, reported again: it may have been
+        stopped before its report was taken, and the release would put the item back to be
+        worked again. A report already taken is answered 200 again (or 409, when the item
+        went on since); either way nothing changes."""
+        event = last_finished_item(self.run_dir / "events.jsonl")
+        if event is None:
+            return
+        response = self.api.call(
+            "POST", f"/api/v1/queue-items/{int(event['queue_item'])}/report", patient=True,
+            json={"job_id": self.id, **self.holder, "outcome": event.get("outcome", "done"),
+                  "message": str(event.get("message", ""))})
+        if response.status_code == 200:
+            log.info("%s: work item %s reported by the worker (%s)", self.tag,
+                     event.get("item"), event.get("outcome"))
 
     def reported(self, answer: dict[str, Any]) -> None:
         """Log what the server made of the outcome; the run folder may go now."""
