@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import arrivals, deploy, dispatch, jobs
+from orchestrator import arrivals, deploy, dispatch, jobs, kpi
 from orchestrator.models import Attempt, Job, JobItem, KpiDaily
 from orchestrator.settings import Settings
 
@@ -123,9 +123,37 @@ def test_success_records_items_and_savings(sessions: sessionmaker[Session], depl
         assert view["state"] == "succeeded"
         assert [i["reference"] for i in view["items"]] == ["A1", "A2", "A3"]
         assert session.scalar(select(func.count()).select_from(JobItem)) == 3
-        kpi = session.scalars(select(KpiDaily)).one()
-        assert (kpi.runs, kpi.successes, kpi.items_done, kpi.business_exceptions) == (1, 1, 2, 1)
-        assert kpi.minutes_saved == 2 * 10 + 5 - 1 * 3
+        daily = session.scalars(select(KpiDaily)).one()
+        assert (daily.runs, daily.successes, daily.items_done,
+                daily.business_exceptions) == (1, 1, 2, 1)
+        assert daily.minutes_saved == 2 * 10 + 5 - 1 * 3
+
+
+def test_a_failed_job_is_a_failure_in_the_kpi_not_a_success(
+        sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
+    """One job passes, one fails for good, one fails with attempts left (retried, not yet a
+    run): the board shows one success, one failure, and the failed job's items but no run
+    minutes for it."""
+    passed, failed, retried = new_job(sessions), new_job(sessions), new_job(sessions,
+                                                                           max_attempts=2)
+    with sessions.begin() as session:
+        dispatch.lease(session, worker="w", labels=[], settings=settings, max_jobs=3)
+        answers = dispatch.complete(session, [
+            dispatch.Ending(passed, "w", 1, "passed", result={
+                "items": {"done": 2, "business_exceptions": 1, "system_errors": 0}}),
+            dispatch.Ending(failed, "w", 1, "failed", error={"kind": "business"}, result={
+                "items": {"done": 1, "business_exceptions": 0, "system_errors": 1}}),
+            dispatch.Ending(retried, "w", 1, "failed", error={"kind": "system"}),
+        ], settings)
+    assert [a["state"] for a in answers] == ["succeeded", "failed", "retrying"]
+    with sessions() as session:
+        totals = kpi.query(session, settings)["totals"]
+    assert (totals["runs"], totals["successes"], totals["failures"]) == (2, 1, 1)
+    assert totals["success_rate"] == 0.5
+    assert (totals["items_done"], totals["business_exceptions"], totals["system_errors"]) == (
+        3, 1, 1)
+    # items done × 10 + one successful run × 5 − business exceptions × 3 (robot: ROBOT)
+    assert totals["minutes_saved"] == 3 * 10 + 1 * 5 - 1 * 3
 
 
 def test_a_stale_worker_cannot_report(sessions: sessionmaker[Session], deployed: str,
