@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator import arrivals, deploy, dispatch, jobs, kpi
 from orchestrator.models import Attempt, Job, JobItem, KpiDaily
 from orchestrator.settings import Settings
+from orchestrator.states import IllegalTransition, JobState
 
 ROBOT = """robot: nightly-check
 savings: {minutes_per_item: 10, review_minutes: 3, minutes_per_run: 5}
@@ -188,6 +189,27 @@ def test_cancel_waiting_and_running_jobs(sessions: sessionmaker[Session], deploy
         assert beat.cancel_requested
     with sessions.begin() as session, pytest.raises(jobs.JobError):
         jobs.cancel(session, waiting)
+
+
+def test_finish_ends_only_running_jobs(sessions: sessionmaker[Session], deployed: str,
+                                      settings: Settings) -> None:
+    """The last line of defence behind the lease check: finish() asks states.check, so an
+    ended job is never ended again and a waiting one never ends without running."""
+    ended, waiting = new_job(sessions), new_job(sessions)
+    with sessions.begin() as session:
+        lease(session, "w", [], settings)
+        complete(session, ended, "w", 1, "passed", settings)
+    for job_id, wanted in ((ended, JobState.FAILED), (ended, JobState.SUCCEEDED),
+                           (waiting, JobState.SUCCEEDED), (waiting, JobState.RETRYING)):
+        with sessions.begin() as session:
+            conn, run = dispatch.sql(session)
+            [row] = conn.execute(run.read, {"ids": [job_id]}).all()
+            with pytest.raises(IllegalTransition):
+                dispatch.finish(session, [(row, wanted, None, None)], jobs.utcnow())
+    with sessions() as session:
+        assert [session.get_one(Job, i).state for i in (ended, waiting)] == ["succeeded",
+                                                                             "queued"]
+        assert session.scalars(select(KpiDaily)).one().runs == 1
 
 
 def test_concurrent_leases_never_hand_out_a_job_twice(

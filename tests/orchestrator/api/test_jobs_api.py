@@ -106,6 +106,42 @@ def test_a_job_from_another_system_runs_through_a_worker(client: TestClient) -> 
     assert robots[0]["robot"] == "api-check" and robots[0]["version"] == spec["version"]
 
 
+def test_illegal_transitions_are_409_with_a_sentence(client: TestClient) -> None:
+    op, work = auth(client, Role.OPERATOR), auth(client, Role.WORKER)
+    waiting = client.post("/api/v1/jobs", json={"robot": "api-check"}, headers=op).json()["id"]
+    ran = client.post("/api/v1/jobs", json={"robot": "api-check"}, headers=op).json()["id"]
+    assert client.post(f"/api/v1/jobs/{waiting}/cancel", headers=op).json()["state"] == \
+        "cancelled"
+    [spec] = client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0},
+                         headers=work).json()["jobs"]
+    assert spec["id"] == ran  # a cancelled job is never leased
+    holder = {"worker": "w1", "attempt": 1}
+    assert client.post(f"/api/v1/jobs/{ran}/complete", json={**holder, "status": "passed"},
+                       headers=work).json()["state"] == "succeeded"
+    refused = {
+        "cancel a cancelled job": client.post(f"/api/v1/jobs/{waiting}/cancel", headers=op),
+        "cancel a succeeded job": client.post(f"/api/v1/jobs/{ran}/cancel", headers=op),
+        "end a job never leased": client.post(f"/api/v1/jobs/{waiting}/complete",
+                                              json={**holder, "status": "passed"},
+                                              headers=work),
+        "end an ended attempt otherwise": client.post(
+            f"/api/v1/jobs/{ran}/complete", json={**holder, "status": "failed",
+                                                  "error": {"kind": "business"}},
+            headers=work),
+        "beat for an ended attempt": client.post(f"/api/v1/jobs/{ran}/heartbeat",
+                                                 json=holder, headers=work),
+    }
+    for what, answer in refused.items():
+        assert answer.status_code == 409, (what, answer.text)
+        assert answer.json()["detail"].endswith(("(cancelled)", "(succeeded)", "; stop it")), \
+            what
+    states = [client.get(f"/api/v1/jobs/{i}", headers=op).json()["state"] for i in (waiting,
+                                                                                      ran)]
+    assert states == ["cancelled", "succeeded"]
+    kpi = client.get("/api/v1/kpi", headers=op).json()["totals"]
+    assert (kpi["runs"], kpi["successes"], kpi["failures"]) == (1, 1, 0)
+
+
 def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> None:
     op, work = auth(client, Role.OPERATOR), auth(client, Role.WORKER)
     ids = [client.post("/api/v1/jobs", json={"robot": "api-check"}, headers=op).json()["id"]
