@@ -19,14 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from orchestrator.auth import Role, create_token
-from orchestrator.db import make_engine, migrate, private_schema, session_factory
+from orchestrator.db import make_engine, migrate, session_factory
+from tests.pg import pg_schema_url as pg_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKHAND = ROOT / ".venv" / "bin" / "workhand"
-PG_URL = os.environ.get("WORKHAND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 
@@ -238,14 +237,7 @@ def children(pid: int) -> list[int]:
 
 
 def pg_schema_url() -> Iterator[str]:
-    """A URL whose connections use a fresh schema; the schema is dropped afterwards."""
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests disabled (WORKHAND_TEST_PG is empty)")
-    try:
-        with private_schema(PG_URL, "r") as url:
-            yield url
-    except OperationalError as err:  # pragma: no cover - the machine's PostgreSQL is down
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {err}")
+    yield from pg_schema("r")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
