@@ -1,4 +1,4 @@
-"""The worker against a real orchestrator (uvicorn on a free port, a SQLite file): jobs run in a
+"""The worker against a real orchestrator (uvicorn on a held port, a SQLite file): jobs run in a
 child process; cancel, timeout and crashes end it; secrets stay out of everything stored; and a
 server restart mid-run loses nothing."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from orchestrator import deploy
 from orchestrator.app import create_app
@@ -25,6 +23,7 @@ from orchestrator.auth import Role, create_token
 from orchestrator.models import Job
 from orchestrator.settings import Settings
 from orchestrator.worker import run_worker
+from tests.servers import ThreadServer
 
 ROBOTS = {
     "batch": """robot: batch
@@ -89,12 +88,6 @@ steps:
 SECRET = "S3cr3t-Pa55word"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,28 +99,24 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
 
 
 class Orchestrator:
-    """The real app under uvicorn in a thread; can be stopped and started again on its port."""
+    """The real app under uvicorn in a thread; can be stopped and started again on its port
+    (held by this test meanwhile: refused while stopped, never taken by another process)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings, self.port = settings, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
+        self.settings = settings
+        self.served = ThreadServer(lifespan="on")
+        self.url = self.served.url
 
     def start(self) -> None:
         app = create_app(self.settings, services=True)
         self.sessions = app.state.sessions
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        wait_for("the server to start", lambda: self.server is not None and self.server.started)
+        self.served.start(app)
 
     def stop(self) -> None:
-        assert self.server is not None and self.thread is not None
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        assert not self.thread.is_alive()
+        self.served.stop()
+
+    def close(self) -> None:
+        self.served.close()
 
 
 class Setup:
@@ -192,7 +181,7 @@ def started(tmp_path: Path, **limits: Any) -> Iterator[Setup]:
     ready.worker.join(timeout=30)
     assert not ready.worker.is_alive()
     ready.http.close()
-    orchestrator.stop()
+    orchestrator.close()
 
 
 def robot_children(parent: int | None = None) -> list[int]:

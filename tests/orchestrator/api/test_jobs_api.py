@@ -174,12 +174,12 @@ def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> N
 def test_an_answered_job_is_committed_before_the_answer(tmp_path: Path, db_url: str) -> None:
     """A client that got a job id reads that job at once, even when the commit is slow: the
     transaction ends before the response is sent (a regression: it once ended after)."""
-    import threading
     import time
 
     import httpx
-    import uvicorn
     from sqlalchemy import event
+
+    from tests.servers import ThreadServer
 
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=db_url), services=False)
     (tmp_path / "api-check.yaml").write_text(ROBOT, encoding="utf-8")
@@ -187,20 +187,15 @@ def test_an_answered_job_is_committed_before_the_answer(tmp_path: Path, db_url: 
         deploy.deploy_robot(session, tmp_path / "api-check.yaml")
         token = create_token(session, Role.OPERATOR)
     event.listen(app.state.engine, "commit", lambda _conn: time.sleep(0.3))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = ThreadServer()
+    server.start(app)
     try:
-        while not server.started:
-            time.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as first, \
-                httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as second:
+        with httpx.Client(base_url=server.url, headers=headers) as first, \
+                httpx.Client(base_url=server.url, headers=headers) as second:
             created = first.post("/api/v1/jobs", json={"robot": "api-check"})
             assert created.status_code == 201, created.text
             read = second.get(f"/api/v1/jobs/{created.json()['id']}")
             assert read.status_code == 200, read.text
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.close()

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
@@ -28,6 +26,7 @@ from orchestrator.auth import Role, create_token
 from orchestrator.models import QueueItem
 from orchestrator.queue_client import HttpQueueSource
 from orchestrator.settings import Settings
+from tests.servers import ThreadServer
 
 Sessions = sessionmaker[Session]
 Headers = dict[str, dict[str, str]]
@@ -256,33 +255,23 @@ steps:
 """
 
 
-class LiveServer:
-    """uvicorn in a thread on a socket bound before it starts (connections are refused until
-    start() is called, as when the orchestrator restarts)."""
+class LiveServer(ThreadServer):
+    """The app under uvicorn in a thread, on a port held from the start: connections are
+    refused until start() is called, as when the orchestrator restarts."""
 
     def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
+        super().__init__(lifespan="off")
+        self.app = app
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        if self.thread.is_alive():
-            self.thread.join(timeout=10)
-        self.sock.close()
+    def start(self, app: Any = None, timeout: float = 30.0) -> None:
+        super().start(app or self.app, timeout)
 
 
 @pytest.fixture
 def live(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(make_app(db_url, tmp_path))
     yield server
-    server.stop()
+    server.close()
 
 
 def test_a_robot_works_through_a_queue(live: LiveServer, client: TestClient, tokens: Headers,
