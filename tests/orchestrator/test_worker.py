@@ -300,7 +300,9 @@ def test_a_robot_process_killed_from_outside_fails_the_attempt(setup: Setup) -> 
                                                          "(exit code -9, signal SIGKILL)"}
 
 
-def test_a_lost_lease_stops_the_robot_and_drops_the_job(setup: Setup) -> None:
+def test_a_lost_lease_stops_the_robot_and_drops_the_job(setup: Setup,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="workhand.worker")
     job_id = setup.start_job("slow")
     pid = wait_for("the robot process", robot_children)[0]
     with setup.orchestrator.sessions.begin() as session:  # as if it expired and w2 took it
@@ -308,9 +310,15 @@ def test_a_lost_lease_stops_the_robot_and_drops_the_job(setup: Setup) -> None:
         assert job is not None
         job.worker, job.attempt = "w2", 2
     wait_for("the robot process to be stopped", lambda: gone(pid))
-    time.sleep(0.5)  # a report would come right after the stop; none must
+    # A report of the dropped attempt would ride on the worker's next lease request (or go
+    # before it): the next job, leased by that request and run to its end, orders after it.
+    after = setup.ended(setup.start_job("batch"))
+    assert (after["state"], after["worker"]) == ("succeeded", "w1"), after
     job_view = setup.job(job_id)
     assert (job_view["state"], job_view["worker"], job_view["attempt"]) == ("running", "w2", 2)
+    about = [r for r in caplog.records if f"job {job_id} attempt 1" in r.getMessage()]
+    assert any("dropped" in r.getMessage() for r in about), caplog.text
+    assert not [r for r in about if r.levelname == "ERROR"], caplog.text  # nothing reported
 
 
 def test_a_stopping_worker_stops_the_robot_and_reports(setup: Setup) -> None:
