@@ -140,10 +140,12 @@ def test_a_failed_job_is_a_failure_in_the_kpi_not_a_success(
     with sessions.begin() as session:
         dispatch.lease(session, worker="w", labels=[], settings=settings, max_jobs=3)
         answers = dispatch.complete(session, [
-            dispatch.Ending(passed, "w", 1, "passed", result={
-                "items": {"done": 2, "business_exceptions": 1, "system_errors": 0}}),
+            dispatch.Ending(passed, "w", 1, "passed", result={"work_items": [
+                {"id": "A1", "outcome": "done"}, {"id": "A2", "outcome": "done"},
+                {"id": "A3", "outcome": "business_exception"}]}),
             dispatch.Ending(failed, "w", 1, "failed", error={"kind": "business"}, result={
-                "items": {"done": 1, "business_exceptions": 0, "system_errors": 1}}),
+                "work_items": [{"id": "B1", "outcome": "done"},
+                               {"id": "B2", "outcome": "system_error"}]}),
             dispatch.Ending(retried, "w", 1, "failed", error={"kind": "system"}),
         ], settings)
     assert [a["state"] for a in answers] == ["succeeded", "failed", "retrying"]
