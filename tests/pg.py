@@ -23,11 +23,15 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
-def unavailable(why: str) -> NoReturn:
+SERVER_FIX = ("start PostgreSQL (.ci/run does: pg_ctlcluster 15 main start) or fix "
+              "WORKHAND_TEST_PG")
+
+
+def unavailable(why: str, fix: str = SERVER_FIX) -> NoReturn:
+    """Skip the test, or under CI=true fail it: why, then how to have PostgreSQL."""
     if in_ci():
-        pytest.fail(f"{why}; under CI=true the PostgreSQL tests must run, not skip: start "
-                    "PostgreSQL (.ci/run does: pg_ctlcluster 15 main start) or fix "
-                    "WORKHAND_TEST_PG", pytrace=False)
+        pytest.fail(f"{why}; under CI=true the PostgreSQL tests must run, not skip: {fix}",
+                    pytrace=False)
     pytest.skip(why)
 
 
