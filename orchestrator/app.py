@@ -48,12 +48,8 @@ def create_app(settings: Settings | None = None, *, services: bool = True) -> Fa
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
-    for name in ROUTERS:
-        try:
-            module = importlib.import_module(f"orchestrator.api.{name}")
-        except ModuleNotFoundError:  # a part still being built
-            continue
-        app.include_router(module.router)
+    for name in ROUTERS:  # every one must import: a missing router is an error, not a skip
+        app.include_router(importlib.import_module(f"orchestrator.api.{name}").router)
     add_error_handlers(app)
     app.add_middleware(BodyGuard, settings=settings)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from pathlib import Path
@@ -45,9 +46,27 @@ def _uvicorn(fastapi_app: Any, host: str, port: int) -> Any:
     return uvicorn.Server(config)
 
 
+def _inherited_socket(fd: int) -> socket.socket:
+    """The socket a parent process bound for us and handed down as file descriptor fd
+    (subprocess pass_fds, systemd): its address is taken as it is, so nothing else can have
+    been given that port between its choice and our start."""
+    try:
+        sock = socket.socket(fileno=fd)  # family and type read from the descriptor
+    except OSError as err:
+        raise typer.BadParameter(f"file descriptor {fd} is not an open socket ({err.strerror})",
+                                 param_hint="--fd") from None
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        sock.detach()
+        raise typer.BadParameter(f"file descriptor {fd} is not a TCP socket", param_hint="--fd")
+    return sock
+
+
 @app.command()
 def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 8700,
           host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+          fd: Annotated[int | None, typer.Option(
+              help="serve on this inherited TCP socket, bound by the parent process (--host "
+                   "and --port are then not used)")] = None,
           data: DataOption = Path(".workhand"), database: DatabaseOption = None,
           robots: Annotated[Path | None, typer.Option(
               help="deploy the robots in this folder at start (new versions of changed ones)")
@@ -59,14 +78,18 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 8700,
     from orchestrator.app import create_app
 
     _logging()
+    inherited = None if fd is None else _inherited_socket(fd)
     fastapi_app = create_app(_settings(data, database))
     deployed, schedule_count = _deploy_all(fastapi_app, robots, schedules)
     if robots is not None or schedules is not None:
         console.print(f"deployed {len(deployed)} robot(s) from {robots or '-'}, "
                       f"{schedule_count} schedule(s) from {schedules or '-'}")
     server = _uvicorn(fastapi_app, host, port)
+    if inherited is not None:
+        host, port = inherited.getsockname()[:2]
     console.print(f"orchestrator on http://{host}:{port}/api/v1 (docs: /docs)")
-    server.run()
+    # uvicorn's own fd= option would take any socket as a Unix one (no TCP_NODELAY)
+    server.run(sockets=None if inherited is None else [inherited])
 
 
 @app.command("token")

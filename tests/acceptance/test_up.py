@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,23 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.servers import Port
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.acceptance
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def held_ports() -> tuple[Port, Port, Port]:
+    """Ports for the orchestrator, the demo systems and their mail server (`up` puts it at
+    the demo port + 25), held until the test ends; each server binds its own beside the holder
+    (SO_REUSEADDR), and no other process is given them meanwhile."""
+    orchestrator = Port()
+    while True:
+        demo = Port()
+        try:
+            return orchestrator, demo, Port(demo.number + 25)
+        except (OSError, OverflowError):  # that one is taken: another demo port
+            demo.close()
 
 
 def wait_for(what: str, check: Any, deadline_s: float, proc: subprocess.Popen[str]) -> Any:
@@ -87,7 +95,8 @@ def test_up_fires_the_s2_schedule_on_the_local_worker(tmp_path: Path) -> None:
     assert 'cron: "0 8 * * *"' in s2
     (schedules / "s2.yaml").write_text(s2.replace('cron: "0 8 * * *"', 'cron: "* * * * *"'),
                                        encoding="utf-8")
-    port, demo_port, data = free_port(), free_port(), tmp_path / "data"
+    held = held_ports()
+    port, demo_port, data = held[0].number, held[1].number, tmp_path / "data"
     log = (tmp_path / "up.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "workhand", "up", "--port", str(port), "--demo-port",
@@ -149,3 +158,5 @@ def test_up_fires_the_s2_schedule_on_the_local_worker(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+        for each in held:
+            each.close()

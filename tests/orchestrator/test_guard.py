@@ -1,15 +1,20 @@
-"""The body guard's parts on their own: depth without parsing, cleaning a robot's text, and a
-declared size refused before a byte is read."""
+"""The body guard's parts on their own (depth without parsing, cleaning a robot's text, a
+declared size refused before a byte is read), and the real app refusing lone surrogates."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from orchestrator import deploy, queues
+from orchestrator.app import create_app
+from orchestrator.auth import Role, create_token
 from orchestrator.guard import CUT_DEEP, MAX_DEPTH, BodyGuard, cleaned, problem_in, too_deep
 from orchestrator.settings import Settings
 
@@ -70,3 +75,51 @@ def test_a_declared_length_over_the_cap_is_refused_unread(tmp_path: Path, path: 
     start, body = call(guard, [(b"content-length", str(limit + 1).encode())], path)
     assert start["status"] == 413
     assert "larger than" in json.loads(body["body"])["detail"]
+
+
+# -- the real app, middleware and all ---------------------------------------------------------
+
+SURROGATE_BODIES = [  # (method, path, raw JSON body holding a lone surrogate, sent as is)
+    ("POST", "/api/v1/jobs", '{"robot": "guarded", "inputs": {"note": "\\ud800"}}'),
+    ("POST", "/api/v1/jobs", '{"robot": "guarded", "inputs": {"\\udfffkey": 1}}'),
+    ("POST", "/api/v1/queues", '{"name": "q2", "description": "a\\ud83d"}'),
+    ("POST", "/api/v1/queues/inbox/items",
+     '{"items": [{"reference": "A", "payload": {"k": "\\ud800"}}]}'),
+    ("POST", "/api/v1/queues/inbox/items", '{"items": [{"reference": "\\udbff"}]}'),
+    ("PUT", "/api/v1/credentials/core", '{"fields": {"user": "ops\\ud800", "password": "p"}}'),
+    ("POST", "/api/v1/tokens", '{"role": "viewer", "name": "\\ud800"}'),
+]
+
+
+@pytest.fixture
+def real_app(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """create_app as `workhand serve` runs it (the BodyGuard included); server errors come
+    back as 500 answers, not exceptions, so a refusal is told from a crash."""
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=sqlite_url),
+                     services=False)
+    (tmp_path / "guarded.yaml").write_text("robot: guarded\nsteps:\n  - log: hi\n",
+                                           encoding="utf-8")
+    with app.state.sessions.begin() as session:
+        deploy.deploy_robot(session, tmp_path / "guarded.yaml")
+        queues.create_queue(session, "inbox")
+        admin = {"Authorization": f"Bearer {create_token(session, Role.ADMIN)}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, admin
+
+
+@pytest.mark.parametrize("method,path,body", SURROGATE_BODIES,
+                         ids=[f"{m} {p} {n}" for n, (m, p, _) in enumerate(SURROGATE_BODIES)])
+@pytest.mark.parametrize("content_type", ["application/json", None])
+def test_the_real_app_refuses_a_lone_surrogate_with_a_4xx(
+        real_app: tuple[TestClient, dict[str, str]], method: str, path: str, body: str,
+        content_type: str | None) -> None:
+    client, admin = real_app
+    headers = {**admin, **({"content-type": content_type} if content_type else {})}
+    answer = client.request(method, path, content=body.encode("ascii"), headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert "surrogate" in answer.json()["detail"]
+    # nothing of it was stored
+    assert client.get("/api/v1/jobs", headers=admin).json() == []
+    assert client.get("/api/v1/queues/inbox/items", headers=admin).json() == []
+    assert client.get("/api/v1/credentials", headers=admin).json() == []
+    assert [q["name"] for q in client.get("/api/v1/queues", headers=admin).json()] == ["inbox"]

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import arrivals, deploy, dispatch, jobs
+from orchestrator import arrivals, deploy, dispatch, jobs, kpi
 from orchestrator.models import Attempt, Job, JobItem, KpiDaily
 from orchestrator.settings import Settings
+from orchestrator.states import IllegalTransition, JobState
 
 ROBOT = """robot: nightly-check
 savings: {minutes_per_item: 10, review_minutes: 3, minutes_per_run: 5}
@@ -123,9 +124,39 @@ def test_success_records_items_and_savings(sessions: sessionmaker[Session], depl
         assert view["state"] == "succeeded"
         assert [i["reference"] for i in view["items"]] == ["A1", "A2", "A3"]
         assert session.scalar(select(func.count()).select_from(JobItem)) == 3
-        kpi = session.scalars(select(KpiDaily)).one()
-        assert (kpi.runs, kpi.successes, kpi.items_done, kpi.business_exceptions) == (1, 1, 2, 1)
-        assert kpi.minutes_saved == 2 * 10 + 5 - 1 * 3
+        daily = session.scalars(select(KpiDaily)).one()
+        assert (daily.runs, daily.successes, daily.items_done,
+                daily.business_exceptions) == (1, 1, 2, 1)
+        assert daily.minutes_saved == 2 * 10 + 5 - 1 * 3
+
+
+def test_a_failed_job_is_a_failure_in_the_kpi_not_a_success(
+        sessions: sessionmaker[Session], deployed: str, settings: Settings) -> None:
+    """One job passes, one fails for good, one fails with attempts left (retried, not yet a
+    run): the board shows one success, one failure, and the failed job's items but no run
+    minutes for it."""
+    passed, failed, retried = new_job(sessions), new_job(sessions), new_job(sessions,
+                                                                           max_attempts=2)
+    with sessions.begin() as session:
+        dispatch.lease(session, worker="w", labels=[], settings=settings, max_jobs=3)
+        answers = dispatch.complete(session, [
+            dispatch.Ending(passed, "w", 1, "passed", result={"work_items": [
+                {"id": "A1", "outcome": "done"}, {"id": "A2", "outcome": "done"},
+                {"id": "A3", "outcome": "business_exception"}]}),
+            dispatch.Ending(failed, "w", 1, "failed", error={"kind": "business"}, result={
+                "work_items": [{"id": "B1", "outcome": "done"},
+                               {"id": "B2", "outcome": "system_error"}]}),
+            dispatch.Ending(retried, "w", 1, "failed", error={"kind": "system"}),
+        ], settings)
+    assert [a["state"] for a in answers] == ["succeeded", "failed", "retrying"]
+    with sessions() as session:
+        totals = kpi.query(session, settings)["totals"]
+    assert (totals["runs"], totals["successes"], totals["failures"]) == (2, 1, 1)
+    assert totals["success_rate"] == 0.5
+    assert (totals["items_done"], totals["business_exceptions"], totals["system_errors"]) == (
+        3, 1, 1)
+    # items done × 10 + one successful run × 5 − business exceptions × 3 (robot: ROBOT)
+    assert totals["minutes_saved"] == 3 * 10 + 1 * 5 - 1 * 3
 
 
 def test_a_stale_worker_cannot_report(sessions: sessionmaker[Session], deployed: str,
@@ -160,6 +191,27 @@ def test_cancel_waiting_and_running_jobs(sessions: sessionmaker[Session], deploy
         assert beat.cancel_requested
     with sessions.begin() as session, pytest.raises(jobs.JobError):
         jobs.cancel(session, waiting)
+
+
+def test_finish_ends_only_running_jobs(sessions: sessionmaker[Session], deployed: str,
+                                      settings: Settings) -> None:
+    """The last line of defence behind the lease check: finish() asks states.check, so an
+    ended job is never ended again and a waiting one never ends without running."""
+    ended, waiting = new_job(sessions), new_job(sessions)
+    with sessions.begin() as session:
+        lease(session, "w", [], settings)
+        complete(session, ended, "w", 1, "passed", settings)
+    for job_id, wanted in ((ended, JobState.FAILED), (ended, JobState.SUCCEEDED),
+                           (waiting, JobState.SUCCEEDED), (waiting, JobState.RETRYING)):
+        with sessions.begin() as session:
+            conn, run = dispatch.sql(session)
+            [row] = conn.execute(run.read, {"ids": [job_id]}).all()
+            with pytest.raises(IllegalTransition):
+                dispatch.finish(session, [(row, wanted, None, None)], jobs.utcnow())
+    with sessions() as session:
+        assert [session.get_one(Job, i).state for i in (ended, waiting)] == ["succeeded",
+                                                                             "queued"]
+        assert session.scalars(select(KpiDaily)).one().runs == 1
 
 
 def test_concurrent_leases_never_hand_out_a_job_twice(

@@ -9,7 +9,6 @@ import contextlib
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,21 +18,27 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from orchestrator.auth import Role, create_token
-from orchestrator.db import make_engine, migrate, private_schema, session_factory
+from orchestrator.db import make_engine, migrate, session_factory
+from tests.pg import pg_schema_url as pg_schema
+from tests.servers import Port
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKHAND = ROOT / ".venv" / "bin" / "workhand"
-PG_URL = os.environ.get("WORKHAND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 
+_HELD: list[Port] = []
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port number held (bound, never listening) until this test process ends: a server may
+    bind it (SO_REUSEADDR) and no other process is given it. Cluster.serve() needs none: it
+    hands its server a socket bound before the server starts."""
+    held = Port()
+    _HELD.append(held)
+    return held.number
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0,
@@ -58,12 +63,13 @@ def epoch(value: str) -> float:
 class Proc:
     """A process leading its own session; its output goes to a log file kept for the test."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], log: Path, env: dict[str, str],
+                 pass_fds: tuple[int, ...] = ()) -> None:
         self.args, self.log = args, log
         with log.open("ab") as out:
             self.popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
                                           stderr=subprocess.STDOUT, env=env,
-                                          start_new_session=True)
+                                          start_new_session=True, pass_fds=pass_fds)
         self.pid = self.popen.pid
 
     def kill_group(self, sig: signal.Signals = signal.SIGKILL) -> None:
@@ -95,6 +101,7 @@ class Cluster:
         self.logs = root / "logs"
         self.logs.mkdir(exist_ok=True)
         self.procs: list[Proc] = []
+        self.ports: dict[int, Port] = {}  # held from the first server on it to close()
         self.responses: list[str] = []  # every API response body a test saw (leak checks)
         engine = make_engine(database)
         migrate(engine)
@@ -109,13 +116,24 @@ class Cluster:
 
     def serve(self, port: int | None = None, lease_seconds: float = 30.0,
               data: Path | None = None, wait: bool = True) -> Server:
-        port = port or free_port()
+        """`workhand serve` on a socket bound here and handed down (--fd): the port is this
+        cluster's from before the server starts until close(), so a server started again on
+        it (port=server.port) finds it free, and no other process gets it meanwhile."""
+        held = self.ports.get(port) if port else None
+        if held is None:
+            held = Port(port or 0)
+            self.ports[held.number] = held
         env = {**self.env, "WORKHAND_LEASE_SECONDS": str(lease_seconds)}
-        proc = Proc([str(WORKHAND), "serve", "--port", str(port), "--data",
-                     str(data or self.data), "--database", self.database],
-                    self.logs / f"serve-{port}.log", env)
+        listener = held.socket()
+        try:
+            proc = Proc([str(WORKHAND), "serve", "--fd", str(listener.fileno()), "--data",
+                         str(data or self.data), "--database", self.database],
+                        self.logs / f"serve-{held.number}.log", env,
+                        pass_fds=(listener.fileno(),))
+        finally:
+            listener.close()  # the server's copy only: nothing listens once it is killed
         self.procs.append(proc)
-        server = Server(proc, port)
+        server = Server(proc, held.number)
         if wait:
             self.wait_up(server)
         return server
@@ -161,6 +179,8 @@ class Cluster:
         for proc in self.procs:
             with contextlib.suppress(subprocess.TimeoutExpired):  # a stuck process
                 proc.popen.wait(10)
+        for held in self.ports.values():
+            held.close()
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -238,14 +258,7 @@ def children(pid: int) -> list[int]:
 
 
 def pg_schema_url() -> Iterator[str]:
-    """A URL whose connections use a fresh schema; the schema is dropped afterwards."""
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests disabled (WORKHAND_TEST_PG is empty)")
-    try:
-        with private_schema(PG_URL, "r") as url:
-            yield url
-    except OperationalError as err:  # pragma: no cover - the machine's PostgreSQL is down
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {err}")
+    yield from pg_schema("r")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,17 +13,17 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine
 
 from orchestrator.db import normalise_url
+from tests.pg import unavailable
+from tests.servers import Port
 
 OS_USER = "postgres"
 
@@ -36,12 +36,6 @@ def bin_dir() -> Path | None:
         return found[-1].parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivatePostgres:
@@ -58,6 +52,7 @@ class PrivatePostgres:
         self.data = self.folder / "data"
         self.log = self.folder / "server.log"
         self.port = 0
+        self.held: Port | None = None  # the port, held from the first start to close()
 
     def init(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
@@ -86,8 +81,9 @@ class PrivatePostgres:
     def start(self) -> None:
         """Start the server (at a new free port the first time, the same one after)."""
         for _ in range(5):
-            if not self.port:
-                self.port = _free_port()  # not bound until postgres binds it: retried below
+            if not self.port:  # held here, so a restart finds it free (postgres binds it
+                self.held = Port()  # beside the holder, with SO_REUSEADDR)
+                self.port = self.held.number
             # small, and no fsync: a test server on two shared cores (a clean stop, or a crash
             # of the server alone, loses nothing with fsync off: only an OS crash would)
             options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
@@ -99,7 +95,9 @@ class PrivatePostgres:
             if "could not bind" not in self.server_log()[-2000:]:
                 raise RuntimeError(f"PostgreSQL did not start:\n{done.stdout}{done.stderr}\n"
                                    f"{self.server_log()[-3000:]}")
-            self.port = 0  # someone took the port between our look and the bind
+            self.port = 0  # taken after all: another
+            if self.held is not None:
+                self.held.close()
         raise RuntimeError("PostgreSQL found no free port in five tries")
 
     def stop(self, mode: str = "fast") -> None:
@@ -142,6 +140,8 @@ class PrivatePostgres:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop",
                       check=False)
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.held is not None:
+            self.held.close()
 
 
 def private_postgres() -> Iterator[PrivatePostgres]:
@@ -149,9 +149,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     programs = bin_dir()
     if programs is None or (os.geteuid() == 0 and not shutil.which("runuser")):
         message = "PostgreSQL's programs (initdb, pg_ctl) are not installed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message, "install them (apt-get install postgresql)")
     server = PrivatePostgres(programs)
     try:
         server.init()

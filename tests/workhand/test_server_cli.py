@@ -3,7 +3,6 @@ serves, each problem as file:line:col."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import Port
+
 ROBOT = "robot: nightly\nsteps:\n  - log: hi\n"
 SCHEDULE = "name: nightly-0700\nrobot: nightly\ncron: \"0 7 * * 1-5\"\ntimezone: Asia/Shanghai\n"
 WORKHAND = [sys.executable, "-m", "workhand"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def folders(root: Path, schedule: str) -> list[str]:
@@ -32,36 +27,55 @@ def folders(root: Path, schedule: str) -> list[str]:
             "--schedules", str(root / "schedules")]
 
 
-def test_serve_deploys_robots_and_schedules(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["--fd", "--port"])
+def test_serve_deploys_robots_and_schedules(tmp_path: Path, how: str) -> None:
+    """--fd: on a socket bound here and handed down (no port is chosen by anyone else);
+    --port: on a port it binds itself (held here until then)."""
     args = folders(tmp_path, SCHEDULE)
     token = subprocess.run([*WORKHAND, "token", "create", "--role", "viewer", *args[:2]],
                            capture_output=True, text=True, check=True).stdout.strip()
-    port = free_port()
-    server = subprocess.Popen([*WORKHAND, "serve", "--port", str(port), *args],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}",
-                          headers={"Authorization": f"Bearer {token}"}) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    robots = http.get("/api/v1/robots")
-                    break
-                except httpx.TransportError:
-                    assert server.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.2)
-            assert [r["robot"] for r in robots.json()] == ["nightly"]
-            [schedule] = http.get("/api/v1/schedules").json()
-            assert (schedule["name"], schedule["cron"]) == ("nightly-0700", "0 7 * * 1-5")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with Port() as port:
+        listener = port.socket()
+        given = ["--fd", str(listener.fileno())] if how == "--fd" else ["--port", str(port.number)]
+        server = subprocess.Popen([*WORKHAND, "serve", *given, *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True,
+                                  pass_fds=(listener.fileno(),) if how == "--fd" else ())
+        listener.close()
+        try:
+            with httpx.Client(base_url=port.url,
+                              headers={"Authorization": f"Bearer {token}"}) as http:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        robots = http.get("/api/v1/robots")
+                        break
+                    except httpx.TransportError:
+                        assert server.poll() is None and time.monotonic() < deadline
+                        time.sleep(0.2)
+                assert [r["robot"] for r in robots.json()] == ["nightly"]
+                [schedule] = http.get("/api/v1/schedules").json()
+                assert (schedule["name"], schedule["cron"]) == ("nightly-0700", "0 7 * * 1-5")
+        finally:
+            server.terminate()
+            output, _ = server.communicate(timeout=30)
+    assert f"orchestrator on {port.url}/api/v1" in output, output
+
+
+def test_serve_refuses_an_fd_that_is_not_a_socket(tmp_path: Path) -> None:
+    with (tmp_path / "plain.txt").open("w") as plain:
+        done = subprocess.run([*WORKHAND, "serve", "--fd", str(plain.fileno()), "--data",
+                               str(tmp_path / "data")], capture_output=True, text=True,
+                              timeout=120, pass_fds=(plain.fileno(),))
+    assert done.returncode == 2
+    assert "is not an open socket" in done.stderr or "is not a TCP socket" in done.stderr, \
+        done.stderr
 
 
 def test_serve_refuses_a_bad_schedule_before_serving(tmp_path: Path) -> None:
     args = folders(tmp_path, SCHEDULE.replace("nightly\ncron", "nightlly\ncron"))
-    done = subprocess.run([*WORKHAND, "serve", "--port", str(free_port()), *args],
-                          capture_output=True, text=True, timeout=120)
+    with Port() as port:
+        done = subprocess.run([*WORKHAND, "serve", "--port", str(port.number), *args],
+                              capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "nightly.yaml:2:8" in done.stdout and "nightly" in done.stdout, done.stdout
 

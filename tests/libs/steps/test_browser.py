@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
-import socket
 import threading
 import time
 import urllib.parse
@@ -21,6 +20,7 @@ from libs.registry import REGISTRY
 from libs.secrets import Secret
 from libs.steps import browser  # noqa: F401 - registers the browser steps
 from libs.steps.browser.session import BrowserSession
+from tests.servers import Port
 
 PAGES = Path(__file__).parent / "pages"
 STATEMENT = "户名,金额\n张三,100.00\n李四,200.00\n"
@@ -377,11 +377,8 @@ def test_wrong_targets_and_addresses_are_argument_errors(ctx: StepContext, site:
 
 
 def test_an_unreachable_address_is_a_system_failure(ctx: StepContext) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with pytest.raises(SystemFailure, match="connection refused"):
-        run(ctx, "browser.open", {"url": f"http://127.0.0.1:{port}/"})
+    with Port() as held, pytest.raises(SystemFailure, match="connection refused"):
+        run(ctx, "browser.open", {"url": f"{held.url}/"})  # held, never listened on
 
 
 def test_screenshots_are_png_files_and_artifacts(ctx: StepContext, site: str) -> None:

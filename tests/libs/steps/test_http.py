@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, File, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 
@@ -25,6 +21,7 @@ from libs.registry import REGISTRY
 from libs.secrets import Secret
 from libs.steps.http import get, post, request
 from libs.steps.http.client import shared_client
+from tests.servers import Port, ThreadServer
 
 
 def _app() -> FastAPI:
@@ -98,21 +95,10 @@ def _app() -> FastAPI:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(_app(), host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=1)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "test server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(5)
+    srv = ThreadServer(timeout_graceful_shutdown=1)
+    srv.start(_app(), timeout=10)
+    yield srv.url
+    srv.close()
 
 
 @pytest.fixture
@@ -180,10 +166,8 @@ def test_timeout_is_a_system_failure(ctx: StepContext, server: str) -> None:
 
 
 def test_connection_refused_names_url(ctx: StepContext) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here once the socket is closed
-    with pytest.raises(SystemFailure) as err:
+    with Port() as held, pytest.raises(SystemFailure) as err:  # held: nothing listens
+        port = held.number
         request(ctx, f"http://127.0.0.1:{port}/api")
     assert f"http://127.0.0.1:{port}/api" in str(err.value)
     assert "could not connect" in str(err.value)
@@ -233,10 +217,8 @@ def test_secrets_never_appear_in_errors(ctx: StepContext, server: str) -> None:
     assert "s3cret" not in str(err.value) and "?who=***" in str(err.value)
     assert "401" in str(err.value)
     # Passwords and tokens given literally (unknown to the masker), and URL user info.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with pytest.raises(SystemFailure) as err:
+    with Port() as held, pytest.raises(SystemFailure) as err:  # held: nothing listens
+        port = held.number
         spec.call(ctx, {"url": f"http://admin:pa55word@127.0.0.1:{port}/x?token=tok-9",
                         "auth": {"token": "tok-9"}})
     assert "pa55word" not in str(err.value) and "tok-9" not in str(err.value)

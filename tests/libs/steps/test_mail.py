@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -19,6 +18,7 @@ from libs.policy import Refused
 from libs.registry import REGISTRY
 from libs.secrets import Secret
 from libs.steps.mail import send
+from tests.servers import Port
 
 
 class Capture:
@@ -51,21 +51,24 @@ def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism:
     return AuthResult(success=ok, handled=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+@pytest.fixture
+def nothing() -> Iterator[int]:
+    """A port held and never listened on: connecting to it is refused, whatever else runs."""
+    with Port() as port:
+        yield port.number
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Capture, int]]:
+    """aiosmtpd on a port held from before it binds (it binds with SO_REUSEADDR beside the
+    holder) until it has stopped."""
     capture = Capture()
-    controller = Controller(capture, hostname="127.0.0.1", port=_free_port(),
-                            authenticator=_authenticate, auth_require_tls=False)
-    controller.start()
-    yield capture, controller.port
-    controller.stop()
+    with Port() as port:
+        controller = Controller(capture, hostname="127.0.0.1", port=port.number,
+                                authenticator=_authenticate, auth_require_tls=False)
+        controller.start()
+        yield capture, controller.port
+        controller.stop()
 
 
 def _ctx(tmp_path: Path, port: int, **mail: Any) -> StepContext:
@@ -156,17 +159,18 @@ def test_refused_recipients(tmp_path: Path, smtp: tuple[Capture, int]) -> None:
     assert capture.envelopes[-1].rcpt_tos == ["ops@bank.cn"]
 
 
-def test_unreachable_server_names_server_and_recipient(tmp_path: Path) -> None:
-    port = _free_port()
+def test_unreachable_server_names_server_and_recipient(tmp_path: Path, nothing: int) -> None:
+    port = nothing
     ctx = _ctx(tmp_path, port)
     with pytest.raises(SystemFailure) as err:
         send(ctx, to="张三 <zhang.san@bank.cn>", subject="x", body="y")
     assert f"127.0.0.1:{port}" in str(err.value) and "zhang.san@bank.cn" in str(err.value)
 
 
-def test_step_overrides_host_and_port(tmp_path: Path, smtp: tuple[Capture, int]) -> None:
+def test_step_overrides_host_and_port(tmp_path: Path, smtp: tuple[Capture, int],
+                                      nothing: int) -> None:
     capture, port = smtp
-    ctx = _ctx(tmp_path, _free_port())  # settings point at nothing
+    ctx = _ctx(tmp_path, nothing)  # settings point at nothing
     send(ctx, to="ops@bank.cn", subject="覆盖", body="y", host="127.0.0.1", port=port)
     assert capture.message()["Subject"] == "覆盖"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,11 +41,15 @@ def test_every_route_needs_a_token_with_the_right_role(client: TestClient) -> No
     assert client.get("/api/v1/jobs", headers=auth(client, Role.WORKER)).status_code == 403
     assert client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0},
                        headers=auth(client, Role.OPERATOR)).status_code == 403
-    for path in [r.path for r in client.app.routes  # type: ignore[attr-defined]
-                 if getattr(r, "path", "").startswith("/api/v1") and "GET" in r.methods]:
-        url = path.replace("{job_id}", "1").replace("{artifact_id}", "1").replace(
-            "{digest}", "0" * 64).replace("{name}", "x").replace("{name:path}", "x")
-        assert client.get(url).status_code == 401, url
+    # every route of the API, as its schema lists them (routers are nested in app.routes)
+    routes = [(method.upper(), path) for path, methods in
+              client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
+              for method in methods if path.startswith("/api/v1")]
+    assert {("GET", "/api/v1/queues"), ("PUT", "/api/v1/credentials/{name}"),
+            ("GET", "/api/v1/kpi"), ("POST", "/api/v1/lease")} <= set(routes)
+    for method, path in routes:
+        url = re.sub(r"\{[^}]+\}", "1", path.replace("{digest}", "0" * 64))
+        assert client.request(method, url).status_code == 401, (method, url)
 
 
 def test_bad_input_is_a_4xx_with_a_message(client: TestClient) -> None:
@@ -106,6 +111,42 @@ def test_a_job_from_another_system_runs_through_a_worker(client: TestClient) -> 
     assert robots[0]["robot"] == "api-check" and robots[0]["version"] == spec["version"]
 
 
+def test_illegal_transitions_are_409_with_a_sentence(client: TestClient) -> None:
+    op, work = auth(client, Role.OPERATOR), auth(client, Role.WORKER)
+    waiting = client.post("/api/v1/jobs", json={"robot": "api-check"}, headers=op).json()["id"]
+    ran = client.post("/api/v1/jobs", json={"robot": "api-check"}, headers=op).json()["id"]
+    assert client.post(f"/api/v1/jobs/{waiting}/cancel", headers=op).json()["state"] == \
+        "cancelled"
+    [spec] = client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0},
+                         headers=work).json()["jobs"]
+    assert spec["id"] == ran  # a cancelled job is never leased
+    holder = {"worker": "w1", "attempt": 1}
+    assert client.post(f"/api/v1/jobs/{ran}/complete", json={**holder, "status": "passed"},
+                       headers=work).json()["state"] == "succeeded"
+    refused = {
+        "cancel a cancelled job": client.post(f"/api/v1/jobs/{waiting}/cancel", headers=op),
+        "cancel a succeeded job": client.post(f"/api/v1/jobs/{ran}/cancel", headers=op),
+        "end a job never leased": client.post(f"/api/v1/jobs/{waiting}/complete",
+                                              json={**holder, "status": "passed"},
+                                              headers=work),
+        "end an ended attempt otherwise": client.post(
+            f"/api/v1/jobs/{ran}/complete", json={**holder, "status": "failed",
+                                                  "error": {"kind": "business"}},
+            headers=work),
+        "beat for an ended attempt": client.post(f"/api/v1/jobs/{ran}/heartbeat",
+                                                 json=holder, headers=work),
+    }
+    for what, answer in refused.items():
+        assert answer.status_code == 409, (what, answer.text)
+        assert answer.json()["detail"].endswith(("(cancelled)", "(succeeded)", "; stop it")), \
+            what
+    states = [client.get(f"/api/v1/jobs/{i}", headers=op).json()["state"] for i in (waiting,
+                                                                                      ran)]
+    assert states == ["cancelled", "succeeded"]
+    kpi = client.get("/api/v1/kpi", headers=op).json()["totals"]
+    assert (kpi["runs"], kpi["successes"], kpi["failures"]) == (1, 1, 0)
+
+
 def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> None:
     op, work = auth(client, Role.OPERATOR), auth(client, Role.WORKER)
     ids = [client.post("/api/v1/jobs", json={"robot": "api-check"}, headers=op).json()["id"]
@@ -138,12 +179,12 @@ def test_a_worker_reports_an_ending_with_its_next_lease(client: TestClient) -> N
 def test_an_answered_job_is_committed_before_the_answer(tmp_path: Path, db_url: str) -> None:
     """A client that got a job id reads that job at once, even when the commit is slow: the
     transaction ends before the response is sent (a regression: it once ended after)."""
-    import threading
     import time
 
     import httpx
-    import uvicorn
     from sqlalchemy import event
+
+    from tests.servers import ThreadServer
 
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=db_url), services=False)
     (tmp_path / "api-check.yaml").write_text(ROBOT, encoding="utf-8")
@@ -151,20 +192,15 @@ def test_an_answered_job_is_committed_before_the_answer(tmp_path: Path, db_url: 
         deploy.deploy_robot(session, tmp_path / "api-check.yaml")
         token = create_token(session, Role.OPERATOR)
     event.listen(app.state.engine, "commit", lambda _conn: time.sleep(0.3))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = ThreadServer()
+    server.start(app)
     try:
-        while not server.started:
-            time.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as first, \
-                httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as second:
+        with httpx.Client(base_url=server.url, headers=headers) as first, \
+                httpx.Client(base_url=server.url, headers=headers) as second:
             created = first.post("/api/v1/jobs", json={"robot": "api-check"})
             assert created.status_code == 201, created.text
             read = second.get(f"/api/v1/jobs/{created.json()['id']}")
             assert read.status_code == 200, read.text
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.close()

@@ -5,7 +5,6 @@ run it — on a real uvicorn server, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,39 +12,20 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from orchestrator import arrivals, deploy
 from orchestrator.app import create_app
 from orchestrator.auth import Role, create_token
 from orchestrator.settings import Settings
+from tests.servers import ThreadServer
 
 ROBOT = "robot: waiting-check\nsteps:\n  - log: hi\n"
 WAITERS = 200
 
 
-class Served:
-    """The app under uvicorn in a thread, on a socket bound before the port is handed out."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
-                                                    timeout_graceful_shutdown=1))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
-
-
 @pytest.fixture
-def served(tmp_path: Path, db_url: str) -> Iterator[tuple[FastAPI, Served, dict[str, str]]]:
+def served(tmp_path: Path, db_url: str) -> Iterator[tuple[FastAPI, ThreadServer, dict[str, str]]]:
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=db_url,
                               long_poll_seconds=60))
     (tmp_path / "waiting-check.yaml").write_text(ROBOT, encoding="utf-8")
@@ -55,13 +35,14 @@ def served(tmp_path: Path, db_url: str) -> Iterator[tuple[FastAPI, Served, dict[
                                         labels=["desktop"] if n == WAITERS - 1 else [])
                   for n in range(WAITERS)}
         tokens["admin"] = create_token(session, Role.ADMIN)
-    server = Served(app)
+    server = ThreadServer(timeout_graceful_shutdown=1)  # lifespan on: the app's services run
+    server.start(app)
     yield app, server, tokens
-    server.stop()
+    server.close()
 
 
 def test_200_waiting_leases_hold_nothing_and_wake_one_worker_per_job(
-        served: tuple[FastAPI, Served, dict[str, str]]) -> None:
+        served: tuple[FastAPI, ThreadServer, dict[str, str]]) -> None:
     app, server, tokens = served
 
     async def scenario() -> None:
@@ -112,7 +93,7 @@ def test_200_waiting_leases_hold_nothing_and_wake_one_worker_per_job(
 
 
 def test_a_worker_that_hangs_up_stops_waiting_and_is_leased_nothing(
-        served: tuple[FastAPI, Served, dict[str, str]]) -> None:
+        served: tuple[FastAPI, ThreadServer, dict[str, str]]) -> None:
     _, server, tokens = served
     headers = {"Authorization": f"Bearer {tokens['w0']}"}
 
