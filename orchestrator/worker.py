@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -40,7 +39,6 @@ import httpx
 
 from libs.policy import Policy
 from orchestrator.deploy import unpack
-from orchestrator.queue_client import retry_after
 from orchestrator.robot_process import (
     KILL_GRACE,
     Child,
@@ -50,6 +48,15 @@ from orchestrator.robot_process import (
     signal_name,
 )
 from orchestrator.sandbox import Sandbox, choose, robot_os_env, start_command
+from orchestrator.worker_api import (
+    BACKOFF_MAX,
+    LeaseLost,
+    Server,
+    ServerAway,
+    Stopped,
+    WorkerError,
+    _detail,
+)
 from orchestrator.worker_files import EventTail, artifacts
 from orchestrator.worker_lease import LeaseKeeper, last_finished_item
 from orchestrator.worker_settings import WorkerSettings
@@ -60,7 +67,6 @@ log = logging.getLogger("workhand.worker")
 
 FAST_START_ENV = "WORKHAND_FAST_START"
 TOKEN_ENV = "WORKHAND_TOKEN"  # the CLI reads the token from here; robots must not see it
-BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 EVENTS_EVERY = 0.5  # seconds between event uploads while the robot runs
 TICK = 0.1
 RELEASED = "released"  # an Ending's status: the job is handed back unfinished
@@ -70,112 +76,6 @@ MAX_ARTIFACT = int(os.environ.get("WORKHAND_MAX_ARTIFACT_BYTES", str(100 * 1024 
 # what of a result is reported when the whole of it is over the server's report limit (413)
 RESULT_SUMMARY = ("run_id", "robot", "status", "error", "items", "minutes_saved", "duration_s")
 KEEP_RUNS_ENV = "WORKHAND_KEEP_RUNS"  # run folders kept on the worker (default 100)
-
-
-class WorkerError(Exception):
-    """The server refused this worker (unknown token, wrong role): retrying cannot help."""
-
-
-class ServerAway(Exception):
-    """No answer, or a 5xx: try again later."""
-
-
-class LeaseLost(Exception):
-    """409: this worker no longer holds the job's lease; another worker may be running it."""
-
-
-class Stopped(Exception):
-    """The worker is stopping and cannot wait for the server (any longer)."""
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("detail", response.text))
-    except (ValueError, AttributeError):
-        return response.text[:500]
-
-
-class Server:
-    """The orchestrator's worker API; remembers an outage so it is logged once, not per call."""
-
-    def __init__(self, url: str, token: str, stop: threading.Event | Shutdown) -> None:
-        self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=httpx.Timeout(15.0, connect=5.0))
-        self.shutdown = stop if isinstance(stop, Shutdown) else Shutdown(0.0, stop)
-        self.stop = self.shutdown.asked
-        self.delay = 0.0
-        self.retry_at = 0.0
-        self.away_since: float | None = None
-
-    def ready(self) -> bool:
-        """False while backing off after a failure (the run loop then skips network work)."""
-        return time.monotonic() >= self.retry_at
-
-    def once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if self.stop.is_set():  # no request may outlast the moment the worker must be gone
-            wanted, limit = kwargs.get("timeout", 15.0), max(0.1, self.shutdown.left())
-            kwargs["timeout"] = min(wanted, limit) if isinstance(wanted, int | float) else limit
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError as err:
-            raise self._away(f"{type(err).__name__}: {err}") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise self._away(f"HTTP {response.status_code}: {_detail(response)}",
-                             retry_after(response))
-        self._back()
-        if response.status_code in (401, 403):
-            raise WorkerError(f"the server at {self.url} refused this worker: "
-                              f"{_detail(response)}; create a token with "
-                              "'workhand token create --role worker'")
-        if response.status_code == 409:
-            raise LeaseLost(_detail(response))
-        return response
-
-    def call(self, method: str, path: str, *, patient: bool = False,
-             **kwargs: Any) -> httpx.Response:
-        """once(), retried with backoff until the server answers. When the worker is stopping,
-        give up at once — or, if patient (a result to report, a job to hand back), when the
-        worker must be gone (worker_stop.py)."""
-        while True:
-            try:
-                return self.once(method, path, **kwargs)
-            except ServerAway:
-                self._pause(patient)
-
-    def _pause(self, patient: bool) -> None:
-        wait = max(0.0, self.retry_at - time.monotonic())
-        if not self.stop.is_set():
-            self.stop.wait(wait)
-            return
-        left = self.shutdown.left()
-        if not patient or left <= 0:
-            raise Stopped
-        time.sleep(min(wait, 1.0, left))
-
-    def _away(self, why: str, told: float | None = None) -> ServerAway:
-        """Back off: for as long as the server's Retry-After told (a 503 while its database
-        restarts says 1 s), else for a doubling delay; either drawn at random, so a fleet of
-        workers does not come back in one instant."""
-        now = time.monotonic()
-        if self.away_since is None:
-            self.away_since = now
-            log.warning("the server at %s is not answering (%s); retrying with backoff",
-                        self.url, why)
-        self.delay = min(BACKOFF_MAX, self.delay * 2 if self.delay else BACKOFF_FIRST)
-        wait = (random.uniform(self.delay / 2, self.delay) if told is None else
-                min(max(told, TICK), BACKOFF_MAX) * random.uniform(1.0, 1.25))
-        self.retry_at = now + wait
-        return ServerAway(why)
-
-    def _back(self) -> None:
-        if self.away_since is not None:
-            log.info("the server at %s answers again (after %.1f s)", self.url,
-                     time.monotonic() - self.away_since)
-        self.away_since, self.delay, self.retry_at = None, 0.0, 0.0
-
-    def close(self) -> None:
-        self.http.close()
 
 
 @dataclass

@@ -3,11 +3,11 @@
 Safe to run in several processes: each batch is one transaction, and on PostgreSQL the rows are
 taken with SKIP LOCKED.
 
-When an orchestrator starts, running jobs get one lease period from then: a lease that ran out
-while no orchestrator answered (a restart, a crash) is not its worker's fault. Its worker has
-stopped the robot before the lease ended (fencing, orchestrator/worker.py) and comes back to
-report the item it finished and hand the job back; were the job reaped first, that item would
-be worked again by another robot."""
+When an orchestrator starts, running jobs get one lease period (and COMEBACK_S) from then: a
+lease that ran out while no orchestrator answered (a restart, a crash) is not its worker's
+fault. Its worker has stopped the robot before the lease ended (fencing, worker_lease.py) and
+comes back to report the item it finished and hand the job back; were the job reaped first,
+that item would be worked again by another robot."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from orchestrator.outages import log_failure
 from orchestrator.settings import Settings
 
 log = logging.getLogger("workhand.reaper")
+# Workers retry at most every 5 s (worker_api.BACKOFF_MAX): after a restart, running jobs get a
+# lease period and this long for their workers to notice that the orchestrator is back.
+COMEBACK_S = 15.0
 
 
 class Reaper:
@@ -52,7 +55,8 @@ class Reaper:
     def start(self) -> None:
         try:
             with self.sessions.begin() as session:
-                extended = dispatch.extend_leases(session, self.settings.lease_seconds)
+                extended = dispatch.extend_leases(
+                    session, self.settings.lease_seconds + COMEBACK_S)
             if extended:
                 log.info("%d running job(s) get one lease period for their workers to come "
                          "back", extended)
