@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.conftest import FINAL, Cluster, wait_for
+from tests.reliability.conftest import FINAL, Cluster, epoch, wait_for
 from tests.reliability.ledger import Entry, Ledger
 from tests.reliability.postgres import PrivatePostgres, private_postgres
 
@@ -37,7 +37,9 @@ JOBS = 6
 LEASE = 6.0  # seconds: short, so that "down longer than the lease" is quick
 DOWN = LEASE + 5.0  # the orchestrator stays dead this long
 QUEUE = "chaos"
-ROBOT = """robot: chaos
+# one robot per job, the same steps under another name: the KPI per robot is then the KPI per
+# job, which the summary sets beside the items each job has recorded
+ROBOT = """robot: chaos-{n}
 savings: {minutes_per_item: 1}
 steps:
   - for_each: {queue: chaos}
@@ -90,7 +92,8 @@ class Facts:
     attempts: list[tuple[int, int, str, str | None, str | None]]
     items: list[dict[str, Any]]
     counts: dict[str, int]
-    kpi: dict[str, Any]
+    kpi: dict[str, Any]  # totals
+    kpi_robots: dict[str, dict[str, Any]]  # robot → its totals
     job_items: list[tuple[int, str, str, Any]]
     results: dict[str, dict[str, Any]]  # run folder (JOB-ATTEMPT on WORKER) → result.json
     logs: dict[str, str]  # name → text
@@ -106,12 +109,14 @@ def test_a_queue_survives_a_database_restart_and_a_killed_orchestrator(
     try:
         server = cluster.serve(lease_seconds=LEASE)
         with cluster.client(server) as http:
-            cluster.deploy(http, ROBOT)
+            for n in range(1, JOBS + 1):
+                cluster.deploy(http, ROBOT.replace("{n}", str(n)))
             assert http.post("/api/v1/queues", json={"name": QUEUE}).status_code == 201
             added = http.post(f"/api/v1/queues/{QUEUE}/items", json={"items": [
                 {"reference": ref(n), "payload": {"ref": ref(n)}} for n in range(ITEMS)]})
             assert added.json() == {"added": ITEMS, "skipped": 0}, added.text
-            jobs = [cluster.start_job(http, "chaos", max_attempts=1) for _ in range(JOBS)]
+            jobs = [cluster.start_job(http, f"chaos-{n}", max_attempts=1)
+                    for n in range(1, JOBS + 1)]
         timeline.mark("workers start", ledger)
         cluster.worker(server, "w1", options=options)
         cluster.worker(server, "w2", options=options)
@@ -167,6 +172,7 @@ def every_job_ends(cluster: Cluster, http: httpx.Client, jobs: list[int], timeou
 def gather(cluster: Cluster, http: httpx.Client, jobs: list[int], root: Path) -> Facts:
     items = http.get(f"/api/v1/queues/{QUEUE}/items", params={"limit": 1000})
     assert items.status_code == 200, items.text
+    kpi = http.get("/api/v1/kpi").json()
     logs = {path.name: path.read_text(errors="replace") for path in sorted(root.glob("logs/*"))}
     results = {}
     for run in sorted(root.glob("work/*/runs/[0-9]*")):
@@ -182,7 +188,7 @@ def gather(cluster: Cluster, http: httpx.Client, jobs: list[int], root: Path) ->
             "ORDER BY job_id, number")],
         items=list(items.json()),
         counts=dict(http.get(f"/api/v1/queues/{QUEUE}").json()["counts"]),
-        kpi=dict(http.get("/api/v1/kpi").json()["totals"]),
+        kpi=dict(kpi["totals"]), kpi_robots={r["robot"]: r for r in kpi["robots"]},
         job_items=[(int(r[0]), str(r[1]), str(r[2]), r[3]) for r in cluster.rows(
             "SELECT job_id, reference, outcome, worked_by FROM job_items ORDER BY reference")],
         results=results, logs=logs)
@@ -234,13 +240,23 @@ def summarise(timeline: Timeline, entries: list[Entry], twice: dict[str, list[En
                      f"message {item.get('message')!r}")
     states = Counter(d["state"] for d in facts.jobs.values())
     lines.append(f"jobs: {dict(states)}")
+    recorded = Counter(r[0] for r in facts.job_items if r[2] == "done")
     for job, data in facts.jobs.items():
         error = (data.get("error") or {}).get("message", "") if isinstance(
             data.get("error"), dict) else data.get("error") or ""
         done = sum(1 for i in data.get("items") or [] if i.get("outcome") == "done")
+        counted = facts.kpi_robots.get(str(data.get("robot")), {}).get("items_done")
+        differs = " (differs)" if counted != recorded[job] else ""
         lines.append(f"  job {job}: {data['state']}, attempt {data.get('attempt')}, worker "
-                     f"{data.get('worker')}, {done} item(s) done as recorded; "
-                     f"{str(error)[:200]}")
+                     f"{data.get('worker')}, {done} item(s) done as shown, {recorded[job]} "
+                     f"in job_items, {counted} in the KPI{differs}"
+                     f"; {str(error)[:200]}")
+        if differs and data.get("finished"):  # the items last reported for it, by time
+            finished = epoch(data["finished"])
+            last = sorted((epoch(i["updated"]), i["reference"]) for i in facts.items
+                          if i.get("job_id") == job and i["state"] == "done")[-3:]
+            lines.append(f"    it finished at {timeline.rel(finished)}; its last items "
+                         "recorded: " + ", ".join(f"{r} at {timeline.rel(t)}" for t, r in last))
     lines.append("the robots' results (their own word):")
     for where, result in facts.results.items():
         said = result.get("error") or {}
@@ -251,8 +267,7 @@ def summarise(timeline: Timeline, entries: list[Entry], twice: dict[str, list[En
     lines.extend(f"  {a[0]} #{a[1]} {a[2]} {a[3]} {str(a[4] or '')[:160]}"
                  for a in facts.attempts)
     reworked = [r for r in facts.job_items if r[3] and len(r[3]) > 1]
-    per_job = Counter(r[0] for r in facts.job_items if r[2] == "done")
-    lines.append(f"job_items: {len(facts.job_items)} rows, done per job {dict(per_job)}, "
+    lines.append(f"job_items: {len(facts.job_items)} rows, {sum(recorded.values())} done, "
                  f"{len(reworked)} with more than one attempt")
     lines.append(f"queue counts: {facts.counts}")
     lines.append("KPI totals: " + ", ".join(f"{k} {facts.kpi.get(k)}" for k in (
@@ -261,9 +276,38 @@ def summarise(timeline: Timeline, entries: list[Entry], twice: dict[str, list[En
     lines.append(f"queue items leased more than once (worked_by): {len(multi)}")
     lines.extend(f"  {i['reference']}: {i['state']}, worked_by {i['worked_by']}, "
                  f"{i['message']!r}" for i in multi[:20])
+    lines.extend(grace(timeline, facts.logs))
     lines.append("what the logs say:")
     lines.extend(notable(facts.logs))
     return "\n".join(lines)
+
+
+def logged_at(line: str) -> float | None:
+    """The time of a log line that starts with asctime (local time, as serve and worker log)."""
+    try:
+        stamp, millis = line[:23].split(",")
+        return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+    except ValueError:
+        return None
+
+
+def grace(timeline: Timeline, logs: dict[str, str]) -> list[str]:
+    """When the restarted orchestrator's grace for running jobs (one lease period, from
+    services/reaper.py) ended, and when each worker was heard from again after the kill: a
+    worker back after the grace finds its jobs reaped, and their unreported items re-worked."""
+    killed = next((at for what, at, _ in timeline.marks if "killed" in what), None)
+    lines = []
+    for name, text in logs.items():
+        for line in text.splitlines():
+            at = logged_at(line)
+            if at is None or killed is None or at < killed:
+                continue
+            if "lease period for their workers" in line:
+                lines.append(f"  {timeline.rel(at)}  {name}: running jobs extended; the grace "
+                             f"ends at {timeline.rel(at + LEASE)}")
+            elif "answers again" in line or "lost their worker" in line:
+                lines.append(f"  {timeline.rel(at)}  {name}: {line[24:160]}")
+    return ["after the kill:", *sorted(lines)] if lines else []
 
 
 RETRYING = "trying again in"  # a robot's queue client waiting out an outage: counted, not shown
