@@ -93,6 +93,7 @@ class Runner:
         self.plan = plan
         self.output_dir = Path(output_dir)
         self.given_inputs = dict(inputs or {})
+        self.finishing = False  # set once the run's result is being written
         # Only what the robot declares (its called robots must declare theirs here too): a
         # credential it does not name is not held by the robot process at all.
         self.credentials = {k: dict(v) for k, v in (credentials or {}).items()
@@ -232,6 +233,7 @@ class Runner:
             result.error = {"kind": ErrorKind.SYSTEM.value,
                             "message": self.masker.text(f"internal error: {err!r}")}
         finally:
+            self.finishing = True  # a stop asked from now on waits for result.json (child.py)
             self.state.resources.close()
             self.finish(result, started)
             events_file.close()

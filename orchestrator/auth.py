@@ -121,6 +121,12 @@ def job_token() -> tuple[str, str]:
 
 
 def find_job_token(session: Session, token: str) -> Attempt | None:
-    """The attempt a job token was made for, while that attempt has not ended."""
+    """The attempt a job token was made for, while that attempt has not ended; after it has,
+    409 with a sentence (the robot's job went on without it: its lease ran out, or it was
+    handed back), not "unknown token"."""
     found = session.scalar(select(Attempt).where(Attempt.token_digest == digest(token)))
-    return found if found is not None and found.finished is None else None
+    if found is not None and found.finished is not None:
+        raise TokenError(409, f"job {found.job_id} attempt {found.number} has ended "
+                              f"({found.outcome or 'ended'}); its job token no longer works, "
+                              "and this robot should stop")
+    return found

@@ -38,6 +38,7 @@ from orchestrator.lease_clock import clock
 
 KILL_GRACE = 5.0
 _interrupted = False
+_runner: Runner | None = None  # the run under way, once it has started
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -45,6 +46,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     result.json with the work items done so far. Only once: a second signal must not cut the
     writing of that result short."""
     global _interrupted
+    if getattr(_runner, "finishing", False):  # result.json is being written: let it be
+        return
     if not _interrupted:
         _interrupted = True
         raise KeyboardInterrupt
@@ -115,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     except RobotFileError as err:
         write_failure(run_dir, robot_file, err)
         return 1
-    runner = Runner(plan, output_dir=run_dir, inputs=spec.get("inputs") or {},
+    global _runner
+    runner = _runner = Runner(plan, output_dir=run_dir, inputs=spec.get("inputs") or {},
                     credentials=spec.get("credentials") or {},
                     credential_hosts=spec.get("credential_hosts") or {},
                     run_id=f"{spec['job_id']}-{spec['attempt']}", attempt=int(spec["attempt"]),

@@ -90,9 +90,20 @@ def not_held(job: Any, worker: str, attempt: int) -> str | None:
             f"{job.state}, attempt {job.attempt}); stop it")
 
 
-def holding(session: Session, job_id: int, worker: str, attempt: int) -> Job:
-    """The job, if this worker holds its lease for this attempt; else 409."""
-    job = get_job(session, job_id)
+def holding(session: Session, job_id: int, worker: str, attempt: int, *,
+            share: bool = False) -> Job:
+    """The job, if this worker holds its lease for this attempt; else 409.
+
+    share: on PostgreSQL the job's row is read FOR SHARE, so the job cannot end (complete,
+    release, the reaper) until this transaction has committed — a work item's report taken
+    just after the job's items were counted would be missing from its KPI."""
+    if share and session.get_bind().dialect.name == "postgresql":
+        found = session.get(Job, job_id, with_for_update={"read": True})
+        if found is None:
+            raise JobError(404, f"no job {job_id}")
+        job = found
+    else:
+        job = get_job(session, job_id)
     problem = not_held(job, worker, attempt)
     if problem is not None:
         raise JobError(409, problem)

@@ -174,7 +174,7 @@ def lease(name: QueuePath, body: Holder, caller: QueueCaller, session: SessionDe
     """The next item for the job this worker holds; 204 when the queue has none left. Called
     by the robot with its attempt's job token (or by the worker with its own token)."""
     caller.hold(body.job_id, body.attempt, body.worker)
-    jobs.holding(session, body.job_id, body.worker, body.attempt)
+    jobs.holding(session, body.job_id, body.worker, body.attempt, share=True)
     item = queues.lease_item(session, name, body.job_id, settings.lease_seconds,
                              attempt=body.attempt)
     if item is None:
@@ -188,7 +188,7 @@ def report(item_id: ItemId, body: Report, caller: QueueCaller,
            session: SessionDep) -> dict[str, Any]:
     """How the item ended; 409 when the item was taken back from this job."""
     caller.hold(body.job_id, body.attempt, body.worker)
-    jobs.holding(session, body.job_id, body.worker, body.attempt)
+    jobs.holding(session, body.job_id, body.worker, body.attempt, share=True)
     item = queues.report(session, item_id, body.job_id, body.outcome, body.message)
     return {"id": item.id, "state": item.state, "attempts": item.attempts}
 

@@ -17,7 +17,8 @@ ALLOWED = {
     (Q, RUN), (Q, CANCEL),  # leased, or cancelled while waiting
     (RETRY, RUN), (RETRY, CANCEL),
     (RUN, OK), (RUN, FAIL), (RUN, RETRY), (RUN, CANCEL), (RUN, TIMEOUT),
-}  # a final state goes nowhere; nothing goes back to queued; running never runs again
+    (RUN, Q),  # released: a stopping (or fenced) worker hands the job back unfinished
+}  # a final state goes nowhere; only a release goes back to queued; running never runs again
 PAIRS = list(itertools.product(JobState, JobState))
 
 

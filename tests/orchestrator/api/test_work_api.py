@@ -179,8 +179,10 @@ def test_a_job_token_reaches_only_its_own_jobs_queue_while_it_runs(client: TestC
     assert client.post("/api/v1/queues/q/lease", json=holder, headers=fresh).status_code == 401
 
 
-def test_an_ended_attempts_job_token_is_unknown(client: TestClient) -> None:
-    """Past the 5 s cache: the lookup itself refuses a finished attempt's token."""
+def test_an_ended_attempts_job_token_is_refused_saying_the_attempt_ended(
+        client: TestClient) -> None:
+    """Past the 5 s cache: the lookup itself refuses a finished attempt's token, with 409 and
+    why (the robot should stop), not as a token nobody knows."""
     from orchestrator.api import deps
 
     start(client)
@@ -191,7 +193,8 @@ def test_an_ended_attempts_job_token_is_unknown(client: TestClient) -> None:
     answer = client.post("/api/v1/queues/q/lease", headers={
         "Authorization": f"Bearer {spec['job_token']}"},
         json={"job_id": spec["id"], "attempt": spec["attempt"], "worker": "w1"})
-    assert answer.status_code == 401 and "unknown or revoked" in answer.json()["detail"]
+    assert answer.status_code == 409, answer.text
+    assert f"job {spec['id']} attempt 1 has ended (succeeded)" in answer.json()["detail"]
 
 
 def test_the_lease_carries_the_hosts_each_credential_is_bound_to(client: TestClient) -> None:
