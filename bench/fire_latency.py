@@ -10,8 +10,8 @@ private schema, dropped afterwards). A schedule fires every second: crontab stop
 the bench writes the schedule row itself with the scheduler's 6-field form (seconds first,
 "* * * * * *"), which schedule files do not accept. One worker long-polls POST /api/v1/lease over
 HTTP, taking turns between the orchestrators, and completes each job at once (a
-lease answered by another process than the one whose scheduler made the job sees it by polling
-every 0.2 s). Measured per fire, from its fire time: the job row's
+lease waiting in another process than the one whose scheduler made the job is woken by
+PostgreSQL's NOTIFY, sent in the job's transaction: orchestrator/arrivals.py). Measured per fire, from its fire time: the job row's
 creation (fire → job created) and the lease answer arriving at the worker (fire → leased).
 Also checked: one job per fire.
 
