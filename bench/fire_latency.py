@@ -11,8 +11,9 @@ the bench writes the schedule row itself with the scheduler's 6-field form (seco
 "* * * * * *"), which schedule files do not accept. One worker long-polls POST /api/v1/lease over
 HTTP, taking turns between the orchestrators, and completes each job at once (a
 lease waiting in another process than the one whose scheduler made the job is woken by
-PostgreSQL's NOTIFY, sent in the job's transaction: orchestrator/arrivals.py). Measured per fire, from its fire time: the job row's
-creation (fire → job created) and the lease answer arriving at the worker (fire → leased).
+PostgreSQL's NOTIFY, sent in the job's transaction: orchestrator/arrivals.py). Measured per
+fire, from its fire time: the job row's creation (fire → job created) and the lease answer
+arriving at the worker (fire → leased).
 Also checked: one job per fire.
 
 --real-worker runs `workhand worker` itself (run_worker in a thread, talking to the first
