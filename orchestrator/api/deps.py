@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.auth import (
     JOB_PERMISSIONS,
@@ -35,6 +36,17 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def transaction(request: Request) -> AbstractContextManager[Session]:
+    """One transaction in the route's own thread, committed before the route returns. For the
+    routes called all the time (workers, the console): FastAPI validates a sync route's answer
+    in another thread-pool hop before it ends a dependency, so a SessionDep transaction (SQLite's
+    write lock, a pooled connection) stays open while it waits for a thread — and when every
+    thread waits for that lock or a connection, nothing moves (bench/fleet.py found this at 200
+    robots)."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions.begin()
 
 
 async def get_settings(request: Request) -> Settings:  # async: no thread-pool hop

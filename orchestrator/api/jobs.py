@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from libs.checker import MAX_ROBOT_ID
 from orchestrator import jobs
-from orchestrator.api.deps import MAX_ID, Id, Operator, Reader, SessionDep
+from orchestrator.api.deps import MAX_ID, Id, Operator, Reader, transaction
 from orchestrator.models import Artifact, Job, JobEvent
 from orchestrator.states import JobState
 
@@ -34,64 +34,72 @@ class JobCreate(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: JobCreate, caller: Operator, session: SessionDep) -> dict[str, Any]:
+def create(body: JobCreate, caller: Operator, request: Request) -> dict[str, Any]:
     """Start a robot; answers with the job id at once (the job runs when a worker is free)."""
-    not_before = body.not_before
-    if not_before is not None and not_before.tzinfo is None:
-        not_before = not_before.replace(tzinfo=dt.UTC)
-    job = jobs.create_job(session, robot=body.robot, inputs=body.inputs, priority=body.priority,
-                          not_before=not_before, labels=body.labels, timeout_s=body.timeout_s,
-                          max_attempts=body.max_attempts, retry_delay_s=body.retry_delay_s,
-                          retry_backoff=body.retry_backoff, source="api")
-    return jobs.job_view(session, job, items=False)
+    with transaction(request) as session:
+        not_before = body.not_before
+        if not_before is not None and not_before.tzinfo is None:
+            not_before = not_before.replace(tzinfo=dt.UTC)
+        job = jobs.create_job(session, robot=body.robot, inputs=body.inputs, priority=body.priority,
+                              not_before=not_before, labels=body.labels, timeout_s=body.timeout_s,
+                              max_attempts=body.max_attempts, retry_delay_s=body.retry_delay_s,
+                              retry_backoff=body.retry_backoff, source="api")
+        return jobs.job_view(session, job, items=False)
 
 
 @router.get("")
-def list_jobs(caller: Reader, session: SessionDep,
+def list_jobs(caller: Reader, request: Request,
               state: Annotated[JobState | None, Query()] = None,
               robot: Annotated[str | None, Query(max_length=200)] = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    query = select(Job).order_by(Job.id.desc()).limit(limit)
-    if state is not None:
-        query = query.where(Job.state == state.value)
-    if robot is not None:
-        query = query.where(Job.robot == robot)
-    return [jobs.job_view(session, j, items=False) for j in session.scalars(query)]
+    with transaction(request) as session:
+        query = select(Job).order_by(Job.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(Job.state == state.value)
+        if robot is not None:
+            query = query.where(Job.robot == robot)
+        return [jobs.job_view(session, j, items=False) for j in session.scalars(query)]
 
 
 @router.get("/{job_id}")
-def get(job_id: Id, caller: Reader, session: SessionDep) -> dict[str, Any]:
+def get(job_id: Id, caller: Reader, request: Request) -> dict[str, Any]:
     """The job's state, its work items and its result."""
-    return jobs.job_view(session, jobs.get_job(session, job_id))
+    with transaction(request) as session:
+        return jobs.job_view(session, jobs.get_job(session, job_id))
 
 
 @router.post("/{job_id}/cancel")
-def cancel(job_id: Id, caller: Operator, session: SessionDep) -> dict[str, Any]:
-    return jobs.job_view(session, jobs.cancel(session, job_id), items=False)
+def cancel(job_id: Id, caller: Operator, request: Request) -> dict[str, Any]:
+    with transaction(request) as session:
+        return jobs.job_view(session, jobs.cancel(session, job_id), items=False)
 
 
 @router.get("/{job_id}/events")
-def events(job_id: Id, caller: Reader, session: SessionDep,
+def events(job_id: Id, caller: Reader, request: Request,
            after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
            limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> list[dict[str, Any]]:
     """Every step event of every attempt (the audit trail), in order."""
-    jobs.get_job(session, job_id)
-    rows = session.scalars(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after)
-                           .order_by(JobEvent.id).limit(limit))
-    return [{"id": r.id, "attempt": r.attempt, "seq": r.seq, **r.event} for r in rows]
+    with transaction(request) as session:
+        jobs.get_job(session, job_id)
+        rows = session.scalars(select(JobEvent)
+                               .where(JobEvent.job_id == job_id, JobEvent.id > after)
+                               .order_by(JobEvent.id).limit(limit))
+        return [{"id": r.id, "attempt": r.attempt, "seq": r.seq, **r.event} for r in rows]
 
 
 @router.get("/{job_id}/artifacts")
-def artifacts(job_id: Id, caller: Reader, session: SessionDep) -> list[dict[str, Any]]:
-    jobs.get_job(session, job_id)
-    rows = session.scalars(select(Artifact).where(Artifact.job_id == job_id)
-                           .order_by(Artifact.id))
-    return [{"id": a.id, "attempt": a.attempt, "name": a.name, "size": a.size} for a in rows]
+def artifacts(job_id: Id, caller: Reader, request: Request) -> list[dict[str, Any]]:
+    with transaction(request) as session:
+        jobs.get_job(session, job_id)
+        rows = session.scalars(select(Artifact).where(Artifact.job_id == job_id)
+                               .order_by(Artifact.id))
+        return [{"id": a.id, "attempt": a.attempt, "name": a.name, "size": a.size} for a in rows]
 
 
 @router.get("/{job_id}/artifacts/{artifact_id}")
-def artifact(job_id: Id, artifact_id: Id, caller: Reader, session: SessionDep) -> FileResponse:
-    found = session.get(Artifact, artifact_id)
-    if found is None or found.job_id != job_id:
-        raise jobs.JobError(404, f"job {job_id} has no artifact {artifact_id}")
-    return FileResponse(found.path, filename=found.name.rsplit("/", 1)[-1])
+def artifact(job_id: Id, artifact_id: Id, caller: Reader, request: Request) -> FileResponse:
+    with transaction(request) as session:
+        found = session.get(Artifact, artifact_id)
+        if found is None or found.job_id != job_id:
+            raise jobs.JobError(404, f"job {job_id} has no artifact {artifact_id}")
+        return FileResponse(found.path, filename=found.name.rsplit("/", 1)[-1])

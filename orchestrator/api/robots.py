@@ -12,19 +12,20 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from orchestrator import deploy, jobs
-from orchestrator.api.deps import Operator, Reader, SessionDep
+from orchestrator.api.deps import Operator, Reader, transaction
 from orchestrator.models import Robot, RobotVersion, Worker
 
 router = APIRouter(prefix="/api/v1", tags=["robots"])
 
 
 @router.get("/robots")
-def list_robots(caller: Reader, session: SessionDep) -> list[dict[str, Any]]:
-    rows = session.execute(select(Robot, RobotVersion).join(
-        RobotVersion, Robot.current == RobotVersion.digest).order_by(Robot.name))
-    return [{"robot": r.name, "title": v.title, "version": v.digest, "file": v.file,
-             "deployed": r.updated, "savings": v.savings, "credentials": v.credentials}
-            for r, v in rows]
+def list_robots(caller: Reader, request: Request) -> list[dict[str, Any]]:
+    with transaction(request) as session:
+        rows = session.execute(select(Robot, RobotVersion).join(
+            RobotVersion, Robot.current == RobotVersion.digest).order_by(Robot.name))
+        return [{"robot": r.name, "title": v.title, "version": v.digest, "file": v.file,
+                 "deployed": r.updated, "savings": v.savings, "credentials": v.credentials}
+                for r, v in rows]
 
 
 @router.post("/robots", status_code=status.HTTP_201_CREATED)
@@ -67,7 +68,8 @@ def _deploy_upload(request: Request, body: bytes) -> dict[str, Any]:
 
 
 @router.get("/workers")
-def list_workers(caller: Reader, session: SessionDep) -> list[dict[str, Any]]:
-    rows = session.scalars(select(Worker).order_by(Worker.name))
-    return [{"name": w.name, "labels": w.labels, "last_seen": w.last_seen,
-             "current_job": w.current_job} for w in rows]
+def list_workers(caller: Reader, request: Request) -> list[dict[str, Any]]:
+    with transaction(request) as session:
+        rows = session.scalars(select(Worker).order_by(Worker.name))
+        return [{"name": w.name, "labels": w.labels, "last_seen": w.last_seen,
+                 "current_job": w.current_job} for w in rows]

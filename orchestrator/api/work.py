@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from orchestrator import arrivals, dispatch, jobs
-from orchestrator.api.deps import MAX_ID, Id, SessionDep, SettingsDep, WorkerCaller
+from orchestrator.api.deps import MAX_ID, Id, SettingsDep, WorkerCaller, transaction
 from orchestrator.models import Artifact, Job, RobotVersion
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -136,20 +136,22 @@ async def _hang_up(request: Request) -> None:
 
 
 @router.post("/jobs/{job_id}/heartbeat")
-def heartbeat(job_id: Id, body: Holder, caller: WorkerCaller, session: SessionDep,
+def heartbeat(job_id: Id, body: Holder, caller: WorkerCaller, request: Request,
               settings: SettingsDep) -> dict[str, Any]:
-    caller.act_as(body.worker)
-    job = jobs.heartbeat(session, job_id=job_id, worker=body.worker, attempt=body.attempt,
-                         settings=settings)
-    return {"cancel": job.cancel_requested, "lease_expires": job.lease_expires}
+    with transaction(request) as session:
+        caller.act_as(body.worker)
+        job = jobs.heartbeat(session, job_id=job_id, worker=body.worker, attempt=body.attempt,
+                             settings=settings)
+        return {"cancel": job.cancel_requested, "lease_expires": job.lease_expires}
 
 
 @router.post("/jobs/{job_id}/events")
 def add_events(job_id: Id, body: EventBatch, caller: WorkerCaller,
-               session: SessionDep) -> dict[str, int]:
-    caller.act_as(body.worker)
-    return {"stored": jobs.add_events(session, job_id=job_id, worker=body.worker,
-                                      attempt=body.attempt, events=body.events)}
+               request: Request) -> dict[str, int]:
+    with transaction(request) as session:
+        caller.act_as(body.worker)
+        return {"stored": jobs.add_events(session, job_id=job_id, worker=body.worker,
+                                          attempt=body.attempt, events=body.events)}
 
 
 MAX_ARTIFACT_NAME = 400  # characters of an artifact's path in its run folder
@@ -251,13 +253,14 @@ def _store_artifact(request: Request, job_id: int, parts: list[str], worker: str
 
 
 @router.post("/jobs/{job_id}/complete")
-def complete(job_id: Id, body: Completion, caller: WorkerCaller, session: SessionDep,
+def complete(job_id: Id, body: Completion, caller: WorkerCaller, request: Request,
              settings: SettingsDep) -> dict[str, Any]:
     """Report how an attempt ended (a worker can also report it with its next lease)."""
-    caller.act_as(body.worker)
-    state = dispatch.complete_one(session, dispatch.Ending(
-        job_id, body.worker, body.attempt, body.status, body.error, body.result), settings)
-    return {"id": job_id, "state": state}
+    with transaction(request) as session:
+        caller.act_as(body.worker)
+        state = dispatch.complete_one(session, dispatch.Ending(
+            job_id, body.worker, body.attempt, body.status, body.error, body.result), settings)
+        return {"id": job_id, "state": state}
 
 
 class Release(Holder):
@@ -266,28 +269,30 @@ class Release(Holder):
 
 @router.post("/jobs/{job_id}/release")
 def release(job_id: Id, body: Release, caller: WorkerCaller,
-            session: SessionDep) -> dict[str, Any]:
+            request: Request) -> dict[str, Any]:
     """Hand back an attempt this worker will not finish (it is stopping): the job is queued
     again at once for any worker, and the attempt, recorded as released, is no try (a job with
     max_attempts=1 keeps its one try), no run in the KPI; its queue items in progress go back to
     new. 409 unless the worker holds the attempt; sent again (the answer was lost) while the
     job was not leased since, the job's state again. A job whose cancel was asked is cancelled."""
-    caller.act_as(body.worker)
-    state = dispatch.release(session, job_id, body.worker, body.attempt, body.reason)
-    return {"id": job_id, "state": state}
+    with transaction(request) as session:
+        caller.act_as(body.worker)
+        state = dispatch.release(session, job_id, body.worker, body.attempt, body.reason)
+        return {"id": job_id, "state": state}
 
 
 @router.get("/bundles/{digest}")
 def bundle(digest: Annotated[str, Field(pattern="^[0-9a-f]{64}$")], caller: WorkerCaller,
-           session: SessionDep) -> Response:
+           request: Request) -> Response:
     """A robot version's bundle, for a worker running a job of that version (403 otherwise,
     whether or not the version exists: a bundle is the robot's code and data)."""
-    held = session.scalar(select(Job.id).where(
-        Job.state == JobState.RUNNING.value, Job.worker == caller.worker,
-        Job.version == digest).limit(1))
-    version = session.get(RobotVersion, digest) if held is not None else None
-    if version is None:
-        raise jobs.JobError(403, f"worker '{caller.worker}' holds no running job of robot "
-                                 f"version {digest}; a bundle goes only to the workers "
-                                 "running it")
-    return Response(version.bundle, media_type="application/zip")
+    with transaction(request) as session:
+        held = session.scalar(select(Job.id).where(
+            Job.state == JobState.RUNNING.value, Job.worker == caller.worker,
+            Job.version == digest).limit(1))
+        version = session.get(RobotVersion, digest) if held is not None else None
+        if version is None:
+            raise jobs.JobError(403, f"worker '{caller.worker}' holds no running job of robot "
+                                     f"version {digest}; a bundle goes only to the workers "
+                                     "running it")
+        return Response(version.bundle, media_type="application/zip")
