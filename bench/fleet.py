@@ -72,6 +72,13 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def machine_cpu() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine since boot (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / TICK, sum(values) / TICK
+
+
 def threads(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Threads:"):
@@ -153,6 +160,7 @@ class Watch:
         self.threads: list[int] = []
         self.connections: list[dict[str, int]] = []
         self.backend_cpu: dict[int, tuple[float, float]] = {}  # pid → (first, last) seen
+        self.last_queries: Counter[str] = Counter()
         self.pg = None
         if database is None:
             import psycopg
@@ -165,10 +173,14 @@ class Watch:
             assert self.database is not None
             self.connections.append({"open": open_db_files(self.pid, self.database)})
             return
-        rows = self.pg.execute("SELECT pid, coalesce(state, '?') FROM pg_stat_activity "
+        rows = self.pg.execute("SELECT pid, coalesce(state, '?'), coalesce(wait_event, ''), "
+                               "left(query, 70) FROM pg_stat_activity "
                                "WHERE application_name = %s", (self.app_name,)).fetchall()
-        self.connections.append(dict(Counter(state for _, state in rows)))
-        for pid, _ in rows:
+        self.connections.append(dict(Counter(state for _, state, _, _ in rows)))
+        for _, state, wait, query in rows:  # what connections in a transaction last ran
+            if state != "idle":
+                self.last_queries[f"{state} {wait}: {' '.join(query.split())}"] += 1
+        for pid, *_ in rows:
             cpu = proc_cpu(pid)
             start = self.backend_cpu.get(pid, (cpu if first else 0.0, 0.0))[0]
             self.backend_cpu[pid] = (start, cpu)
@@ -183,6 +195,7 @@ class Watch:
                 "db_connections": {"by_state": held,
                                    "total": {"mean": round(statistics.mean(totals), 1),
                                              "max": max(totals)}},
+                "db_busy_connections_last_query": dict(self.last_queries.most_common(8)),
                 "db_backend_cpu_s": (None if self.pg is None else round(sum(
                     last - first for first, last in self.backend_cpu.values()), 2))}
 
@@ -196,7 +209,8 @@ def watch(watcher: Watch, server_pid: int, window: tuple[float, float],
     """Until the window ends: the server's CPU at both ends, a sample every second."""
     begin, end = window
     time.sleep(max(0.0, begin - time.time()))
-    cpu0, watcher_started = proc_cpu(server_pid), time.time()
+    cpu0, watcher_started, machine0 = proc_cpu(server_pid), time.time(), machine_cpu()
+    load0 = os.getloadavg()[0]
     spy = None
     if profile:
         spy = subprocess.Popen(["py-spy", "record", "--pid", str(server_pid), "--duration",
@@ -207,10 +221,12 @@ def watch(watcher: Watch, server_pid: int, window: tuple[float, float],
     while time.time() < end:
         time.sleep(max(0.0, min(1.0, end - time.time())))
         watcher.sample()
-    cpu1 = proc_cpu(server_pid)
+    cpu1, machine1 = proc_cpu(server_pid), machine_cpu()
     if spy is not None:
         spy.wait(timeout=60)
-    return {"server_cpu_s": cpu1 - cpu0, "seconds": time.time() - watcher_started}
+    return {"server_cpu_s": cpu1 - cpu0, "seconds": time.time() - watcher_started,
+            "machine_busy": (machine1[0] - machine0[0]) / max(1e-9, machine1[1] - machine0[1]),
+            "load_at_start": load0}
 
 
 # -- the figures ----------------------------------------------------------------------------
@@ -262,6 +278,16 @@ def database_checks(url: str, seed_items: int, acked: Counter[str]) -> dict[str,
                for name, n in found.items()}}
 
 
+def server_errors(log: Path) -> dict[str, int]:
+    """The exceptions in the server's log (the last line of each traceback), counted."""
+    found: Counter[str] = Counter()
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    for before, line in zip(lines, [*lines[1:], ""], strict=True):
+        if before.startswith("  ") and line and not line.startswith((" ", "Traceback")):
+            found[line[:200]] += 1
+    return dict(found)
+
+
 def show(result: dict[str, Any]) -> None:
     args, routes = result["options"], result["routes"]
     print(f"\n{args['robots']} robots (+{args['idle']} idle), {args['database']}, "
@@ -279,6 +305,9 @@ def show(result: dict[str, Any]) -> None:
     total = result["requests"]
     print(f"all routes: {total} requests, {total / result['window_s']:.1f}/s; "
           f"errors {result['errors']}")
+    m = result["machine"]
+    print(f"machine: {m['cores']} cores {m['busy'] * 100:.0f}% busy over the window (all "
+          f"processes, this benchmark's and others'), load {m['load_at_start']:.1f} at its start")
     print(f"server: {s['server_cpu_s']:.1f} CPU s = {s['cores']:.2f} cores, "
           f"{s['cpu_ms_per_request']:.2f} ms CPU per request; threads mean {s['threads']['mean']}"
           f" max {s['threads']['max']}")
@@ -292,6 +321,8 @@ def show(result: dict[str, Any]) -> None:
     c = result["clients"]
     print(f"clients: {c['cpu_s']:.1f} CPU s, {c['cpu_ms_per_request']:.3f} ms per request; "
           f"{c['connects']} TCP connections opened")
+    for line, n in result["server_errors"].items():
+        print(f"server log: {n} × {line}")
     checks = result["checks"]
     print(f"checks (whole run): jobs left queued {checks.pop('backlog_at_end')}; " + "; ".join(
         f"{name} {v['database']} in the database / {v['acknowledged']} acknowledged"
@@ -360,10 +391,12 @@ def run(args: argparse.Namespace, url: str, data: Path) -> dict[str, Any]:
     requests = sum(r["requests"] for r in routes.values())
     window_s = plan.window[1] - plan.window[0]
     client_cpu = sum(t["cpu_s"] for t in tallies)
-    return {
+    result = {
         "options": {**vars(args), "job_rate": job_rate},
         "window_s": window_s, "routes": routes, "requests": requests,
         "errors": sum(r["errors"] for r in routes.values()),
+        "machine": {"cores": os.cpu_count(), "busy": round(measured["machine_busy"], 3),
+                    "load_at_start": measured["load_at_start"]},
         "server": {**summary, "server_cpu_s": round(measured["server_cpu_s"], 2),
                    "cores": measured["server_cpu_s"] / window_s,
                    "cpu_ms_per_request": measured["server_cpu_s"] * 1000 / max(1, requests)},
@@ -371,7 +404,11 @@ def run(args: argparse.Namespace, url: str, data: Path) -> dict[str, Any]:
                     "cpu_ms_per_request": client_cpu * 1000 / max(1, requests),
                     "connects": sum(t["connects"] for t in tallies)},
         "checks": database_checks(url, seed_items, acked),
+        "server_errors": server_errors(data / "server.log"),
     }
+    if args.server_log:
+        shutil.copy(data / "server.log", args.server_log)
+    return result
 
 
 def main() -> None:
@@ -395,6 +432,7 @@ def main() -> None:
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--server-log", help="keep the server's log in this file")
     parser.add_argument("--profile", help="py-spy the server during the window into this file")
     args = parser.parse_args()
     if args.ramp_s is None:
