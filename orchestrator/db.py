@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +16,15 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_S = 30.0  # how long a SQLite write waits for the lock before "database is locked"
+# PostgreSQL connections per orchestrator process: as many as the request threads (40) and the
+# services (scheduler, reaper) can use at once, so a busy moment neither waits for a connection
+# nor opens and closes overflow ones (each costs a few ms of CPU on both sides).
+PG_POOL_SIZE = int(os.environ.get("WORKHAND_DB_POOL_SIZE", "20"))
+PG_MAX_OVERFLOW = int(os.environ.get("WORKHAND_DB_MAX_OVERFLOW", "30"))
+# session.info key: the dialect's name once the session's transaction has a connection (on
+# SQLite, it then holds the write lock); api/deps.py decides where the session ends by it
+BEGAN = "workhand_began"
 
 
 def normalise_url(url: str) -> str:
@@ -30,7 +42,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": BUSY_S,
+                                                  "check_same_thread": False})
+        writer = _Writer()
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _: Any) -> None:
@@ -38,21 +52,68 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_S * 1000)}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # Take the write lock at BEGIN so two leases never both read "queued".
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            raw = conn.connection.dbapi_connection
+            writer.acquire(raw)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.release(raw)
+                raise
 
         # pysqlite's own transaction handling must be off for the BEGIN above to be ours.
         @event.listens_for(engine, "connect")
         def _autocommit(conn: Any, _: Any) -> None:
             conn.isolation_level = None
 
+        writer.watch(engine.dialect)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW,
+                         pool_pre_ping=True)
+
+
+class _Writer:
+    """One SQLite write transaction at a time in this process, handed from one thread to the
+    next the moment it ends. Left to SQLite, threads waiting for the write lock poll it with
+    sleeps of 1, 2, 5, 10 ... 100 ms (its busy handler): with a few dozen request threads that
+    put tens of milliseconds on most writes. Other processes on the same file are still kept
+    apart by SQLite itself (busy_timeout)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holder: Any = None  # the DBAPI connection whose transaction holds the lock
+        self._taken_by = ""  # the thread that began that transaction, for the error below
+
+    def acquire(self, raw: Any) -> None:
+        if self._holder is raw:  # a BEGIN on the connection that holds it: SQLite refuses it
+            return
+        if not self._lock.acquire(timeout=BUSY_S):
+            raise sqlite3.OperationalError(f"database is locked (waited {BUSY_S:g} s for a "
+                                           f"transaction begun by thread {self._taken_by})")
+        self._holder, self._taken_by = raw, threading.current_thread().name
+
+    def release(self, raw: Any) -> None:
+        raw = getattr(raw, "dbapi_connection", raw)  # the pool passes its own wrapper
+        if raw is not None and self._holder is raw:
+            self._holder = None
+            self._lock.release()
+
+    def watch(self, dialect: Any) -> None:
+        """Release after every commit, rollback or close of the holding connection (the
+        engine's events fire before them: too early)."""
+        for name in ("do_commit", "do_rollback", "do_close"):
+            def ended(raw: Any, _original: Any = getattr(dialect, name)) -> None:
+                try:
+                    _original(raw)
+                finally:
+                    self.release(raw)
+
+            setattr(dialect, name, ended)
 
 
 def migrate(engine: Engine) -> None:
@@ -84,7 +145,19 @@ def insert_for(dialect: str) -> Any:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "after_begin", _began)
+    event.listen(factory, "after_transaction_end", _ended)
+    return factory
+
+
+def _began(session: Session, transaction: Any, connection: Any) -> None:
+    session.info[BEGAN] = connection.dialect.name
+
+
+def _ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(BEGAN, None)
 
 
 @contextmanager

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Annotated
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.auth import (
@@ -20,19 +22,74 @@ from orchestrator.auth import (
     find_job_token,
     find_token,
 )
+from orchestrator.db import BEGAN
+from orchestrator.models import Token
 from orchestrator.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="an API token: workhand token create")
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed when the route returns, rolled back on error.
 
     Used with scope="function" (SessionDep): the commit happens before the response is sent, so
     a client that got a job id can read that job at once (FastAPI's default scope would send the
-    answer first and commit afterwards)."""
-    with request.app.state.sessions.begin() as session:
+    answer first and commit afterwards).
+
+    Opened here on the event loop, which costs nothing (a session connects at its first
+    statement, in the route's thread): a sync generator cost a thread-pool hop to enter and
+    another to leave. Ending must not wait for a thread of the routes' pool: under load every
+    one of those threads can be waiting for a connection (or SQLite's write lock) that only
+    this session's end gives back. So a SQLite transaction that has begun, or a session with
+    nothing to do, ends here on the event loop (a WAL commit without fsync is quicker than a
+    hop, and the write lock is handed on sooner); a PostgreSQL one ends in threads of its own
+    (ENDING_THREADS); a SQLite session with changes but no transaction yet ends in the routes'
+    pool (its flush may wait for the write lock, which must never happen on the event loop).
+
+    One hop remains that this cannot remove: FastAPI validates a sync route's answer (its
+    response model or return annotation) in the thread pool *before* it ends the dependency,
+    with the transaction still open. Routes called all the time therefore open their own
+    transaction in their thread instead (api/queues.py, the lease in api/work.py)."""
+    session: Session = request.app.state.sessions()
+    session.begin()
+    try:
         yield session
+    except BaseException:
+        await _end(request, session, commit=False)
+        raise
+    await _end(request, session, commit=True)
+
+
+ENDING_THREADS = 40  # sessions committing at once in threads outside the routes' pool
+
+
+def _finish(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def _end(request: Request, session: Session, *, commit: bool) -> None:
+    began = session.info.get(BEGAN)  # the dialect, once the transaction has a connection
+    pending = bool(session.new or session.dirty or session.deleted)
+    if began == "sqlite" or (began is None and not pending):
+        _finish(session, commit)  # SQLite's write lock handed on at once; or nothing to do
+    elif began is None and session.get_bind().dialect.name == "sqlite":
+        await run_in_threadpool(_finish, session, commit)
+    else:
+        await to_thread.run_sync(_finish, session, commit, limiter=_ending_limiter(request))
+
+
+def _ending_limiter(request: Request) -> CapacityLimiter:
+    state = request.app.state
+    limiter: CapacityLimiter | None = getattr(state, "ending_limiter", None)
+    if limiter is None:  # made on the event loop, as anyio wants
+        limiter = state.ending_limiter = CapacityLimiter(ENDING_THREADS)
+    return limiter
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -103,8 +160,50 @@ class Caller:
         self.act_as(worker)
 
 
-TOKEN_TTL_S = 5.0  # a revoked token keeps working this long in other processes that used it
+# Token lookups are cached per process. Each cached token stays usable until its id shows up
+# among the revoked ones, which are read again at most every TOKEN_TTL_S by one query for the
+# whole process (not one per token: with a thousand workers, per-token expiry meant a lookup
+# for nearly every other request). A token revoked through this process's API is refused at
+# once (forget_token); one revoked elsewhere (the CLI, another orchestrator) within TOKEN_TTL_S.
+TOKEN_TTL_S = 5.0
+CACHE_S = 600.0  # a looked-up token is looked up again after this long all the same
+# A job token is cached for less: it names no token row, so no revocation reaches it; every
+# route it can call checks that its attempt still holds the job (jobs.holding: 409 otherwise),
+# and after CACHE_JOB_S the lookup refuses it (401) once the attempt has ended.
+CACHE_JOB_S = 60.0
+MAX_KNOWN = 20_000
 _known: dict[str, tuple[float, Caller]] = {}  # token → (until, caller): valid tokens only
+
+
+class Revoked:
+    """The ids of revoked tokens in one app's database, read again when TOKEN_TTL_S old."""
+
+    def __init__(self) -> None:
+        self.ids: frozenset[int] = frozenset()
+        self.until = 0.0
+
+    async def ids_now(self, request: Request) -> frozenset[int]:
+        if time.monotonic() >= self.until:
+            self.until = time.monotonic() + TOKEN_TTL_S  # one reader; others use the last set
+            try:
+                self.ids = await run_in_threadpool(_revoked_ids, request)
+            except BaseException:
+                self.until = 0.0  # the next request reads again
+                raise
+        return self.ids
+
+
+def _revoked_ids(request: Request) -> frozenset[int]:
+    with request.app.state.sessions() as session:
+        return frozenset(session.scalars(select(Token.id).where(Token.revoked)))
+
+
+def _revoked(request: Request) -> Revoked:
+    state = request.app.state
+    found: Revoked | None = getattr(state, "revoked_tokens", None)
+    if found is None:
+        found = state.revoked_tokens = Revoked()
+    return found
 
 
 def forget_token(token_id: int) -> None:
@@ -127,6 +226,17 @@ def _lookup(request: Request, token: str) -> Caller | None:
             labels=found.labels or ())
 
 
+def _remember(token: str, caller: Caller) -> None:
+    now = time.monotonic()
+    if len(_known) >= MAX_KNOWN:  # drop what has lapsed; everything if that is not enough
+        for key, (until, _) in list(_known.items()):
+            if until <= now:
+                _known.pop(key, None)
+        if len(_known) >= MAX_KNOWN:
+            _known.clear()
+    _known[token] = (now + (CACHE_S if caller.job is None else CACHE_JOB_S), caller)
+
+
 async def _caller(request: Request,
                   credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
     if credentials is None:
@@ -135,16 +245,19 @@ async def _caller(request: Request,
                             headers={"WWW-Authenticate": "Bearer"})
     token = credentials.credentials
     known = _known.get(token)
-    if known is not None and known[0] > time.monotonic():
-        return known[1]
-    caller = await run_in_threadpool(_lookup, request, token)
+    caller = known[1] if known is not None and known[0] > time.monotonic() else None
+    if caller is not None and caller.token_id is not None and \
+            caller.token_id in await _revoked(request).ids_now(request):
+        _known.pop(token, None)
+        caller = None
+    elif caller is None:
+        caller = await run_in_threadpool(_lookup, request, token)
+        if caller is not None:
+            _remember(token, caller)
     if caller is None:
         _known.pop(token, None)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API token",
                             headers={"WWW-Authenticate": "Bearer"})
-    if len(_known) > 10_000:
-        _known.clear()
-    _known[token] = (time.monotonic() + TOKEN_TTL_S, caller)
     return caller
 
 

@@ -81,6 +81,21 @@ def test_a_token_revoked_elsewhere_is_refused_once_the_cache_lapses(client: Test
     assert client.get("/api/v1/jobs", headers=bearer(token)).status_code == 401
 
 
+def test_a_cached_token_revoked_elsewhere_is_refused_once_revocations_are_read(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cached tokens stay cached; the revoked ids are read again every TOKEN_TTL_S (0 here)."""
+    app = client.app
+    with app.state.sessions.begin() as session:  # type: ignore[attr-defined]
+        row, token = auth.new_token(session, Role.WORKER, worker="pc-1")
+    assert client.get("/api/v1/whoami", headers=bearer(token)).status_code == 200
+    with app.state.sessions.begin() as session:  # type: ignore[attr-defined]
+        auth.revoke_token(session, row.id)
+    assert token in deps._known  # no lookup of its own is needed to refuse it
+    monkeypatch.setattr(deps, "TOKEN_TTL_S", 0.0)
+    answer = client.get("/api/v1/whoami", headers=bearer(token))
+    assert answer.status_code == 401 and token not in deps._known
+
+
 def test_only_admins_manage_tokens(client: TestClient) -> None:
     operator = client.app.state.operator  # type: ignore[attr-defined]
     assert client.get("/api/v1/tokens", headers=operator).status_code == 403
