@@ -5,7 +5,7 @@ A simulated robot is a worker holding one long job at a time (labels ["fleet"]),
 as a real one has: the worker's own (events, heartbeats, then the job's report with its next
 lease, as orchestrator/worker.py does) and the robot process's (queue leases and reports with
 the attempt's job token, and queue adds). Per minute, on average (UiPath's per-robot model):
-2 heartbeats, 15–40 events (Poisson, pushed at the worker's 0.5 s ticks, so a request carries
+2 heartbeats, 15–40 events (Poisson, pushed at the worker's EVENTS_EVERY ticks, so a request carries
 every event written since the last tick), 6 queue adds, 6 queue leases + 6 reports. An idle
 robot (--idle) only long-polls for a job it will never get. Every timer is jittered.
 
@@ -25,7 +25,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-EVENTS_EVERY = 0.5  # orchestrator/worker.py: seconds between event uploads
+from orchestrator.worker import EVENTS_EVERY  # seconds between a running robot's uploads
+
 TIMEOUT_S = 60.0  # a request still unanswered after this long counts as an error
 
 
