@@ -40,7 +40,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -54,7 +53,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, func, select, text
-from support import wait_until_listening
+from support import free_port, proc_cpu, wait_until_listening
 
 from orchestrator import deploy, dispatch, jobs
 from orchestrator.auth import Role, create_token
@@ -66,7 +65,6 @@ PG_URL = os.environ.get("WORKHAND_TEST_PG", "postgresql://postgres@127.0.0.1:543
 ROBOT = "robot: bench-noop\nsteps:\n  - log: nothing to do\n"
 RESULT = {"status": "passed"}  # a no-op robot's result.json, as small as it gets
 SPAWN = multiprocessing.get_context("spawn")
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -82,15 +80,6 @@ class Outcome:
 
 
 # --- measuring CPU ------------------------------------------------------------------------
-
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (all its threads), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
 
 def postgres_cpu() -> dict[int, float]:
     """CPU seconds of each PostgreSQL process on this machine, by pid."""
@@ -118,12 +107,6 @@ def pg_schema(base: str, prefix: str) -> contextlib.AbstractContextManager[str]:
 
 
 # --- Workhand: the server process ---------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def serve(url: str, data: Path, port: int, profile_to: str | None) -> None:
     """The orchestrator as `workhand serve` runs it, until SIGTERM."""

@@ -31,7 +31,6 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import shutil
-import socket
 import statistics
 import tempfile
 import threading
@@ -42,7 +41,7 @@ from typing import Any
 import httpx
 import uvicorn
 from sqlalchemy import select
-from support import wait_until_listening
+from support import free_port, wait_until_listening
 
 from orchestrator import deploy
 from orchestrator.app import create_app
@@ -52,12 +51,6 @@ from orchestrator.models import Fire, Job, JobEvent, Schedule
 from orchestrator.settings import Settings
 
 ROBOT = "robot: bench-noop\nsteps:\n  - log: fired\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(url: str, data: Path, port: int) -> None:

@@ -45,6 +45,7 @@ from typing import Any
 
 from fleet_robots import Plan, client_process
 from sqlalchemy import func, select
+from support import TICK, free_port, proc_cpu
 
 from orchestrator import deploy, jobs, queues
 from orchestrator.auth import Role, create_token
@@ -54,22 +55,6 @@ from orchestrator.models import Job, JobEvent, QueueItem
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ROBOT = "robot: fleet-noop\nsteps:\n  - log: working\n"
 QUEUE = "fleet"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) of a live process; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def machine_cpu() -> tuple[float, float]:
