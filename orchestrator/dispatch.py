@@ -121,6 +121,10 @@ class Statements:
                              .where(WORKERS.c.name.in_(bindparam("names", expanding=True)))
                              .values(current_job=None, last_seen=bindparam("now")))
         self.add_items = insert(ITEMS)
+        self.merge_items = update(ITEMS).where(ITEMS.c.id == bindparam("b_row")).values(
+            outcome=bindparam("b_outcome"), message=bindparam("b_message"),
+            attempts=bindparam("b_attempts"), duration_ms=bindparam("b_duration"),
+            worked_by=bindparam("b_worked_by", type_=JSON))
         self.add_savings = kpi.upsert_statement(dialect)
 
     @staticmethod
@@ -349,12 +353,12 @@ def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> N
     conn.execute(run.free_workers, {"names": sorted({r.worker for r, *_ in decided}),
                                     "now": now})
     if later:
-        item_rows += _merge_items(conn, later)
+        item_rows += _merge_items(conn, run, later)
     if item_rows:
         conn.execute(run.add_items, item_rows)
     ended = [(row, outcome) for row, outcome, *_ in decided if outcome is not JobState.RETRYING]
     if ended:
-        _add_savings(session, conn, ended, now)
+        _add_savings(session, conn, run, ended, now)
 
 
 def _number(value: Any, default: float = 0) -> float:
@@ -382,7 +386,7 @@ def _items(job_id: int, attempt: int, result: dict[str, Any]) -> list[dict[str, 
             if isinstance(i, dict) and i.get("queue_item") is None]
 
 
-def _merge_items(conn: Connection, later: list[tuple[int, list[dict[str, Any]]]]
+def _merge_items(conn: Connection, run: Statements, later: list[tuple[int, list[dict[str, Any]]]]
                  ) -> list[dict[str, Any]]:
     """Items of a later attempt merged into the rows earlier attempts left: an item worked
     again keeps one row (counted once) that names every attempt that worked it, and stays
@@ -416,15 +420,12 @@ def _merge_items(conn: Connection, later: list[tuple[int, list[dict[str, Any]]]]
                 "b_worked_by": [*(before.worked_by or []), *item["worked_by"]],
                 "b_duration": item["duration_ms"]})
     if updates:
-        conn.execute(update(ITEMS).where(ITEMS.c.id == bindparam("b_row")).values(
-            outcome=bindparam("b_outcome"), message=bindparam("b_message"),
-            attempts=bindparam("b_attempts"), duration_ms=bindparam("b_duration"),
-            worked_by=bindparam("b_worked_by", type_=JSON)), updates)
+        conn.execute(run.merge_items, updates)
     return new_rows
 
 
-def _add_savings(session: Session, conn: Connection, ended: Sequence[tuple[Any, JobState]],
-                 now: dt.datetime) -> None:
+def _add_savings(session: Session, conn: Connection, run: Statements,
+                 ended: Sequence[tuple[Any, JobState]], now: dt.datetime) -> None:
     """Each ended job's savings, added to its robot's day: its work items as the orchestrator
     recorded them across all its attempts (an item counts once, however often worked), not
     the last attempt's own count."""
@@ -446,7 +447,7 @@ def _add_savings(session: Session, conn: Connection, ended: Sequence[tuple[Any, 
                              "system_errors": items.get("system_error", 0)},
                       robot_seconds=max(0.0, (now - started).total_seconds()),
                       savings=version_facts(session, row.version).savings)
-    conn.execute(sql(session)[1].add_savings, kpi.rows(savings))
+    conn.execute(run.add_savings, kpi.rows(savings))
 
 
 def extend_leases(session: Session, seconds: float, now: dt.datetime | None = None) -> int:

@@ -74,8 +74,10 @@ def time_limit(timeout_s: float | None, settings: Settings) -> float:
     return min(timeout_s, settings.max_job_timeout_s)
 
 
-def get_job(session: Session, job_id: int) -> Job:
-    job = session.get(Job, job_id)
+def get_job(session: Session, job_id: int, *, share: bool = False) -> Job:
+    """The job or 404; share: read FOR SHARE on PostgreSQL (see holding)."""
+    lock = {"read": True} if share and session.get_bind().dialect.name == "postgresql" else None
+    job = session.get(Job, job_id, with_for_update=lock)
     if job is None:
         raise JobError(404, f"no job {job_id}")
     return job
@@ -97,13 +99,7 @@ def holding(session: Session, job_id: int, worker: str, attempt: int, *,
     share: on PostgreSQL the job's row is read FOR SHARE, so the job cannot end (complete,
     release, the reaper) until this transaction has committed — a work item's report taken
     just after the job's items were counted would be missing from its KPI."""
-    if share and session.get_bind().dialect.name == "postgresql":
-        found = session.get(Job, job_id, with_for_update={"read": True})
-        if found is None:
-            raise JobError(404, f"no job {job_id}")
-        job = found
-    else:
-        job = get_job(session, job_id)
+    job = get_job(session, job_id, share=share)
     problem = not_held(job, worker, attempt)
     if problem is not None:
         raise JobError(409, problem)
