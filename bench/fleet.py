@@ -64,6 +64,11 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(values) - idle) / TICK, sum(values) / TICK
 
 
+def py_spy() -> str:
+    """py-spy from the PATH, else beside this interpreter (the venv's, not activated)."""
+    return shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+
+
 def threads(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Threads:"):
@@ -198,7 +203,7 @@ def watch(watcher: Watch, server_pid: int, window: tuple[float, float],
     load0 = os.getloadavg()[0]
     spy = None
     if profile:
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(server_pid), "--duration",
+        spy = subprocess.Popen([py_spy(), "record", "--pid", str(server_pid), "--duration",
                                 str(int(end - begin)), "--rate", "100", "--gil", "--format", "raw",
                                 "--output", profile, "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -424,7 +429,7 @@ def main() -> None:
         args.ramp_s = max(5.0, args.robots / 50)
     if args.clients is None:
         args.clients = max(2, min(4, math.ceil((args.robots + args.idle) / 250)))
-    if args.profile and shutil.which("py-spy") is None:
+    if args.profile and not Path(py_spy()).exists():
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     data = Path(tempfile.mkdtemp(prefix="workhand-fleet-"))
     url = {"sqlite": f"sqlite:///{data / 'workhand.db'}", "postgresql": PG_URL}.get(

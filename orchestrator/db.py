@@ -6,13 +6,14 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -73,8 +74,34 @@ def make_engine(url: str) -> Engine:
 
         writer.watch(engine.dialect)
         return engine
-    return create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW,
-                         pool_pre_ping=True)
+    engine = create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection idle this long is tested before use. pool_pre_ping tested every one: a
+# round trip per request (a tenth of a worker call's CPU, bench/fleet.py). A connection back in
+# the pool within the last second was working then; if a restart broke it since, the request
+# answers 503 (outages.py), SQLAlchemy drops every connection older than the error, and the
+# caller's retry gets a fresh one.
+PING_IDLE_S = 1.0
+_RETURNED = "workhand_returned"  # connection record info: time.monotonic() when checked in
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _returned(_: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _test(raw: Any, record: Any, __: Any) -> None:
+        returned = record.info.get(_RETURNED)
+        if returned is None or time.monotonic() - returned < PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(raw)
+        except Exception as err:  # the pool retries the checkout with a new connection
+            raise exc.DisconnectionError(f"a pooled connection is broken: {err}") from err
 
 
 class _Writer:
@@ -175,6 +202,20 @@ def private_schema(url: str, prefix: str = "wh") -> Iterator[str]:
         with contextlib.suppress(Exception), admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.dispose()
+
+
+@contextmanager
+def single(engine: Engine) -> Iterator[Connection]:
+    """A connection for work whose every statement stands alone (each is atomic by itself, and
+    nothing needs the statements before it to be undone with it): on PostgreSQL in autocommit,
+    so a statement is one round trip instead of three (BEGIN, the statement, COMMIT); on
+    SQLite, in one transaction of its own (BEGIN IMMEDIATE: the process's write lock)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+    else:
+        with engine.begin() as conn:
+            yield conn
 
 
 @contextmanager

@@ -9,15 +9,16 @@ job was handed to another) is refused with 409.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, bindparam, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from orchestrator import arrivals, states
-from orchestrator.db import upsert
-from orchestrator.models import Job, JobEvent, JobItem, Robot, Worker
+from orchestrator.models import Job, JobItem, Robot, Worker
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
 
@@ -106,26 +107,94 @@ def holding(session: Session, job_id: int, worker: str, attempt: int, *,
     return job
 
 
-def heartbeat(session: Session, *, job_id: int, worker: str, attempt: int, settings: Settings,
-              now: dt.datetime | None = None) -> Job:
-    now = now or utcnow()
-    job = holding(session, job_id, worker, attempt)
-    job.lease_expires = now + dt.timedelta(seconds=settings.lease_seconds)
-    session.execute(update(Worker).where(Worker.name == worker)
-                    .values(last_seen=now, current_job=job.id))
-    return job
+# A running robot's worker calls these every few seconds: each is one statement that checks the
+# lease and does the work at once (on PostgreSQL in autocommit: one round trip; db.single).
+# Only when it changes nothing is the job read again, to say why (409 or 404).
+_RUNNING = JobState.RUNNING.value
+_EXPIRES = bindparam("expires", type_=Job.__table__.c.lease_expires.type)
+_SEEN = bindparam("now", type_=Worker.__table__.c.last_seen.type)
+_LEASE_OUT = (Job.__table__.c.cancel_requested, Job.__table__.c.lease_expires)
+_HELD = "SELECT 1 FROM jobs WHERE id = :job_id AND state = :running AND worker = :worker " \
+        "AND attempt = :attempt"
+_BEAT_PG = text(
+    "WITH held AS (UPDATE jobs SET lease_expires = :expires WHERE id = :job_id "
+    "AND state = :running AND worker = :worker AND attempt = :attempt "
+    "RETURNING cancel_requested, lease_expires), "
+    "seen AS (UPDATE workers SET last_seen = :now, current_job = :job_id "
+    "WHERE name = :worker AND EXISTS (SELECT 1 FROM held)) "
+    "SELECT cancel_requested, lease_expires FROM held").bindparams(_EXPIRES, _SEEN).columns(
+    *_LEASE_OUT)
+_BEAT_SQLITE = (text(
+    "UPDATE jobs SET lease_expires = :expires WHERE id = :job_id AND state = :running "
+    "AND worker = :worker AND attempt = :attempt RETURNING cancel_requested, lease_expires"
+).bindparams(_EXPIRES).columns(*_LEASE_OUT), text(
+    "UPDATE workers SET last_seen = :now, current_job = :job_id WHERE name = :worker"
+).bindparams(_SEEN))
+_EVENTS = {
+    "postgresql": text(
+        "INSERT INTO job_events (job_id, attempt, seq, event) "
+        "SELECT :job_id, :attempt, e.seq, e.event "
+        "FROM json_to_recordset(CAST(:rows AS json)) AS e(seq bigint, event json) "
+        f"WHERE EXISTS ({_HELD}) ON CONFLICT DO NOTHING"),
+    "sqlite": text(
+        "INSERT INTO job_events (job_id, attempt, seq, event) "
+        "SELECT :job_id, :attempt, json_extract(e.value, '$.seq'), "
+        "json_extract(e.value, '$.event') FROM json_each(:rows) AS e "
+        f"WHERE EXISTS ({_HELD}) ON CONFLICT DO NOTHING")}
+_STILL_HELD = text(_HELD)
 
 
-def add_events(session: Session, *, job_id: int, worker: str, attempt: int,
+def _connection(db: Session | Connection) -> Connection:
+    if isinstance(db, Session):
+        db.flush()  # what the session changed, before statements of its connection read it
+        return db.connection()
+    return db
+
+
+def _why_not_held(conn: Connection, job_id: int, worker: str, attempt: int) -> JobError:
+    job = conn.execute(select(Job.id, Job.state, Job.worker, Job.attempt)
+                       .where(Job.id == job_id)).first()
+    if job is None:
+        return JobError(404, f"no job {job_id}")
+    return JobError(409, not_held(job, worker, attempt) or
+                    f"job {job_id} attempt {attempt} changed hands while this was sent; stop it")
+
+
+def heartbeat(db: Session | Connection, *, job_id: int, worker: str, attempt: int,
+              settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The attempt's lease renewed and its worker seen: {cancel, lease_expires}; 409 unless
+    this worker holds the attempt."""
+    conn, now = _connection(db), now or utcnow()
+    values = {"job_id": job_id, "worker": worker, "attempt": attempt, "running": _RUNNING,
+              "now": now, "expires": now + dt.timedelta(seconds=settings.lease_seconds)}
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_BEAT_PG, values).first()
+    else:
+        beat, seen = _BEAT_SQLITE
+        row = conn.execute(beat, values).first()
+        if row is not None:
+            conn.execute(seen, values)
+    if row is None:
+        raise _why_not_held(conn, job_id, worker, attempt)
+    return {"cancel": row.cancel_requested, "lease_expires": aware(row.lease_expires)}
+
+
+def add_events(db: Session | Connection, *, job_id: int, worker: str, attempt: int,
                events: Sequence[dict[str, Any]]) -> int:
     """Store step events; each carries its line number in events.jsonl as `seq`, so a batch
-    sent twice (after a lost reply) is stored once."""
-    holding(session, job_id, worker, attempt)
-    rows = [{"job_id": job_id, "attempt": attempt, "seq": int(e.get("seq", 0)),
-             "event": {k: v for k, v in e.items() if k != "seq"}} for e in events]
-    if not rows:
-        return 0
-    session.execute(upsert(session)(JobEvent).values(rows).on_conflict_do_nothing())
+    sent twice (after a lost reply) is stored once. 409 unless this worker holds the attempt."""
+    conn = _connection(db)
+    rows = [{"seq": int(e.get("seq", 0)), "event": {k: v for k, v in e.items() if k != "seq"}}
+            for e in events]
+    stored = 0
+    if rows:
+        stored = cast(CursorResult[Any], conn.execute(_EVENTS[conn.dialect.name], {
+            "job_id": job_id, "attempt": attempt, "worker": worker, "running": _RUNNING,
+            "rows": json.dumps(rows)})).rowcount
+    if stored == 0 and conn.execute(_STILL_HELD, {  # nothing new stored: was it all repeats?
+            "job_id": job_id, "worker": worker, "attempt": attempt,
+            "running": _RUNNING}).first() is None:
+        raise _why_not_held(conn, job_id, worker, attempt)
     return len(rows)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from orchestrator import arrivals, dispatch, jobs
 from orchestrator.api.deps import MAX_ID, Id, SettingsDep, WorkerCaller, transaction
+from orchestrator.db import single
 from orchestrator.models import Artifact, Job, RobotVersion
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -138,19 +139,18 @@ async def _hang_up(request: Request) -> None:
 @router.post("/jobs/{job_id}/heartbeat")
 def heartbeat(job_id: Id, body: Holder, caller: WorkerCaller, request: Request,
               settings: SettingsDep) -> dict[str, Any]:
-    with transaction(request) as session:
-        caller.act_as(body.worker)
-        job = jobs.heartbeat(session, job_id=job_id, worker=body.worker, attempt=body.attempt,
-                             settings=settings)
-        return {"cancel": job.cancel_requested, "lease_expires": job.lease_expires}
+    caller.act_as(body.worker)
+    with single(request.app.state.engine) as conn:
+        return jobs.heartbeat(conn, job_id=job_id, worker=body.worker, attempt=body.attempt,
+                              settings=settings)
 
 
 @router.post("/jobs/{job_id}/events")
 def add_events(job_id: Id, body: EventBatch, caller: WorkerCaller,
                request: Request) -> dict[str, int]:
-    with transaction(request) as session:
-        caller.act_as(body.worker)
-        return {"stored": jobs.add_events(session, job_id=job_id, worker=body.worker,
+    caller.act_as(body.worker)
+    with single(request.app.state.engine) as conn:
+        return {"stored": jobs.add_events(conn, job_id=job_id, worker=body.worker,
                                           attempt=body.attempt, events=body.events)}
 
 

@@ -24,6 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event
 
+from orchestrator import db
 from orchestrator.app import create_app
 from orchestrator.auth import Role, create_token
 from orchestrator.db import normalise_url
@@ -90,14 +91,17 @@ def test_a_stopped_database_answers_503_and_the_first_request_after_its_start_20
 def test_no_request_meets_a_connection_a_restart_broke(postgres: PrivatePostgres, pg_db: str,
                                                        tmp_path: Path) -> None:
     """Restarted while nobody asked: the pool still holds connections to the old server, and
-    none of them reaches a request (pool_pre_ping tests each before use)."""
+    none of them reaches a request (each idle for PING_IDLE_S or longer is tested before use;
+    one used within that second meets the restart as a 503, and the caller's retry succeeds)."""
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=pg_db), services=False)
     (token,) = tokens(app, 1)
     with TestClient(app, raise_server_exceptions=False) as http:
         with app.state.engine.connect(), app.state.engine.connect(), app.state.engine.connect():
             pass
         assert app.state.engine.pool.checkedin() >= 3
+        returned = time.monotonic()
         postgres.restart(0.0)
+        time.sleep(max(0.0, returned + db.PING_IDLE_S - time.monotonic()))
         for _ in range(4):
             answer = http.get("/api/v1/queues", headers=auth(token))
             assert answer.status_code == 200, answer.text
