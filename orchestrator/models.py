@@ -228,7 +228,8 @@ class QueueItem(Base):
     __table_args__ = (UniqueConstraint("queue", "reference", name="uq_queue_reference"),
                       Index("ix_queue_items_dispatch", "queue", "state",
                             text("priority DESC"), "deadline", "id"),
-                      Index("ix_queue_items_lease", "state", "lease_expires"))
+                      Index("ix_queue_items_lease", "state", "lease_expires"),
+                      Index("ix_queue_items_job", "job_id", "state"))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True)
     queue: Mapped[str] = mapped_column(ForeignKey("queues.name"))

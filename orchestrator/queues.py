@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import imports
 from orchestrator.jobs import JobError, aware, utcnow
-from orchestrator.models import Job, JobItem, Queue, QueueItem
+from orchestrator.models import Job, Queue, QueueItem
 from orchestrator.states import JobState
 
 MAX_REFERENCE = 500
@@ -329,17 +329,17 @@ def _locked(session: Session, query: Select[Any]) -> list[QueueItem]:
     return list(session.scalars(query))
 
 
-def _take_back(session: Session, now: dt.datetime, *, queue: str | None, job_id: int | None,
-               limit: int) -> int:
-    """In-progress items whose try will never be reported go back to new, or fail when out of
+def requeue_expired(session: Session, now: dt.datetime | None = None, *,
+                    queue: str | None = None, limit: int = 500) -> int:
+    """Items in progress whose try will never be reported go back to new, or fail when out of
     retries (the try counts as a system error): those whose lease has passed while their job
-    no longer runs, and those job_id holds when it asks for another (see the module's text)."""
+    no longer runs (the reaper calls this; a job's own unreported items go back when it leases
+    another, queue_work.lease_item)."""
+    now = now or utcnow()
     live = exists().where(Job.id == QueueItem.job_id, Job.state == JobState.RUNNING.value,
                           Job.lease_expires >= now)
-    lost = (QueueItem.lease_expires < now) & ~live
     query = (select(QueueItem).where(QueueItem.state == ItemState.IN_PROGRESS.value,
-                                     lost if job_id is None else lost | (QueueItem.job_id ==
-                                                                         job_id))
+                                     QueueItem.lease_expires < now, ~live)
              .order_by(QueueItem.id).limit(limit))
     if queue is not None:
         query = query.where(QueueItem.queue == queue)
@@ -349,27 +349,18 @@ def _take_back(session: Session, now: dt.datetime, *, queue: str | None, job_id:
     limits = {name: n for name, n in session.execute(
         select(Queue.name, Queue.max_retries).where(Queue.name.in_({i.queue for i in items})))}
     for item in items:
-        why = (f"taken back: job {job_id} asked for another item without reporting this one"
-               if job_id is not None and item.job_id == job_id else
-               f"taken back: job {item.job_id} stopped without reporting it (worker lost or "
-               "job ended)")
         item.state = after_system_error(item.attempts, limits.get(item.queue, 0)).value
-        item.message, item.lease_expires, item.updated = why, None, now
+        item.message = (f"taken back: job {item.job_id} stopped without reporting it (worker "
+                        "lost or job ended)")
+        item.lease_expires, item.updated = None, now
         if item.state == ItemState.NEW.value:
             item.job_id = None
     return len(items)
 
 
-def requeue_expired(session: Session, now: dt.datetime | None = None, *,
-                    queue: str | None = None, limit: int = 500) -> int:
-    """Items whose lease has passed and whose job no longer runs go back to new (or fail when
-    out of retries). lease_item does this for its queue; the reaper may call it for all."""
-    return _take_back(session, now or utcnow(), queue=queue, job_id=None, limit=limit)
-
-
 def release_items(session: Session, job_id: int, now: dt.datetime | None = None) -> int:
     """The items in progress with a job its worker handed back (dispatch.release) go back to
-    new for another job. The try did not end, so it is no system error: unlike _take_back the
+    new for another job. The try did not end, so it is no system error: unlike requeue_expired the
     queue's retries are not consulted and the item never fails here. `attempts` is left as it
     is: it counts the times the item was handed out (the released one too), for audit."""
     now = now or utcnow()
@@ -435,102 +426,3 @@ def retry(session: Session, item_id: int, who: str, now: dt.datetime | None = No
                             f"{', '.join(s.value for s in CAN_RETRY)} items can be retried")
     item.attempts, item.job_id = 0, None
     return _set(item, ItemState.NEW, now or utcnow(), f"retried by {who}")
-
-
-_NEW = (QueueItem.state == ItemState.NEW.value)
-
-
-def _next_pg(session: Session, queue: str) -> QueueItem | None:
-    """One query: SKIP LOCKED passes over rows other leases are taking at this moment."""
-    found = _locked(session, select(QueueItem).where(QueueItem.queue == queue, _NEW)
-                    .order_by(QueueItem.priority.desc(), QueueItem.deadline.asc().nulls_last(),
-                              QueueItem.id).limit(1))
-    return found[0] if found else None
-
-
-def _next_sqlite(session: Session, queue: str) -> QueueItem | None:
-    """SQLite cannot walk an index for NULLS LAST (it sorts the whole priority group: 25 ms at
-    52,165 items), so: the top priority, then its earliest deadline, else its oldest item. The
-    transaction holds SQLite's write lock, so nothing changes between these queries."""
-    top = session.scalar(select(func.max(QueueItem.priority))
-                         .where(QueueItem.queue == queue, _NEW))
-    if top is None:
-        return None
-    group = select(QueueItem).where(QueueItem.queue == queue, _NEW, QueueItem.priority == top)
-    return (session.scalars(group.where(QueueItem.deadline.is_not(None))
-                            .order_by(QueueItem.deadline, QueueItem.id).limit(1)).first()
-            or session.scalars(group.where(QueueItem.deadline.is_(None))
-                               .order_by(QueueItem.id).limit(1)).first())
-
-
-def lease_item(session: Session, queue: str, job_id: int, lease_s: float,
-               now: dt.datetime | None = None, attempt: int = 0) -> QueueItem | None:
-    """The next new item (highest priority, then earliest deadline, then oldest), now in
-    progress for this job's attempt (kept in its worked_by); None when the queue has none."""
-    now = now or utcnow()
-    _take_back(session, now, queue=queue, job_id=job_id, limit=50)
-    item = _next_pg(session, queue) if _is_pg(session) else _next_sqlite(session, queue)
-    if item is None:
-        get_queue(session, queue)  # a queue that does not exist is a 404, not an empty one
-        return None
-    item.state, item.job_id = ItemState.IN_PROGRESS.value, job_id
-    item.attempts += 1
-    item.worked_by = [*(item.worked_by or []), [job_id, attempt]]
-    item.lease_expires = now + dt.timedelta(seconds=lease_s)
-    item.updated = now
-    session.flush()
-    return item
-
-
-def _reported(item: QueueItem, job_id: int, outcome: str) -> bool:
-    """Whether the job's report of this outcome is already recorded: sent again because its
-    reply was lost (a restart), it is answered as the first was. A system error with tries
-    left made the item new again, no longer the job's: that repeat is a 409, which the robot
-    leaves (the outcome was recorded all the same)."""
-    if item.job_id != job_id:
-        return False
-    return item.state == (ItemState.FAILED.value if outcome == "system_error" else outcome)
-
-
-def report(session: Session, item_id: int, job_id: int, outcome: str, message: str = "",
-           now: dt.datetime | None = None) -> QueueItem:
-    """How the job's try of the item ended: done, business_exception (handed to people, never
-    retried) or system_error (retried while the queue allows). Only the holding job may say."""
-    now = now or utcnow()
-    if outcome not in OUTCOMES:
-        raise JobError(422, f"outcome must be one of {', '.join(OUTCOMES)}, not '{outcome}'")
-    item = _item(session, item_id)
-    if _reported(item, job_id, outcome):
-        return item
-    if item.state != ItemState.IN_PROGRESS.value or item.job_id != job_id:
-        other = f" by job {item.job_id}" if item.job_id not in (None, job_id) else ""
-        raise JobError(409, f"queue item {item_id} ('{item.reference}') is no longer held by "
-                            f"job {job_id} (it is {item.state}{other}): it was taken back or "
-                            "its outcome was already reported; leave it")
-    if outcome == "system_error":
-        queue = get_queue(session, item.queue)
-        item.state = after_system_error(item.attempts, queue.max_retries).value
-        if item.state == ItemState.NEW.value:
-            item.job_id = None
-    else:
-        item.state = outcome
-    # a robot's message is kept whatever it holds: what the databases cannot store is replaced
-    item.message = message.replace("\x00", "").encode("utf-8", "replace").decode()[:MAX_MESSAGE]
-    item.lease_expires, item.updated = None, now
-    _job_item(session, item, job_id, outcome)
-    return item
-
-
-def _job_item(session: Session, item: QueueItem, job_id: int, outcome: str) -> None:
-    """The job's row for this item (what the KPI counts when the job ends): written here, when
-    the outcome is taken, so an item counts once, for the job whose report was taken."""
-    if session.get(Job, job_id) is None:  # no such job (the route has loaded it: no query)
-        return
-    tries = [attempt for job, attempt in (item.worked_by or []) if job == job_id]
-    row = session.scalar(select(JobItem).where(JobItem.job_id == job_id,
-                                               JobItem.queue_item_id == item.id))
-    if row is None:
-        row = JobItem(job_id=job_id, queue_item_id=item.id, reference=item.reference)
-        session.add(row)
-    row.outcome, row.message = outcome, item.message
-    row.attempts, row.worked_by = max(1, len(tries)), tries

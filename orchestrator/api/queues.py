@@ -15,7 +15,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from orchestrator import jobs, queues
+from orchestrator import jobs, queue_work, queues
 from orchestrator.api.deps import MAX_ID, Operator, QueueCaller, Reader, SettingsDep, transaction
 from orchestrator.models import Queue
 
@@ -179,15 +179,13 @@ def lease(name: QueuePath, body: Holder, caller: QueueCaller, request: Request,
     """The next item for the job this worker holds; 204 when the queue has none left. Called
     by the robot with its attempt's job token (or by the worker with its own token)."""
     caller.hold(body.job_id, body.attempt, body.worker)
-    with transaction(request) as session:
-        jobs.holding(session, body.job_id, body.worker, body.attempt, share=True)
-        item = queues.lease_item(session, name, body.job_id, settings.lease_seconds,
-                                 attempt=body.attempt)
-        answer = None if item is None else {"id": item.id, "reference": item.reference,
-                                            "payload": item.payload, "attempts": item.attempts}
-    if answer is None:
+    with request.app.state.engine.begin() as conn:
+        queue_work.hold(conn, body.job_id, body.worker, body.attempt)
+        item = queue_work.lease_item(conn, name, body.job_id, settings.lease_seconds,
+                                     attempt=body.attempt)
+    if item is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return answer
+    return item._asdict()
 
 
 @router.post("/queue-items/{item_id}/report", tags=["workers"])
@@ -195,10 +193,9 @@ def report(item_id: ItemId, body: Report, caller: QueueCaller,
            request: Request) -> dict[str, Any]:
     """How the item ended; 409 when the item was taken back from this job."""
     caller.hold(body.job_id, body.attempt, body.worker)
-    with transaction(request) as session:
-        jobs.holding(session, body.job_id, body.worker, body.attempt, share=True)
-        item = queues.report(session, item_id, body.job_id, body.outcome, body.message)
-        return {"id": item.id, "state": item.state, "attempts": item.attempts}
+    with request.app.state.engine.begin() as conn:
+        queue_work.hold(conn, body.job_id, body.worker, body.attempt)
+        return queue_work.report(conn, item_id, body.job_id, body.outcome, body.message)
 
 
 @router.post("/queue-items/{item_id}/abandon")

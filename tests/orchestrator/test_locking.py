@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import deploy, dispatch, jobs, queues
+from orchestrator import deploy, dispatch, jobs, queue_work, queues
 from orchestrator.db import make_engine, migrate, session_factory
 from orchestrator.settings import Settings
 
@@ -86,7 +86,7 @@ def test_a_second_item_lease_takes_the_next_item_without_waiting(
 
     def lease(job_id: int) -> Callable[[Session], Any]:
         def take(s: Session) -> str | None:
-            item = queues.lease_item(s, "inbox", job_id, 30)
+            item = queue_work.lease_item(s, "inbox", job_id, 30)
             return None if item is None else item.reference
         return take
 

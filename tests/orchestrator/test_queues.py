@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import deploy, dispatch, jobs, queues
+from orchestrator import deploy, dispatch, jobs, queue_work, queues
 from orchestrator.models import QueueItem
 from orchestrator.settings import Settings
 
@@ -38,13 +38,16 @@ def add(sessions: Sessions, queue: str, items: list[dict[str, Any]],
 def lease(sessions: Sessions, queue: str, job_id: int = 1,
           now: dt.datetime | None = None) -> QueueItem | None:
     with sessions.begin() as session:
-        return queues.lease_item(session, queue, job_id, 30, now=now)
+        return queue_work.lease_item(session, queue, job_id, 30, now=now)
 
 
 def report(sessions: Sessions, item_id: int, outcome: str, job_id: int = 1,
            message: str = "") -> QueueItem:
     with sessions.begin() as session:
-        return queues.report(session, item_id, job_id, outcome, message)
+        queue_work.report(session, item_id, job_id, outcome, message)
+        stored = session.get(QueueItem, item_id)
+        assert stored is not None
+        return stored
 
 
 def counts(sessions: Sessions, queue: str) -> dict[str, int]:
@@ -64,7 +67,7 @@ def test_queue_names_are_unique_and_checked(sessions: Sessions, queue: str) -> N
         assert refused(lambda: queues.create_queue(session, "a/b")).status == 422
         assert refused(lambda: queues.create_queue(session, "x", max_retries=-1)).status == 422
         missing = refused(lambda: queues.add_items(session, "年检", []))
-        assert refused(lambda: queues.lease_item(session, "年检", 1, 30)).status == 404
+        assert refused(lambda: queue_work.lease_item(session, "年检", 1, 30)).status == 404
     assert missing.status == 404 and "年检账户" in str(missing)
 
 
@@ -257,7 +260,8 @@ def test_expired_items_out_of_retries_fail(sessions: Sessions) -> None:
         queues.create_queue(session, "once", max_retries=0)
     add(sessions, "once", [{"reference": "A"}])
     assert lease(sessions, "once", job_id=5, now=NOW) is not None
-    # the next lease of another job takes it back first, and finds nothing left to lease
+    with sessions.begin() as session:  # the reaper, after job 5 stopped and the lease passed
+        assert queues.requeue_expired(session, NOW + dt.timedelta(minutes=5)) == 1
     assert lease(sessions, "once", job_id=6, now=NOW + dt.timedelta(minutes=5)) is None
     assert counts(sessions, "once")["failed"] == 1
 
@@ -309,7 +313,7 @@ def test_threads_share_a_queue_without_losing_or_doubling_items(sessions: Sessio
         try:
             while True:
                 with sessions.begin() as session:
-                    item = queues.lease_item(session, queue, job_id=me, lease_s=300)
+                    item = queue_work.lease_item(session, queue, job_id=me, lease_s=300)
                     if item is None:
                         return
                     item_id = item.id
@@ -319,7 +323,7 @@ def test_threads_share_a_queue_without_losing_or_doubling_items(sessions: Sessio
                     held[item_id] = me
                     leased.append(item_id)
                 with sessions.begin() as session:
-                    queues.report(session, item_id, me, "done", "")
+                    queue_work.report(session, item_id, me, "done", "")
                 with guard:
                     del held[item_id]
         except Exception as err:  # surfaced by the assertions below
