@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.jobs import JobError, not_held, utcnow
 from orchestrator.models import Job, JobItem, Queue, QueueItem
-from orchestrator.queues import MAX_MESSAGE, OUTCOMES, ItemState, after_system_error
+from orchestrator.queues import MAX_MESSAGE, OUTCOMES, ItemState, after_system_error, no_queue
 
 ITEMS: Table = QueueItem.__table__  # type: ignore[assignment]
 JOB_ITEMS: Table = JobItem.__table__  # type: ignore[assignment]
@@ -140,7 +140,7 @@ def lease_item(db: Session | Connection, queue: str, job_id: int, lease_s: float
         item = None if found is None else conn.execute(run.take, {**values,
                                                                   "item_id": found}).first()
     if item is None and conn.execute(run.retries, values).first() is None:
-        raise JobError(404, f"no work queue '{queue}'")  # not an empty one
+        raise JobError(404, no_queue(queue, sorted(conn.scalars(select(Queue.name)))))
     return item
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, DateTime, Select, bindparam, exists, func, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from orchestrator import imports
@@ -95,10 +96,13 @@ def create_queue(session: Session, name: str, max_retries: int = 2,
 def get_queue(session: Session, name: str) -> Queue:
     queue = session.get(Queue, name)
     if queue is None:
-        known = sorted(session.scalars(select(Queue.name)).all())
-        raise JobError(404, f"no work queue '{name}' (queues: {', '.join(known) or 'none'}); "
-                            "create it with POST /api/v1/queues")
+        raise JobError(404, no_queue(name, sorted(session.scalars(select(Queue.name)).all())))
     return queue
+
+
+def no_queue(name: str, known: list[str]) -> str:
+    return (f"no work queue '{name}' (queues: {', '.join(known) or 'none'}); create it with "
+            "POST /api/v1/queues")
 
 
 def stats(session: Session, queue: str) -> dict[str, int]:
@@ -168,6 +172,9 @@ SELECT :queue, json_extract(value, '$.r'), json_extract(value, '$.p'),
 FROM json_each(:rows) WHERE true ORDER BY key
 ON CONFLICT (queue, reference) DO NOTHING"""
 
+_INSERTS = {dialect: text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+            for dialect, sql in (("postgresql", _INSERT_PG), ("sqlite", _INSERT_SQLITE))}
+
 
 # The checks below raise without saying which item; _rows and add_file add that.
 
@@ -216,12 +223,11 @@ def _row(item: Any, when: Callable[[dt.datetime], Any]) -> dict[str, Any]:
             "d": None if deadline is None or deadline == "" else when(_deadline(deadline))}
 
 
-def _rows(session: Session, items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _rows(conn: Connection, items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     when: Callable[[dt.datetime], Any] = dt.datetime.isoformat
-    if not _is_pg(session):  # stored exactly as SQLAlchemy stores a DateTime on SQLite
+    if conn.dialect.name != "postgresql":  # stored exactly as SQLAlchemy stores a DateTime
         from sqlalchemy.dialects.sqlite import DATETIME
-        assert session.bind is not None
-        when = DATETIME().bind_processor(session.bind.dialect)  # type: ignore[assignment]
+        when = DATETIME().bind_processor(conn.dialect)  # type: ignore[assignment]
     rows = []
     for n, item in enumerate(items):
         try:
@@ -231,10 +237,10 @@ def _rows(session: Session, items: Iterable[Mapping[str, Any]]) -> list[dict[str
     return rows
 
 
-def _existing(session: Session, queue: str, references: list[str]) -> list[str]:
+def _existing(conn: Connection, queue: str, references: list[str]) -> list[str]:
     found: list[str] = []
     for i in range(0, len(references), 1000):
-        found += session.scalars(select(QueueItem.reference).where(
+        found += conn.scalars(select(QueueItem.reference).where(
             QueueItem.queue == queue, QueueItem.reference.in_(references[i:i + 1000])))
     return found
 
@@ -250,32 +256,39 @@ def _json(rows: list[dict[str, Any]]) -> str:
     return data
 
 
-def add_items(session: Session, queue: str, items: Iterable[Mapping[str, Any]],
+_QUEUE_NAMED = select(Queue.name).where(Queue.name == bindparam("queue"))
+
+
+def add_items(db: Session | Connection, queue: str, items: Iterable[Mapping[str, Any]],
               on_duplicate: str = "skip") -> dict[str, int]:
     """Add items {reference, payload, priority?, deadline?}. A reference the queue already has
     (or that repeats in `items`) is skipped and counted, or with on_duplicate="error" nothing is
-    added and 409 names the duplicates."""
+    added and 409 names the duplicates. Core statements only: robots add items all the time."""
     if on_duplicate not in ("skip", "error"):
         raise JobError(422, f"on_duplicate must be skip or error, not '{on_duplicate}'")
-    get_queue(session, queue)
-    rows = _rows(session, items)
+    if isinstance(db, Session):
+        db.flush()
+    conn = db.connection() if isinstance(db, Session) else db
+    if conn.execute(_QUEUE_NAMED, {"queue": queue}).first() is None:
+        known = sorted(conn.scalars(select(Queue.name)).all())
+        raise JobError(404, no_queue(queue, known))
+    rows = _rows(conn, items)
     if len(rows) > MAX_ITEMS:
         raise JobError(422, f"{len(rows)} items is more than the {MAX_ITEMS} a request may add; "
                             "add them in parts")
     if on_duplicate == "error":
         repeated = [ref for ref, n in Counter(r["r"] for r in rows).items() if n > 1]
-        clash = repeated or _existing(session, queue, [r["r"] for r in rows])
+        clash = repeated or _existing(conn, queue, [r["r"] for r in rows])
         if clash:
             raise JobError(409, f"{len(clash)} reference(s) already in queue '{queue}' or "
                                 f"repeated: {', '.join(clash[:10])}"
                                 f"{' ...' if len(clash) > 10 else ''}; nothing was added "
                                 "(on_duplicate: skip adds the others)")
-    statement = text(_INSERT_PG if _is_pg(session) else _INSERT_SQLITE).bindparams(
-        bindparam("now", type_=DateTime(timezone=True)))
+    statement = _INSERTS[conn.dialect.name]
     now, added = utcnow(), 0
     for i in range(0, len(rows), BATCH):
         batch = _json(rows[i:i + BATCH])
-        result = session.execute(statement, {"queue": queue, "now": now, "rows": batch})
+        result = conn.execute(statement, {"queue": queue, "now": now, "rows": batch})
         added += cast(CursorResult[Any], result).rowcount
     return {"added": added, "skipped": len(rows) - added}
 

@@ -103,8 +103,8 @@ def add_items(name: QueuePath, body: ItemsAdd, caller: Operator, request: Reques
     # plain dicts built by hand: 6x quicker than model_dump() for 52,165 items
     items = [{"reference": i.reference, "payload": i.payload, "priority": i.priority,
               "deadline": i.deadline} for i in body.items]
-    with transaction(request) as session:
-        result = queues.add_items(session, name, items, body.on_duplicate)
+    with request.app.state.engine.begin() as conn:
+        result = queues.add_items(conn, name, items, body.on_duplicate)
     return Added(**result)
 
 
