@@ -6,7 +6,10 @@ as a real one has: the worker's own (events, heartbeats, then the job's report w
 lease, as orchestrator/worker.py does) and the robot process's (queue leases and reports with
 the attempt's job token, and queue adds). Per minute, on average (UiPath's per-robot model):
 2 heartbeats, 15–40 events (Poisson, pushed at the worker's EVENTS_EVERY ticks, so a request carries
-every event written since the last tick), 6 queue adds, 6 queue leases + 6 reports. An idle
+every event written since the last tick), 6 queue adds and 6 items worked: each report leases
+the next item with it, as orchestrator/queue_client.py does (a lease of its own only when the
+robot starts on the queue or found it empty). UiPath's model also has 6 asset reads a minute:
+Workhand hands a job its credentials with the lease, so a robot never asks for them. An idle
 robot (--idle) only long-polls for a job it will never get. Every timer is jittered.
 
 Requests go over a small HTTP/1.1 client on asyncio streams (keep-alive, Content-Length
@@ -314,10 +317,13 @@ class Robot:
                          "result": {"status": "passed", "items": {"done": 1}}}]
 
     async def robot_lane(self, conn: Any) -> None:
+        """6 items a minute, as orchestrator/queue_client.py works them: a lease when the robot
+        starts on the queue (or found it empty), then each report brings the next item."""
         plan, rng = self.plan, self.rng
         every = 60 / plan.queue_ops
         path = f"/api/v1/queues/{plan.queue}"
         when = time.time() + rng.uniform(0, every)
+        ahead: tuple[Held, dict[str, Any]] | None = None  # the next item, leased with a report
         while await self.client.sleep_until(when):
             cycle = every * rng.uniform(0.5, 1.5)
             when += cycle
@@ -327,20 +333,26 @@ class Robot:
                 if job is None:
                     continue
                 holder = {"job_id": job.id, "attempt": job.attempt, "worker": self.name}
-                answer = await self.client.call(conn, "POST /queues/{q}/lease", "POST",
-                                                f"{path}/lease", job.token, holder)
-                if answer is None or answer[0] != 200:
-                    continue
-                item = json.loads(answer[1])
+                if ahead is not None and ahead[0] is job:
+                    item = ahead[1]
+                else:
+                    answer = await self.client.call(conn, "POST /queues/{q}/lease", "POST",
+                                                    f"{path}/lease", job.token, holder)
+                    if answer is None or answer[0] != 200:
+                        continue
+                    item = json.loads(answer[1])
+                ahead = None
                 if not await self.client.sleep_until(time.time() + cycle * rng.uniform(0.2,
                                                                                         0.6)):
                     return
                 answer = await self.client.call(
                     conn, "POST /queue-items/{id}/report", "POST",
                     f"/api/v1/queue-items/{item['id']}/report", job.token,
-                    {**holder, "outcome": "done"})
+                    {**holder, "outcome": "done", "next": True})
                 if answer is not None and answer[0] == 200:
                     self.client.tally.acked["items reported done"] += 1
+                    following = json.loads(answer[1]).get("next")
+                    ahead = None if following is None else (job, following)
 
     async def add_item(self, conn: Any, path: str) -> None:
         self.added += 1

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, *, services: bool = True) -> Fa
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         if services:
             running.extend(start_services(app))
         yield

@@ -43,21 +43,30 @@ class HttpQueueSource:
         self.longest = 0.0  # seconds the longest item took, from its lease to its report
         self.started: float | None = None
         self.retry_for_s = retry_for_s
+        # queue → the item the last report leased with it (None: the queue had none left); the
+        # runner's loop asks for the next item right after each report, so it rides on that
+        self.leased: dict[str, QueueItem | None] = {}
         self.client = httpx.Client(base_url=server.rstrip("/"), timeout=timeout_s,
                                    headers={"Authorization": f"Bearer {token}"},
                                    transport=transport)
 
     def lease(self, queue: str) -> QueueItem | None:
-        self._fence(queue)
-        answer = self._post(f"/api/v1/queues/{quote(queue, safe='')}/lease", self.holder)
-        if answer.status_code == 204:
-            return None
-        if answer.status_code == 200:
-            data = answer.json()
+        if queue in self.leased:
+            item = self.leased.pop(queue)
+        else:
+            self._fence(queue)
+            answer = self._post(f"/api/v1/queues/{quote(queue, safe='')}/lease", self.holder)
+            if answer.status_code not in (200, 204):
+                raise self._refused(queue, answer)
+            item = _item(answer.json()) if answer.status_code == 200 else None
+        if item is not None:
             self.started = time.monotonic()
-            return QueueItem(str(data["reference"]), data["payload"], handle=int(data["id"]))
-        raise SystemFailure(f"work queue '{queue}': the orchestrator refused to lease an item "
-                            f"({answer.status_code}: {_detail(answer)})")
+        return item
+
+    @staticmethod
+    def _refused(queue: str, answer: httpx.Response) -> SystemFailure:
+        return SystemFailure(f"work queue '{queue}': the orchestrator refused to lease an item "
+                             f"({answer.status_code}: {_detail(answer)})")
 
     def _fence(self, queue: str) -> None:
         """Start no item that could not be finished under the job's lease as it stands: the
@@ -74,8 +83,12 @@ class HttpQueueSource:
         if self.started is not None:
             self.longest = max(self.longest, time.monotonic() - self.started)
             self.started = None
+        # the next item comes with the report when the lease's fence lets it start now (else
+        # lease() waits for the worker's renewal, as without)
+        more = clock.wait_for(self.longest * 1.5, patience=0)
         answer = self._post(f"/api/v1/queue-items/{item.handle}/report",
-                            {**self.holder, "outcome": outcome, "message": message})
+                            {**self.holder, "outcome": outcome, "message": message,
+                             "next": more})
         if answer.status_code == 409:  # taken back (our lease ran out) or already reported
             log.warning("work queue '%s': item '%s' is no longer this job's; its outcome (%s) "
                         "was not recorded: %s", queue, item.reference, outcome, _detail(answer))
@@ -84,6 +97,9 @@ class HttpQueueSource:
             raise SystemFailure(f"work queue '{queue}': the orchestrator refused the outcome "
                                 f"of item '{item.reference}' ({answer.status_code}: "
                                 f"{_detail(answer)})")
+        if more:
+            data = answer.json().get("next")
+            self.leased[queue] = None if data is None else _item(data)
 
     def close(self) -> None:
         self.client.close()
@@ -110,6 +126,10 @@ class HttpQueueSource:
             log.warning("the orchestrator is unavailable (%s); trying again in %.2fs", problem,
                         pause)
             time.sleep(pause)
+
+
+def _item(data: dict[str, Any]) -> QueueItem:
+    return QueueItem(str(data["reference"]), data["payload"], handle=int(data["id"]))
 
 
 def backoff(tries: int, told: float | None = None) -> float:

@@ -148,7 +148,7 @@ def report(db: Session | Connection, item_id: int, job_id: int, outcome: str,
            message: str = "", now: dt.datetime | None = None) -> dict[str, Any]:
     """How the job's try of the item ended: done, business_exception (handed to people, never
     retried) or system_error (retried while the queue allows). Only the holding job may say.
-    Answers {id, state, attempts}."""
+    Answers {id, queue, state, attempts}."""
     conn, run = _sql(db)
     now = now or utcnow()
     if outcome not in OUTCOMES:
@@ -156,7 +156,8 @@ def report(db: Session | Connection, item_id: int, job_id: int, outcome: str,
     item = conn.execute(run.item, {"item_id": item_id}).first()
     if item is None:
         raise JobError(404, f"no queue item {item_id}")
-    answer = {"id": item.id, "state": item.state, "attempts": item.attempts}
+    answer = {"id": item.id, "queue": item.queue, "state": item.state,
+              "attempts": item.attempts}
     if _reported(item, job_id, outcome):
         return answer
     if item.state != _IN_PROGRESS or item.job_id != job_id:

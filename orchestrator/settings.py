@@ -52,6 +52,11 @@ class Settings:
                                                                     str(4 * 3600))))
     max_job_timeout_s: float = field(default_factory=lambda: float(_env(
         "MAX_JOB_TIMEOUT_SECONDS", str(7 * 24 * 3600))))
+    # threads running sync routes at once (anyio's default is 40). Each waits on the database
+    # with the GIL released, so a few keep one core busy; 40 runnable threads spent it trading
+    # the GIL: at 1,000 robots, 440 requests/s served with 40 against 560 with 8
+    # (bench/fleet.py, docs/benchmarks.md)
+    request_threads: int = field(default_factory=lambda: _int("REQUEST_THREADS", 8))
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

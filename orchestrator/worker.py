@@ -67,9 +67,11 @@ log = logging.getLogger("workhand.worker")
 
 FAST_START_ENV = "WORKHAND_FAST_START"
 TOKEN_ENV = "WORKHAND_TOKEN"  # the CLI reads the token from here; robots must not see it
-# seconds between event uploads while the robot runs (all of them at its end): at 0.5 s nearly
-# every event was a request of its own, over half of a fleet's requests (bench/fleet.py)
-EVENTS_EVERY = 2.0
+# seconds between event uploads while the robot runs (all of them at its end), i.e. how far the
+# console's view of a running job may lag. Each upload costs the orchestrator about a
+# millisecond of CPU: at 0.5 s nearly every event was a request of its own, and at 2 s uploads
+# were still over half of a 1,000-robot fleet's calls (bench/fleet.py, docs/benchmarks.md)
+EVENTS_EVERY = 5.0
 TICK = 0.1
 RELEASED = "released"  # an Ending's status: the job is handed back unfinished
 # the server's limit (WORKHAND_MAX_ARTIFACT_BYTES, orchestrator/settings.py): larger ones would

@@ -39,7 +39,17 @@ def _settings(data: Path, database: str | None) -> Settings:
 
 
 def _uvicorn(fastapi_app: Any, host: str, port: int) -> Any:
+    import gc
+
     import uvicorn
+
+    # What is loaded by now (the app, SQLAlchemy's and pydantic's machinery: a few hundred
+    # thousand objects) lives as long as the process: frozen, the collector stops walking it
+    # in every full collection; young collections every 10,000 allocations, not 700, since a
+    # request makes thousands of short-lived objects (bench/fleet.py: CPU per request)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
     # Workers call every few seconds; uvicorn's default keep-alive (5 s) would have most of
     # their calls open a new TCP connection (bench/fleet.py: 1,600 a minute at 200 robots).

@@ -68,6 +68,10 @@ class Holder(BaseModel):
 class Report(Holder):
     outcome: Literal["done", "business_exception", "system_error"]
     message: str = Field("", max_length=100_000, description="kept up to 4,000 characters")
+    next: bool = Field(False, description="also lease the job's next item of the same queue, "
+                                          "in the same transaction: answered as 'next' (null "
+                                          "when none is left), as POST /queues/{name}/lease "
+                                          "would answer; a robot's loop saves a call per item")
 
 
 class Added(BaseModel):
@@ -189,13 +193,19 @@ def lease(name: QueuePath, body: Holder, caller: QueueCaller, request: Request,
 
 
 @router.post("/queue-items/{item_id}/report", tags=["workers"])
-def report(item_id: ItemId, body: Report, caller: QueueCaller,
-           request: Request) -> dict[str, Any]:
-    """How the item ended; 409 when the item was taken back from this job."""
+def report(item_id: ItemId, body: Report, caller: QueueCaller, request: Request,
+           settings: SettingsDep) -> dict[str, Any]:
+    """How the item ended: {id, queue, state, attempts}, and with next: true the job's next
+    item ('next'); 409 when the item was taken back from this job."""
     caller.hold(body.job_id, body.attempt, body.worker)
     with request.app.state.engine.begin() as conn:
         queue_work.hold(conn, body.job_id, body.worker, body.attempt)
-        return queue_work.report(conn, item_id, body.job_id, body.outcome, body.message)
+        answer = queue_work.report(conn, item_id, body.job_id, body.outcome, body.message)
+        if body.next:
+            item = queue_work.lease_item(conn, answer["queue"], body.job_id,
+                                         settings.lease_seconds, attempt=body.attempt)
+            answer["next"] = None if item is None else item._asdict()
+    return answer
 
 
 @router.post("/queue-items/{item_id}/abandon")

@@ -238,6 +238,29 @@ def test_lease_and_report_need_the_job_lease(client: TestClient, tokens: Headers
                        json=holder(job)).status_code == 404
 
 
+def test_a_report_can_lease_the_next_item(client: TestClient, tokens: Headers, queue: str,
+                                          job: dict[str, Any]) -> None:
+    add(client, tokens, [{"reference": "A"}, {"reference": "B"}])
+    first = client.post(f"{URL}/lease", headers=tokens["worker"], json=holder(job)).json()
+    report = f"/api/v1/queue-items/{first['id']}/report"
+    done = client.post(report, headers=tokens["worker"],
+                       json={**holder(job), "outcome": "done", "next": True})
+    assert done.status_code == 200, done.text
+    answer = done.json()
+    assert (answer["state"], answer["queue"]) == ("done", queue)
+    assert (answer["next"]["reference"], answer["next"]["attempts"]) == ("B", 1)
+    with_next = {**holder(job), "outcome": "done", "next": True}
+    last = client.post(f"/api/v1/queue-items/{answer['next']['id']}/report",
+                       headers=tokens["worker"], json=with_next)
+    assert last.status_code == 200 and last.json()["next"] is None  # none left
+    # refused reports lease nothing: the item is no longer this job's
+    again = client.post(report, headers=tokens["worker"],
+                        json={**with_next, "outcome": "system_error"})
+    assert again.status_code == 409 and "next" not in again.json()
+    assert "next" not in client.post(report, headers=tokens["worker"], json={
+        **holder(job), "outcome": "done"}).json()  # asked without next: answered without
+
+
 # -- HttpQueueSource against a live server ----------------------------------------------------
 
 ROBOT = """robot: queue-consumer
@@ -282,8 +305,12 @@ def test_a_robot_works_through_a_queue(live: LiveServer, client: TestClient, tok
                          for k, v in states.items()])
     live.start()
     source = HttpQueueSource(live.url, job["job_token"], job["job_id"], job["attempt"], "w1")
+    calls: list[str] = []
+    source.client.event_hooks["request"].append(lambda request: calls.append(request.url.path))
     result = Runner(check_file(job["robot"]), output_dir=tmp_path / "out", queues=source).run()
     source.close()
+    # one lease, then each report brings the next item: one call per item
+    assert [c.rsplit("/", 1)[-1] for c in calls] == ["lease"] + ["report"] * 5
     outcomes = [(i.id, i.outcome) for i in result.work_items]
     # the system error is leased again at once and fails again: max_retries=1 allows 2 tries
     assert outcomes == [("0012345", "done"), ("0012346", "business_exception"),
