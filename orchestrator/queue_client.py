@@ -97,9 +97,9 @@ class HttpQueueSource:
             raise SystemFailure(f"work queue '{queue}': the orchestrator refused the outcome "
                                 f"of item '{item.reference}' ({answer.status_code}: "
                                 f"{_detail(answer)})")
-        if more:
-            data = answer.json().get("next")
-            self.leased[queue] = None if data is None else _item(data)
+        found = answer.json()
+        if more and "next" in found:  # (a server without `next` leaves it out)
+            self.leased[queue] = None if found["next"] is None else _item(found["next"])
 
     def close(self) -> None:
         self.client.close()

@@ -371,7 +371,7 @@ class JobRun:
         now = time.monotonic()
         timeout = float(self.spec.get("timeout_s") or 0)
         deadline = now + timeout if timeout else None
-        next_push = now
+        next_push, started = now, False
         while True:
             code = child.poll()
             if code is not None:
@@ -387,9 +387,11 @@ class JobRun:
                     f"the worker '{self.worker}' could not renew the job's lease (the "
                     "orchestrator did not answer), so it stopped the robot before the lease "
                     "ran out"))
-            if now >= next_push and self.api.ready():
+            # the robot's first events (run.start) at the first tick that has them: the
+            # console shows at once that it started; then every EVENTS_EVERY
+            if (now >= next_push or not started) and self.api.ready():
                 next_push = now + EVENTS_EVERY
-                self.push_events(final=False)
+                started = self.push_events(final=False) or started
             if now >= self.last_beat + self.every and (
                     self.api.ready() or (self.lease.left(now) < self.every
                                          and now >= self.last_try + 0.5)):
@@ -439,21 +441,24 @@ class JobRun:
 
     # -- reporting -------------------------------------------------------------------------
 
-    def push_events(self, *, final: bool) -> None:
-        """Send the events written so far; final: all of them, waiting out an outage."""
+    def push_events(self, *, final: bool) -> bool:
+        """Send the events written so far; final: all of them, waiting out an outage. False
+        when there were none."""
+        sent = False
         while True:
             if final:
                 self.keep_lease()
             events, offset, line = self.events.batch()
             if not events:
                 self.events.ack(offset, line)  # skipped unreadable lines
-                return
+                return sent
+            sent = True
             path, body = f"/api/v1/jobs/{self.id}/events", {**self.holder, "events": events}
             try:
                 response = (self.api.call("POST", path, json=body, patient=True) if final
                             else self.api.once("POST", path, json=body))
             except ServerAway:
-                return
+                return sent
             if response.status_code != 200:
                 log.warning("%s: events %d-%d refused: %s", self.tag, events[0]["seq"],
                             events[-1]["seq"], _detail(response))
