@@ -278,10 +278,13 @@ class Robot:
             # the first jobs are already under way when the run starts: their ends spread out
             length = plan.job_minutes * 60 * (rng.uniform(0, 2) if first else rng.uniform(0.5,
                                                                                         1.5))
-            first = False
             ends, beat = now + length, now + rng.uniform(0, beat_every)
-            tick = now + rng.uniform(0, EVENTS_EVERY)  # the worker's next look at the file
-            next_event, seq, sent = now + rng.expovariate(per_minute / 60), 0, 0
+            if first:  # under way already: the worker's next look at the file is any time
+                tick, next_event = now + rng.uniform(0, EVENTS_EVERY), now + rng.expovariate(
+                    per_minute / 60)
+            else:  # a new run: its run.start goes at the worker's next tick (0.1 s)
+                tick, next_event = now + 0.1, now
+            first, seq, sent = False, 0, 0
             holder = {"worker": self.name, "attempt": job.attempt}
             while True:
                 # the worker sends at the first tick after the robot wrote an event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
@@ -16,7 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from libs.errors import RobotFileError
-from orchestrator.db import make_engine, migrate, session_factory
+from orchestrator.db import make_async_engine, make_engine, migrate, session_factory
 from orchestrator.guard import BodyGuard, error
 from orchestrator.jobs import JobError
 from orchestrator.outages import Outage, bug, unavailable
@@ -38,17 +39,24 @@ def create_app(settings: Settings | None = None, *, services: bool = True) -> Fa
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        # made here, on the loop that serves the requests: its connections belong to it
+        app.state.async_engine = make_async_engine(settings.database_url)
+        app.state.database_slots = asyncio.Semaphore(settings.request_threads)
         if services:
             running.extend(start_services(app))
         yield
         for service in running:
             service.stop()
+        if app.state.async_engine is not None:
+            await app.state.async_engine.dispose()
+            app.state.async_engine = None
         engine.dispose()
 
     app = FastAPI(title="Workhand orchestrator", version="1", lifespan=lifespan,
                   description="Robots, schedules, jobs, work queues, credentials and savings.")
     app.state.settings = settings
     app.state.engine = engine
+    app.state.async_engine = None  # until the lifespan starts (api/deps.py: in_database)
     app.state.sessions = session_factory(engine)
     for name in ROUTERS:  # every one must import: a missing router is an error, not a skip
         app.include_router(importlib.import_module(f"orchestrator.api.{name}").router)

@@ -12,8 +12,9 @@ import re
 import secrets
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from orchestrator.jobs import JobError
@@ -120,11 +121,14 @@ def job_token() -> tuple[str, str]:
     return token, digest(token)
 
 
-def find_job_token(session: Session, token: str) -> Attempt | None:
+def find_job_token(db: Session | Connection, token: str) -> Any:
     """The attempt a job token was made for, while that attempt has not ended; after it has,
     409 with a sentence (the robot's job went on without it: its lease ran out, or it was
-    handed back), not "unknown token"."""
-    found = session.scalar(select(Attempt).where(Attempt.token_digest == digest(token)))
+    handed back), not "unknown token". The attempt's row: job_id, number, worker, finished,
+    outcome."""
+    found = db.execute(select(Attempt.job_id, Attempt.number, Attempt.worker, Attempt.finished,
+                              Attempt.outcome).where(Attempt.token_digest == digest(token))
+                       ).first()
     if found is not None and found.finished is not None:
         raise TokenError(409, f"job {found.job_id} attempt {found.number} has ended "
                               f"({found.outcome or 'ended'}); its job token no longer works, "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -76,6 +77,19 @@ def make_engine(url: str) -> Engine:
         return engine
     engine = create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
     _ping_when_idle(engine)
+    return engine
+
+
+def make_async_engine(url: str) -> AsyncEngine | None:
+    """PostgreSQL: an asyncio engine (psycopg's async connections, a pool of its own) for the
+    calls robots make all the time, run on the event loop instead of in a thread (a hand-off
+    to a thread and back cost more CPU than the statement: bench/fleet.py). SQLite: None (its
+    driver has no asyncio side; those calls run in the thread pool)."""
+    url = normalise_url(url)
+    if not url.startswith("postgresql"):
+        return None
+    engine = create_async_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
+    _ping_when_idle(engine.sync_engine)
     return engine
 
 

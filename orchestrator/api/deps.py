@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator import db
 from orchestrator.auth import (
     JOB_PERMISSIONS,
     JOB_TOKEN_PREFIX,
@@ -104,6 +106,36 @@ def transaction(request: Request) -> AbstractContextManager[Session]:
     robots)."""
     sessions: sessionmaker[Session] = request.app.state.sessions
     return sessions.begin()
+
+
+T = TypeVar("T")
+
+
+async def in_database(request: Request, work: Callable[[Connection], T], *,
+                      single: bool = False, long: bool = False) -> T:
+    """work(connection) in one transaction (single: each statement its own, db.single), for
+    the calls robots make all the time. On PostgreSQL it runs on the event loop over an
+    asyncio connection (SQLAlchemy runs the sync code in a greenlet; the waits are the loop's),
+    with no thread hop; on SQLite, or before the app's lifespan has started (a TestClient
+    outside `with`), in the thread pool — as is work that keeps the CPU long (`long`: a bulk
+    add), so the loop goes on serving meanwhile."""
+    engine: AsyncEngine | None = request.app.state.async_engine
+    if engine is None or long:
+        return await run_in_threadpool(_in_thread, request.app.state.engine, work, single)
+    # as many at once as there are request threads: more, and each open transaction waits
+    # longer for the loop between its statements, holding its row locks meanwhile
+    async with request.app.state.database_slots:
+        if single:
+            async with engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await conn.run_sync(work)
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
+
+
+def _in_thread(engine: Engine, work: Callable[[Connection], T], single: bool) -> T:
+    with (db.single(engine) if single else engine.begin()) as conn:
+        return work(conn)
 
 
 async def get_settings(request: Request) -> Settings:  # async: no thread-pool hop
@@ -213,13 +245,15 @@ def forget_token(token_id: int) -> None:
             _known.pop(token, None)
 
 
+def _job_caller(conn: Connection, token: str) -> Caller | None:
+    attempt = find_job_token(conn, token)
+    return None if attempt is None else Caller(
+        Role.WORKER, f"job {attempt.job_id}", worker=attempt.worker,
+        job=(attempt.job_id, attempt.number))
+
+
 def _lookup(request: Request, token: str) -> Caller | None:
     with request.app.state.sessions() as session:
-        if token.startswith(JOB_TOKEN_PREFIX):
-            attempt = find_job_token(session, token)
-            return None if attempt is None else Caller(
-                Role.WORKER, f"job {attempt.job_id}", worker=attempt.worker,
-                job=(attempt.job_id, attempt.number))
         found = find_token(session, token)
         return None if found is None else Caller(
             Role(found.role), found.name, token_id=found.id, worker=found.worker,
@@ -251,7 +285,11 @@ async def _caller(request: Request,
         _known.pop(token, None)
         caller = None
     elif caller is None:
-        caller = await run_in_threadpool(_lookup, request, token)
+        if token.startswith(JOB_TOKEN_PREFIX):  # each new attempt's robot: a hot path
+            caller = await in_database(request, lambda conn: _job_caller(conn, token),
+                                       single=True)
+        else:
+            caller = await run_in_threadpool(_lookup, request, token)
         if caller is not None:
             _remember(token, caller)
     if caller is None:

@@ -11,12 +11,20 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from orchestrator import jobs, queue_work, queues
-from orchestrator.api.deps import MAX_ID, Operator, QueueCaller, Reader, SettingsDep, transaction
+from orchestrator.api.deps import (
+    MAX_ID,
+    Operator,
+    QueueCaller,
+    Reader,
+    SettingsDep,
+    in_database,
+    transaction,
+)
 from orchestrator.models import Queue
 
 router = APIRouter(prefix="/api/v1", tags=["queues"])
@@ -102,14 +110,14 @@ def get_queue(name: QueuePath, caller: Reader, request: Request) -> dict[str, An
 
 
 @router.post("/queues/{name}/items")
-def add_items(name: QueuePath, body: ItemsAdd, caller: Operator, request: Request) -> Added:
+async def add_items(name: QueuePath, body: ItemsAdd, caller: Operator, request: Request) -> Added:
     """Add up to 100,000 items in one request."""
     # plain dicts built by hand: 6x quicker than model_dump() for 52,165 items
     items = [{"reference": i.reference, "payload": i.payload, "priority": i.priority,
               "deadline": i.deadline} for i in body.items]
-    with request.app.state.engine.begin() as conn:
-        result = queues.add_items(conn, name, items, body.on_duplicate)
-    return Added(**result)
+    return Added(**await in_database(
+        request, lambda conn: queues.add_items(conn, name, items, body.on_duplicate),
+        long=len(items) > 100))
 
 
 @router.post("/queues/{name}/items/file", openapi_extra={"requestBody": {"content": {
@@ -178,34 +186,41 @@ def list_items(name: QueuePath, caller: Reader, request: Request,
 
 @router.post("/queues/{name}/lease", tags=["workers"],
              responses={204: {"description": "the queue has no new item"}})
-def lease(name: QueuePath, body: Holder, caller: QueueCaller, request: Request,
+async def lease(name: QueuePath, body: Holder, caller: QueueCaller, request: Request,
           settings: SettingsDep) -> Any:
     """The next item for the job this worker holds; 204 when the queue has none left. Called
     by the robot with its attempt's job token (or by the worker with its own token)."""
     caller.hold(body.job_id, body.attempt, body.worker)
-    with request.app.state.engine.begin() as conn:
+
+    def take(conn: Connection) -> dict[str, Any] | None:
         queue_work.hold(conn, body.job_id, body.worker, body.attempt)
         item = queue_work.lease_item(conn, name, body.job_id, settings.lease_seconds,
                                      attempt=body.attempt)
-    if item is None:
+        return None if item is None else item._asdict()
+
+    answer = await in_database(request, take)
+    if answer is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return item._asdict()
+    return answer
 
 
 @router.post("/queue-items/{item_id}/report", tags=["workers"])
-def report(item_id: ItemId, body: Report, caller: QueueCaller, request: Request,
+async def report(item_id: ItemId, body: Report, caller: QueueCaller, request: Request,
            settings: SettingsDep) -> dict[str, Any]:
     """How the item ended: {id, queue, state, attempts}, and with next: true the job's next
     item ('next'); 409 when the item was taken back from this job."""
     caller.hold(body.job_id, body.attempt, body.worker)
-    with request.app.state.engine.begin() as conn:
+
+    def record(conn: Connection) -> dict[str, Any]:
         queue_work.hold(conn, body.job_id, body.worker, body.attempt)
         answer = queue_work.report(conn, item_id, body.job_id, body.outcome, body.message)
         if body.next:
             item = queue_work.lease_item(conn, answer["queue"], body.job_id,
                                          settings.lease_seconds, attempt=body.attempt)
             answer["next"] = None if item is None else item._asdict()
-    return answer
+        return answer
+
+    return await in_database(request, record)
 
 
 @router.post("/queue-items/{item_id}/abandon")

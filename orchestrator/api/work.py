@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from orchestrator import arrivals, dispatch, jobs
-from orchestrator.api.deps import MAX_ID, Id, SettingsDep, WorkerCaller, transaction
-from orchestrator.db import single
+from orchestrator.api.deps import MAX_ID, Id, SettingsDep, WorkerCaller, in_database, transaction
 from orchestrator.models import Artifact, Job, RobotVersion
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -137,21 +136,21 @@ async def _hang_up(request: Request) -> None:
 
 
 @router.post("/jobs/{job_id}/heartbeat")
-def heartbeat(job_id: Id, body: Holder, caller: WorkerCaller, request: Request,
-              settings: SettingsDep) -> dict[str, Any]:
+async def heartbeat(job_id: Id, body: Holder, caller: WorkerCaller, request: Request,
+                    settings: SettingsDep) -> dict[str, Any]:
     caller.act_as(body.worker)
-    with single(request.app.state.engine) as conn:
-        return jobs.heartbeat(conn, job_id=job_id, worker=body.worker, attempt=body.attempt,
-                              settings=settings)
+    return await in_database(request, lambda conn: jobs.heartbeat(
+        conn, job_id=job_id, worker=body.worker, attempt=body.attempt, settings=settings),
+        single=True)
 
 
 @router.post("/jobs/{job_id}/events")
-def add_events(job_id: Id, body: EventBatch, caller: WorkerCaller,
-               request: Request) -> dict[str, int]:
+async def add_events(job_id: Id, body: EventBatch, caller: WorkerCaller,
+                     request: Request) -> dict[str, int]:
     caller.act_as(body.worker)
-    with single(request.app.state.engine) as conn:
-        return {"stored": jobs.add_events(conn, job_id=job_id, worker=body.worker,
-                                          attempt=body.attempt, events=body.events)}
+    return {"stored": await in_database(request, lambda conn: jobs.add_events(
+        conn, job_id=job_id, worker=body.worker, attempt=body.attempt, events=body.events),
+        single=True)}
 
 
 MAX_ARTIFACT_NAME = 400  # characters of an artifact's path in its run folder
