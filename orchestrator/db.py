@@ -218,6 +218,15 @@ def private_schema(url: str, prefix: str = "wh") -> Iterator[str]:
         admin.dispose()
 
 
+def connection_of(db: Session | Connection) -> Connection:
+    """The Core connection to run statements on: a session's own (its pending changes flushed
+    first, so the statements see them), or the connection itself."""
+    if isinstance(db, Session):
+        db.flush()
+        return db.connection()
+    return db
+
+
 @contextmanager
 def single(engine: Engine) -> Iterator[Connection]:
     """A connection for work whose every statement stands alone (each is atomic by itself, and

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from orchestrator import arrivals, states
+from orchestrator.db import connection_of
 from orchestrator.models import Job, JobItem, Robot, Worker
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -144,27 +145,27 @@ _EVENTS = {
 _STILL_HELD = text(_HELD)
 
 
-def _connection(db: Session | Connection) -> Connection:
-    if isinstance(db, Session):
-        db.flush()  # what the session changed, before statements of its connection read it
-        return db.connection()
-    return db
+def refusal(job: Any, job_id: int, worker: str, attempt: int) -> JobError | None:
+    """Why this worker may not act on this attempt (`job`: a row of the job's id, state, worker
+    and attempt, or None when there is no such job); None when it holds the lease."""
+    if job is None:
+        return JobError(404, f"no job {job_id}")
+    problem = not_held(job, worker, attempt)
+    return None if problem is None else JobError(409, problem)
 
 
 def _why_not_held(conn: Connection, job_id: int, worker: str, attempt: int) -> JobError:
     job = conn.execute(select(Job.id, Job.state, Job.worker, Job.attempt)
                        .where(Job.id == job_id)).first()
-    if job is None:
-        return JobError(404, f"no job {job_id}")
-    return JobError(409, not_held(job, worker, attempt) or
-                    f"job {job_id} attempt {attempt} changed hands while this was sent; stop it")
+    return refusal(job, job_id, worker, attempt) or JobError(
+        409, f"job {job_id} attempt {attempt} changed hands while this was sent; stop it")
 
 
 def heartbeat(db: Session | Connection, *, job_id: int, worker: str, attempt: int,
               settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
     """The attempt's lease renewed and its worker seen: {cancel, lease_expires}; 409 unless
     this worker holds the attempt."""
-    conn, now = _connection(db), now or utcnow()
+    conn, now = connection_of(db), now or utcnow()
     values = {"job_id": job_id, "worker": worker, "attempt": attempt, "running": _RUNNING,
               "now": now, "expires": now + dt.timedelta(seconds=settings.lease_seconds)}
     if conn.dialect.name == "postgresql":
@@ -183,7 +184,7 @@ def add_events(db: Session | Connection, *, job_id: int, worker: str, attempt: i
                events: Sequence[dict[str, Any]]) -> int:
     """Store step events; each carries its line number in events.jsonl as `seq`, so a batch
     sent twice (after a lost reply) is stored once. 409 unless this worker holds the attempt."""
-    conn = _connection(db)
+    conn = connection_of(db)
     rows = [{"seq": int(e.get("seq", 0)), "event": {k: v for k, v in e.items() if k != "seq"}}
             for e in events]
     stored = 0

@@ -17,7 +17,8 @@ from sqlalchemy import CursorResult, Row, Table, bindparam, func, select, text, 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from orchestrator.jobs import JobError, not_held, utcnow
+from orchestrator.db import connection_of
+from orchestrator.jobs import JobError, refusal, utcnow
 from orchestrator.models import Job, JobItem, Queue, QueueItem
 from orchestrator.queues import MAX_MESSAGE, OUTCOMES, ItemState, after_system_error, no_queue
 
@@ -96,24 +97,20 @@ _statements: dict[str, Statements] = {}
 
 
 def _sql(db: Session | Connection) -> tuple[Connection, Statements]:
-    if isinstance(db, Session):
-        db.flush()
-        db = db.connection()
-    dialect = db.dialect.name
+    conn = connection_of(db)
+    dialect = conn.dialect.name
     if dialect not in _statements:
         _statements[dialect] = Statements(dialect)
-    return db, _statements[dialect]
+    return conn, _statements[dialect]
 
 
 def hold(db: Session | Connection, job_id: int, worker: str, attempt: int) -> None:
     """409 unless this worker holds the job's attempt (404: no such job)."""
     conn, run = _sql(db)
-    job = conn.execute(run.hold, {"job_id": job_id}).first()
-    if job is None:
-        raise JobError(404, f"no job {job_id}")
-    problem = not_held(job, worker, attempt)
+    problem = refusal(conn.execute(run.hold, {"job_id": job_id}).first(), job_id, worker,
+                      attempt)
     if problem is not None:
-        raise JobError(409, problem)
+        raise problem
 
 
 def lease_item(db: Session | Connection, queue: str, job_id: int, lease_s: float,

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from orchestrator import imports
+from orchestrator.db import connection_of
 from orchestrator.jobs import JobError, aware, utcnow
 from orchestrator.models import Job, Queue, QueueItem
 from orchestrator.states import JobState
@@ -266,9 +267,7 @@ def add_items(db: Session | Connection, queue: str, items: Iterable[Mapping[str,
     added and 409 names the duplicates. Core statements only: robots add items all the time."""
     if on_duplicate not in ("skip", "error"):
         raise JobError(422, f"on_duplicate must be skip or error, not '{on_duplicate}'")
-    if isinstance(db, Session):
-        db.flush()
-    conn = db.connection() if isinstance(db, Session) else db
+    conn = connection_of(db)
     if conn.execute(_QUEUE_NAMED, {"queue": queue}).first() is None:
         known = sorted(conn.scalars(select(Queue.name)).all())
         raise JobError(404, no_queue(queue, known))
