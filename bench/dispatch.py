@@ -56,9 +56,10 @@ from sqlalchemy import create_engine, func, select, text
 from support import free_port, proc_cpu, wait_until_listening
 
 from orchestrator import deploy, dispatch, jobs
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.db import make_engine, migrate, normalise_url, private_schema, session_factory
 from orchestrator.models import Job
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 PG_URL = os.environ.get("WORKHAND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

@@ -45,9 +45,10 @@ from support import free_port, wait_until_listening
 
 from orchestrator import deploy
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.db import make_engine, migrate, private_schema, session_factory
 from orchestrator.models import Fire, Job, JobEvent, Schedule
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 ROBOT = "robot: bench-noop\nsteps:\n  - log: fired\n"

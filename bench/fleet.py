@@ -48,9 +48,10 @@ from sqlalchemy import func, select
 from support import TICK, free_port, proc_cpu
 
 from orchestrator import deploy, jobs, queues
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.db import make_engine, migrate, private_schema, session_factory
 from orchestrator.models import Job, JobEvent, QueueItem
+from orchestrator.roles import Role
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ROBOT = "robot: fleet-noop\nsteps:\n  - log: working\n"

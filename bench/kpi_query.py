@@ -34,9 +34,10 @@ from sqlalchemy import Engine, insert, text
 from libs.plan import Savings
 from orchestrator import kpi
 from orchestrator.api.kpi import router
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.db import make_engine, migrate, private_schema, session_factory
 from orchestrator.models import KpiDaily, RobotVersion
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

@@ -35,8 +35,9 @@ from sqlalchemy import text
 
 from orchestrator import queues
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.db import make_engine, migrate, private_schema, session_factory
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 JILIN = 52_165

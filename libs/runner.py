@@ -386,8 +386,8 @@ class Runner:
             event: dict[str, Any] = {"type": "step.end", "step": where, "name": node.name,
                                      "label": label, "outcome": outcome,
                                      "duration_ms": round(elapsed, 2), "attempt": attempt}
-            if shot:
-                event["screenshot"] = shot
+            if shot:  # named as the run's artifacts are: relative to its output folder
+                event["screenshot"] = Path(os.path.relpath(shot, self.output_dir)).as_posix()
             if error is not None:
                 stats.failures += 1
                 event["error"] = {"kind": error.kind.value, "message": _plain(error)}

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from libs.errors import RobotFileError
+from orchestrator.audit import AuditTrail
 from orchestrator.db import make_async_engine, make_engine, migrate, session_factory
 from orchestrator.guard import BodyGuard, error
 from orchestrator.jobs import JobError
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, *, services: bool = True) -> Fa
         app.include_router(importlib.import_module(f"orchestrator.api.{name}").router)
     add_error_handlers(app)
     app.add_middleware(BodyGuard, settings=settings)
+    app.add_middleware(AuditTrail, engine=engine)
     return app
 
 

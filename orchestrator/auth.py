@@ -11,7 +11,6 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -19,24 +18,8 @@ from sqlalchemy.orm import Session
 
 from orchestrator.jobs import JobError
 from orchestrator.models import Attempt, Token
+from orchestrator.roles import Role
 
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    VIEWER = "viewer"
-    WORKER = "worker"
-
-
-# What each role may do; a route names the permission it needs. "queue": the work-queue routes
-# of a job the caller holds (a worker, or the job token of that very attempt).
-PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.ADMIN: frozenset({"read", "operate", "admin"}),
-    Role.OPERATOR: frozenset({"read", "operate"}),
-    Role.VIEWER: frozenset({"read"}),
-    Role.WORKER: frozenset({"work", "queue"}),
-}
-JOB_PERMISSIONS = frozenset({"queue"})
 JOB_TOKEN_PREFIX = "wh_job_"
 MAX_LABELS = 50
 _LABEL = re.compile(r"^[^\s,\x00-\x1f\x7f]{1,100}$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from sqlalchemy import CursorResult, bindparam, select, text
 from sqlalchemy.engine import Connection
@@ -36,6 +36,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@overload
+def aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands datetimes back without a zone; everything stored is UTC."""
     if value is not None and value.tzinfo is None:

@@ -275,3 +275,68 @@ class KpiDaily(Base):
     system_errors: Mapped[int] = mapped_column(BigInteger, default=0)
     robot_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     minutes_saved: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class User(Base):
+    """A person who signs in to the console. Only an argon2 hash of the password is kept;
+    `must_change`: the password was made for them (the first admin's, a reset) and has to be
+    replaced at the next sign-in."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(10), default="zh")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    must_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    password_changed: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random id (signed); only its SHA-256 is kept
+    here, so a copy of the database signs no one in. Ends at `expires` (absolute) or when idle
+    longer than the setting, at sign-out, or when the user is disabled or changes password."""
+
+    __tablename__ = "web_sessions"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires: Mapped[dt.datetime] = mapped_column()
+    address: Mapped[str] = mapped_column(String(100), default="")
+
+
+class SignInFailure(Base):
+    """A failed sign-in, for throttling by name and by address (rows older than the window are
+    deleted as new ones come)."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_name", "name", "at"),
+                      Index("ix_sign_in_failures_address", "address", "at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One mutating action, from the console or the API: who (a person or a token), what (the
+    action), on which object, when, from where, and how it ended (the HTTP status). Written by
+    orchestrator/audit.py only; the database refuses UPDATE and DELETE (migration 0008)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_actor", "actor", "id"),
+                      Index("ix_audit_action", "action", "id"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_kind: Mapped[str] = mapped_column(String(20))  # user | token | system
+    action: Mapped[str] = mapped_column(String(200))
+    object: Mapped[str] = mapped_column(String(500), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    address: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[int] = mapped_column(Integer, default=0)

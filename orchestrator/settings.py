@@ -57,6 +57,11 @@ class Settings:
     # the GIL: at 1,000 robots, 440 requests/s served with 40 against 560 with 8
     # (bench/fleet.py, docs/benchmarks.md)
     request_threads: int = field(default_factory=lambda: _int("REQUEST_THREADS", 8))
+    # the console: a session ends after this long without a request, or this long after
+    # sign-in, whichever comes first
+    session_idle_minutes: float = field(default_factory=lambda: float(_env(
+        "SESSION_IDLE_MINUTES", "30")))
+    session_hours: float = field(default_factory=lambda: float(_env("SESSION_HOURS", "12")))
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

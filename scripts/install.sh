@@ -9,6 +9,11 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
+# the console's front-end packages come from npm: Debian's nodejs and npm, unless a Node.js
+# with npm is installed already
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if ((${#missing[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -27,4 +32,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
+fi
+
+# The console's front-end packages (htmx, ECharts), exactly as package-lock.json pins them;
+# the orchestrator serves them itself (never a CDN).
+npm_stamp=node_modules/.installed
+if [ ! -f "$npm_stamp" ] || [ package-lock.json -nt "$npm_stamp" ]; then
+  echo "installing the console's front-end packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$npm_stamp"
 fi

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings, write_private
 
 app = typer.Typer(add_completion=False)
@@ -109,7 +110,7 @@ def token(action: Annotated[str, typer.Argument(help="create, list or revoke")],
           token_id: Annotated[int | None, typer.Argument(
               metavar="[ID]", help="revoke: the token's id (from `workhand token list`)")] = None,
           role: Annotated[Role | None, typer.Option(
-              help="create: admin, operator, viewer or worker")] = None,
+              help="create: admin, operator, author, reviewer, viewer or worker")] = None,
           name: Annotated[str, typer.Option(help="create: who or what will use it")] = "",
           worker: Annotated[str | None, typer.Option(
               help="create --role worker: the one worker name this token acts as")] = None,

@@ -15,17 +15,11 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import db
-from orchestrator.auth import (
-    JOB_PERMISSIONS,
-    JOB_TOKEN_PREFIX,
-    PERMISSIONS,
-    Role,
-    find_job_token,
-    find_token,
-)
+from orchestrator import audit, db
+from orchestrator.auth import JOB_TOKEN_PREFIX, find_job_token, find_token
 from orchestrator.db import BEGAN
 from orchestrator.models import Token
+from orchestrator.roles import JOB_PERMISSIONS, PERMISSIONS, Permission, Role, refusal
 from orchestrator.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="an API token: workhand token create")
@@ -160,11 +154,15 @@ class Caller:
         self.worker, self.labels, self.job = worker, frozenset(labels), job
 
     @property
+    def audit_name(self) -> str:
+        return self.name if self.token_id is None else f"{self.name} (token {self.token_id})"
+
+    @property
     def kind(self) -> str:
         return "job" if self.job is not None else self.role.value
 
     @property
-    def permissions(self) -> frozenset[str]:
+    def permissions(self) -> frozenset[Permission]:
         return JOB_PERMISSIONS if self.job is not None else PERMISSIONS[self.role]
 
     def act_as(self, worker: str, labels: Iterable[str] = ()) -> None:
@@ -296,15 +294,15 @@ async def _caller(request: Request,
         _known.pop(token, None)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API token",
                             headers={"WWW-Authenticate": "Bearer"})
+    audit.identify(request.state, caller.audit_name, "token", machine=caller.role is Role.WORKER)
     return caller
 
 
-def _need(permission: str) -> Callable[[Caller], Awaitable[Caller]]:
+def _need(permission: Permission) -> Callable[[Caller], Awaitable[Caller]]:
     async def check(caller: Caller = Depends(_caller)) -> Caller:
         if permission not in caller.permissions:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"a {caller.kind} token cannot do this "
-                                f"(needs '{permission}')")
+                                refusal(f"{caller.kind} token", permission))
         if caller.role is Role.WORKER and caller.worker is None:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 "this worker token is not bound to a worker (it was made "
@@ -313,15 +311,19 @@ def _need(permission: str) -> Callable[[Caller], Awaitable[Caller]]:
                                 "a,b and revokes this one (workhand token revoke ID)")
         return caller
 
+    check.permission = permission  # type: ignore[attr-defined]  # read by the route x role test
     return check
 
 
-# Route parameters: `caller: Reader` etc. Each needs a token whose role has that permission.
-Reader = Annotated[Caller, Depends(_need("read"))]
-Operator = Annotated[Caller, Depends(_need("operate"))]
-Admin = Annotated[Caller, Depends(_need("admin"))]
-WorkerCaller = Annotated[Caller, Depends(_need("work"))]  # a bound worker token (act_as, hold)
-QueueCaller = Annotated[Caller, Depends(_need("queue"))]  # a worker or a job token (hold)
+# Route parameters: `caller: Reader` etc. Each needs a token whose role has that permission
+# (orchestrator/roles.py decides which roles do).
+Reader = Annotated[Caller, Depends(_need(Permission.READ))]
+Starter = Annotated[Caller, Depends(_need(Permission.START))]
+Operator = Annotated[Caller, Depends(_need(Permission.OPERATE))]
+Deployer = Annotated[Caller, Depends(_need(Permission.DEPLOY))]
+Admin = Annotated[Caller, Depends(_need(Permission.ADMIN))]
+WorkerCaller = Annotated[Caller, Depends(_need(Permission.WORK))]  # a bound worker (act_as, hold)
+QueueCaller = Annotated[Caller, Depends(_need(Permission.QUEUE))]  # a worker or a job token
 AnyCaller = Annotated[Caller, Depends(_caller)]
 
 

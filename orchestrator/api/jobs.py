@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from libs.checker import MAX_ROBOT_ID
 from orchestrator import jobs
-from orchestrator.api.deps import MAX_ID, Id, Operator, Reader, transaction
+from orchestrator.api.deps import MAX_ID, Id, Operator, Reader, Starter, transaction
 from orchestrator.models import Artifact, Job, JobEvent
 from orchestrator.states import JobState
 
@@ -34,7 +34,7 @@ class JobCreate(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: JobCreate, caller: Operator, request: Request) -> dict[str, Any]:
+def create(body: JobCreate, caller: Starter, request: Request) -> dict[str, Any]:
     """Start a robot; answers with the job id at once (the job runs when a worker is free)."""
     with transaction(request) as session:
         not_before = body.not_before

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from orchestrator import deploy, jobs
-from orchestrator.api.deps import Operator, Reader, transaction
+from orchestrator.api.deps import Deployer, Reader, transaction
 from orchestrator.models import Robot, RobotVersion, Worker
 
 router = APIRouter(prefix="/api/v1", tags=["robots"])
@@ -29,7 +29,7 @@ def list_robots(caller: Reader, request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("/robots", status_code=status.HTTP_201_CREATED)
-async def upload(request: Request, caller: Operator) -> dict[str, Any]:
+async def upload(request: Request, caller: Deployer) -> dict[str, Any]:
     """Deploy from a zip of a robot folder (the robot file at the top, data/ beside it) or
     from one robot file (raw body). Answers with the new version's content hash."""
     body = await request.body()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator import auth
 from orchestrator.api.deps import Admin, AnyCaller, Id, SessionDep, forget_token
+from orchestrator.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["tokens"])
 
@@ -27,7 +28,7 @@ class TokenView(BaseModel):
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["admin", "operator", "viewer", "worker"]
+    role: Role
     name: str = Field("", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$",
                       description="who or what will use it")
     worker: str | None = Field(None, min_length=1, max_length=200,
@@ -49,7 +50,7 @@ def list_tokens(caller: Admin, session: SessionDep) -> list[TokenView]:
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)
 def create_token(body: TokenCreate, caller: Admin, session: SessionDep) -> Created:
     """A new token, shown in this answer only."""
-    row, token = auth.new_token(session, auth.Role(body.role), body.name, worker=body.worker,
+    row, token = auth.new_token(session, body.role, body.name, worker=body.worker,
                                 labels=body.labels)
     return Created.model_validate({**auth.token_view(row), "token": token})
 

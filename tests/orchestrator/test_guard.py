@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from orchestrator import deploy, queues
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.guard import CUT_DEEP, MAX_DEPTH, BodyGuard, cleaned, problem_in, too_deep
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 

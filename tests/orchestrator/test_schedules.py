@@ -17,8 +17,9 @@ from libs.errors import RobotFileError
 from libs.loader import load_file
 from orchestrator import schedules
 from orchestrator.api.schedules import router
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.models import Fire, Schedule
+from orchestrator.roles import Role
 from orchestrator.schedules import ScheduleSpec, load_schedules, make_trigger, next_fire, sync
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,8 +19,9 @@ import pytest
 
 from orchestrator import deploy
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.models import Job
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 from orchestrator.worker import run_worker
 from tests.servers import ThreadServer

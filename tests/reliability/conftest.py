@@ -19,8 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.db import make_engine, migrate, session_factory
+from orchestrator.roles import Role
 from tests.pg import pg_schema_url as pg_schema
 from tests.servers import Port
 

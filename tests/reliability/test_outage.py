@@ -26,8 +26,9 @@ from sqlalchemy import create_engine, event
 
 from orchestrator import db
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.db import normalise_url
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 from tests.reliability.conftest import Cluster, wait_for
 from tests.reliability.postgres import PrivatePostgres, private_postgres

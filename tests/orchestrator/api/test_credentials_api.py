@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import vault
 from orchestrator.api.credentials import router
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 SECRET = "Zq-9931-secret-ütf"

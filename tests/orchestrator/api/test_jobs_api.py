@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from orchestrator import deploy
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 ROBOT = "robot: api-check\nsavings: {minutes_per_item: 2}\nsteps:\n  - log: hi\n"

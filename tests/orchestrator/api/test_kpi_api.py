@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import kpi
 from orchestrator.api.kpi import KpiReport, router
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 SAVINGS = {"minutes_per_item": 6, "minutes_per_run": 0, "review_minutes": 0}

@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from orchestrator import deploy, queues
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 from tests.orchestrator.hostile_files import far_column, far_row
 

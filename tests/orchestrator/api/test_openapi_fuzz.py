@@ -14,7 +14,8 @@ from schemathesis.checks import not_a_server_error
 
 from orchestrator import deploy, jobs
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 ROBOT = "robot: fuzz-me\ncredentials: [bank]\nsteps:\n  - log: hi\n"

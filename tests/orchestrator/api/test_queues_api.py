@@ -22,9 +22,10 @@ from libs.errors import SystemFailure
 from libs.runner import Runner
 from orchestrator import deploy, dispatch, jobs
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.models import QueueItem
 from orchestrator.queue_client import HttpQueueSource
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 from tests.servers import ThreadServer
 

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from orchestrator import deploy
 from orchestrator.app import create_app
 from orchestrator.arrivals import arrivals
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
 from orchestrator.models import Attempt, QueueItem
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 ROBOT = "robot: tidy\nsteps:\n  - log: hi\n"

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from orchestrator import auth
 from orchestrator.api import deps
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 Headers = dict[str, str]

@@ -16,7 +16,8 @@ from fastapi import FastAPI
 
 from orchestrator import arrivals, deploy
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 from tests.servers import ThreadServer
 

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 
 from orchestrator import deploy, vault
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token, digest
+from orchestrator.auth import create_token, digest
 from orchestrator.models import Token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 
 ROBOT = "robot: guarded\ncredentials: [core]\nsteps:\n  - log: hi\n"

@@ -1,0 +1,94 @@
+"""people who sign in to the console, their sessions and failed sign-ins; the audit log, which
+the database itself keeps from being changed or deleted (triggers)
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+_WHEN = sa.DateTime(timezone=True)
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "users",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False, unique=True),
+        sa.Column("role", sa.String(20), nullable=False),
+        sa.Column("password_hash", sa.String(200), nullable=False),
+        sa.Column("language", sa.String(10), nullable=False),
+        sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.Column("must_change", sa.Boolean(), nullable=False),
+        sa.Column("created", _WHEN, nullable=False),
+        sa.Column("password_changed", _WHEN, nullable=False),
+    )
+    op.create_table(
+        "web_sessions",
+        sa.Column("digest", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created", _WHEN, nullable=False),
+        sa.Column("last_seen", _WHEN, nullable=False),
+        sa.Column("expires", _WHEN, nullable=False),
+        sa.Column("address", sa.String(100), nullable=False),
+    )
+    op.create_index("ix_web_sessions_user_id", "web_sessions", ["user_id"])
+    op.create_table(
+        "sign_in_failures",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("address", sa.String(100), nullable=False),
+        sa.Column("at", _WHEN, nullable=False),
+    )
+    op.create_index("ix_sign_in_failures_name", "sign_in_failures", ["name", "at"])
+    op.create_index("ix_sign_in_failures_address", "sign_in_failures", ["address", "at"])
+    op.create_table(
+        "audit_log",
+        sa.Column("id", _ID, primary_key=True),
+        sa.Column("at", _WHEN, nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("actor_kind", sa.String(20), nullable=False),
+        sa.Column("action", sa.String(200), nullable=False),
+        sa.Column("object", sa.String(500), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("address", sa.String(100), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_index("ix_audit_actor", "audit_log", ["actor", "id"])
+    op.create_index("ix_audit_action", "audit_log", ["action", "id"])
+    # Not editable through the app, nor by a statement that slips past it.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("""
+            CREATE FUNCTION audit_log_is_append_only() RETURNS trigger AS $$
+            BEGIN
+                RAISE EXCEPTION 'the audit log is append-only: its rows cannot be changed or deleted';
+            END $$ LANGUAGE plpgsql""")
+        op.execute("""
+            CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+            FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only()""")
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(f"""
+                CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log
+                BEGIN
+                    SELECT RAISE(ABORT, 'the audit log is append-only: its rows cannot be changed or deleted');
+                END""")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION audit_log_is_append_only()")
+    for table in ("audit_log", "sign_in_failures", "web_sessions", "users"):
+        op.drop_table(table)
