@@ -17,7 +17,9 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from libs.errors import RobotFileError
+from orchestrator import console
 from orchestrator.audit import AuditTrail
+from orchestrator.console.web import ConsoleError, error_page
 from orchestrator.db import make_async_engine, make_engine, migrate, session_factory
 from orchestrator.guard import BodyGuard, error
 from orchestrator.jobs import JobError
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, *, services: bool = True) -> Fa
     app.state.sessions = session_factory(engine)
     for name in ROUTERS:  # every one must import: a missing router is an error, not a skip
         app.include_router(importlib.import_module(f"orchestrator.api.{name}").router)
+    console.install(app)
     add_error_handlers(app)
     app.add_middleware(BodyGuard, settings=settings)
     app.add_middleware(AuditTrail, engine=engine)
@@ -94,6 +97,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(JobError)
     async def job_error(request: Request, err: JobError) -> Response:
+        if request.url.path.startswith("/console/"):  # a domain refusal, shown as a page
+            return error_page(request, ConsoleError(err.status, str(err)))
         return _error(str(err), err.status)
 
     @app.exception_handler(IllegalTransition)

@@ -30,6 +30,7 @@ from orchestrator.settings import Settings
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 COUNTS = ("runs", "successes", "failures", "items_done", "business_exceptions", "system_errors")
 SUMS = (*COUNTS, "robot_seconds", "minutes_saved")
+PERIODS = ("day", "week", "month")
 
 
 def timezone(name: str | None = None) -> ZoneInfo:
@@ -115,9 +116,14 @@ def _figures(settings: Settings, runs: int, successes: int, failures: int, items
     }
 
 
-def _month(session: Session) -> ColumnElement[dt.date]:
+def _period(session: Session, by: str) -> SQLColumnExpression[dt.date]:
+    """A day's period: itself, its week's Monday or its month's first day."""
+    if by == "day":
+        return KpiDaily.day
     if session.get_bind().dialect.name == "postgresql":
-        return cast(func.date_trunc("month", KpiDaily.day), Date)
+        return cast(func.date_trunc(by, KpiDaily.day), Date)
+    if by == "week":  # SQLite: the Monday on or before the day
+        return type_coerce(func.date(KpiDaily.day, "-6 days", "weekday 1"), Date)
     return type_coerce(func.date(KpiDaily.day, "start of month"), Date)
 
 
@@ -150,8 +156,8 @@ def query(session: Session, settings: Settings, *, start: dt.date | None = None,
     A two-year range of 50 robots is 36,500 day rows but 1,200 month rows: boards showing
     long ranges should ask by month.
     """
-    if by not in ("day", "month"):
-        raise ValueError(f"by must be 'day' or 'month', not '{by}'")
+    if by not in PERIODS:
+        raise ValueError(f"by must be 'day', 'week' or 'month', not '{by}'")
     where: list[ColumnElement[bool]] = []
     if start is not None:
         where.append(KpiDaily.day >= start)
@@ -159,7 +165,7 @@ def query(session: Session, settings: Settings, *, start: dt.date | None = None,
         where.append(KpiDaily.day <= end)
     if robots:
         where.append(KpiDaily.robot.in_(robots))
-    period = KpiDaily.day if by == "day" else _month(session)
+    period = _period(session, by)
     rows = [{"robot": robot, "day": day, **_figures(settings, *sums)}
             for robot, day, *sums in _sums(session, [KpiDaily.robot, period], where,
                                            grouped=by != "day")]

@@ -108,7 +108,7 @@ def set_password(session: Session, user: User, password: str | None = None) -> s
     password = one_time_password() if password is None else password
     if not made:
         check_password(password, user.name)
-        if _matches(user.password_hash, password):
+        if matches(user.password_hash, password):
             raise PeopleError(422, "the new password must differ from the old one")
     user.password_hash = hasher().hash(password)
     user.must_change = made
@@ -128,7 +128,7 @@ def end_sessions(session: Session, user_id: int) -> None:
     session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
-def _matches(stored: str, password: str) -> bool:
+def matches(stored: str, password: str) -> bool:
     try:
         return hasher().verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -139,10 +139,13 @@ def _matches(stored: str, password: str) -> bool:
 class Throttled:
     seconds: int  # until the next try may succeed
 
+    @property
+    def minutes(self) -> int:
+        return max(1, -(-self.seconds // 60))
+
     def sentence(self) -> str:
-        minutes = max(1, -(-self.seconds // 60))
-        return (f"too many failed sign-ins; try again in {minutes} minute(s), or ask an admin "
-                "to set a new password (workhand user passwd NAME)")
+        return (f"too many failed sign-ins; try again in {self.minutes} minute(s), or ask an "
+                "admin to set a new password (workhand user passwd NAME)")
 
 
 def throttled(session: Session, name: str, address: str,
@@ -161,7 +164,9 @@ def throttled(session: Session, name: str, address: str,
 
 
 class SignInRefused(PeopleError):
-    pass
+    def __init__(self, status: int, message: str, minutes: int = 0) -> None:
+        super().__init__(status, message)
+        self.minutes = minutes  # throttled: until the next try may succeed
 
 
 def authenticate(session: Session, name: str, password: str, address: str,
@@ -171,9 +176,9 @@ def authenticate(session: Session, name: str, password: str, address: str,
     now = now or utcnow()
     limited = throttled(session, name, address, now)
     if limited is not None:
-        raise SignInRefused(429, limited.sentence())
+        raise SignInRefused(429, limited.sentence(), limited.minutes)
     user = session.scalar(select(User).where(User.name == name))
-    good = _matches(user.password_hash if user else _dummy_hash(), password)
+    good = matches(user.password_hash if user else _dummy_hash(), password)
     if user is None or not good or user.disabled:
         session.execute(delete(SignInFailure).where(SignInFailure.at < now - THROTTLE_WINDOW))
         session.add(SignInFailure(name=name[:100], address=address[:100], at=now))
@@ -188,3 +193,13 @@ def authenticate(session: Session, name: str, password: str, address: str,
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.name)))
+
+
+FIRST_ADMIN = "admin"
+
+
+def first_admin(session: Session) -> str | None:
+    """With no user yet, the first admin ('admin') and their one-time password; else None."""
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return None
+    return create_user(session, FIRST_ADMIN, Role.ADMIN)[1]

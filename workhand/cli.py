@@ -289,10 +289,12 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 def _mount_server_commands() -> None:
-    """up, serve, token, status (orchestrator) and worker: their own modules, one command line."""
-    from workhand import server_cli
+    """up, serve, token, user, status (orchestrator) and worker: their own modules, one
+    command line."""
+    from workhand import server_cli, user_cli
 
     app.registered_commands += server_cli.app.registered_commands
+    app.registered_commands += user_cli.app.registered_commands
     try:
         from workhand import worker_cli
     except ImportError:  # pragma: no cover - the worker is being built

@@ -88,19 +88,24 @@ def serve(port: Annotated[int, typer.Option(help="HTTP port")] = 8700,
               help="load the schedules in this folder at start (replacing those loaded from it "
                    "before; several orchestrators may do it at once)")] = None) -> None:
     """Run the orchestrator alone (API, scheduler, lease reaper); workers connect to it."""
+    from orchestrator import people
     from orchestrator.app import create_app
 
     _logging()
     inherited = None if fd is None else _inherited_socket(fd)
     fastapi_app = create_app(_settings(data, database))
     deployed, schedule_count = _deploy_all(fastapi_app, robots, schedules)
+    with fastapi_app.state.sessions.begin() as session:
+        first_password = people.first_admin(session)
     if robots is not None or schedules is not None:
         console.print(f"deployed {len(deployed)} robot(s) from {robots or '-'}, "
                       f"{schedule_count} schedule(s) from {schedules or '-'}")
     server = _uvicorn(fastapi_app, host, port)
     if inherited is not None:
         host, port = inherited.getsockname()[:2]
-    console.print(f"orchestrator on http://{host}:{port}/api/v1 (docs: /docs)")
+    console.print(f"orchestrator on http://{host}:{port}/api/v1 (docs: /docs), console on "
+                  f"http://{host}:{port}/console/")
+    _show_first_admin(first_password)
     # uvicorn's own fd= option would take any socket as a Unix one (no TCP_NODELAY)
     server.run(sockets=None if inherited is None else [inherited])
 
@@ -200,7 +205,7 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
 
     SQLite in the data folder; robots/ and schedules/ are deployed; Ctrl+C stops it all."""
     from libs.credentials import load_credentials
-    from orchestrator import vault
+    from orchestrator import people, vault
     from orchestrator.app import create_app
     from orchestrator.worker import run_worker
     from orchestrator.worker_settings import WorkerSettings
@@ -222,6 +227,7 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
                 vault.put(session, settings, cred, {k: str(v) for k, v in fields.items()},
                           hosts=demo_file.hosts.get(cred))
         admin = create_token(session, Role.ADMIN, "workhand up")
+        first_password = people.first_admin(session)
         worker_token = create_token(session, Role.WORKER, "local worker", worker="local")
     write_private(settings.data_dir / ADMIN_TOKEN_FILE, admin + "\n")  # 0600 from the start
     server = _uvicorn(fastapi_app, "127.0.0.1", port)
@@ -242,6 +248,8 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
         threading.Thread(target=_show_when_done, args=(url, headers, started, stop),
                          name="example-results", daemon=True).start()
     console.rule("Workhand is up")
+    console.print(f"  console        {url}/console/")
+    _show_first_admin(first_password)
     console.print(f"  orchestrator   {url}/api/v1   (API docs {url}/docs)")
     console.print(f"  demo systems   {demo.base_url}/")
     console.print(f"  robots         {', '.join(deployed)}")
@@ -257,6 +265,15 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
         stop.set()
         server.should_exit = True
         demo.stop()
+
+
+def _show_first_admin(password: str | None) -> None:
+    if password is None:
+        console.print("  sign in        as a console user (workhand user list; a forgotten "
+                      "password: workhand user passwd NAME)")
+    else:
+        console.print(f"  sign in        as [bold]admin[/], one-time password [bold]{password}[/] "
+                      "(shown once; choose your own at the first sign-in)")
 
 
 def runs_folder(data_dir: Path) -> Path:

@@ -13,7 +13,7 @@ from orchestrator import kpi
 from orchestrator.api.deps import Reader, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["kpi"])
-Period = Literal["day", "month"]
+Period = Literal["day", "week", "month"]
 
 
 class Figures(BaseModel):
@@ -33,7 +33,7 @@ class Figures(BaseModel):
 
 class RobotPeriod(Figures):
     robot: str
-    day: dt.date = Field(description="the day, or by month the month's first day")
+    day: dt.date = Field(description="the day; by week its Monday, by month its first day")
 
 
 class RobotTotal(Figures):
@@ -64,11 +64,11 @@ def get_kpi(session: SessionDep, settings: SettingsDep, caller: Reader,
             start: Annotated[str | None, Query(description="first day, YYYY-MM-DD")] = None,
             end: Annotated[str | None, Query(description="last day (included)")] = None,
             robot: Annotated[list[str] | None, Query(description="robots (repeatable)")] = None,
-            by: Annotated[str, Query(description="rows per robot and day, or per month",
-                                     json_schema_extra={"enum": ["day", "month"]})] = "day",
+            by: Annotated[str, Query(description="rows per robot and day, week or month",
+                                     json_schema_extra={"enum": list(kpi.PERIODS)})] = "day",
             ) -> Response:
-    if by not in ("day", "month"):
-        raise HTTPException(422, f"by must be 'day' or 'month', got '{by}'")
+    if by not in kpi.PERIODS:
+        raise HTTPException(422, f"by must be 'day', 'week' or 'month', got '{by}'")
     first, last = _date("start", start), _date("end", end)
     if first and last and first > last:
         raise HTTPException(422, f"start {first} is after end {last}")

@@ -1,0 +1,102 @@
+"""The console's words in Chinese (the default) and English (per user).
+
+Messages are written in English in the code and templates (`_("Runs")`); ZH gives each its
+Chinese. tests/orchestrator/console/test_i18n.py checks that every message used has one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ZH: dict[str, str] = {
+    # roles
+    "admin": "管理员", "operator": "运维", "author": "开发者", "reviewer": "复核员",
+    "viewer": "查看者", "worker": "工作站",
+    # navigation
+    "Today": "今日", "Runs": "运行记录", "Robots": "机器人", "Schedules": "计划",
+    "Queues": "工作队列", "Workers": "工作站", "Credentials": "凭据", "Audit log": "审计",
+    "KPI board": "效益看板", "Users": "用户", "Sign out": "退出", "Account": "账户",
+    "Workhand console": "Workhand 控制台", "Times in": "时区",
+    # sign-in and account
+    "Sign in": "登录", "User name": "用户名", "Password": "密码",
+    "wrong user name or password": "用户名或密码错误",
+    "this account is disabled; ask an admin": "该账户已停用，请联系管理员",
+    "Too many failed sign-ins; try again in {minutes} minute(s), or ask an admin to set a new "
+    "password.": "登录失败次数过多，请 {minutes} 分钟后再试，或请管理员重置密码。",
+    "Your session has ended; sign in again.": "会话已结束，请重新登录。",
+    "Choose a new password": "设置新密码", "Current password": "当前密码",
+    "New password": "新密码", "New password again": "再次输入新密码",
+    "The two new passwords differ.": "两次输入的新密码不一致。",
+    "The current password is wrong.": "当前密码错误。",
+    "This password was made for you; choose your own before going on.":
+        "此密码为临时密码，请先设置您自己的密码。",
+    "Save": "保存", "Language": "语言", "Password changed.": "密码已修改。",
+    "the password has {count} characters; it needs at least {least}":
+        "密码只有 {count} 个字符，至少需要 {least} 个",
+    "the password must not contain the user name": "密码不能包含用户名",
+    "the new password must differ from the old one": "新密码不能与旧密码相同",
+    # errors
+    "This form is out of date or did not come from the console (CSRF check failed); reload "
+    "the page and try again.": "表单已过期或并非来自控制台（CSRF 校验失败），请刷新页面后重试。",
+    "Your role ({role}) cannot do this; it needs one of: {allowed}.":
+        "您的角色（{role}）无权执行此操作，需要以下角色之一：{allowed}。",
+    "Not allowed": "无权操作", "Not found": "未找到", "Something is wrong": "出错了",
+    "Back to the console": "返回控制台",
+    # states and outcomes
+    "queued": "排队中", "running": "运行中", "succeeded": "成功", "failed": "失败",
+    "cancelled": "已取消", "retrying": "等待重试", "done": "完成",
+    "business_exception": "业务异常（转人工）", "system_error": "系统错误",
+    "passed": "通过", "skipped": "已跳过", "new": "待处理", "in_progress": "处理中",
+    "abandoned": "已放弃",
+    # today
+    "Runs today": "今日运行", "Running now": "正在运行", "Needs attention": "需要处理",
+    "Hours saved today": "今日节省工时", "Hours saved this month": "本月节省工时",
+    "Items left": "剩余事项", "Time to clear": "预计清空", "Queue": "队列",
+    "No run is running.": "当前没有运行中的机器人。",
+    "No failure today.": "今日没有失败。", "No queue yet.": "暂无工作队列。",
+    "Failures": "失败次数", "Last": "最近", "Step": "步骤", "Message": "信息",
+    "unknown": "未知",
+    # runs
+    "Robot": "机器人", "State": "状态", "Worker": "工作站", "From": "起", "To": "止",
+    "Filter": "筛选", "Clear": "清除", "Started": "开始", "Finished": "结束",
+    "Duration": "耗时", "Items": "事项", "Source": "来源", "Created": "创建",
+    "all": "全部", "Older": "更早", "Newest": "最新", "No run matches.": "没有符合条件的运行。",
+    "Cancel": "取消", "Cancel the selected runs": "取消所选运行",
+    "Cancel {count} run(s)?": "确定取消 {count} 个运行？",
+    "Run": "运行", "Attempt": "尝试", "Outcome": "结果", "Screenshot": "截图",
+    "Artifacts": "产出文件", "Event log": "事件日志", "Work items": "工作事项",
+    "Step timeline": "步骤时间线", "Error": "错误", "Inputs": "输入", "Result": "结果",
+    "Cancel this run?": "确定取消此运行？", "Cancel requested": "已请求取消",
+    "Reference": "编号", "Size": "大小", "Time": "时间", "Type": "类型",
+    "Retry": "重试", "Retry only the failed items": "仅重试失败事项",
+    "Retry this run?": "确定重试此运行？",
+    "Retry only the items that did not end done?": "仅重试未完成的事项？",
+    "Retry the selected runs": "重试所选运行", "Retry {count} run(s)?": "确定重试 {count} 个运行？",
+    "{count} run(s) cancelled.": "已取消 {count} 个运行。",
+    "{count} run(s) started again.": "已重新启动 {count} 个运行。",
+    "Select": "选择", "Selected": "已选",
+    # audit
+    "Who": "操作人", "Action": "操作", "Object": "对象", "When": "时间",
+    "Address": "来源地址", "Status": "状态码", "Since": "起", "Until": "止",
+    "No entry matches.": "没有符合条件的记录。", "Detail": "详情",
+    # kpi
+    "Hours saved": "节省工时", "Runs done": "运行次数", "Items done": "完成事项",
+    "Handed back": "转人工", "Success rate": "成功率", "Robot minutes": "机器人分钟",
+    "FTE": "等效人力（FTE）", "Cost saved": "节省成本", "Total": "合计",
+    "By": "按", "day": "日", "week": "周", "month": "月", "Export to Excel": "导出 Excel",
+    "Hours saved over time, by robot": "节省工时趋势（按机器人）",
+    "Items done and handed back": "完成与转人工事项", "How the figures are made": "计算方法",
+    "hours saved = minutes saved ÷ 60; minutes saved = items done × minutes per item − items "
+    "handed back × review minutes (per robot, as the robot declares them)":
+        "节省工时 = 节省分钟 ÷ 60；节省分钟 = 完成事项 × 每事项分钟数 − 转人工事项 × 复核分钟数"
+        "（按机器人声明）",
+    "FTE = hours saved ÷ {hours} hours per FTE-year": "等效人力 = 节省工时 ÷ 每人年 {hours} 小时",
+    "cost saved = hours saved × {cost} per hour": "节省成本 = 节省工时 × 每小时 {cost}",
+    "success rate = successful runs ÷ runs": "成功率 = 成功运行 ÷ 运行次数",
+}
+
+
+def text(message: str, language: str, **values: Any) -> str:
+    """The message in the language, with {name} values filled in."""
+    chosen = ZH.get(message, message) if language == "zh" else message
+    return chosen.format(**values) if values else chosen
