@@ -159,7 +159,7 @@ def throttled(session: Session, name: str, address: str,
             select(func.count(), func.min(SignInFailure.at))
             .where(column == value, SignInFailure.at > since)).one()
         if count >= limit and oldest is not None:
-            return Throttled(int((aware(oldest) + THROTTLE_WINDOW - now).total_seconds()) + 1)
+            return Throttled(max(1, int((aware(oldest) + THROTTLE_WINDOW - now).total_seconds())))
     return None
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
 from orchestrator import vault
-from orchestrator.api.deps import Operator, Reader, SessionDep, SettingsDep
+from orchestrator.api.deps import Admin, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 
@@ -24,7 +24,7 @@ class CredentialOut(BaseModel):
 
 @router.put("/{name}", status_code=status.HTTP_204_NO_CONTENT,
             summary="Store or replace a credential (encrypted at rest)")
-def put_credential(name: str, session: SessionDep, settings: SettingsDep, caller: Operator,
+def put_credential(name: str, session: SessionDep, settings: SettingsDep, caller: Admin,
                    body: Annotated[dict[str, Any], Body(
                        description="{fields: {field name: value}, hosts: [host, ...]}: values "
                                    "are strings; hosts (optional, null: any host the worker "
@@ -49,12 +49,12 @@ def put_credential(name: str, session: SessionDep, settings: SettingsDep, caller
 
 
 @router.get("", response_model=list[CredentialOut], summary="Credential names and field names")
-def list_credentials(session: SessionDep, caller: Reader) -> list[dict[str, object]]:
+def list_credentials(session: SessionDep, caller: Admin) -> list[dict[str, object]]:
     return vault.names(session)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a credential")
-def delete_credential(name: str, session: SessionDep, caller: Operator) -> Response:
+def delete_credential(name: str, session: SessionDep, caller: Admin) -> Response:
     if not vault.delete(session, name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no credential named '{name}'")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

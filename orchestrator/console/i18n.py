@@ -47,7 +47,7 @@ ZH: dict[str, str] = {
     "cancelled": "已取消", "retrying": "等待重试", "done": "完成",
     "business_exception": "业务异常（转人工）", "system_error": "系统错误",
     "passed": "通过", "skipped": "已跳过", "new": "待处理", "in_progress": "处理中",
-    "abandoned": "已放弃",
+    "abandoned": "已放弃", "timed_out": "超时",
     # today
     "Runs today": "今日运行", "Running now": "正在运行", "Needs attention": "需要处理",
     "Hours saved today": "今日节省工时", "Hours saved this month": "本月节省工时",
@@ -62,6 +62,9 @@ ZH: dict[str, str] = {
     "Duration": "耗时", "Items": "事项", "Source": "来源", "Created": "创建",
     "all": "全部", "Older": "更早", "Newest": "最新", "No run matches.": "没有符合条件的运行。",
     "Cancel": "取消", "Cancel the selected runs": "取消所选运行",
+    "Cancel all {count} unfinished runs shown by this filter":
+        "取消此筛选下全部 {count} 个未结束的运行",
+    "Select the runs first (the boxes on the left).": "请先勾选要操作的运行（左侧复选框）。",
     "Cancel {count} run(s)?": "确定取消 {count} 个运行？",
     "Run": "运行", "Attempt": "尝试", "Outcome": "结果", "Screenshot": "截图",
     "Artifacts": "产出文件", "Event log": "事件日志", "Work items": "工作事项",
@@ -79,6 +82,22 @@ ZH: dict[str, str] = {
     "Who": "操作人", "Action": "操作", "Object": "对象", "When": "时间",
     "Address": "来源地址", "Status": "状态码", "Since": "起", "Until": "止",
     "No entry matches.": "没有符合条件的记录。", "Detail": "详情",
+    # users and credentials
+    "Create": "创建", "New user": "新用户", "Role": "角色", "Name": "名称", "Fields": "字段",
+    "Hosts": "可发送到的主机", "Updated": "更新时间", "active": "启用", "disabled": "已停用",
+    "disable": "停用", "enable": "启用", "reset": "重置密码",
+    "One-time password for {name}:": "{name} 的一次性密码：",
+    "shown once; they choose their own at the first sign-in.":
+        "仅显示一次；首次登录时须设置自己的密码。",
+    "Credential {name} saved.": "凭据 {name} 已保存。",
+    "Fields, one 'field: value' per line": "字段，每行一个“字段: 值”",
+    "Hosts it may be sent to (optional, one per line)": "可发送到的主机（可选，每行一个）",
+    "any host the worker allows": "工作站允许的任何主机",
+    "Set or rotate a credential": "设置或轮换凭据",
+    "Robots use a credential as ${credentials.NAME.FIELD}. Values are encrypted and never "
+    "shown, here or anywhere; set a credential again to rotate it.":
+        "机器人以 ${credentials.名称.字段} 使用凭据。凭据值加密保存，在此处及任何地方都不会显示；"
+        "再次设置即可轮换。",
     # kpi
     "Hours saved": "节省工时", "Runs done": "运行次数", "Items done": "完成事项",
     "Handed back": "转人工", "Success rate": "成功率", "Robot minutes": "机器人分钟",

@@ -173,7 +173,7 @@ def started(tmp_path: Path, **limits: Any) -> Iterator[Setup]:
         (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
     with orchestrator.sessions.begin() as session:
         deploy.deploy_folder(session, tmp_path)
-        operator = create_token(session, Role.OPERATOR)
+        operator = create_token(session, Role.ADMIN)  # runs jobs, and sets credentials
         worker_token = create_token(session, Role.WORKER, worker="w1")
     ready = Setup(orchestrator, operator, worker_token, tmp_path / "work")
     ready.worker.start()

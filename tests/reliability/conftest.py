@@ -199,7 +199,8 @@ class Cluster:
                             event_hooks={"response": [keep]})
 
     def deploy(self, http: httpx.Client, text: str) -> str:
-        response = http.post("/api/v1/robots", content=text.encode())
+        response = http.post("/api/v1/robots", content=text.encode(),
+                             headers=self.auth(self.admin))  # deploying is an author's
         assert response.status_code == 201, response.text
         return str(response.json()["deployed"][0]["version"])
 

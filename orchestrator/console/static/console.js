@@ -42,8 +42,8 @@ function drawKpi() {
   if (!holder || !window.echarts) return;
   const data = JSON.parse(holder.textContent);
   const axis = { type: "category", data: data.periods };
-  const common = { tooltip: { trigger: "axis" }, legend: { type: "scroll" },
-                   grid: { left: 48, right: 16, top: 40, bottom: 32 }, xAxis: axis,
+  const common = { tooltip: { trigger: "axis" }, legend: { type: "scroll", bottom: 0 },
+                   grid: { left: 48, right: 16, top: 16, bottom: 64 }, xAxis: axis,
                    textStyle: { fontFamily: "Noto Sans CJK SC, sans-serif" } };
   const charts = {
     "chart-hours": { ...common, yAxis: { type: "value" },

@@ -64,7 +64,7 @@ def test_range_and_robots(client: TestClient, viewer: dict[str, str]) -> None:
     ("start=2024-13-01", "start must be a date YYYY-MM-DD, got '2024-13-01'"),
     ("end=yesterday", "end must be a date YYYY-MM-DD, got 'yesterday'"),
     ("start=2024-05-03&end=2024-05-01", "start 2024-05-03 is after end 2024-05-01"),
-    ("by=week", "by must be 'day' or 'month', got 'week'"),
+    ("by=year", "by must be 'day', 'week' or 'month', got 'year'"),
 ])
 def test_bad_dates(client: TestClient, viewer: dict[str, str], query: str,
                    message: str) -> None:

@@ -1,0 +1,240 @@
+"""The console in real Chromium, for every role: what each person sees and can do, signing in
+(failures, throttling, one-time passwords), CSRF, sessions that end, markup shown as text, the
+KPI board against the API, live state, and the audit log of it all.
+
+The page screenshots in docs/console/ are made here (admin, Chinese and English)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select, update
+
+from orchestrator import people
+from orchestrator.models import AuditEntry, WebSession
+from orchestrator.roles import PEOPLE_ROLES, Role
+from tests.orchestrator.console.conftest import DOCS_SHOTS, PASSWORD, Site, sign_in, wait_for
+
+pytestmark = pytest.mark.acceptance
+NAV = {"/console/": "今日", "/console/runs": "运行记录", "/console/kpi": "效益看板",
+       "/console/credentials": "凭据", "/console/users": "用户", "/console/audit": "审计"}
+ADMIN_PAGES = ("/console/credentials", "/console/users", "/console/audit")
+
+
+def csrf_post(page: Page, path: str, token: str | None = "page") -> int:
+    """POST a form from inside the page, with the page's CSRF token, another, or none."""
+    status: int = page.evaluate(
+        """async ([path, token]) => {
+             const body = new URLSearchParams();
+             if (token === "page") token = document.querySelector("input[name=csrf]").value;
+             if (token) body.set("csrf", token);
+             const answer = await fetch(path, {method: "POST", body, redirect: "manual"});
+             return answer.status;
+           }""", [path, token])
+    return status
+
+
+@pytest.mark.parametrize("role", PEOPLE_ROLES)
+def test_each_role_sees_its_pages_and_controls(site: Site, page: Page, role: Role) -> None:
+    sign_in(page, site, role.value)
+    expect(page.locator("header .user")).to_contain_text(role.value)
+    links = page.locator("header nav a")
+    shown = {link.get_attribute("href") for link in links.all()}
+    admin = role is Role.ADMIN
+    assert shown == {href for href in NAV if admin or href not in ADMIN_PAGES}
+    for href in ADMIN_PAGES:  # typed in by hand: refused with a sentence
+        answer = page.goto(site.url + href)
+        assert answer is not None and answer.status == (200 if admin else 403)
+        if not admin:
+            expect(page.locator(".error")).to_contain_text("无权执行此操作")
+    slow = site.jobs["slow"]
+    page.goto(f"{site.url}/console/runs/{slow}")
+    expect(page.locator("#run-state")).to_have_text("运行中")
+    may_cancel = role in (Role.ADMIN, Role.OPERATOR)
+    expect(page.locator("#cancel-run")).to_have_count(1 if may_cancel else 0)
+    page.goto(f"{site.url}/console/runs")
+    expect(page.locator("#cancel-selected")).to_have_count(1 if may_cancel else 0)
+    if not may_cancel:  # and posting the form anyway is refused
+        assert csrf_post(page, f"/console/runs/{slow}/cancel") == 403
+        assert site.job(slow)["state"] == "running"
+
+
+def test_wrong_passwords_are_refused_then_throttled(site: Site, page: Page) -> None:
+    with site.sessions.begin() as session:
+        people.create_user(session, "zhao", Role.VIEWER, PASSWORD)
+    sign_in(page, site, "zhao", "not the password")
+    expect(page.locator("#sign-in .error")).to_have_text("用户名或密码错误")
+    for _ in range(people.FAILURES_PER_NAME - 1):
+        sign_in(page, site, "zhao", "still not it")
+    sign_in(page, site, "zhao")  # the right one, too late
+    expect(page.locator("#sign-in .error")).to_contain_text("登录失败次数过多")
+    expect(page.locator("header")).to_have_count(0)
+    sign_in(page, site, "nobody-at-all", "whatever it is")  # unknown names: the same sentence
+    expect(page.locator("#sign-in .error")).to_have_text("用户名或密码错误")
+
+
+def test_a_one_time_password_must_be_replaced_first(site: Site, page: Page) -> None:
+    with site.sessions.begin() as session:
+        _, one_time = people.create_user(session, "qian", Role.OPERATOR)
+    sign_in(page, site, "qian", one_time, then="/console/runs")
+    expect(page).to_have_url(re.compile(r"/console/password$"))
+    page.goto(f"{site.url}/console/runs")  # nothing else opens before
+    expect(page).to_have_url(re.compile(r"/console/password$"))
+    page.fill("input[name=current]", one_time)
+    page.fill("input[name=new]", "short")
+    page.fill("input[name=again]", "short")
+    page.evaluate("document.querySelectorAll('input[minlength]').forEach(i => "
+                  "i.removeAttribute('minlength'))")  # the server checks it too
+    page.click("#password button")
+    expect(page.locator("#password .error")).to_contain_text("至少需要 10")
+    page.fill("input[name=current]", one_time)
+    page.fill("input[name=new]", "a brand new secret 42")
+    page.fill("input[name=again]", "a brand new secret 42")
+    page.click("#password button")
+    expect(page).to_have_url(re.compile(r"/console/$"))
+    expect(page.locator("h1")).to_contain_text("今日")
+
+
+def test_forms_without_the_sessions_csrf_token_are_refused(site: Site, page: Page) -> None:
+    sign_in(page, site, "operator")
+    page.goto(f"{site.url}/console/runs")
+    slow = site.jobs["slow"]
+    assert csrf_post(page, f"/console/runs/{slow}/cancel", token=None) == 403
+    assert csrf_post(page, f"/console/runs/{slow}/cancel", token="forged") == 403
+    assert site.job(slow)["state"] == "running" and not site.job(slow)["cancel_requested"]
+    # signing in has no session yet: its form is matched against its own cookie
+    page.context.clear_cookies()
+    page.goto(f"{site.url}/console/sign-in")
+    page.context.clear_cookies()
+    page.fill("input[name=name]", "operator")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#sign-in button[type=submit]")
+    expect(page.locator("#sign-in .error")).to_contain_text("CSRF")
+
+
+def test_a_session_ends_when_idle(site: Site, page: Page) -> None:
+    sign_in(page, site, "viewer", then="/console/runs")
+    expect(page.locator("h1")).to_have_text("运行记录")
+    idle = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=site.settings.session_idle_minutes + 1)
+    with site.sessions.begin() as session:  # as if the browser had been left for that long
+        session.execute(update(WebSession).values(last_seen=idle))
+    page.goto(f"{site.url}/console/runs?state=failed")
+    expect(page).to_have_url(re.compile(r"/console/sign-in\?next=%2Fconsole%2Fruns%3Fstate"))
+    sign_in(page, site, "viewer", then="/console/runs?state=failed")
+    expect(page).to_have_url(re.compile(r"/console/runs\?state=failed$"))
+
+
+def test_markup_from_robots_is_shown_as_text(site: Site, page: Page,
+                                             dialogs: list[str]) -> None:
+    sign_in(page, site, "viewer")
+    page.goto(f"{site.url}/console/runs/{site.jobs['markup']}")
+    items = page.locator("#items")
+    expect(items).to_contain_text("<b>A-1</b>")
+    expect(items).to_contain_text("<script>window.pwned = 1</script>")
+    expect(items).to_contain_text("账户 <i>C-3</i> 已冻结")
+    assert items.locator("b, i, script").count() == 0
+    expect(page.locator("#timeline")).to_contain_text("点击 <img src=x onerror=window.pwned=2>")
+    assert page.locator("#timeline img:not(.shot)").count() == 0
+    assert page.evaluate("window.pwned") is None and dialogs == []
+
+
+def test_a_runs_timeline_shows_its_steps_and_failure_screenshot(site: Site, page: Page) -> None:
+    sign_in(page, site, "viewer")
+    page.goto(f"{site.url}/console/runs?robot=markup")
+    page.click(f"a[href='/console/runs/{site.jobs['markup']}']")
+    expect(page.locator("#run-state")).to_have_text("失败")
+    rows = page.locator("#timeline tbody tr")
+    expect(rows.first).to_contain_text("browser.open")
+    failed = page.locator("#timeline tr.outcome-failed")
+    expect(failed).to_contain_text("markup.yaml:13:5")
+    shot = failed.locator("img.shot")
+    expect(shot).to_be_visible()
+    assert shot.evaluate("img => img.complete && img.naturalWidth") > 100
+    expect(page.locator("#items tbody tr")).to_have_count(3)
+    expect(page.locator("#artifacts")).to_contain_text("result.json")
+
+
+def test_the_kpi_board_draws_what_the_api_answers(site: Site, page: Page) -> None:
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    with site.api(Role.VIEWER) as http:
+        api = http.get("/api/v1/kpi", params={"start": str(today - dt.timedelta(days=29)),
+                                              "end": str(today)}).json()
+    assert api["totals"]["runs"] >= 1
+    sign_in(page, site, "viewer", then="/console/kpi")
+    page.wait_for_function("document.querySelector('#chart-hours canvas') !== null")
+    totals = page.locator("#totals")
+    expect(totals.locator("[data-figure=runs]")).to_have_text(str(api["totals"]["runs"]))
+    expect(totals.locator("[data-figure=hours_saved]")).to_have_text(
+        f"{api['totals']['hours_saved']:,.2f}")
+    drawn = page.evaluate("""() => {
+        const option = echarts.getInstanceByDom(document.getElementById('chart-hours')).getOption();
+        return {periods: option.xAxis[0].data,
+                series: option.series.map(s => [s.name, s.data])};
+      }""")
+    expected: dict[str, dict[str, float]] = {}
+    for row in api["rows"]:
+        expected.setdefault(row["robot"], {})[row["day"]] = row["hours_saved"]
+    assert drawn["periods"] == sorted({row["day"] for row in api["rows"]})
+    for robot, values in drawn["series"]:
+        assert dict(zip(drawn["periods"], values, strict=True)) == {
+            day: expected[robot].get(day, 0) for day in drawn["periods"]}
+    expect(page.locator("#formula")).to_contain_text("每人年")
+
+
+def test_cancelling_shows_the_new_state_without_a_reload(site: Site, page: Page) -> None:
+    sign_in(page, site, "operator")
+    slow = site.jobs["slow"]
+    page.goto(f"{site.url}/console/runs/{slow}")
+    page.evaluate("window.notReloaded = true")
+    page.click("#cancel-run")  # confirmed by the dialog handler
+    wait_for("the worker to stop the robot", lambda: site.job(slow)["state"] == "cancelled")
+    expect(page.locator("#run-state")).to_have_text("已取消", timeout=15_000)
+    assert page.evaluate("window.notReloaded") is True or page.url.endswith(f"/runs/{slow}")
+
+
+def test_pages_in_english_and_the_screenshots_for_the_docs(site: Site, page: Page) -> None:
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    sign_in(page, site, "admin")
+    pages = {"today": "/console/", "runs": "/console/runs",
+             "run": f"/console/runs/{site.jobs['markup']}", "kpi": "/console/kpi",
+             "credentials": "/console/credentials", "users": "/console/users",
+             "audit": "/console/audit"}
+    for language in ("zh", "en"):
+        page.goto(f"{site.url}/console/")
+        page.select_option("select[name=language]", language)
+        page.wait_for_load_state()
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN" if language == "zh"
+                                                       else "en")
+        for name, path in pages.items():
+            page.goto(site.url + path)
+            if name == "kpi":
+                page.wait_for_function("document.querySelector('#chart-hours canvas')")
+            page.screenshot(path=str(DOCS_SHOTS / f"{name}-{language}.png"), full_page=True)
+    expect(page.locator("header nav")).to_contain_text("Runs")
+    expect(page.locator("header .zone")).to_contain_text("Asia/Shanghai (UTC+08:00)")
+
+
+def test_every_mutating_action_is_in_the_audit_log(site: Site, page: Page) -> None:
+    """Last in this file: the actions the tests above made are all recorded."""
+    with site.sessions.begin() as session:
+        rows = session.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.status,
+                                      AuditEntry.object)).all()
+    seen = {(actor.split(" (token")[0], action, status) for actor, action, status, _ in rows}
+    assert ("admin", "POST /api/v1/jobs", 201) in seen  # the runs the fixture started
+    assert ("operator", "POST /console/runs/{job_id}/cancel", 303) in seen
+    assert ("viewer", "POST /console/runs/{job_id}/cancel", 403) in seen  # refused, recorded
+    assert ("zhao", "POST /console/sign-in", 401) in seen
+    assert ("zhao", "POST /console/sign-in", 429) in seen
+    assert ("qian", "POST /console/password", 303) in seen
+    assert ("admin", "POST /console/language", 303) in seen
+    assert ("operator", "POST /console/runs/{job_id}/cancel", 403) in seen  # CSRF refused
+    objects = {o for _, action, _, o in rows if action.endswith("/cancel")}
+    assert f"job {site.jobs['slow']}" in objects
+    sign_in(page, site, "admin", then="/console/audit?actor=zhao")
+    expect(page.locator("#audit tbody tr")).to_have_count(
+        sum(1 for actor, *_ in rows if actor == "zhao"))
+    assert json.dumps([list(r) for r in rows], ensure_ascii=False).count(PASSWORD) == 0
