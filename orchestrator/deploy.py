@@ -17,11 +17,12 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from libs.checker import check_file
-from libs.plan import Call, Plan, walk
+from libs.plan import Call, Input, Plan, walk
 from libs.zip_members import MemberRefused, copy_member, too_compressed
 from orchestrator.models import Robot, RobotVersion, utcnow
 
@@ -102,8 +103,9 @@ def build_bundle(files: dict[str, Path]) -> bytes:
     return buffer.getvalue()
 
 
-def deploy_robot(session: Session, path: Path) -> RobotVersion:
-    """Check the robot (RobotFileError lists every problem), store its version, make it current."""
+def deploy_robot(session: Session, path: Path, by: str | None = None) -> RobotVersion:
+    """Check the robot (RobotFileError lists every problem), store its version, make it current.
+    `by`: who deploys it (a person or a token), kept with a new version."""
     plan = check_file(path)
     files = bundle_files(plan)
     bundle = build_bundle(files)
@@ -119,7 +121,8 @@ def deploy_robot(session: Session, path: Path) -> RobotVersion:
     if version is None:
         version = RobotVersion(
             digest=digest, robot=plan.robot, title=plan.title, file=member,
-            bundle=bundle, credentials=list(plan.credentials),
+            bundle=bundle, credentials=list(plan.credentials), description=plan.description,
+            inputs=[declared(i) for i in plan.inputs.values()], deployed_by=by,
             savings={"minutes_per_item": plan.savings.minutes_per_item,
                      "minutes_per_run": plan.savings.minutes_per_run,
                      "review_minutes": plan.savings.review_minutes})
@@ -131,6 +134,17 @@ def deploy_robot(session: Session, path: Path) -> RobotVersion:
     elif robot.current != digest:
         robot.current, robot.updated = digest, utcnow()
     return version
+
+
+def declared(spec: Input) -> dict[str, Any]:
+    """An input as stored with its version (JSON: a date default becomes its text)."""
+    default = spec.default
+    if default is not None and not isinstance(default, str | int | float | bool | list | dict):
+        default = str(default)
+    return {"name": spec.name, "type": spec.type, "default": default,
+            "required": spec.required, "description": spec.description,
+            "choices": [c if isinstance(c, str | int | float | bool) else str(c)
+                        for c in spec.choices]}
 
 
 def deploy_folder(session: Session, folder: Path) -> list[RobotVersion]:

@@ -65,6 +65,11 @@ class RobotVersion(Base):
     savings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     credentials: Mapped[list[Any]] = mapped_column(default=list)
     deployed: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # the robot's declared inputs, as the start form shows them: [{name, type, default,
+    # required, description, choices}]
+    inputs: Mapped[list[Any]] = mapped_column(default=list)
+    deployed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Robot(Base):

@@ -36,13 +36,13 @@ async def upload(request: Request, caller: Deployer) -> dict[str, Any]:
     if not body:
         raise jobs.JobError(422, "send a robot file or a zip of a robot folder as the body")
     # off the event loop: the SQLite write lock must not be held there (see api/work.py)
-    return await run_in_threadpool(_deploy_upload, request, body)
+    return await run_in_threadpool(_deploy_upload, request, body, caller.audit_name)
 
 
 MAX_ROBOTS_PER_DEPLOY = 200  # robot files a deploy checks in one request (~5 ms-10 ms each)
 
 
-def _deploy_upload(request: Request, body: bytes) -> dict[str, Any]:
+def _deploy_upload(request: Request, body: bytes, by: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if body.startswith(b"PK"):
@@ -61,7 +61,7 @@ def _deploy_upload(request: Request, body: bytes) -> dict[str, Any]:
                                      "(split the folder into several zips)")
         with request.app.state.sessions.begin() as session:
             try:
-                versions = [deploy.deploy_robot(session, path) for path in robots]
+                versions = [deploy.deploy_robot(session, path, by) for path in robots]
             except ValueError as err:  # too large
                 raise jobs.JobError(422, str(err)) from None
             return {"deployed": [{"robot": v.robot, "version": v.digest} for v in versions]}

@@ -98,6 +98,15 @@ ZH: dict[str, str] = {
     "shown, here or anywhere; set a credential again to rotate it.":
         "机器人以 ${credentials.名称.字段} 使用凭据。凭据值加密保存，在此处及任何地方都不会显示；"
         "再次设置即可轮换。",
+    # robots
+    "Title": "名称", "Owner": "负责人", "Runs (30 days)": "运行次数（30 天）",
+    "Hours saved (30 days)": "节省工时（30 天）", "No robot is deployed yet.": "尚未部署机器人。",
+    "Start a run": "启动运行", "Start": "启动", "Some inputs need a fix.": "部分输入有误，请修改。",
+    "This robot has no inputs.": "此机器人没有输入项。", "Recent runs": "最近运行",
+    "paused": "已暂停", "No schedule runs this robot.": "没有计划运行此机器人。",
+    "Versions": "版本", "Version": "版本", "Deployed": "部署时间", "current": "当前",
+    "Deployed by": "部署人",
+    "Compare A with B": "比较 A 与 B",
     # kpi
     "Hours saved": "节省工时", "Runs done": "运行次数", "Items done": "完成事项",
     "Handed back": "转人工", "Success rate": "成功率", "Robot minutes": "机器人分钟",

@@ -56,6 +56,7 @@ EXPECTED = {
     ("DELETE", "/api/v1/credentials/{name}"): P.ADMIN,
     ("GET", "/api/v1/tokens"): P.ADMIN, ("POST", "/api/v1/tokens"): P.ADMIN,
     ("POST", "/api/v1/tokens/{token_id}/revoke"): P.ADMIN,
+    ("POST", "/console/robots/{name}/start"): P.START,
     ("POST", "/console/runs/bulk"): P.OPERATE, ("POST", "/console/runs/{job_id}/cancel"): P.OPERATE,
     ("GET", "/console/audit"): P.ADMIN, ("GET", "/console/users"): P.ADMIN,
     ("POST", "/console/users"): P.ADMIN, ("POST", "/console/users/{name}/{change}"): P.ADMIN,

@@ -1,5 +1,6 @@
 """people who sign in to the console, their sessions and failed sign-ins; the audit log, which
-the database itself keeps from being changed or deleted (triggers)
+the database itself keeps from being changed or deleted (triggers); robot versions keep their
+description, declared inputs (the console's start form) and who deployed them
 
 Revision ID: 0008
 Revises: 0007
@@ -20,6 +21,10 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("robot_versions") as batch:
+        batch.add_column(sa.Column("description", sa.Text(), nullable=False, server_default=""))
+        batch.add_column(sa.Column("inputs", sa.JSON(), nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("deployed_by", sa.String(200), nullable=True))
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -92,3 +97,6 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION audit_log_is_append_only()")
     for table in ("audit_log", "sign_in_failures", "web_sessions", "users"):
         op.drop_table(table)
+    with op.batch_alter_table("robot_versions") as batch:
+        for column in ("deployed_by", "inputs", "description"):
+            batch.drop_column(column)

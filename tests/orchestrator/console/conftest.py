@@ -43,6 +43,16 @@ steps:
   - browser.click: {target: "#no-such-button", label: "点击 <img src=x onerror=window.pwned=2>",
                     timeout: 2s}
 """
+GREET_ROBOT = """robot: greet
+title: 问候
+description: 按份数问候（测试启动表单）
+inputs:
+  count: {type: integer, required: true, description: 份数}
+  note: {type: text, default: 你好}
+steps:
+  - wait: 2s
+  - log: "${inputs.note} × ${inputs.count}"
+"""
 SLOW_ROBOT = """robot: slow
 title: 慢机器人
 steps:
@@ -84,7 +94,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("console")
     settings = Settings(data_dir=root / "data")
     app = create_app(settings, services=True)
-    for name, text in {"markup": MARKUP_ROBOT, "slow": SLOW_ROBOT}.items():
+    for name, text in {"markup": MARKUP_ROBOT, "slow": SLOW_ROBOT, "greet": GREET_ROBOT}.items():
         (root / f"{name}.yaml").write_text(text, encoding="utf-8")
     with app.state.sessions.begin() as session:
         deploy.deploy_folder(session, root)

@@ -20,7 +20,8 @@ from orchestrator.roles import PEOPLE_ROLES, Role
 from tests.orchestrator.console.conftest import DOCS_SHOTS, PASSWORD, Site, sign_in, wait_for
 
 pytestmark = pytest.mark.acceptance
-NAV = {"/console/": "今日", "/console/runs": "运行记录", "/console/kpi": "效益看板",
+NAV = {"/console/": "今日", "/console/runs": "运行记录", "/console/robots": "机器人",
+       "/console/kpi": "效益看板",
        "/console/credentials": "凭据", "/console/users": "用户", "/console/audit": "审计"}
 ADMIN_PAGES = ("/console/credentials", "/console/users", "/console/audit")
 
@@ -196,10 +197,42 @@ def test_cancelling_shows_the_new_state_without_a_reload(site: Site, page: Page)
     assert page.evaluate("window.notReloaded") is True or page.url.endswith(f"/runs/{slow}")
 
 
+def test_a_run_started_from_its_robots_form_turns_succeeded_live(site: Site,
+                                                                  page: Page) -> None:
+    sign_in(page, site, "author", then="/console/robots")
+    page.click("a[href='/console/robots/greet']")
+    expect(page.locator("h1")).to_contain_text("问候")
+    page.fill("#start input[name=count]", "三")
+    page.fill("#start input[name=note]", "早上好")
+    page.click("#start-run")
+    expect(page.locator("[data-problem=count]")).to_have_text("“三”不是有效的整数")
+    expect(page.locator("#start input[name=note]")).to_have_value("早上好")  # kept
+    page.fill("#start input[name=count]", "")
+    page.click("#start-run")
+    expect(page.locator("[data-problem=count]")).to_have_text("请填写此项")
+    page.fill("#start input[name=count]", "3")
+    page.click("#start-run")
+    expect(page).to_have_url(re.compile(r"/console/runs/\d+$"))
+    job_id = int(page.url.rsplit("/", 1)[1])
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("#run-state")).to_have_text("成功", timeout=60_000)
+    assert page.evaluate("window.notReloaded") is True  # htmx swapped it in
+    job = site.job(job_id)
+    assert job["state"] == "succeeded" and job["inputs"] == {"count": 3, "note": "早上好"}
+    assert job["source"] == "console"
+    with site.api() as http:
+        logs = [e for e in http.get(f"/api/v1/jobs/{job_id}/events").json()
+                if e["type"] == "log"]
+    assert any(e["message"] == "早上好 × 3" for e in logs)
+    page.goto(f"{site.url}/console/robots/greet")
+    expect(page.locator("#recent")).to_contain_text(f"#{job_id}")
+
+
 def test_pages_in_english_and_the_screenshots_for_the_docs(site: Site, page: Page) -> None:
     DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
     sign_in(page, site, "admin")
-    pages = {"today": "/console/", "runs": "/console/runs",
+    pages = {"today": "/console/", "runs": "/console/runs", "robots": "/console/robots",
+             "robot": "/console/robots/greet",
              "run": f"/console/runs/{site.jobs['markup']}", "kpi": "/console/kpi",
              "credentials": "/console/credentials", "users": "/console/users",
              "audit": "/console/audit"}
@@ -231,6 +264,8 @@ def test_every_mutating_action_is_in_the_audit_log(site: Site, page: Page) -> No
     assert ("zhao", "POST /console/sign-in", 429) in seen
     assert ("qian", "POST /console/password", 303) in seen
     assert ("admin", "POST /console/language", 303) in seen
+    assert ("author", "POST /console/robots/{name}/start", 303) in seen
+    assert ("author", "POST /console/robots/{name}/start", 422) in seen
     assert ("operator", "POST /console/runs/{job_id}/cancel", 403) in seen  # CSRF refused
     objects = {o for _, action, _, o in rows if action.endswith("/cancel")}
     assert f"job {site.jobs['slow']}" in objects
