@@ -98,6 +98,10 @@ class Schedule(Base):
     misfire: Mapped[str] = mapped_column(String(20), default="run_once")
     source: Mapped[str] = mapped_column(String(500), default="")
     last_fire: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # paused by a person (the console, the API): kept when the schedule files are deployed
+    # again, which set `enabled` from the file
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Fire(Base):

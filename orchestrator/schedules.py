@@ -31,6 +31,7 @@ from libs.checks.base import suggest
 from libs.errors import Pos, Problem, RobotFileError
 from libs.loader import YList, YMap, load_yaml, pos_of, read_text
 from libs.types import parse_duration
+from orchestrator.jobs import JobError
 from orchestrator.models import Fire, Robot, Schedule
 
 # The banks these schedules are for keep China Standard Time; a schedule elsewhere says so.
@@ -518,6 +519,8 @@ class ScheduleStatus:
     next_fire: dt.datetime | None
     last_fire: dt.datetime | None  # the latest fire that happened (a row in `fires`)
     last_job: int | None
+    paused: bool = False
+    paused_by: str | None = None
 
 
 def status(session: Session, now: dt.datetime | None = None) -> list[ScheduleStatus]:
@@ -533,7 +536,7 @@ def status(session: Session, now: dt.datetime | None = None) -> list[ScheduleSta
     out = []
     for row, fired, job in rows:
         upcoming = None
-        if row.enabled:
+        if row.enabled and not row.paused:
             try:
                 upcoming = next_fire(make_trigger(row.cron, row.timezone), now)
             except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
@@ -543,5 +546,40 @@ def status(session: Session, now: dt.datetime | None = None) -> list[ScheduleSta
                                   misfire=row.misfire, labels=list(row.labels),
                                   priority=row.priority, source=row.source, next_fire=upcoming,
                                   last_fire=None if fired is None else as_utc(fired),
-                                  last_job=job))
+                                  last_job=job, paused=row.paused, paused_by=row.paused_by))
     return out
+
+
+def set_paused(session: Session, name: str, paused: bool, by: str,
+               now: dt.datetime | None = None) -> Schedule:
+    """Pause or resume a schedule. It stays so when its file is deployed again (sync() leaves
+    `paused` alone) and across restarts; resumed, it starts from now: no fires for the time it
+    was paused."""
+    row = session.get(Schedule, name)
+    if row is None:
+        raise JobError(404, f"no schedule '{name}'")
+    if paused != row.paused:
+        row.paused, row.paused_by = paused, by if paused else None
+        if not paused:
+            row.last_fire = as_utc(now or dt.datetime.now(dt.UTC))
+    return row
+
+
+def fires_of(session: Session, name: str, limit: int = 10) -> list[Fire]:
+    return list(session.scalars(select(Fire).where(Fire.schedule == name)
+                                .order_by(Fire.fire_time.desc()).limit(limit)))
+
+
+def upcoming(cron: str, timezone: str, count: int, now: dt.datetime | None = None
+             ) -> list[dt.datetime]:
+    """The next `count` fire times."""
+    trigger = make_trigger(cron, timezone)
+    found: list[dt.datetime] = []
+    after = now or dt.datetime.now(dt.UTC)
+    while len(found) < count:
+        fire = next_fire(trigger, after)
+        if fire is None:
+            break
+        found.append(fire)
+        after = fire
+    return found

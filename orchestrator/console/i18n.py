@@ -107,6 +107,17 @@ ZH: dict[str, str] = {
     "Versions": "版本", "Version": "版本", "Deployed": "部署时间", "current": "当前",
     "Deployed by": "部署人",
     "Compare A with B": "比较 A 与 B",
+    # schedules, queues, workers
+    "Schedule": "计划", "Next fires": "下次触发", "Recent fires": "最近触发",
+    "disabled in its file": "计划文件中已停用", "Pause": "暂停", "Resume": "恢复",
+    "Run now": "立即运行", "No schedule yet.": "暂无计划。",
+    "Attempts": "尝试次数", "History": "历史", "No item matches.": "没有符合条件的事项。",
+    "More": "更多", "Abandon": "放弃",
+    "Add items from an Excel or CSV file": "从 Excel 或 CSV 文件添加事项",
+    "File": "文件", "Column holding each item's reference": "事项编号所在列", "Add": "添加",
+    "Online": "在线", "Runs waiting for a worker": "等待工作站的运行", "Labels": "标签",
+    "Last heartbeat": "最近心跳", "Current run": "当前运行", "Busy over 24 h": "24 小时利用率",
+    "online": "在线", "offline": "离线", "No worker has called yet.": "尚无工作站连接。",
     # kpi
     "Hours saved": "节省工时", "Runs done": "运行次数", "Items done": "完成事项",
     "Handed back": "转人工", "Success rate": "成功率", "Robot minutes": "机器人分钟",

@@ -94,7 +94,8 @@ class Scheduler:
         with self.sessions() as session:  # just what is needed to know what is due
             rows = session.execute(select(Schedule.name, Schedule.cron, Schedule.timezone,
                                           Schedule.last_fire)
-                                   .where(Schedule.enabled.is_(True))).all()
+                                   .where(Schedule.enabled.is_(True),
+                                          Schedule.paused.is_(False))).all()
         created, next_due = 0, None
         remembered: dict[tuple[str, str, str, dt.datetime], dt.datetime | None] = {}
         for row in rows:
@@ -127,7 +128,7 @@ class Scheduler:
              now: dt.datetime) -> int:
         with self.sessions() as session:
             row = session.get(Schedule, name)
-        if row is None or not row.enabled:
+        if row is None or not row.enabled or row.paused:
             return 0
         fires, dropped = due_fires(trigger, row.misfire, watermark, now, self.grace_s)
         if dropped:

@@ -1,6 +1,7 @@
 """people who sign in to the console, their sessions and failed sign-ins; the audit log, which
 the database itself keeps from being changed or deleted (triggers); robot versions keep their
-description, declared inputs (the console's start form) and who deployed them
+description, declared inputs (the console's start form) and who deployed them; schedules can be
+paused by people
 
 Revision ID: 0008
 Revises: 0007
@@ -21,6 +22,10 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("schedules") as batch:
+        batch.add_column(sa.Column("paused", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
+        batch.add_column(sa.Column("paused_by", sa.String(200), nullable=True))
     with op.batch_alter_table("robot_versions") as batch:
         batch.add_column(sa.Column("description", sa.Text(), nullable=False, server_default=""))
         batch.add_column(sa.Column("inputs", sa.JSON(), nullable=False, server_default="[]"))
@@ -100,3 +105,6 @@ def downgrade() -> None:
     with op.batch_alter_table("robot_versions") as batch:
         for column in ("deployed_by", "inputs", "description"):
             batch.drop_column(column)
+    with op.batch_alter_table("schedules") as batch:
+        batch.drop_column("paused_by")
+        batch.drop_column("paused")

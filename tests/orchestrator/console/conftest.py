@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from orchestrator import deploy, people
+from orchestrator import deploy, people, queues, schedules
 from orchestrator.app import create_app
 from orchestrator.auth import create_token
 from orchestrator.roles import PEOPLE_ROLES, Role
@@ -53,6 +53,12 @@ steps:
   - wait: 2s
   - log: "${inputs.note} × ${inputs.count}"
 """
+SCHEDULE = """name: greet-mornings
+robot: greet
+cron: "30 8 * * 1-5"
+timezone: Asia/Shanghai
+inputs: {count: 1}
+"""
 SLOW_ROBOT = """robot: slow
 title: 慢机器人
 steps:
@@ -63,6 +69,7 @@ steps:
 
 @dataclass
 class Site:
+    root: Path
     url: str
     settings: Settings
     sessions: Any
@@ -102,11 +109,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                      else None) for role in Role}
         for role in PEOPLE_ROLES:
             people.create_user(session, role.value, role, PASSWORD)
+        (root / "schedules").mkdir()
+        (root / "schedules" / "greet.yaml").write_text(SCHEDULE, encoding="utf-8")
+        schedules.sync(session, schedules.load_schedules(root / "schedules"),
+                       str(root / "schedules"))
+        queues.create_queue(session, "letters", description="来信登记")
+        queues.add_items(session, "letters", [{"reference": "L-1", "payload": {"金额": 10}},
+                                              {"reference": "L-2", "payload": {"金额": 20}}])
     served = ThreadServer(lifespan="on")
     stop = threading.Event()
     with start_demo() as demo:
         served.start(app)
-        ready = Site(served.url, settings, app.state.sessions, tokens)
+        ready = Site(root, served.url, settings, app.state.sessions, tokens)
         worker = threading.Thread(target=run_worker, daemon=True, kwargs={
             "server": served.url, "token": tokens[Role.WORKER], "name": "console-pc",
             "work_dir": root / "runs", "stop": stop, "wait_s": 1.0,

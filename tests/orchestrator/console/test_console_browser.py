@@ -9,18 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select, update
 
-from orchestrator import people
-from orchestrator.models import AuditEntry, WebSession
+from orchestrator import people, queues, schedules
+from orchestrator.models import AuditEntry, QueueItem, Schedule, WebSession
 from orchestrator.roles import PEOPLE_ROLES, Role
 from tests.orchestrator.console.conftest import DOCS_SHOTS, PASSWORD, Site, sign_in, wait_for
 
 pytestmark = pytest.mark.acceptance
 NAV = {"/console/": "今日", "/console/runs": "运行记录", "/console/robots": "机器人",
+       "/console/schedules": "计划", "/console/queues": "工作队列", "/console/workers": "工作站",
        "/console/kpi": "效益看板",
        "/console/credentials": "凭据", "/console/users": "用户", "/console/audit": "审计"}
 ADMIN_PAGES = ("/console/credentials", "/console/users", "/console/audit")
@@ -228,11 +230,78 @@ def test_a_run_started_from_its_robots_form_turns_succeeded_live(site: Site,
     expect(page.locator("#recent")).to_contain_text(f"#{job_id}")
 
 
+def test_a_paused_schedule_stays_paused_when_its_file_is_deployed_again(site: Site,
+                                                                         page: Page) -> None:
+    sign_in(page, site, "operator", then="/console/schedules")
+    row = page.locator("tr[data-schedule=greet-mornings]")
+    expect(row).to_contain_text("在 08:30, 周一 到 周五")
+    expect(row).to_contain_text("Asia/Shanghai")
+    row.locator("button[data-action=pause]").click()
+    expect(row.locator(".schedule-state")).to_contain_text("已暂停")
+    with site.sessions.begin() as session:  # `workhand up`/`serve --schedules` again
+        schedules.sync(session, schedules.load_schedules(site.root / "schedules"),
+                       str(site.root / "schedules"))
+        assert session.get(Schedule, "greet-mornings").paused
+    page.reload()
+    expect(row.locator(".schedule-state")).to_contain_text("已暂停")
+    row.locator("button[data-action=run]").click()  # run now, paused or not
+    expect(page).to_have_url(re.compile(r"/console/runs/\d+$"))
+    job = site.job(int(page.url.rsplit("/", 1)[1]))
+    assert (job["robot"], job["schedule"], job["inputs"]) == ("greet", "greet-mornings",
+                                                              {"count": 1})
+    page.goto(f"{site.url}/console/schedules")
+    row.locator("button[data-action=resume]").click()
+    expect(row.locator(".schedule-state")).to_contain_text("启用")
+
+
+def test_queue_items_are_added_from_excel_and_retried(site: Site, page: Page,
+                                                      tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["编号", "客户名称"])
+    book.active.append(["L-3", "张三"])
+    book.active.append(["L-1", "重复的"])  # already there: skipped
+    upload = tmp_path / "来信.xlsx"
+    book.save(upload)
+    sign_in(page, site, "operator", then="/console/queues")
+    page.click("a[href='/console/queues/letters']")
+    page.set_input_files("#upload input[type=file]", str(upload))
+    page.fill("#upload input[name=reference_column]", "编号")
+    page.click("#upload button")
+    expect(page.locator("#items")).to_contain_text("L-3")
+    with site.sessions.begin() as session:
+        references = [i.reference for i in queues.list_items(session, "letters")]
+        assert references == ["L-1", "L-2", "L-3"]
+        item = queues.list_items(session, "letters")[1]
+        item.state, item.message = "failed", "核心系统无应答"
+    page.goto(f"{site.url}/console/queues/letters?state=failed")
+    failed = page.locator(f"tr[data-item='{item.id}']")
+    expect(failed).to_contain_text("核心系统无应答")
+    failed.locator("button[data-action=retry]").click()
+    with site.sessions.begin() as session:
+        again = session.get(QueueItem, item.id)
+        assert again is not None and (again.state, again.attempts) == ("new", 0)
+        assert again.message == "retried by operator"
+    sign_in(page, site, "viewer", then="/console/queues/letters")
+    expect(page.locator("#items button")).to_have_count(0)
+    expect(page.locator("#upload")).to_have_count(0)
+
+
+def test_the_workers_page_shows_the_fleet(site: Site, page: Page) -> None:
+    sign_in(page, site, "viewer", then="/console/workers")
+    row = page.locator("tr[data-worker=console-pc]")
+    expect(row).to_contain_text("在线")
+    expect(page.locator("#online")).to_have_text("1")
+
+
 def test_pages_in_english_and_the_screenshots_for_the_docs(site: Site, page: Page) -> None:
     DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
     sign_in(page, site, "admin")
     pages = {"today": "/console/", "runs": "/console/runs", "robots": "/console/robots",
-             "robot": "/console/robots/greet",
+             "robot": "/console/robots/greet", "schedules": "/console/schedules",
+             "queues": "/console/queues", "queue": "/console/queues/letters",
+             "workers": "/console/workers",
              "run": f"/console/runs/{site.jobs['markup']}", "kpi": "/console/kpi",
              "credentials": "/console/credentials", "users": "/console/users",
              "audit": "/console/audit"}
@@ -266,6 +335,9 @@ def test_every_mutating_action_is_in_the_audit_log(site: Site, page: Page) -> No
     assert ("admin", "POST /console/language", 303) in seen
     assert ("author", "POST /console/robots/{name}/start", 303) in seen
     assert ("author", "POST /console/robots/{name}/start", 422) in seen
+    assert ("operator", "POST /console/schedules/{name}/{change}", 303) in seen
+    assert ("operator", "POST /console/queues/{name}/upload", 303) in seen
+    assert ("operator", "POST /console/queue-items/{item_id}/{change}", 303) in seen
     assert ("operator", "POST /console/runs/{job_id}/cancel", 403) in seen  # CSRF refused
     objects = {o for _, action, _, o in rows if action.endswith("/cancel")}
     assert f"job {site.jobs['slow']}" in objects
