@@ -125,6 +125,10 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_dispatch", "state", "priority", "id"),
                       Index("ix_jobs_lease", "state", "lease_expires"),
+                      # the console's views of millions of runs: by day, by worker
+                      Index("ix_jobs_created", "created"), Index("ix_jobs_finished", "finished"),
+                      Index("ix_jobs_worker", "worker", "id"),
+                      Index("ix_jobs_state", "state", "id"),
                       Index("ix_jobs_ready", text("priority DESC"), "id",
                             postgresql_where=text(READY), sqlite_where=text(READY)))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),

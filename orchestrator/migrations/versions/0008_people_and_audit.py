@@ -22,6 +22,11 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    # the console's views of millions of runs: runs by day (created, finished), by worker
+    op.create_index("ix_jobs_created", "jobs", ["created"])
+    op.create_index("ix_jobs_finished", "jobs", ["finished"])
+    op.create_index("ix_jobs_worker", "jobs", ["worker", "id"])
+    op.create_index("ix_jobs_state", "jobs", ["state", "id"])  # a state's runs, newest first
     with op.batch_alter_table("schedules") as batch:
         batch.add_column(sa.Column("paused", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
@@ -97,6 +102,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for index in ("ix_jobs_state", "ix_jobs_worker", "ix_jobs_finished", "ix_jobs_created"):
+        op.drop_index(index, table_name="jobs")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION audit_log_is_append_only()")
