@@ -90,7 +90,7 @@ def test_by_month(recorded: sessionmaker[Session], settings: Settings) -> None:
     with recorded() as s:
         report = kpi.query(s, settings, by="month", end=dt.date(2024, 3, 31))
         with pytest.raises(ValueError, match="by must be"):
-            kpi.query(s, settings, by="week")
+            kpi.query(s, settings, by="year")
     march = figures(3, 2, 1, 12, 6, 1, 6.5, 90, 1.5, 0.015, 75, 0.6667)
     assert report["rows"] == [
         {"robot": "s1", "day": dt.date(2024, 2, 1),
@@ -100,6 +100,17 @@ def test_by_month(recorded: sessionmaker[Session], settings: Settings) -> None:
          **figures(1, 1, 0, 5, 0, 0, 2.0, 90, 1.5, 0.015, 75, 1)},
     ]
     assert report["by"] == "month" and report["totals"]["runs"] == 5
+
+
+def test_by_week_rows_start_on_monday(sessions: sessionmaker[Session],
+                                      settings: Settings) -> None:
+    with sessions.begin() as s:
+        for day in (dt.date(2024, 3, 6), dt.date(2024, 3, 10), dt.date(2024, 3, 11)):
+            record(s, "s1", day, True, 1, 0, 0, 60, S1)  # Wednesday, Sunday, Monday
+    with sessions() as s:
+        report = kpi.query(s, settings, by="week")
+    assert [(r["day"], r["runs"]) for r in report["rows"]] == [
+        (dt.date(2024, 3, 4), 2), (dt.date(2024, 3, 11), 1)]
 
 
 def test_concurrent_records_lose_nothing(sessions: sessionmaker[Session],
