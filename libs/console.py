@@ -20,7 +20,7 @@ from rich.table import Table
 from libs.run_result import RunResult
 
 OUTCOME_STYLE = {"done": "green", "business_exception": "yellow", "system_error": "red",
-                 "passed": "green", "failed": "red"}
+                 "skipped": "dim", "passed": "green", "failed": "red"}
 
 
 class ConsoleReporter:
@@ -71,6 +71,12 @@ class ConsoleReporter:
                 note = f": {escape(event['message'])}" if event["message"] else ""
                 out.print(f"[{style}]●[/] item {escape(event['item'])} "
                           f"[{style}]{event['outcome']}[/]{note}", highlight=False)
+        elif kind == "item.skipped":  # done in an earlier run (a retry of the failed items)
+            if self.items_task is not None:
+                self.progress.advance(self.items_task)
+            if self.verbose:
+                out.print(f"[dim]○ item {escape(event['item'])} skipped: "
+                          f"{escape(event['message'])}[/]", highlight=False)
         elif kind == "log":
             style = {"warning": "yellow", "error": "red"}.get(event.get("level", ""), "cyan")
             out.print(f"[{style}]›[/] {escape(str(event['message']))}", highlight=False)
@@ -92,13 +98,15 @@ def summary(result: RunResult) -> Table:
     if counts["total"]:
         table.add_row("work items", f"{counts['total']} total · [green]{counts['done']} done[/] · "
                       f"[yellow]{counts['business_exceptions']} business exceptions[/] · "
-                      f"[red]{counts['system_errors']} system errors[/]")
+                      f"[red]{counts['system_errors']} system errors[/]"
+                      + (f" · {counts['skipped']} skipped (done in an earlier run)"
+                         if counts.get("skipped") else ""))
     table.add_row("minutes saved", f"{result.minutes_saved:g}")
     if result.error:
         table.add_row("error", f"[red]{escape(result.error.get('message', ''))}[/]")
         if result.error.get("screenshot"):
             table.add_row("screenshot", str(result.error["screenshot"]))
-    problems = [i for i in result.work_items if i.outcome != "done"][:20]
+    problems = [i for i in result.work_items if i.outcome not in ("done", "skipped")][:20]
     for item in problems:
         table.add_row(f"  {escape(item.id)}", f"[{OUTCOME_STYLE[item.outcome]}]{item.outcome}[/] "
                       f"{escape(item.message)}")

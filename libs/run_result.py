@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+SKIPPED = "skipped"  # the outcome of an item a retry of the failed items did not run
+SKIPPED_MESSAGE = "done in an earlier run; skipped by a retry of failed items"
+
 
 @dataclass
 class ItemRecord:
     id: str
     index: int
-    outcome: str = "done"  # done | business_exception | system_error
+    outcome: str = "done"  # done | business_exception | system_error | skipped
     message: str = ""
     attempts: int = 1
     duration_ms: float = 0.0
@@ -49,10 +52,16 @@ class RunResult:
 
     @property
     def counts(self) -> dict[str, int]:
+        """Items by outcome. `skipped` (items done in an earlier run, left out by a retry of
+        the failed items) is there only when some were: the counts of every other run keep
+        their shape. Skipped items are in `total`, never in `done`."""
         outcomes = [i.outcome for i in self.work_items]
-        return {"total": len(outcomes), "done": outcomes.count("done"),
-                "business_exceptions": outcomes.count("business_exception"),
-                "system_errors": outcomes.count("system_error")}
+        counts = {"total": len(outcomes), "done": outcomes.count("done"),
+                  "business_exceptions": outcomes.count("business_exception"),
+                  "system_errors": outcomes.count("system_error")}
+        if skipped := outcomes.count(SKIPPED):
+            counts["skipped"] = skipped
+        return counts
 
     def to_json(self) -> dict[str, Any]:
         return {

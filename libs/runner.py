@@ -12,7 +12,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from libs.plan import (
 from libs.policy import Policy, local_env
 from libs.queues import QueueItem, QueueSource
 from libs.registry import describe_error, load_libraries
-from libs.run_result import ItemRecord, RunResult, StepStats
+from libs.run_result import SKIPPED, SKIPPED_MESSAGE, ItemRecord, RunResult, StepStats
 from libs.secrets import (
     SECRET_SETTINGS,
     Masker,
@@ -71,7 +71,6 @@ class RunDeadline(SystemFailure):
     retryable = False
 
 
-
 class _ItemFailed(Exception):
     """Internal: a work item ended in a business exception or system error."""
 
@@ -89,8 +88,11 @@ class Runner:
                  headed: bool = False, run_id: str | None = None, attempt: int = 1,
                  queues: QueueSource | None = None, policy: Policy | None = None,
                  time_limit: float | None = None,
-                 credential_hosts: Mapping[str, Sequence[str] | None] | None = None) -> None:
+                 credential_hosts: Mapping[str, Sequence[str] | None] | None = None,
+                 skip_items: Collection[str] = frozenset()) -> None:
         self.plan = plan
+        # work item ids done in an earlier run (a retry of the failed items): not run again
+        self.skip_items = frozenset(skip_items)
         self.output_dir = Path(output_dir)
         self.given_inputs = dict(inputs or {})
         self.finishing = False  # set once the run's result is being written
@@ -479,6 +481,9 @@ class Runner:
                                                 f"{SecretMisuse(secret.name)}"),
                                    node.common, "for_each")
             reference = str(value)
+            if reference in self.skip_items:  # a work queue's items are never skipped: it
+                self.skipped(reference, index)  # retries them itself (queues.py)
+                return
         record = ItemRecord(self.masker.text(reference), index,
                             queue_item=None if leased is None else leased.handle)
         self.result.work_items.append(record)
@@ -520,6 +525,15 @@ class Runner:
             if leased is not None and self.queues is not None and node.queue is not None \
                     and not interrupted:
                 self.queues.report(node.queue, leased, record.outcome, record.message)
+
+    def skipped(self, reference: str, index: int) -> None:
+        """An item done in an earlier run: its steps do not run again, and it is not counted
+        done again (minutes saved, the KPI) — it is listed, as skipped, and nothing more."""
+        record = ItemRecord(self.masker.text(reference), index, outcome=SKIPPED,
+                            message=SKIPPED_MESSAGE, attempts=0)
+        self.result.work_items.append(record)
+        self.emit({"type": "item.skipped", "item": record.id, "index": index,
+                   "outcome": SKIPPED, "message": SKIPPED_MESSAGE})
 
     def repeat(self, node: Repeat, scope: dict[str, Any]) -> None:
         count = 0

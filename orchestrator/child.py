@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                     credentials=spec.get("credentials") or {},
                     credential_hosts=spec.get("credential_hosts") or {},
                     run_id=f"{spec['job_id']}-{spec['attempt']}", attempt=int(spec["attempt"]),
-                    queues=queue_source(plan, spec), policy=policy, env=policy.env)
+                    queues=queue_source(plan, spec), policy=policy, env=policy.env,
+                    # a retry of the failed items: the work items done in an earlier run
+                    skip_items=frozenset(map(str, spec.get("skip_items") or ())))
     return 0 if runner.run().status == "passed" else 1
 
 

@@ -96,7 +96,7 @@ class Statements:
                     worker=bindparam("worker"), lease_expires=bindparam("expires"),
                     started=func.coalesce(JOBS.c.started, bindparam("now")))
             .returning(JOBS.c.id, JOBS.c.attempt, JOBS.c.robot, JOBS.c.version, JOBS.c.inputs,
-                       JOBS.c.timeout_s, JOBS.c.priority))
+                       JOBS.c.timeout_s, JOBS.c.priority, JOBS.c.skip_items))
         self.add_attempts = insert(ATTEMPTS)
         worker = insert_for(dialect)(WORKERS)
         self.seen = worker.on_conflict_do_update(index_elements=["name"], set_={
@@ -218,7 +218,9 @@ def _assignment(session: Session, row: Row[Any], settings: Settings) -> dict[str
             # where each credential's secrets may be sent (None: any host the worker allows)
             "credential_hosts": credential_hosts,
             "timeout_s": time_limit(row.timeout_s, settings),
-            "lease_seconds": settings.lease_seconds}
+            "lease_seconds": settings.lease_seconds,
+            # a retry of the failed items: the work items done before, which the robot skips
+            "skip_items": list(row.skip_items or [])}
 
 
 # --- how attempts end --------------------------------------------------------------------

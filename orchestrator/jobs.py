@@ -1,4 +1,4 @@
-"""Jobs: create one, cancel it, keep its lease alive, store its events, show it.
+"""Jobs: create one, retry one, cancel it, keep its lease alive, store its events, show it.
 
 Leasing and finishing (the hot path) are in dispatch.py. Every change of a job's state goes
 through states.check(), so the rules live in one place. A worker can only act on a job while it
@@ -65,10 +65,54 @@ def create_job(session: Session, *, robot: str, inputs: dict[str, Any] | None = 
               timeout_s=timeout_s, max_attempts=max_attempts, retry_delay_s=retry_delay_s,
               retry_backoff=retry_backoff, schedule=schedule, source=source,
               state=JobState.QUEUED.value)
+    return _queued(session, job)
+
+
+def _queued(session: Session, job: Job) -> Job:
     session.add(job)
     session.flush()
-    arrivals.announce(session, job.labels, at=not_before)
+    arrivals.announce(session, job.labels, at=job.not_before)  # waiting leases wake
     return job
+
+
+MAX_CHAIN = 1000  # retries of retries followed back, at most
+
+
+def retry(session: Session, job_id: int, *, only_failed_items: bool = False) -> Job:
+    """A new job that runs what a finished job ran: the same robot version (not the robot's
+    current one: a retry repeats that run), inputs, labels, priority, timeout and retry policy,
+    with retry_of naming the original. 409 while the original has not finished.
+
+    only_failed_items: the new job's skip_items are the work items done in the original or in
+    any run of its chain of retries (retry_of, followed back), so the robot runs only the
+    items that are not done yet (libs/runner.py); a work queue's items are left out of it, as
+    queues retry their own items."""
+    original = get_job(session, job_id)
+    if JobState(original.state) not in states.FINAL:
+        raise JobError(409, f"job {job_id} is {original.state}: only a finished job can be "
+                            "retried; wait for it to end, or cancel it first")
+    job = Job(robot=original.robot, version=original.version,
+              inputs=dict(original.inputs or {}), priority=original.priority,
+              labels=list(original.labels or []), timeout_s=original.timeout_s,
+              max_attempts=original.max_attempts, retry_delay_s=original.retry_delay_s,
+              retry_backoff=original.retry_backoff, source="api", retry_of=original.id,
+              skip_items=done_in_chain(session, original) if only_failed_items else None,
+              state=JobState.QUEUED.value)
+    return _queued(session, job)
+
+
+def done_in_chain(session: Session, job: Job) -> list[str]:
+    """The work item ids (JobItem.reference) done in this job or in any job it retries,
+    however far back; work-queue items are not among them."""
+    chain, back = [job.id], job.retry_of
+    while back is not None and back not in chain and len(chain) < MAX_CHAIN:
+        chain.append(back)
+        back = session.scalar(select(Job.retry_of).where(Job.id == back))
+    return list(session.scalars(
+        select(JobItem.reference).distinct()
+        .where(JobItem.job_id.in_(chain), JobItem.outcome == "done",
+               JobItem.queue_item_id.is_(None))
+        .order_by(JobItem.reference)))
 
 
 def time_limit(timeout_s: float | None, settings: Settings) -> float:
@@ -227,6 +271,7 @@ def job_view(session: Session, job: Job, *, items: bool = True) -> dict[str, Any
         "not_before": aware(job.not_before), "created": aware(job.created),
         "started": aware(job.started), "finished": aware(job.finished),
         "error": job.error, "result": job.result,
+        "retry_of": job.retry_of, "skip_items": job.skip_items,
     }
     if items:
         rows = session.scalars(select(JobItem).where(JobItem.job_id == job.id)

@@ -155,6 +155,10 @@ class Job(Base):
     finished: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # a retry of a finished job (POST /jobs/{id}/retry): the job it retries, and, when only its
+    # failed items are retried, the work item ids done in any run of that chain (not run again)
+    retry_of: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    skip_items: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class Attempt(Base):
@@ -176,9 +180,11 @@ class Attempt(Base):
 
 class JobItem(Base):
     """A work item of a job: done, business_exception or system_error, with its message; one
-    row per item across the job's attempts. `worked_by`: the attempts that worked it (more
-    than one: re-worked, after an attempt was interrupted). A work-queue item's row is written
-    when the orchestrator takes its outcome (queue_item_id), never from the robot's word."""
+    row per item across the job's attempts. `skipped`: done in an earlier run of the job's
+    chain of retries and not run again (Job.skip_items): no work, no KPI. `worked_by`: the
+    attempts that worked it (more than one: re-worked, after an attempt was interrupted). A
+    work-queue item's row is written when the orchestrator takes its outcome (queue_item_id),
+    never from the robot's word."""
 
     __tablename__ = "job_items"
     __table_args__ = (Index("ix_job_items_queue_item", "job_id", "queue_item_id"),)

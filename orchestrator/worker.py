@@ -343,7 +343,8 @@ class JobRun:
                 "server": self.api.url,
                 "worker": self.worker, "token": self.spec.get("job_token", ""),
                 "home": str(self.home), "policy": conf.policy.to_spec(),
-                "lease_seconds": self.lease.lease_s}
+                "lease_seconds": self.lease.lease_s,
+                "skip_items": list(self.spec.get("skip_items") or [])}
         assert child.stdin is not None
         try:  # stdin stays open: the child stops itself when it closes (the worker died)
             child.stdin.write(json.dumps(spec).encode() + b"\n")

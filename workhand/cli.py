@@ -66,11 +66,17 @@ def run(
         "--allow-host", help="a host the robot may reach: a name, *.suffix, an address or a "
                              "network such as 10.0.0.0/8 (repeatable; none given: any host)"
     )] = None,
+    skip_item: Annotated[list[str] | None, typer.Option(
+        "--skip-item", help="a work item id done in an earlier run: its steps are not run, "
+                            "it is listed as skipped (repeatable)")] = None,
 ) -> None:
     """Run a robot; exit 0 only when it passed.
 
     The robot reads its own folder and its output folder and writes only its output folder;
-    --allow-read and --allow-write add folders, as a worker's settings (folders:) do."""
+    --allow-read and --allow-write add folders, as a worker's settings (folders:) do.
+    --skip-item ID (repeated) retries only the failed items of an earlier run: a for_each
+    with work_item: passes over the items with those ids (a work queue's items are not
+    affected)."""
     try:
         plan = check_file(robot)
         creds = load_credentials(credentials)
@@ -81,7 +87,7 @@ def run(
     out = output or Path("output") / f"{plan.robot}-{stamp}"
     policy = run_policy(allow_read or [], allow_write or [], allow_host or [])
     result = _run_and_show(plan, out, parse_inputs(input or []), creds, headed, verbose,
-                           policy=policy)
+                           policy=policy, skip_items=frozenset(skip_item or ()))
     raise typer.Exit(0 if result.status == "passed" else 1)
 
 
@@ -99,11 +105,12 @@ def run_policy(read: list[Path], write: list[Path], hosts: list[str]) -> Policy:
 
 def _run_and_show(plan: Plan, out: Path, inputs: dict[str, str],
                   creds: CredentialsFile, headed: bool, verbose: bool,
-                  env: dict[str, str] | None = None, policy: Policy | None = None) -> RunResult:
+                  env: dict[str, str] | None = None, policy: Policy | None = None,
+                  skip_items: frozenset[str] = frozenset()) -> RunResult:
     with ConsoleReporter(console, verbose) as reporter:
         result = Runner(plan, output_dir=out, inputs=inputs, credentials=creds.fields,
                         credential_hosts=creds.hosts, sinks=[reporter], headed=headed,
-                        env=env, policy=policy).run()
+                        env=env, policy=policy, skip_items=skip_items).run()
     if result.error and result.error.get("problems"):
         for line in result.error["problems"]:
             err_console.print(escape(line), highlight=False, soft_wrap=True)

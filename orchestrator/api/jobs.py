@@ -1,4 +1,5 @@
-"""Jobs as other systems see them: start, follow, cancel (the "process middle platform")."""
+"""Jobs as other systems see them: start, follow, retry, cancel (the "process middle
+platform")."""
 
 from __future__ import annotations
 
@@ -33,6 +34,51 @@ class JobCreate(BaseModel):
     retry_backoff: float = Field(2.0, ge=1, le=10)
 
 
+class JobItemView(BaseModel):
+    reference: str
+    outcome: str = Field(description="done, business_exception, system_error or skipped")
+    message: str
+    attempts: int
+    worked_by: list[int] = Field(description="the attempts of the job that worked it")
+    queue_item: int | None = Field(description="the work-queue item it is, if any")
+
+
+class JobView(BaseModel):
+    """A job as GET /jobs/{id} shows it (no credentials ever)."""
+    model_config = ConfigDict(extra="allow")  # what jobs.job_view adds later is not dropped
+    id: int
+    robot: str
+    version: str = Field(description="the robot version (bundle digest) it runs")
+    state: JobState
+    inputs: dict[str, Any]
+    priority: int
+    labels: list[str]
+    attempt: int
+    max_attempts: int
+    worker: str | None
+    schedule: str | None
+    source: str
+    cancel_requested: bool
+    not_before: dt.datetime | None
+    created: dt.datetime | None
+    started: dt.datetime | None
+    finished: dt.datetime | None
+    error: dict[str, Any] | None
+    result: dict[str, Any] | None
+    retry_of: int | None = Field(None, description="the job this one retries")
+    skip_items: list[str] | None = Field(
+        None, description="work item ids done in an earlier run of the retried chain: not "
+                          "run again (a retry of the failed items)")
+    items: list[JobItemView] | None = Field(None, description="its work items (GET /jobs/{id})")
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    only_failed_items: bool = Field(
+        False, description="run only the work items not done yet: those done in the job, or "
+                           "in any earlier run of its chain of retries, are skipped")
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create(body: JobCreate, caller: Starter, request: Request) -> dict[str, Any]:
     """Start a robot; answers with the job id at once (the job runs when a worker is free)."""
@@ -61,11 +107,24 @@ def list_jobs(caller: Reader, request: Request,
         return [jobs.job_view(session, j, items=False) for j in session.scalars(query)]
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=JobView)
 def get(job_id: Id, caller: Reader, request: Request) -> dict[str, Any]:
     """The job's state, its work items and its result."""
     with transaction(request) as session:
         return jobs.job_view(session, jobs.get_job(session, job_id))
+
+
+@router.post("/{job_id}/retry", status_code=status.HTTP_201_CREATED, response_model=JobView)
+def retry(job_id: Id, caller: Operator, request: Request,
+          body: RetryRequest | None = None) -> dict[str, Any]:
+    """Run a finished job again as a new job (retry_of: this one) with the same robot version,
+    inputs, labels, priority, timeout and retry policy; only_failed_items: true skips the work
+    items already done in it or in the runs it retries (skip_items). 409 while it has not
+    finished."""
+    with transaction(request) as session:
+        job = jobs.retry(session, job_id,
+                         only_failed_items=body is not None and body.only_failed_items)
+        return jobs.job_view(session, job)
 
 
 @router.post("/{job_id}/cancel")

@@ -144,6 +144,22 @@ def test_hand_back_needs_a_reason(demo: DemoSystems) -> None:
     assert rec["handed_back"] is True and rec["handback_reason"] == "经营异常，请网点核实"
 
 
+def test_an_outage_fails_an_account_until_it_is_lifted(demo: DemoSystems) -> None:
+    c = client(demo, "accounts")
+    demo.outage([DUE])
+    assert demo.state()["outage"] == [DUE]
+    page = c.get(f"/accounts/account/{DUE}")
+    assert page.status_code == 503 and "系统繁忙" in page.text and "年检通过" not in page.text
+    assert c.post(f"/accounts/account/{DUE}/inspect").status_code == 503
+    assert account(demo, DUE)["actions"] == []
+    demo.outage([])
+    assert c.post(f"/accounts/account/{DUE}/inspect").status_code == 303
+    assert len(account(demo, DUE)["actions"]) == 1
+    demo.outage([DUE])
+    demo.reset()  # a reset ends it too
+    assert demo.state()["outage"] == []
+
+
 def test_unknown_account_is_a_clear_404(demo: DemoSystems) -> None:
     r = client(demo, "accounts").get("/accounts/account/123")
     assert r.status_code == 404 and "账户 123 不存在" in r.text
@@ -251,13 +267,14 @@ def test_reset_reseeds_everything(demo: DemoSystems) -> None:
 
 
 def test_test_endpoints_refuse_other_machines() -> None:
-    async def ask(host: str) -> tuple[int, int]:
+    async def ask(host: str) -> tuple[int, int, int]:
         transport = httpx.ASGITransport(app=create_app(DemoState()), client=(host, 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://demo") as c:
-            return (await c.get("/_state")).status_code, (await c.post("/_reset")).status_code
+            return ((await c.get("/_state")).status_code, (await c.post("/_reset")).status_code,
+                    (await c.post("/_outage", json={"accounts": []})).status_code)
 
-    assert asyncio.run(ask("10.1.2.3")) == (403, 403)
-    assert asyncio.run(ask("127.0.0.1")) == (200, 200)
+    assert asyncio.run(ask("10.1.2.3")) == (403, 403, 403)
+    assert asyncio.run(ask("127.0.0.1")) == (200, 200, 200)
 
 
 def test_env_points_robots_at_each_system(demo: DemoSystems) -> None:

@@ -83,6 +83,49 @@ def test_work_items_are_counted_apart_and_system_errors_retried(run_robot: Run) 
     assert len(events.of_type("item.end")) == 4
 
 
+def test_a_retry_of_failed_items_skips_the_items_done_before(run_robot: Run,
+                                                              tmp_path: Path) -> None:
+    """skip_items (a retry of the failed items): the skipped items' steps never run, they are
+    listed as skipped, and neither counted done nor saving minutes again."""
+    result, events = run_robot("""
+        robot: items
+        savings: {minutes_per_item: 10}
+        steps:
+          - for_each: ["a", "b", "c", "d"]
+            as: code
+            work_item: "ACC-${code}"
+            steps:
+              - fake.flaky: "${code}"
+        """, skip_items=frozenset({"ACC-a", "ACC-c", "ACC-zz"}))
+    assert sorted(k for k in CALLS if k != "closed") == ["b", "d"]  # only these steps ran
+    assert result.status == "passed"
+    assert result.counts == {"total": 4, "done": 2, "business_exceptions": 0,
+                             "system_errors": 0, "skipped": 2}
+    assert result.minutes_saved == 20
+    saved = json.loads((tmp_path / "out" / "result.json").read_text(encoding="utf-8"))
+    assert saved["items"]["skipped"] == 2 and saved["items"]["done"] == 2
+    assert [(w["id"], w["outcome"]) for w in saved["work_items"]] == [
+        ("ACC-a", "skipped"), ("ACC-b", "done"), ("ACC-c", "skipped"), ("ACC-d", "done")]
+    skipped = [w for w in saved["work_items"] if w["outcome"] == "skipped"]
+    assert all(w["message"] == "done in an earlier run; skipped by a retry of failed items"
+               and w["attempts"] == 0 for w in skipped)
+    assert [e["item"] for e in events.of_type("item.skipped")] == ["ACC-a", "ACC-c"]
+    assert [e["item"] for e in events.of_type("item.start")] == ["ACC-b", "ACC-d"]
+
+
+def test_without_skips_the_counts_keep_their_shape(run_robot: Run) -> None:
+    result, _ = run_robot("""
+        robot: items
+        steps:
+          - for_each: ["a"]
+            as: code
+            work_item: "${code}"
+            steps: [log: "${code}"]
+        """)
+    assert result.counts == {"total": 1, "done": 1, "business_exceptions": 0,
+                             "system_errors": 0}
+
+
 def test_failure_names_the_step_and_leaves_a_screenshot(run_robot: Run, tmp_path: Path) -> None:
     result, events = run_robot("""
         robot: breaks

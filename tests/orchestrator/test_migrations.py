@@ -56,3 +56,44 @@ def test_0005_leaves_old_credentials_unbound(db_url: str) -> None:
             assert conn.execute(text("SELECT count(*) FROM credentials")).scalar() == 1
     finally:
         engine.dispose()
+
+
+def _ready_index(engine: Engine) -> str:
+    """How the database holds ix_jobs_ready (its definition), '' when it is gone."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            found = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = "
+                                      "'ix_jobs_ready'")).scalar()
+        else:
+            found = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                                      "'ix_jobs_ready' AND schemaname = current_schema()")
+                                 ).scalar()
+    return str(found or "")
+
+
+def test_0008_leaves_old_jobs_no_retries_and_keeps_the_ready_index(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        alembic(engine, "0007")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO robot_versions (digest, robot, title, file, bundle, "
+                              "savings, credentials, deployed) VALUES ('d', 'r', '', 'r.yaml', "
+                              ":b, '{}', '[]', CURRENT_TIMESTAMP)"), {"b": b"zip"})
+            conn.execute(text("INSERT INTO jobs (robot, version, inputs, state, priority, "
+                              "labels, attempt, max_attempts, retry_delay_s, retry_backoff, "
+                              "cancel_requested, source, created) VALUES ('r', 'd', '{}', "
+                              "'failed', 0, '[]', 1, 1, 10, 2, false, 'api', "
+                              "CURRENT_TIMESTAMP)"))
+        index = _ready_index(engine)
+        assert "queued" in index
+        alembic(engine, "head")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT retry_of, skip_items FROM jobs")).one() == (
+                None, None)
+        assert _ready_index(engine) == index  # the partial index, WHERE and all
+        alembic(engine, "0007", down=True)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM jobs")).scalar() == 1
+        assert _ready_index(engine) == index
+    finally:
+        engine.dispose()

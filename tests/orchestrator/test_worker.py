@@ -234,6 +234,21 @@ def test_a_job_runs_with_its_inputs_items_events_and_files(setup: Setup) -> None
     assert len(list((setup.work_dir / "bundles").iterdir())) == 1
 
 
+def test_a_retry_of_the_failed_items_reaches_the_robot(setup: Setup) -> None:
+    first = setup.ended(setup.start_job("batch"))
+    retried = setup.http.post(f"/api/v1/jobs/{first['id']}/retry",
+                              json={"only_failed_items": True})
+    assert retried.status_code == 201, retried.text
+    job = setup.ended(retried.json()["id"])
+    assert job["skip_items"] == ["A-1", "C-3"]
+    assert [(i["reference"], i["outcome"]) for i in job["items"]] == [
+        ("A-1", "skipped"), ("B-2", "business_exception"), ("C-3", "skipped")]
+    assert job["result"]["items"]["skipped"] == 2 and job["result"]["minutes_saved"] == 0
+    events = setup.events(job["id"])
+    assert [e["item"] for e in events if e["type"] == "item.start"] == ["B-2"]  # only it ran
+    assert [e["message"] for e in events if e["type"] == "log"].count("handled A-1") == 0
+
+
 def test_an_outcome_over_the_report_limit_is_reported_as_its_summary(tmp_path: Path) -> None:
     """A lease request whose reports are too large (413) must not be retried for ever: each
     outcome goes alone, shortened to its summary if need be, and the job ends as it ran."""

@@ -53,6 +53,22 @@ def test_run_inputs_credentials_and_exit_codes(tmp_path: Path) -> None:
     assert broken.returncode == 2 and "missing.yaml:1:1: robot file not found" in broken.stderr
 
 
+def test_run_skips_the_items_given_with_skip_item(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "robot: items\nsteps:\n  - for_each: [A, B, C]\n    as: code\n"
+        "    work_item: '${code}'\n    steps:\n"
+        "      - files.write_text: {path: worked.txt, text: '${code}', append: true}\n",
+        encoding="utf-8")
+    ran = workhand("run", "r.yaml", "--output", "out", "--skip-item", "A", "--skip-item", "C",
+                   cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (tmp_path / "out" / "worked.txt").read_text(encoding="utf-8") == "B"
+    result = json.loads((tmp_path / "out" / "result.json").read_text(encoding="utf-8"))
+    assert result["items"] == {"total": 3, "done": 1, "business_exceptions": 0,
+                               "system_errors": 0, "skipped": 2}
+    assert "2 skipped" in ran.stdout
+
+
 def test_steps_and_schema(tmp_path: Path) -> None:
     listed = workhand("steps", cwd=tmp_path)
     assert listed.returncode == 0 and "fail_item" in listed.stdout

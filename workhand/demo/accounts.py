@@ -44,6 +44,13 @@ def build(state: DemoState) -> APIRouter:
         return frame("账户不存在", f'<div class="error">账户 {escape(number)} 不存在，请核对账号。'
                      '</div>', user, status=404)
 
+    def unavailable(number: str, user: str) -> HTMLResponse | None:
+        """An outage of this account's records (tests: POST /_outage): nothing can be done."""
+        if not state.down(number):
+            return None
+        return frame("系统繁忙", '<div class="error">账户管理系统繁忙，请稍后再试。</div>', user,
+                     status=503)
+
     @router.get("")
     @router.get("/")
     def home(request: Request) -> RedirectResponse:
@@ -112,6 +119,8 @@ def build(state: DemoState) -> APIRouter:
         rec = state.accounts.get(number)
         if rec is None:
             return missing(number, user)
+        if busy := unavailable(number, user):
+            return busy
         return detail(rec, user, done if done in DONE_TEXT else "")
 
     def back(number: str, done: str) -> RedirectResponse:
@@ -122,6 +131,8 @@ def build(state: DemoState) -> APIRouter:
         user = require_user(request, state, "accounts")
         if number not in state.accounts:
             return missing(number, user)
+        if busy := unavailable(number, user):
+            return busy
         state.inspect(number, user)
         return back(number, "inspect")
 
@@ -131,6 +142,8 @@ def build(state: DemoState) -> APIRouter:
         user = require_user(request, state, "accounts")
         if number not in state.accounts:
             return missing(number, user)
+        if busy := unavailable(number, user):
+            return busy
         if confirmed != "1":
             return frame("止付未确认",
                          '<div class="error">止付操作未经确认，账户状态未改变。</div>', user,
@@ -144,6 +157,8 @@ def build(state: DemoState) -> APIRouter:
         user = require_user(request, state, "accounts")
         if number not in state.accounts:
             return missing(number, user)
+        if busy := unavailable(number, user):
+            return busy
         if not reason.strip():
             return frame("缺少转交原因", '<div class="error">请填写转交原因。</div>', user,
                          status=400)

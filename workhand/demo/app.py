@@ -78,6 +78,17 @@ def create_app(state: DemoState) -> FastAPI:
     def get_state(request: Request) -> Response | dict[str, Any]:
         return _local_only(request) or state.snapshot()
 
+    @app.post("/_outage", response_model=None)
+    async def outage(request: Request) -> Response | dict[str, Any]:
+        """{"accounts": [...]}: the account system answers 503 for these until cleared ([])
+        or reset; tests use it to make some work items fail."""
+        refused = _local_only(request)
+        if refused:
+            return refused
+        accounts = (await request.json()).get("accounts") or []
+        state.set_outage([str(a) for a in accounts])
+        return {"outage": sorted(state.outage)}
+
     @app.post("/_reset", response_model=None)
     def reset(request: Request) -> Response | dict[str, Any]:
         refused = _local_only(request)

@@ -60,6 +60,11 @@ class DemoSystems:
         result: dict[str, Any] = response.json()
         return result
 
+    def outage(self, accounts: list[str]) -> None:
+        """The account system fails for these accounts (503) until outage([]) or reset()."""
+        httpx.post(f"{self.base_url}/_outage", json={"accounts": accounts},
+                   timeout=10).raise_for_status()
+
     def reset(self) -> None:
         """Re-seed every system: accounts back to 待年检, no tickets, no mails, no sessions."""
         httpx.post(f"{self.base_url}/_reset", timeout=10).raise_for_status()

@@ -61,6 +61,8 @@ class DemoState:
             self.imaging_queries: list[str] = []
             self.registry_searches: list[str] = []
             self.downloads: list[dict[str, str]] = []
+            # accounts whose pages answer 503 (POST /_outage): a robot's work on them fails
+            self.outage: set[str] = set()
 
     # sessions -----------------------------------------------------------------------------
     def login(self, system: str, username: str, password: str) -> str | None:
@@ -110,6 +112,15 @@ class DemoState:
             rec.status, rec.handed_back, rec.handback_reason = "已转交网点", True, reason
             rec.actions.append(f"转交网点复核（{user}）：{reason}")
 
+    def set_outage(self, numbers: list[str]) -> None:
+        """The account system fails for these accounts (none: it works again)."""
+        with self._lock:
+            self.outage = set(numbers)
+
+    def down(self, number: str) -> bool:
+        with self._lock:
+            return number in self.outage
+
     # records ------------------------------------------------------------------------------
     def add_ticket(self, ticket: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -146,6 +157,7 @@ class DemoState:
                 "imaging_queries": list(self.imaging_queries),
                 "registry_searches": list(self.registry_searches),
                 "downloads": list(self.downloads),
+                "outage": sorted(self.outage),
                 "expected": self._expected(),
             }
 
