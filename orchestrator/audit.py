@@ -7,7 +7,7 @@ answer finds the entry there, refused actions (403, 409, 422) included. Workers'
 own calls (lease, heartbeat, events, item reports) are not entries: they are the run's record
 (attempts, events, items), thousands a minute. Sign-ins, failed ones included, are entries.
 Rows are never changed or deleted: the app has no such route, and the database refuses both
-(migration 0008's triggers).
+(migration 0009's triggers).
 """
 
 from __future__ import annotations

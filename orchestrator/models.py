@@ -344,7 +344,7 @@ class SignInFailure(Base):
 class AuditEntry(Base):
     """One mutating action, from the console or the API: who (a person or a token), what (the
     action), on which object, when, from where, and how it ended (the HTTP status). Written by
-    orchestrator/audit.py only; the database refuses UPDATE and DELETE (migration 0008)."""
+    orchestrator/audit.py only; the database refuses UPDATE and DELETE (migration 0009)."""
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_actor", "actor", "id"),

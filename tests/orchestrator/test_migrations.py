@@ -4,6 +4,8 @@ keeps working, and each goes back."""
 
 from __future__ import annotations
 
+import json
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
@@ -95,5 +97,32 @@ def test_0008_leaves_old_jobs_no_retries_and_keeps_the_ready_index(db_url: str) 
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM jobs")).scalar() == 1
         assert _ready_index(engine) == index
+    finally:
+        engine.dispose()
+
+
+def test_0009_keeps_robots_and_schedules_and_goes_back(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        alembic(engine, "0008")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO robot_versions (digest, robot, title, file, bundle, "
+                              "savings, credentials, deployed) VALUES ('d', 'r', '', 'r.yaml', "
+                              ":b, '{}', '[]', CURRENT_TIMESTAMP)"), {"b": b"zip"})
+            conn.execute(text("INSERT INTO schedules (name, robot, cron, timezone, inputs, "
+                              "enabled, max_attempts, retry_delay_s, retry_backoff, labels, "
+                              "priority, misfire, source) VALUES ('s', 'r', '0 8 * * *', 'UTC', "
+                              "'{}', true, 1, 10, 2, '[]', 0, 'run_once', '')"))
+        alembic(engine, "head")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT description, deployed_by FROM robot_versions")
+                                ).one() == ("", None)
+            assert json.loads(str(conn.execute(text("SELECT inputs FROM robot_versions"))
+                                  .scalar()).replace("'", '"')) == []
+            assert conn.execute(text("SELECT paused, paused_by FROM schedules")).one() in (
+                (False, None), (0, None))
+        alembic(engine, "0008", down=True)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM schedules")).scalar() == 1
     finally:
         engine.dispose()

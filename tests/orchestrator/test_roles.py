@@ -40,6 +40,7 @@ P = Permission
 # needs READ. (The table of who has which permission is orchestrator/roles.py.)
 EXPECTED = {
     ("POST", "/api/v1/jobs"): P.START, ("POST", "/api/v1/jobs/{job_id}/cancel"): P.OPERATE,
+    ("POST", "/api/v1/jobs/{job_id}/retry"): P.OPERATE,
     ("POST", "/api/v1/lease"): P.WORK, ("POST", "/api/v1/jobs/{job_id}/heartbeat"): P.WORK,
     ("POST", "/api/v1/jobs/{job_id}/events"): P.WORK,
     ("PUT", "/api/v1/jobs/{job_id}/artifacts/{name:path}"): P.WORK,

@@ -3,8 +3,8 @@ the database itself keeps from being changed or deleted (triggers); robot versio
 description, declared inputs (the console's start form) and who deployed them; schedules can be
 paused by people
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -109,9 +109,9 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION audit_log_is_append_only()")
     for table in ("audit_log", "sign_in_failures", "web_sessions", "users"):
         op.drop_table(table)
-    with op.batch_alter_table("robot_versions") as batch:
-        for column in ("deployed_by", "inputs", "description"):
-            batch.drop_column(column)
-    with op.batch_alter_table("schedules") as batch:
-        batch.drop_column("paused_by")
-        batch.drop_column("paused")
+    # in place (SQLite 3.35 and later drop columns themselves): a batch copy of robot_versions
+    # would drop the table that jobs and robots point at
+    for table, column in (("robot_versions", "deployed_by"), ("robot_versions", "inputs"),
+                          ("robot_versions", "description"), ("schedules", "paused_by"),
+                          ("schedules", "paused")):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
