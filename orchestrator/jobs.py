@@ -78,7 +78,8 @@ def _queued(session: Session, job: Job) -> Job:
 MAX_CHAIN = 1000  # retries of retries followed back, at most
 
 
-def retry(session: Session, job_id: int, *, only_failed_items: bool = False) -> Job:
+def retry(session: Session, job_id: int, *, only_failed_items: bool = False,
+          source: str = "api") -> Job:
     """A new job that runs what a finished job ran: the same robot version (not the robot's
     current one: a retry repeats that run), inputs, labels, priority, timeout and retry policy,
     with retry_of naming the original. 409 while the original has not finished.
@@ -95,7 +96,7 @@ def retry(session: Session, job_id: int, *, only_failed_items: bool = False) -> 
               inputs=dict(original.inputs or {}), priority=original.priority,
               labels=list(original.labels or []), timeout_s=original.timeout_s,
               max_attempts=original.max_attempts, retry_delay_s=original.retry_delay_s,
-              retry_backoff=original.retry_backoff, source="api", retry_of=original.id,
+              retry_backoff=original.retry_backoff, source=source, retry_of=original.id,
               skip_items=done_in_chain(session, original) if only_failed_items else None,
               state=JobState.QUEUED.value)
     return _queued(session, job)

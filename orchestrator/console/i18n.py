@@ -77,7 +77,8 @@ ZH: dict[str, str] = {
     "Retry the selected runs": "重试所选运行", "Retry {count} run(s)?": "确定重试 {count} 个运行？",
     "{count} run(s) cancelled.": "已取消 {count} 个运行。",
     "{count} run(s) started again.": "已重新启动 {count} 个运行。",
-    "Select": "选择", "Selected": "已选",
+    "Select": "选择", "Selected": "已选", "A retry of": "重试自",
+    "{count} item(s) done before are skipped": "跳过此前已完成的 {count} 个事项",
     # audit
     "Who": "操作人", "Action": "操作", "Object": "对象", "When": "时间",
     "Address": "来源地址", "Status": "状态码", "Since": "起", "Until": "止",

@@ -83,9 +83,12 @@ def bulk(request: Request, person: Operator, action: Annotated[str, Form(max_len
          since: Annotated[str, Form(max_length=20)] = "",
          until: Annotated[str, Form(max_length=20)] = "",
          selected: Annotated[list[int] | None, Form()] = None) -> Response:
-    """Cancel the selected runs, or every unfinished run the filter shows (up to BULK_LIMIT)."""
-    if action != "cancel":
-        raise ConsoleError(422, f"bulk action '{action}' is not offered (cancel)")
+    """Cancel the selected runs, or every unfinished run the filter shows; retry the selected
+    runs that have ended (up to BULK_LIMIT)."""
+    if action not in ("cancel", "retry"):
+        raise ConsoleError(422, f"bulk action '{action}' is not offered (cancel, retry)")
+    if action == "retry" and scope != "selected":
+        raise ConsoleError(422, "retry applies to the runs you select")
     if scope not in ("selected", "filter"):
         raise ConsoleError(422, f"scope '{scope}' is neither 'selected' nor 'filter'")
     if scope == "selected" and not selected:
@@ -98,14 +101,19 @@ def bulk(request: Request, person: Operator, action: Annotated[str, Form(max_len
             runs.unfinished_ids(session, where, BULK_LIMIT)
         for job_id in chosen[:BULK_LIMIT]:
             job = session.get(Job, job_id)
-            if job is not None and job.state not in {s.value for s in FINAL}:
+            ended = job is not None and job.state in {s.value for s in FINAL}
+            if job is not None and action == "cancel" and not ended:
                 jobs.cancel(session, job_id)
+                done += 1
+            elif action == "retry" and ended:
+                jobs.retry(session, job_id, source="console")
                 done += 1
     audit.note(request.state, object=f"{done} run(s)", action=action,
                runs=list(chosen[:BULK_LIMIT]), filter={"robot": robot, "state": state,
                                                        "worker": worker, "since": since,
                                                        "until": until})
-    message = i18n.text("{count} run(s) cancelled.", person.user.language, count=done)
+    message = i18n.text("{count} run(s) cancelled." if action == "cancel"
+                        else "{count} run(s) started again.", person.user.language, count=done)
     back = "/console/runs" + (f"?{request.url.query}" if request.url.query else "")
     return render(request, "notice.html", message=message, back=back)
 
@@ -124,6 +132,19 @@ def cancel_run(request: Request, person: Operator, job_id: int) -> Response:
     with request.app.state.sessions.begin() as session:
         jobs.cancel(session, job_id)
     return RedirectResponse(f"/console/runs/{job_id}", status_code=303)
+
+
+@router.post("/runs/{job_id}/retry")
+def retry_run(request: Request, person: Operator, job_id: int,
+              only_failed: Annotated[bool, Form()] = False) -> Response:
+    """A new run of what this one ran; with only_failed, the items done in it (or in the runs
+    it retried) are skipped by the robot."""
+    with request.app.state.sessions.begin() as session:
+        job = jobs.retry(session, job_id, only_failed_items=only_failed, source="console")
+        new_id, skipped = job.id, len(job.skip_items or [])
+    audit.note(request.state, object=f"job {job_id}", retry=new_id, only_failed=only_failed,
+               skipped=skipped)
+    return RedirectResponse(f"/console/runs/{new_id}", status_code=303)
 
 
 @router.get("/runs/{job_id}/artifacts/{artifact_id}")

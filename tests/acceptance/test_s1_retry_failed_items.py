@@ -1,5 +1,6 @@
-"""S1 through the orchestrator, retried: the account system is down for three accounts, so
-their work items fail; a retry of only the failed items then works those again, and the
+"""S1 through the orchestrator, retried from the console: the account system is down for three
+accounts, so their work items fail; an operator's "retry only the failed items" (in real
+Chromium, on the run's page) then works those again, and the
 accounts done in the first run are not touched a second time. Checked in what the demo
 systems recorded (each account's actions, each registry search), not only in what the robot
 says, and in the KPI (every account counts done once).
@@ -21,11 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from libs.credentials import load_credentials
-from orchestrator import deploy, vault
+from orchestrator import deploy, people, vault
 from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import create_token
+from orchestrator.roles import Role
 from orchestrator.settings import Settings
 from orchestrator.worker import run_worker
 from orchestrator.worker_settings import WorkerSettings
@@ -38,6 +41,7 @@ pytestmark = pytest.mark.acceptance
 ROOT = Path(__file__).resolve().parents[2]
 S1 = ROOT / "robots" / "s1-account-annual-inspection.yaml"
 SKIPPED = "done in an earlier run; skipped by a retry of failed items"
+PASSWORD = "an operator's password"
 
 
 def quick_s1(folder: Path) -> None:
@@ -69,6 +73,7 @@ class Orchestrator:
                       {k: str(v) for k, v in creds.fields["account_system"].items()},
                       hosts=creds.hosts.get("account_system"))
             operator = create_token(session, Role.OPERATOR)
+            people.create_user(session, "li.na", Role.OPERATOR, PASSWORD)
             worker_token = create_token(session, Role.WORKER, worker="w1")
         self.served = ThreadServer(lifespan="on")
         self.served.start(app)
@@ -107,6 +112,31 @@ def orchestrator(tmp_path: Path, demo: DemoSystems) -> Iterator[Orchestrator]:
         running.close()
 
 
+def retry_failed_items_in_the_console(url: str, job_id: int) -> int:
+    """Sign in, open the failed run, press "retry only the failed items", watch the new run
+    turn succeeded without reloading the page; the new run's id."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(locale="zh-CN")
+        page.on("dialog", lambda dialog: dialog.accept())  # the confirmation
+        page.goto(f"{url}/console/runs/{job_id}")
+        page.fill("input[name=name]", "li.na")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#sign-in button[type=submit]")
+        expect(page.locator("#run-state")).to_have_text("失败")
+        page.click("#retry-failed")
+        page.wait_for_url(f"{url}/console/runs/*")
+        new_id = int(page.url.rsplit("/", 1)[1])
+        assert new_id != job_id
+        expect(page.locator("#run")).to_contain_text("跳过此前已完成的 5 个事项")
+        page.evaluate("window.notReloaded = true")
+        expect(page.locator("#run-state")).to_have_text("成功", timeout=240_000)
+        assert page.evaluate("window.notReloaded") is True
+        expect(page.locator("#items")).to_contain_text("已跳过")
+        browser.close()
+    return new_id
+
+
 def test_a_retry_of_the_failed_items_redoes_only_what_was_not_done(
         demo: DemoSystems, orchestrator: Orchestrator) -> None:
     state = demo.state()
@@ -133,14 +163,13 @@ def test_a_retry_of_the_failed_items_redoes_only_what_was_not_done(
     between = {a["number"]: a for a in demo.state()["accounts"]}
     assert all(between[n]["actions"] == [] for n in down)  # nothing happened to them
 
-    # the retry of the failed items, with the account system back
+    # the retry of the failed items, with the account system back: from the run's page
     demo.outage([])
-    retried = orchestrator.http.post(f"/api/v1/jobs/{first['id']}/retry",
-                                     json={"only_failed_items": True})
-    assert retried.status_code == 201, retried.text
-    assert retried.json()["retry_of"] == first["id"]
-    assert retried.json()["skip_items"] == done_first
-    second = orchestrator.ended(retried.json()["id"])
+    retried_id = retry_failed_items_in_the_console(orchestrator.served.url, first["id"])
+    retried = orchestrator.http.get(f"/api/v1/jobs/{retried_id}").json()
+    assert retried["retry_of"] == first["id"]
+    assert retried["skip_items"] == done_first
+    second = orchestrator.ended(retried_id)
     assert second["state"] == "succeeded", second["error"]
 
     # what the demo systems recorded: an account done in the first run was handled once, and

@@ -63,6 +63,7 @@ EXPECTED = {
     ("POST", "/console/queue-items/{item_id}/{change}"): P.OPERATE,
     ("POST", "/console/queues/{name}/upload"): P.OPERATE,
     ("POST", "/console/runs/{job_id}/cancel"): P.OPERATE,
+    ("POST", "/console/runs/{job_id}/retry"): P.OPERATE,
     ("GET", "/console/audit"): P.ADMIN, ("GET", "/console/users"): P.ADMIN,
     ("POST", "/console/users"): P.ADMIN, ("POST", "/console/users/{name}/{change}"): P.ADMIN,
     ("GET", "/console/credentials"): P.ADMIN, ("POST", "/console/credentials"): P.ADMIN,

@@ -10,7 +10,9 @@ document.addEventListener("click", (event) => {
     const count = form ? form.querySelectorAll("input[name=selected]:checked").length : 0;
     question = question.replace("{selected}", String(count));
   }
-  if (!window.confirm(question)) event.preventDefault();
+  if (!window.confirm(question)) { event.preventDefault(); return; }
+  const scope = button.form && button.form.querySelector("#bulk-scope");
+  if (scope) scope.value = button.dataset.scope || "selected";
 });
 
 // htmx 2 does not swap error answers; show their sentence instead of failing silently.

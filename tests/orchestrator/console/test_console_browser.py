@@ -295,6 +295,25 @@ def test_the_workers_page_shows_the_fleet(site: Site, page: Page) -> None:
     expect(page.locator("#online")).to_have_text("1")
 
 
+def test_runs_ticked_on_the_runs_page_are_retried_together(site: Site, page: Page,
+                                                           dialogs: list[str]) -> None:
+    sign_in(page, site, "operator", then="/console/runs?robot=greet")
+    ended = [int(str(row.get_attribute("data-run"))) for row in
+             page.locator("#runs tbody tr[data-run]").all()]
+    assert ended
+    for job_id in ended:
+        page.check(f"input[name=selected][value='{job_id}']")
+    page.click("#retry-selected")
+    expect(page.locator("[role=status]")).to_have_text(f"已重新启动 {len(ended)} 个运行。")
+    assert dialogs[-1] == f"confirm: 确定重试 {len(ended)} 个运行？"
+    with site.api() as http:
+        retries = [j for j in http.get("/api/v1/jobs", params={"robot": "greet"}).json()
+                   if j.get("retry_of") in ended]
+    assert sorted(j["retry_of"] for j in retries) == sorted(ended)
+    for job in retries:
+        wait_for("the retried greeting", lambda j=job: site.job(j["id"])["state"] == "succeeded")
+
+
 def test_pages_in_english_and_the_screenshots_for_the_docs(site: Site, page: Page) -> None:
     DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
     sign_in(page, site, "admin")
@@ -338,6 +357,7 @@ def test_every_mutating_action_is_in_the_audit_log(site: Site, page: Page) -> No
     assert ("operator", "POST /console/schedules/{name}/{change}", 303) in seen
     assert ("operator", "POST /console/queues/{name}/upload", 303) in seen
     assert ("operator", "POST /console/queue-items/{item_id}/{change}", 303) in seen
+    assert ("operator", "POST /console/runs/bulk", 200) in seen
     assert ("operator", "POST /console/runs/{job_id}/cancel", 403) in seen  # CSRF refused
     objects = {o for _, action, _, o in rows if action.endswith("/cancel")}
     assert f"job {site.jobs['slow']}" in objects
