@@ -116,6 +116,7 @@ class Savings:
     minutes_per_item: float = 0.0
     minutes_per_run: float = 0.0
     review_minutes: float = 0.0
+    build_cost: float = 0.0  # what building the robot cost, once (the KPI board's payback)
 
     def minutes_saved(self, done: int, business_exceptions: int, passed: bool) -> float:
         saved = (done * self.minutes_per_item + (self.minutes_per_run if passed else 0.0)

@@ -125,7 +125,8 @@ def deploy_robot(session: Session, path: Path, by: str | None = None) -> RobotVe
             inputs=[declared(i) for i in plan.inputs.values()], deployed_by=by,
             savings={"minutes_per_item": plan.savings.minutes_per_item,
                      "minutes_per_run": plan.savings.minutes_per_run,
-                     "review_minutes": plan.savings.review_minutes})
+                     "review_minutes": plan.savings.review_minutes,
+                     "build_cost": plan.savings.build_cost})
         session.add(version)
         session.flush()
     robot = session.get(Robot, plan.robot)

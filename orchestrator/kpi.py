@@ -13,6 +13,7 @@ review_minutes (the people's time spent on what the robot handed back).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -176,3 +177,29 @@ def query(session: Session, settings: Settings, *, start: dt.date | None = None,
         "robots": [{"robot": robot, **_figures(settings, *sums)} for robot, *sums in per_robot],
         "totals": _figures(settings, *(totals or [0] * len(SUMS))),
     }
+
+
+def payback(session: Session, settings: Settings, build_costs: Mapping[str, float],
+            today: dt.date) -> dict[str, dict[str, Any]]:
+    """For each robot that declares a build cost: the cost saved so far, the day the savings
+    passed the build cost ("paid_on") or, not yet, the day they will at the last 30 days' pace
+    ("expected_on"; None while it saves nothing)."""
+    costly = sorted(robot for robot, cost in build_costs.items() if cost > 0)
+    if not costly:
+        return {}
+    days = query(session, settings, robots=costly, end=today)["rows"]  # by day, in order
+    out: dict[str, dict[str, Any]] = {}
+    for robot in costly:
+        cost, saved, paid_on, recent = build_costs[robot], 0.0, None, 0.0
+        for row in (r for r in days if r["robot"] == robot):
+            saved += row["cost_saved"]
+            if paid_on is None and saved >= cost:
+                paid_on = row["day"]
+            if row["day"] > today - dt.timedelta(days=30):
+                recent += row["cost_saved"]
+        expected = None
+        if paid_on is None and recent > 0:
+            expected = today + dt.timedelta(days=math.ceil((cost - saved) / (recent / 30)))
+        out[robot] = {"build_cost": cost, "saved": round(saved, 2), "paid_on": paid_on,
+                      "expected_on": expected}
+    return out

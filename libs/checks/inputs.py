@@ -11,7 +11,7 @@ from libs.errors import Pos
 from libs.loader import YList, YMap
 from libs.plan import Input, Savings
 
-SAVINGS_KEYS = ("minutes_per_item", "minutes_per_run", "review_minutes")
+SAVINGS_KEYS = ("minutes_per_item", "minutes_per_run", "review_minutes", "build_cost")
 INPUT_TYPES = ("text", "number", "integer", "boolean", "date", "path", "list", "map")
 INPUT_KEYS = ("type", "default", "description", "required", "choices")
 
@@ -31,7 +31,8 @@ class InputChecks(Checks):
                 self.problem(raw.key_pos[key], f"unknown savings key '{key}'"
                              f"{suggest(key, SAVINGS_KEYS)}")
             elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                self.problem(raw.where(key), f"'{key}' must be a number of minutes (0 or more)")
+                what = "an amount" if key == "build_cost" else "a number of minutes"
+                self.problem(raw.where(key), f"'{key}' must be {what} (0 or more)")
             else:
                 values[key] = float(value)
         return Savings(**values)

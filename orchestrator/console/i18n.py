@@ -133,6 +133,12 @@ ZH: dict[str, str] = {
     "FTE = hours saved ÷ {hours} hours per FTE-year": "等效人力 = 节省工时 ÷ 每人年 {hours} 小时",
     "cost saved = hours saved × {cost} per hour": "节省成本 = 节省工时 × 每小时 {cost}",
     "success rate = successful runs ÷ runs": "成功率 = 成功运行 ÷ 运行次数",
+    "Build cost": "建设成本", "Paid back": "回本日期", "expected {day}": "预计 {day}",
+    "not yet": "尚未回本",
+    "paid back: the day the cost saved since the robot's first run passed its build cost "
+    "(savings.build_cost); not yet: the day it will at the last 30 days' pace":
+        "回本日期：自首次运行起累计节省成本超过建设成本（savings.build_cost）之日；"
+        "尚未回本时按近 30 天的速度预计",
 }
 
 

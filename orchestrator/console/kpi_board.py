@@ -12,10 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from orchestrator import kpi, runs
 from orchestrator.console import i18n
 from orchestrator.console.web import ConsoleError, Viewer, json_data, render
+from orchestrator.models import Robot, RobotVersion
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -69,7 +71,12 @@ def kpi_page(request: Request, person: Viewer, start: Text = None, end: Text = N
     settings = request.app.state.settings
     with request.app.state.sessions.begin() as session:
         report = kpi.query(session, settings, start=first, end=last, by=period)
+        costs = {robot: float((savings or {}).get("build_cost") or 0) for robot, savings in
+                 session.execute(select(Robot.name, RobotVersion.savings).join(
+                     RobotVersion, RobotVersion.digest == Robot.current))}
+        payback = kpi.payback(session, settings, costs, runs.today())
     return render(request, "kpi.html", report=report, first=first, last=last, by=period,
+                  payback=payback,
                   chart_data=json_data(charts(report)), figures=FIGURES,
                   hours_per_fte=settings.hours_per_fte, hourly_cost=settings.hourly_cost)
 

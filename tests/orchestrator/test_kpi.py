@@ -157,3 +157,23 @@ def test_day_is_the_local_finish_date(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKHAND_KPI_TIMEZONE", "Asia/Shang_hai")
     with pytest.raises(ValueError, match="'Asia/Shang_hai' is not known"):
         kpi.timezone()
+
+
+def test_payback_is_the_day_the_savings_pass_the_build_cost(
+        sessions: sessionmaker[Session], settings: Settings) -> None:
+    today = dt.date(2024, 5, 31)
+    with sessions.begin() as s:  # 60 min a run at 50 an hour: 50 saved a run
+        for day in (dt.date(2024, 5, 1), dt.date(2024, 5, 2), dt.date(2024, 5, 3)):
+            record(s, "paid", day, True, 0, 0, 0, 60, {"minutes_per_run": 60})
+        record(s, "slow", dt.date(2024, 5, 20), True, 0, 0, 0, 60, {"minutes_per_run": 60})
+    with sessions() as s:
+        found = kpi.payback(s, settings, {"paid": 100, "slow": 200, "idle": 10, "free": 0},
+                            today)
+    assert found["paid"] == {"build_cost": 100, "saved": 150.0,
+                             "paid_on": dt.date(2024, 5, 2), "expected_on": None}
+    # 50 saved in the last 30 days: 150 to go at 50/30 a day is 90 days from today
+    assert found["slow"]["paid_on"] is None
+    assert found["slow"]["expected_on"] == today + dt.timedelta(days=90)
+    assert found["idle"] == {"build_cost": 10, "saved": 0.0, "paid_on": None,
+                             "expected_on": None}
+    assert "free" not in found

@@ -30,7 +30,7 @@ DOCS_SHOTS = Path(__file__).parents[3] / "docs" / "console"
 # Labels, messages and item ids that carry markup: the console must show them as text.
 MARKUP_ROBOT = """robot: markup
 title: "标记 <b>测试</b>"
-savings: {minutes_per_item: 6, review_minutes: 2}
+savings: {minutes_per_item: 6, review_minutes: 2, build_cost: 10}
 steps:
   - browser.open: "${env.ACCOUNT_SYSTEM_URL}/login"
   - for_each: ["<b>A-1</b>", "<script>window.pwned = 1</script>", "C-3"]

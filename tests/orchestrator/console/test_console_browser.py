@@ -186,6 +186,7 @@ def test_the_kpi_board_draws_what_the_api_answers(site: Site, page: Page) -> Non
         assert dict(zip(drawn["periods"], values, strict=True)) == {
             day: expected[robot].get(day, 0) for day in drawn["periods"]}
     expect(page.locator("#formula")).to_contain_text("每人年")
+    expect(page.locator("[data-payback=markup]")).to_have_text(str(today))  # 20 saved ≥ 10
 
 
 def test_cancelling_shows_the_new_state_without_a_reload(site: Site, page: Page) -> None:
