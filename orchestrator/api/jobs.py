@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from libs.checker import MAX_ROBOT_ID
-from orchestrator import jobs
+from orchestrator import jobs, runs
 from orchestrator.api.deps import MAX_ID, Id, Operator, Reader, Starter, transaction
 from orchestrator.models import Artifact, Job, JobEvent
 from orchestrator.states import JobState
@@ -72,6 +72,27 @@ class JobView(BaseModel):
     items: list[JobItemView] | None = Field(None, description="its work items (GET /jobs/{id})")
 
 
+class EventView(BaseModel):
+    """One run event as the runner wrote it (masked); step events carry step (file:line:col),
+    name, label, outcome, duration_ms, error and screenshot (named as the run's artifacts)."""
+    model_config = ConfigDict(extra="allow")
+    id: int = Field(description="pass the last one as ?after= to read on")
+    attempt: int
+    seq: int
+    type: str = Field(description="run.start, step.start, step.end, item.start, item.end, "
+                                  "item.skipped, log, retry, loop.start, call.start, call.end, "
+                                  "run.end")
+    ts: float | None = Field(None, description="when, in seconds since 1970 (UTC)")
+
+
+class ArtifactView(BaseModel):
+    id: int
+    attempt: int
+    name: str = Field(description="relative to the run's output folder, e.g. "
+                                  "screenshots/0001-failed-line12.png")
+    size: int
+
+
 class RetryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     only_failed_items: bool = Field(
@@ -79,7 +100,7 @@ class RetryRequest(BaseModel):
                            "in any earlier run of its chain of retries, are skipped")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobView)
 def create(body: JobCreate, caller: Starter, request: Request) -> dict[str, Any]:
     """Start a robot; answers with the job id at once (the job runs when a worker is free)."""
     with transaction(request) as session:
@@ -93,18 +114,30 @@ def create(body: JobCreate, caller: Starter, request: Request) -> dict[str, Any]
         return jobs.job_view(session, job, items=False)
 
 
-@router.get("")
+@router.get("", response_model=list[JobView])
 def list_jobs(caller: Reader, request: Request,
               state: Annotated[JobState | None, Query()] = None,
               robot: Annotated[str | None, Query(max_length=200)] = None,
+              worker: Annotated[str | None, Query(max_length=200)] = None,
+              since: Annotated[dt.datetime | None, Query(description="created at or after")
+                               ] = None,
+              until: Annotated[dt.datetime | None, Query(description="created before")] = None,
+              before: Annotated[int | None, Query(ge=1, le=MAX_ID, description=(
+                  "the last id of the previous page: the next page, older (keyset)"))] = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """Jobs newest first, a page at a time (keyset: pass the last id as ?before=)."""
+    where = runs.RunFilter(robot=robot, state=state, worker=worker, since=_utc(since),
+                           until=_utc(until))
     with transaction(request) as session:
-        query = select(Job).order_by(Job.id.desc()).limit(limit)
-        if state is not None:
-            query = query.where(Job.state == state.value)
-        if robot is not None:
-            query = query.where(Job.robot == robot)
+        query = where.where(select(Job)).order_by(Job.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(Job.id < before)
         return [jobs.job_view(session, j, items=False) for j in session.scalars(query)]
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None \
+        else value
 
 
 @router.get("/{job_id}", response_model=JobView)
@@ -127,13 +160,13 @@ def retry(job_id: Id, caller: Operator, request: Request,
         return jobs.job_view(session, job)
 
 
-@router.post("/{job_id}/cancel")
+@router.post("/{job_id}/cancel", response_model=JobView)
 def cancel(job_id: Id, caller: Operator, request: Request) -> dict[str, Any]:
     with transaction(request) as session:
         return jobs.job_view(session, jobs.cancel(session, job_id), items=False)
 
 
-@router.get("/{job_id}/events")
+@router.get("/{job_id}/events", response_model=list[EventView])
 def events(job_id: Id, caller: Reader, request: Request,
            after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
            limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> list[dict[str, Any]]:
@@ -146,7 +179,7 @@ def events(job_id: Id, caller: Reader, request: Request,
         return [{"id": r.id, "attempt": r.attempt, "seq": r.seq, **r.event} for r in rows]
 
 
-@router.get("/{job_id}/artifacts")
+@router.get("/{job_id}/artifacts", response_model=list[ArtifactView])
 def artifacts(job_id: Id, caller: Reader, request: Request) -> list[dict[str, Any]]:
     with transaction(request) as session:
         jobs.get_job(session, job_id)

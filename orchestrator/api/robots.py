@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 import zipfile
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from orchestrator import deploy, jobs
@@ -18,7 +20,34 @@ from orchestrator.models import Robot, RobotVersion, Worker
 router = APIRouter(prefix="/api/v1", tags=["robots"])
 
 
-@router.get("/robots")
+class RobotView(BaseModel):
+    robot: str
+    title: str
+    version: str = Field(description="the current version's bundle digest")
+    file: str
+    deployed: dt.datetime = Field(description="when the current version became current")
+    savings: dict[str, float] = Field(description="minutes_per_item, minutes_per_run, "
+                                                  "review_minutes, build_cost")
+    credentials: list[str]
+
+
+class DeployedVersion(BaseModel):
+    robot: str
+    version: str
+
+
+class Deployed(BaseModel):
+    deployed: list[DeployedVersion]
+
+
+class WorkerView(BaseModel):
+    name: str
+    labels: list[str]
+    last_seen: dt.datetime
+    current_job: int | None
+
+
+@router.get("/robots", response_model=list[RobotView])
 def list_robots(caller: Reader, request: Request) -> list[dict[str, Any]]:
     with transaction(request) as session:
         rows = session.execute(select(Robot, RobotVersion).join(
@@ -28,7 +57,7 @@ def list_robots(caller: Reader, request: Request) -> list[dict[str, Any]]:
                 for r, v in rows]
 
 
-@router.post("/robots", status_code=status.HTTP_201_CREATED)
+@router.post("/robots", status_code=status.HTTP_201_CREATED, response_model=Deployed)
 async def upload(request: Request, caller: Deployer) -> dict[str, Any]:
     """Deploy from a zip of a robot folder (the robot file at the top, data/ beside it) or
     from one robot file (raw body). Answers with the new version's content hash."""
@@ -67,7 +96,7 @@ def _deploy_upload(request: Request, body: bytes, by: str) -> dict[str, Any]:
             return {"deployed": [{"robot": v.robot, "version": v.digest} for v in versions]}
 
 
-@router.get("/workers")
+@router.get("/workers", response_model=list[WorkerView])
 def list_workers(caller: Reader, request: Request) -> list[dict[str, Any]]:
     with transaction(request) as session:
         rows = session.scalars(select(Worker).order_by(Worker.name))

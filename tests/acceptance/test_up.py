@@ -7,11 +7,14 @@ waits at most a minute for a fire instead of until 08:00."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,45 @@ def held_ports() -> tuple[Port, Port, Port]:
             return orchestrator, demo, Port(demo.number + 25)
         except (OSError, OverflowError):  # that one is taken: another demo port
             demo.close()
+
+
+@dataclass
+class Up:
+    proc: subprocess.Popen[str]
+    port: int
+    demo_port: int
+    data: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def workhand_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Up]:
+    """`workhand up` on fresh ports and a fresh data folder, its output in tmp_path/up.log;
+    stopped with Ctrl+C (SIGINT) at the end, killed if it does not stop."""
+    held = held_ports()
+    port, demo_port, data = held[0].number, held[1].number, tmp_path / "data"
+    log = (tmp_path / "up.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workhand", "up", "--port", str(port), "--demo-port",
+         str(demo_port), "--data", str(data), *args],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, **(env or {})})
+    up = Up(proc, port, demo_port, data, tmp_path / "up.log")
+    try:
+        yield up
+    finally:
+        os.killpg(up.proc.pid, signal.SIGINT)
+        try:
+            up.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.proc.pid, signal.SIGKILL)
+        log.close()
+        for each in held:
+            each.close()
 
 
 def wait_for(what: str, check: Any, deadline_s: float, proc: subprocess.Popen[str]) -> Any:
@@ -95,15 +137,9 @@ def test_up_fires_the_s2_schedule_on_the_local_worker(tmp_path: Path) -> None:
     assert 'cron: "0 8 * * *"' in s2
     (schedules / "s2.yaml").write_text(s2.replace('cron: "0 8 * * *"', 'cron: "* * * * *"'),
                                        encoding="utf-8")
-    held = held_ports()
-    port, demo_port, data = held[0].number, held[1].number, tmp_path / "data"
-    log = (tmp_path / "up.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workhand", "up", "--port", str(port), "--demo-port",
-         str(demo_port), "--data", str(data), "--schedules", str(schedules), "--no-examples"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "WORKHAND_LEASE_SECONDS": "15"})
-    try:
+    with workhand_up(tmp_path, "--schedules", str(schedules), "--no-examples",
+                     env={"WORKHAND_LEASE_SECONDS": "15"}) as up:
+        proc, port, demo_port, data = up.proc, up.port, up.demo_port, up.data
         token = wait_for("the admin token", lambda: (data / "admin.token").is_file() and
                          (data / "admin.token").read_text().strip(), 90, proc)
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1",
@@ -151,12 +187,3 @@ def test_up_fires_the_s2_schedule_on_the_local_worker(tmp_path: Path) -> None:
                                  f"http://127.0.0.1:{port}", "--data", str(data)],
                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert status.returncode == 0 and "image-filing-check" in status.stdout
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-        for each in held:
-            each.close()

@@ -4,35 +4,23 @@ and screenshots, and the KPI board shows their savings equal to GET /api/v1/kpi.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.acceptance.test_up import ROOT, held_ports, wait_for
+from tests.acceptance.test_up import wait_for, workhand_up
 
 pytestmark = pytest.mark.acceptance
 EXAMPLES = {"account-annual-inspection", "image-filing-check", "central-reconciliation"}
 
 
 def test_up_prints_the_console_and_its_first_password(tmp_path: Path) -> None:
-    held = held_ports()
-    port, demo_port, data = held[0].number, held[1].number, tmp_path / "data"
-    out = tmp_path / "up.log"
-    log = out.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workhand", "up", "--port", str(port), "--demo-port",
-         str(demo_port), "--data", str(data), "--schedules", str(tmp_path / "none")],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "COLUMNS": "200"})
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with workhand_up(tmp_path, "--schedules", str(tmp_path / "none"),
+                     env={"COLUMNS": "200"}) as up:
+        proc, out, data, url = up.proc, up.log, up.data, up.url
         printed = wait_for("the console's address and password", lambda: re.search(
             r"one-time password (\S+)", out.read_text(encoding="utf-8")), 120, proc)
         text = out.read_text(encoding="utf-8")
@@ -86,12 +74,3 @@ def test_up_prints_the_console_and_its_first_password(tmp_path: Path) -> None:
             assert {name: round(total, 2) for name, total in drawn} == {
                 r["robot"]: r["hours_saved"] for r in kpi["robots"]}
             browser.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
-        for each in held:
-            each.close()
