@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import re
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,13 +85,10 @@ def _job(session: Session, robot: str, state: str, at: dt.datetime,
                     error=error, source="schedule"))
 
 
-@pytest.fixture
-def site(tmp_path: Path, inbox: tuple[Inbox, int]) -> Iterator[Site]:
-    settings = Settings(data_dir=tmp_path / "data", hours_per_fte=1720, hourly_cost=120)
-    app = create_app(settings, services=False)
-    sessions = app.state.sessions
+def seed(sessions: sessionmaker[Session]) -> None:
+    """Finished runs of two robots on DAY (and one the day before), and their KPI rows on DAY
+    and earlier that month (and one in the month before, which no figure counts)."""
     with sessions.begin() as session:
-        token = create_token(session, Role.VIEWER)
         for robot in ROBOTS:
             session.add(RobotVersion(digest=robot.encode().hex()[:64].ljust(64, "0"),
                                      robot=robot, file=f"{robot}.yaml", bundle=b""))
@@ -115,6 +113,16 @@ def site(tmp_path: Path, inbox: tuple[Inbox, int]) -> Iterator[Site]:
             kpi.record(session, robot=robot, day=day, succeeded=ok, robot_seconds=180,
                        savings=SAVINGS, items={"done": done, "business_exceptions": back,
                                                "system_errors": errors})
+
+
+@pytest.fixture
+def site(tmp_path: Path, inbox: tuple[Inbox, int]) -> Iterator[Site]:
+    settings = Settings(data_dir=tmp_path / "data", hours_per_fte=1720, hourly_cost=120)
+    app = create_app(settings, services=False)
+    sessions = app.state.sessions
+    with sessions.begin() as session:
+        token = create_token(session, Role.VIEWER)
+    seed(sessions)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as api:
         found = Site(settings, sessions, api, *inbox)
         found.configure()
@@ -283,3 +291,12 @@ def test_settings_are_checked(site: Site) -> None:
     with pytest.raises(report.ReportError) as err:
         report.check({"language": "fr"})
     assert i18n.text(err.value.message, "zh", **err.value.values) == "语言应为 zh 或 en，而不是“fr”"
+
+
+def test_importing_the_orchestrator_loads_no_chart_or_pdf_library() -> None:
+    code = ("import sys, orchestrator.app, orchestrator.console.report_mail, "
+            "orchestrator.services.daily_report; "
+            "print(sorted(m for m in ('matplotlib', 'weasyprint') if m in sys.modules))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, timeout=120, cwd=Path(__file__).parents[3])
+    assert found.stdout.strip() == "[]"
