@@ -188,11 +188,8 @@ def due_day(chosen: ReportSettings, now: dt.datetime) -> dt.date | None:
 def claim(session: Session, day: dt.date, now: dt.datetime) -> bool:
     """The service's claim on a day: the first send (a new row) or a retry of a failed one
     after RETRY_AFTER, while attempts are left. True: this caller sends, no one else will."""
-    values = {"day": day, "state": "sending", "attempts": 1, "recipients": [],
-              "message_id": "", "error": "", "by": "service", "claimed": now}
-    stmt = upsert(session)(DailyReport).values(values).on_conflict_do_nothing(
-        index_elements=["day"])
-    if _changed(session, stmt) == 1:
+    if _inserted(session, {"day": day, "state": "sending", "attempts": 1, "recipients": [],
+                           "message_id": "", "error": "", "by": "service", "claimed": now}):
         return True
     retried = _changed(session, update(DailyReport).where(
         DailyReport.day == day, DailyReport.state == "failed",
@@ -203,11 +200,8 @@ def claim(session: Session, day: dt.date, now: dt.datetime) -> bool:
 
 def claim_now(session: Session, day: dt.date, by: str, now: dt.datetime) -> None:
     """An admin's send now: the day is sent (again) unless a send of it is under way."""
-    values = {"day": day, "state": "sending", "attempts": 1, "recipients": [],
-              "message_id": "", "error": "", "by": by, "claimed": now}
-    stmt = upsert(session)(DailyReport).values(values).on_conflict_do_nothing(
-        index_elements=["day"])
-    if _changed(session, stmt) == 1:
+    if _inserted(session, {"day": day, "state": "sending", "attempts": 1, "recipients": [],
+                           "message_id": "", "error": "", "by": by, "claimed": now}):
         return
     taken = _changed(session, update(DailyReport).where(
         DailyReport.day == day, DailyReport.state != "sending",
@@ -235,8 +229,16 @@ def interrupted(session: Session, now: dt.datetime) -> int:
 
 
 def _changed(session: Session, stmt: Any) -> int:
-    """How many rows an INSERT or UPDATE changed."""
+    """How many rows an UPDATE changed."""
     return int(cast(CursorResult[Any], session.execute(stmt)).rowcount)
+
+
+def _inserted(session: Session, values: dict[str, Any]) -> bool:
+    """Insert a day's row unless there is one; True if this caller's row is the one. Told by
+    RETURNING, as psycopg reports no row count for INSERT ... ON CONFLICT DO NOTHING."""
+    stmt = upsert(session)(DailyReport).values(values).on_conflict_do_nothing(
+        index_elements=["day"]).returning(DailyReport.day)
+    return session.connection().execute(stmt).first() is not None
 
 
 def recent(session: Session, limit: int = 30) -> list[DailyReport]:

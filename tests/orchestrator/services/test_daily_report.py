@@ -300,3 +300,17 @@ def test_importing_the_orchestrator_loads_no_chart_or_pdf_library() -> None:
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, timeout=120, cwd=Path(__file__).parents[3])
     assert found.stdout.strip() == "[]"
+
+
+def test_one_claim_per_day_on_both_databases(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        assert report.claim(session, DAY, DUE)
+    with sessions.begin() as session:  # another process, or this one after a restart
+        assert not report.claim(session, DAY, DUE + dt.timedelta(hours=1))
+        report.finish(session, DAY, error="the server said no")
+    with sessions.begin() as session:
+        assert not report.claim(session, DAY, DUE + dt.timedelta(minutes=1))  # too soon
+        assert report.claim(session, DAY, DUE + report.RETRY_AFTER)
+        assert not report.claim(session, DAY, DUE + 2 * report.RETRY_AFTER)  # it is sending
+    with sessions.begin() as session, pytest.raises(report.ReportError, match="right now"):
+        report.claim_now(session, DAY, "admin", DUE)
