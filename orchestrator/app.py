@@ -74,6 +74,9 @@ def start_services(app: FastAPI) -> list[Any]:
     from orchestrator.services.reaper import Reaper
 
     services: list[Any] = [Reaper(app.state.sessions, app.state.settings)]
+    from orchestrator.services.daily_report import DailyReportSender
+
+    services.append(DailyReportSender(app.state.sessions, app.state.settings))
     if app.state.engine.dialect.name == "postgresql":  # jobs other processes commit
         from orchestrator.services.listener import Listener
 

@@ -359,3 +359,31 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     address: Mapped[str] = mapped_column(String(100), default="")
     status: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportSetting(Base):
+    """One setting of the daily report (enabled, send time, recipients, language, SMTP): a
+    key and its JSON value, so a new setting needs no migration. The SMTP password is never
+    here: it is in the vault (credential `smtp`, field `password`)."""
+
+    __tablename__ = "report_settings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class DailyReport(Base):
+    """One day's daily report: the row is the claim. Whoever inserts it (unique day) sends it,
+    so two orchestrator processes never both send a day; states sending, sent, failed."""
+
+    __tablename__ = "daily_reports"
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    message_id: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(200), default="")  # "service" or the admin's name
+    claimed: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished: Mapped[dt.datetime | None] = mapped_column(nullable=True)

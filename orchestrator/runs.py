@@ -215,3 +215,34 @@ def run_seconds(row: Any) -> float | None:
     if started is None:
         return None
     return ((finished or utcnow()) - started).total_seconds()
+
+
+# --- one past business day (the daily report) --------------------------------------------------
+# overview() counts today the same way; after the merge it can call these two.
+
+def states_on(session: Session, day: dt.date) -> dict[str, int]:
+    """The runs created on a business day, by state (every state named, 0 when none)."""
+    start, end = day_bounds(day)
+    by_state = dict.fromkeys([s.value for s in JobState], 0)
+    for state, count in session.execute(select(Job.state, func.count()).where(
+            Job.created >= start, Job.created < end).group_by(Job.state)):
+        by_state[state] = count
+    return by_state
+
+
+def failures_on(session: Session, day: dt.date) -> list[dict[str, Any]]:
+    """The runs that failed on a business day, grouped by robot and signature, most first."""
+    start, end = day_bounds(day)
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for job_id, robot, error in session.execute(
+            select(Job.id, Job.robot, Job.error).where(
+                Job.state == JobState.FAILED.value, Job.finished >= start,
+                Job.finished < end).order_by(Job.id.desc()).limit(5000)):
+        key = (robot, *signature(error))
+        group = groups.setdefault(key, {"robot": robot, "step": key[1], "shape": key[2],
+                                        "message": (error or {}).get("message", ""),
+                                        "count": 0, "last": job_id})
+        group["count"] += 1
+    # ties by robot and step, so the same day always lists the same way
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["robot"], g["step"],
+                                                  g["shape"]))

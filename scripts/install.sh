@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(python3-venv chromium xvfb fonts-noto-cjk xdotool xclip bubblewrap)
+# the daily report's PDF (WeasyPrint needs Pango) and its tests (pdftoppm)
+packages+=(libpango-1.0-0 libpangoft2-1.0-0 poppler-utils)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

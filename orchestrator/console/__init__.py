@@ -23,7 +23,8 @@ from orchestrator.console.web import (
     not_signed_in,
 )
 
-PAGES = ("account", "run_pages", "robot_pages", "ops_pages", "admin_pages", "kpi_board")
+PAGES = ("account", "run_pages", "robot_pages", "ops_pages", "admin_pages", "kpi_board",
+         "report_pages")
 # the files of npm packages the pages load, by the name they are served under
 VENDOR = {"htmx.min.js": "htmx.org/dist/htmx.min.js",
           "echarts.min.js": "echarts/dist/echarts.min.js"}

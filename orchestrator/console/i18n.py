@@ -139,6 +139,53 @@ ZH: dict[str, str] = {
     "(savings.build_cost); not yet: the day it will at the last 30 days' pace":
         "回本日期：自首次运行起累计节省成本超过建设成本（savings.build_cost）之日；"
         "尚未回本时按近 30 天的速度预计",
+    # daily report (日报): the mail, its PDF and charts, the console's page
+    "Daily report": "日报", "Workhand daily report {day}": "Workhand 机器人日报 {day}",
+    "Business day {day} in {zone}; month to date: {start} to {day}.":
+        "业务日 {day}（{zone}）；本月累计：{start} 至 {day}。",
+    "Summary": "概览", "The day": "当日", "Month to date": "本月累计",
+    "Succeeded": "成功", "Failed": "失败", "System errors": "系统错误",
+    "Runs by state": "运行状态", "Per robot": "各机器人",
+    "Failures by cause": "失败原因", "No run failed on this day.": "当日没有失败的运行。",
+    "No run on this day.": "当日没有运行。", "No run this month.": "本月没有运行。",
+    "The figures are those of the KPI board (GET /api/v1/kpi) for the same days.":
+        "以上数字与同期效益看板（GET /api/v1/kpi）一致。",
+    "Hours saved per robot, {start} to {end}": "各机器人节省工时（{start} 至 {end}）",
+    "Day of the month": "日期", "Items done and handed back on {day}": "{day} 完成与转人工事项",
+    "Runs: {runs} (succeeded {good}, failed {bad})": "运行：{runs} 次（成功 {good}，失败 {bad}）",
+    "Items done: {done}; handed back: {back}; system errors: {errors}":
+        "完成事项：{done}；转人工：{back}；系统错误：{errors}",
+    "Hours saved: {day} (month to date {month})": "节省工时：{day}（本月累计 {month}）",
+    "The report with its charts is in the HTML part and the PDF attached.":
+        "含图表的完整日报见邮件正文（HTML）及所附 PDF。",
+    "workhand-daily-report-{day}.pdf": "Workhand机器人日报-{day}.pdf",
+    "After the business day closes, management gets the day's figures by mail, with charts "
+    "and a PDF. The figures are those of the KPI board.":
+        "每个业务日结束后，管理层会收到当日数字的邮件，附图表及 PDF；数字与效益看板一致。",
+    "Settings": "设置", "Send the daily report": "发送日报",
+    "Send time (the report of the day before)": "发送时间（发送前一日的日报）",
+    "Recipients, one per line (e.g. 行长 <president@bank.cn>)":
+        "收件人，每行一个（例如 行长 <president@bank.cn>）",
+    "Language of the report": "日报语言", "Mail server (SMTP)": "邮件服务器（SMTP）",
+    "Host": "主机", "Port (0: 25, or 465 with SSL)": "端口（0：25，使用 SSL 时为 465）",
+    "kept in the vault; leave empty to keep it": "已保存在凭据库中；留空则保持不变",
+    "leave empty to use SMTP_PASSWORD": "留空则使用环境变量 SMTP_PASSWORD",
+    "From address": "发件人", "Preview or send a day": "预览或发送某日日报", "Day": "日期",
+    "Preview": "预览", "Send now": "立即发送", "Recent sends": "最近发送",
+    "Recipients": "收件人", "Sent by": "发送者", "the service": "后台服务",
+    "No report has been sent yet.": "尚未发送过日报。",
+    "sending": "发送中", "sent": "已发送",
+    "Settings saved.": "设置已保存。", "The report of {day} was sent.": "{day} 的日报已发送。",
+    "The report of {day} could not be sent; the error is in the list below.":
+        "{day} 的日报发送失败，错误信息见下方列表。",
+    "the send time '{value}' must be HH:MM, e.g. 08:00": "发送时间“{value}”应为 HH:MM，例如 08:00",
+    "the language must be zh or en, not '{value}'": "语言应为 zh 或 en，而不是“{value}”",
+    "the SMTP port {value} must be 1 to 65535": "SMTP 端口 {value} 应在 1 到 65535 之间",
+    "choose SSL or STARTTLS, not both": "SSL 与 STARTTLS 只能选择其一",
+    "the from address must be exactly one email address": "发件人必须是一个邮箱地址",
+    "an address is not right: {problem}": "邮箱地址有误：{problem}",
+    "the report is enabled but has no recipient": "日报已启用，但没有收件人",
+    "the report of {day} is being sent right now; wait a minute": "{day} 的日报正在发送，请稍候",
 }
 
 

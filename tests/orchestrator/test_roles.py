@@ -67,6 +67,8 @@ EXPECTED = {
     ("GET", "/console/audit"): P.ADMIN, ("GET", "/console/users"): P.ADMIN,
     ("POST", "/console/users"): P.ADMIN, ("POST", "/console/users/{name}/{change}"): P.ADMIN,
     ("GET", "/console/credentials"): P.ADMIN, ("POST", "/console/credentials"): P.ADMIN,
+    ("GET", "/console/report"): P.ADMIN, ("POST", "/console/report"): P.ADMIN,
+    ("GET", "/console/report/preview"): P.ADMIN, ("POST", "/console/report/send"): P.ADMIN,
 }
 
 

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import smtplib
-import socket
-import ssl
-from dataclasses import dataclass
 from email.headerregistry import Address
-from email.message import EmailMessage
 from typing import Annotated, Any
 
 from libs.context import StepContext
-from libs.errors import StepArgumentError, SystemFailure
+from libs.errors import StepArgumentError
 from libs.policy import Refused
 from libs.registry import step
-from libs.secrets import MASK, Secret, reveal
+from libs.secrets import Secret, reveal
 from libs.steps.mail.message import addresses, build
+from libs.steps.mail.smtp import Server, deliver
 from libs.types import ReadPath, parse_duration
 
 Recipients = str | list[str]
-
-
-@dataclass(frozen=True)
-class Server:
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    ssl: bool
-    starttls: bool
-    verify_tls: bool
-    timeout: float
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+__all__ = ["Server", "send"]
 
 
 @step("mail.send")
@@ -78,7 +60,7 @@ def send(
         files.append(path)
     msg = build(sender, to_list, cc_list, subject, body, html, files)
     recipients = [a.addr_spec for a in everyone]
-    refused = _deliver(ctx, server, msg, sender.addr_spec, recipients)
+    refused = deliver(server, msg, sender.addr_spec, recipients, mask=ctx.masker.text)
     if refused:
         ctx.log(f"mail '{subject}': the server {server} refused {', '.join(refused)}; the other "
                 "recipients got it", "warning")
@@ -125,61 +107,3 @@ def _sender(ctx: StepContext, from_address: str | None, server: Server) -> Addre
         raise StepArgumentError("'from_address' must be exactly one email address")
     return found[0]
 
-
-def _deliver(ctx: StepContext, server: Server, msg: EmailMessage, sender: str,
-             recipients: list[str]) -> list[str]:
-    tls = ssl.create_default_context()
-    if not server.verify_tls:
-        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
-    where = f"mail '{msg['Subject']}' to {', '.join(recipients)} through {server}"
-    # An explicit local name: the default looks the machine up in DNS, which can hang on
-    # closed bank networks.
-    local = socket.gethostname()
-    try:
-        smtp: smtplib.SMTP
-        if server.ssl:
-            smtp = smtplib.SMTP_SSL(server.host, server.port, local, timeout=server.timeout,
-                                    context=tls)
-        else:
-            smtp = smtplib.SMTP(server.host, server.port, local, timeout=server.timeout)
-        with smtp:
-            if server.starttls:
-                smtp.starttls(context=tls)
-            if server.username:
-                smtp.login(server.username, server.password or "")
-            refused = smtp.send_message(msg, sender, recipients)
-    except smtplib.SMTPAuthenticationError as err:
-        raise _failure(ctx, server, f"could not send {where}: the server refused the login of "
-                       f"'{server.username}' ({_reply(err.smtp_code, err.smtp_error)}); check "
-                       "the mail username and password in settings") from None
-    except smtplib.SMTPRecipientsRefused as err:
-        raise _failure(ctx, server, f"could not send {where}: every recipient was refused ("
-                       f"{_refusals(err.recipients)})") from None
-    except smtplib.SMTPSenderRefused as err:
-        raise _failure(ctx, server, f"could not send {where}: the server refused the sender "
-                       f"'{sender}' ({_reply(err.smtp_code, err.smtp_error)})") from None
-    except smtplib.SMTPResponseException as err:
-        raise _failure(ctx, server, f"could not send {where}: the server answered "
-                       f"{_reply(err.smtp_code, err.smtp_error)}") from None
-    except (smtplib.SMTPException, OSError) as err:
-        cause = str(err) or type(err).__name__
-        if isinstance(err, TimeoutError | socket.timeout):
-            cause = f"no answer within {server.timeout:g}s"
-        raise _failure(ctx, server, f"could not send {where}: {cause}; check the mail host "
-                       "and port in settings and that the server is up") from None
-    return list(refused)
-
-
-def _reply(code: int, text: bytes | str) -> str:
-    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
-
-
-def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
-    return "; ".join(f"{addr}: {_reply(*reply)}" for addr, reply in refused.items())
-
-
-def _failure(ctx: StepContext, server: Server, message: str) -> SystemFailure:
-    message = ctx.masker.text(message)
-    if server.password:
-        message = message.replace(server.password, MASK)
-    return SystemFailure(message)
