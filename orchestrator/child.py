@@ -163,6 +163,12 @@ def preload() -> None:
 def zygote() -> None:
     """Serve fork requests on stdin (a Unix socket) until the worker closes it."""
     _set_cmdline([sys.executable, "-c", ZYGOTE_CODE])
+    # No native thread may exist when a robot is forked: the raw clone() runs no
+    # pthread_atfork handlers, so a thread pool's locks stay held in the robot. numpy's
+    # OpenBLAS (imported by openpyxl whenever numpy is installed) started one, and every robot
+    # then hung at exit, its job never ending (tests/reliability/test_outage.py).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
     preload()
     control = socket.socket(fileno=0)
     request = _serve(control)  # returns in a forked robot process only
@@ -192,8 +198,16 @@ def _serve(control: socket.socket) -> list[str]:
         control.sendall(json.dumps(reply).encode())
 
 
+def _native_threads() -> int:
+    """This process's threads, Python's and native libraries' alike (a fork copies one)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # no /proc: trust Python's own count
+        return threading.active_count()
+
+
 def _fork(control: socket.socket, fds: list[int], args: list[str]) -> int:
-    if len(fds) != 2 or threading.active_count() != 1:  # a fork copies only this thread
+    if len(fds) != 2 or threading.active_count() != 1 or _native_threads() != 1:
         raise RuntimeError("a robot needs two descriptors and a single-threaded zygote")
     number = _CLONE_SYSCALL.get(platform.machine())
     if number is None:
