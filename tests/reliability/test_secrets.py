@@ -50,7 +50,7 @@ def test_a_vault_password_appears_nowhere(cluster: Any, tmp_path: Path) -> None:
     password = f"Pw-{secrets.token_hex(12)}"
     server = cluster.serve()
     worker = cluster.worker(server, "w1")
-    with cluster.client(server) as http:
+    with cluster.client(server, cluster.admin) as http:  # credentials are an admin's
         cluster.deploy(http, ROBOT)
         stored = http.put("/api/v1/credentials/bank",
                           json={"fields": {"user": "ops01", "password": password}})
