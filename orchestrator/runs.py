@@ -166,29 +166,14 @@ def overview(session: Session, settings: Settings, now: dt.datetime | None = Non
     their outlook, hours saved today and this month."""
     now = now or utcnow()
     day = today(now)
-    start, end = day_bounds(day)
-    by_state = dict.fromkeys([s.value for s in JobState], 0)
-    for state, count in session.execute(select(Job.state, func.count()).where(
-            Job.created >= start, Job.created < end).group_by(Job.state)):
-        by_state[state] = count
     # by id, which is the order they started in near enough: ix_jobs_state (state, id) finds
     # the few running among millions of ended runs, where ORDER BY started made SQLite scan
     running = list(session.execute(select(*LIST_COLUMNS).where(
         Job.state == JobState.RUNNING.value).order_by(Job.id).limit(100)))
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for job_id, robot, error in session.execute(
-            select(Job.id, Job.robot, Job.error).where(
-                Job.state == JobState.FAILED.value, Job.finished >= start,
-                Job.finished < end).order_by(Job.id.desc()).limit(5000)):
-        key = (robot, *signature(error))
-        group = groups.setdefault(key, {"robot": robot, "step": key[1], "shape": key[2],
-                                        "message": (error or {}).get("message", ""),
-                                        "count": 0, "last": job_id})
-        group["count"] += 1
     month = kpi.query(session, settings, start=day.replace(day=1), end=day, by="month")
     today_figures = kpi.query(session, settings, start=day, end=day)["totals"]
-    return {"day": day, "by_state": by_state, "running": running,
-            "failures": sorted(groups.values(), key=lambda g: -g["count"]),
+    return {"day": day, "by_state": states_on(session, day), "running": running,
+            "failures": failures_on(session, day),
             "queues": queue_outlook(session, now), "today": today_figures,
             "month": month["totals"]}
 
@@ -217,8 +202,7 @@ def run_seconds(row: Any) -> float | None:
     return ((finished or utcnow()) - started).total_seconds()
 
 
-# --- one past business day (the daily report) --------------------------------------------------
-# overview() counts today the same way; after the merge it can call these two.
+# --- one business day: Today's page and the daily report ---------------------------------------
 
 def states_on(session: Session, day: dt.date) -> dict[str, int]:
     """The runs created on a business day, by state (every state named, 0 when none)."""
