@@ -18,12 +18,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from libs.errors import RobotFileError
 from orchestrator import console
+from orchestrator.api.statuses import status_of
 from orchestrator.audit import AuditTrail
 from orchestrator.console.web import ConsoleError, error_page
 from orchestrator.db import make_async_engine, make_engine, migrate, session_factory
 from orchestrator.guard import BodyGuard, error
-from orchestrator.jobs import JobError
 from orchestrator.outages import Outage, bug, unavailable
+from orchestrator.refusals import Refusal
 from orchestrator.settings import Settings
 from orchestrator.states import IllegalTransition
 
@@ -98,11 +99,11 @@ _error = error  # ASCII-escaped JSON errors (guard.error)
 def add_error_handlers(app: FastAPI) -> None:
     outage = app.state.outage = Outage()
 
-    @app.exception_handler(JobError)
-    async def job_error(request: Request, err: JobError) -> Response:
-        if request.url.path.startswith("/console/"):  # a domain refusal, shown as a page
-            return error_page(request, ConsoleError(err.status, str(err)))
-        return _error(str(err), err.status)
+    @app.exception_handler(Refusal)
+    async def refused(request: Request, err: Refusal) -> Response:
+        if request.url.path.startswith("/console/"):  # shown as a page
+            return error_page(request, ConsoleError(status_of(err), str(err)))
+        return _error(str(err), status_of(err))
 
     @app.exception_handler(IllegalTransition)
     async def illegal(request: Request, err: IllegalTransition) -> Response:

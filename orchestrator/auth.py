@@ -16,18 +16,14 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from orchestrator.jobs import JobError
 from orchestrator.models import Attempt, Token
+from orchestrator.refusals import Conflict, Invalid, NotFound
 from orchestrator.roles import Role
 
 JOB_TOKEN_PREFIX = "wh_job_"
 MAX_LABELS = 50
 _LABEL = re.compile(r"^[^\s,\x00-\x1f\x7f]{1,100}$")
 _WORKER = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
-
-
-class TokenError(JobError):
-    """A token that cannot be made or found; status is the HTTP status to answer with."""
 
 
 def digest(token: str) -> str:
@@ -39,10 +35,10 @@ def granted_labels(labels: Iterable[str]) -> list[str]:
     labels = sorted(set(labels))
     bad = [label for label in labels if not _LABEL.match(label)]
     if bad:
-        raise TokenError(422, f"label '{bad[0]}' must be 1 to 100 characters without spaces, "
+        raise Invalid(f"label '{bad[0]}' must be 1 to 100 characters without spaces, "
                               "commas or control characters")
     if len(labels) > MAX_LABELS:
-        raise TokenError(422, f"a token grants at most {MAX_LABELS} labels, not {len(labels)}")
+        raise Invalid(f"a token grants at most {MAX_LABELS} labels, not {len(labels)}")
     return labels
 
 
@@ -53,11 +49,11 @@ def new_token(session: Session, role: Role, name: str = "", *, worker: str | Non
     granted = granted_labels(labels)
     if role is Role.WORKER:
         if not worker or not _WORKER.match(worker) or worker != worker.strip():
-            raise TokenError(422, "a worker token is for one worker: give its name (1 to 200 "
+            raise Invalid("a worker token is for one worker: give its name (1 to 200 "
                                   "characters, no control characters or spaces at either end), "
                                   "e.g. --worker branch-pc-01")
     elif worker is not None or granted:
-        raise TokenError(422, f"only worker tokens have a worker name and labels, not "
+        raise Invalid(f"only worker tokens have a worker name and labels, not "
                               f"{role.value} tokens")
     token = f"wh_{role.value}_{secrets.token_urlsafe(24)}"
     row = Token(name=name or (f"worker {worker}" if worker else role.value), role=role.value,
@@ -87,7 +83,7 @@ def revoke_token(session: Session, token_id: int) -> Token:
     seconds may still accept it until their cache lapses (api/deps.py TOKEN_TTL_S)."""
     row = session.get(Token, token_id)
     if row is None:
-        raise TokenError(404, f"no token {token_id}; `workhand token list` shows them")
+        raise NotFound(f"no token {token_id}; `workhand token list` shows them")
     row.revoked = True
     return row
 
@@ -113,7 +109,7 @@ def find_job_token(db: Session | Connection, token: str) -> Any:
                               Attempt.outcome).where(Attempt.token_digest == digest(token))
                        ).first()
     if found is not None and found.finished is not None:
-        raise TokenError(409, f"job {found.job_id} attempt {found.number} has ended "
+        raise Conflict(f"job {found.job_id} attempt {found.number} has ended "
                               f"({found.outcome or 'ended'}); its job token no longer works, "
                               "and this robot should stop")
     return found

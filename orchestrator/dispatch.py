@@ -42,8 +42,9 @@ from sqlalchemy.orm import Session
 from orchestrator import arrivals, kpi, queues, states, vault
 from orchestrator.auth import job_token
 from orchestrator.db import insert_for
-from orchestrator.jobs import JobError, aware, not_held, time_limit, utcnow
+from orchestrator.jobs import aware, not_held, time_limit, utcnow
 from orchestrator.models import READY, Attempt, Credential, Job, JobItem, RobotVersion, Worker
+from orchestrator.refusals import Conflict, Invalid, NotFound, Refusal, Unavailable
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
 
@@ -212,7 +213,7 @@ def _assignment(session: Session, row: Row[Any], settings: Settings) -> dict[str
         credentials = vault.reveal(session, settings, wanted) if wanted else {}
         credential_hosts = vault.bindings(session, wanted)
     except vault.VaultError as err:  # the lease is rolled back with this answer
-        raise JobError(503, f"the vault cannot be read: {err}") from None
+        raise Unavailable(f"the vault cannot be read: {err}") from None
     return {"id": row.id, "attempt": row.attempt, "robot": row.robot, "version": row.version,
             "file": facts.file, "inputs": row.inputs, "credentials": credentials,
             # where each credential's secrets may be sent (None: any host the worker allows)
@@ -257,8 +258,9 @@ def _tries(row: Any) -> int:
 def complete(session: Session, endings: Sequence[Ending], settings: Settings,
              now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Record how attempts ended and decide what happens next (see states.py). One answer per
-    ending: {"id", "state"}, or {"id", "status", "error"} when it cannot be taken (409: the
-    worker no longer holds that attempt's lease; 404: no such job; 422: unknown status). A
+    ending: {"id", "state"}, or {"id", "refused": Refusal} when it cannot be taken (Conflict:
+    the worker no longer holds that attempt's lease; NotFound: no such job; Invalid: an
+    unknown status); the routes put the refusal in words and a status. A
     report sent again after its answer was lost gets the job's state, and counts once."""
     now = now or utcnow()
     session.flush()
@@ -271,13 +273,12 @@ def complete(session: Session, endings: Sequence[Ending], settings: Settings,
         row: Any = rows.get(ending.job_id)
         problem = _refusal(ending, row)
         if problem is None and any(d[0].id == ending.job_id for d in decided):
-            problem = {"id": ending.job_id, "status": 409,
-                       "error": f"job {ending.job_id} is reported twice in one request"}
+            problem = Conflict(f"job {ending.job_id} is reported twice in one request")
         if problem is not None:
-            if problem["status"] == 409 and _recorded(conn, ending, row):
+            if isinstance(problem, Conflict) and _recorded(conn, ending, row):
                 answers.append({"id": row.id, "state": row.state})  # sent again: answer lost
             else:
-                answers.append(problem)
+                answers.append({"id": ending.job_id, "refused": problem})
             continue
         outcome = _outcome(ending, row)
         decided.append((row, outcome, ending.error, ending.result))
@@ -306,24 +307,21 @@ def _recorded(conn: Connection, ending: Ending, row: Any) -> bool:
 
 def complete_one(session: Session, ending: Ending, settings: Settings,
                  now: dt.datetime | None = None) -> str:
-    """complete() for one report: the job's new state, or JobError with the refusal."""
+    """complete() for one report: the job's new state, or its refusal raised."""
     [answer] = complete(session, [ending], settings, now)
-    if "error" in answer:
-        raise JobError(answer["status"], answer["error"])
+    if "refused" in answer:
+        raise answer["refused"]
     return str(answer["state"])
 
 
-def _refusal(ending: Ending, row: Any) -> dict[str, Any] | None:
-    def refuse(status: int, message: str) -> dict[str, Any]:
-        return {"id": ending.job_id, "status": status, "error": message}
-
+def _refusal(ending: Ending, row: Any) -> Refusal | None:
     if row is None:
-        return refuse(404, f"no job {ending.job_id}")
+        return NotFound(f"no job {ending.job_id}")
     if ending.status != "failed" and ending.status not in OUTCOME_OF_STATUS:
-        return refuse(422, f"status must be passed, failed, cancelled or timed_out, not "
-                           f"'{ending.status}'")
+        return Invalid(f"status must be passed, failed, cancelled or timed_out, not "
+                       f"'{ending.status}'")
     problem = not_held(row, ending.worker, ending.attempt)
-    return None if problem is None else refuse(409, problem)
+    return None if problem is None else Conflict(problem)
 
 
 def finish(session: Session, decided: Sequence[Decision], now: dt.datetime) -> None:
@@ -502,12 +500,12 @@ def release(session: Session, job_id: int, worker: str, attempt: int, reason: st
     conn, run = sql(session)
     row: Any = conn.execute(run.read, {"ids": [job_id]}).first()
     if row is None:
-        raise JobError(404, f"no job {job_id}")
+        raise NotFound(f"no job {job_id}")
     problem = not_held(row, worker, attempt)
     if problem is not None:
         if _handed_back(conn, row, worker, attempt):
             return str(row.state)
-        raise JobError(409, problem)
+        raise Conflict(problem)
     why = reason.strip()  # storable: the guard refused NUL and lone surrogates (guard.py)
     note = {"kind": states.RELEASED, "message": f"handed back unfinished by worker '{worker}'"
                                                 + (f": {why}" if why else "")}

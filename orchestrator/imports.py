@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestrator.jobs import JobError
+from orchestrator.refusals import Invalid, Refusal
 
 MAX_ROWS = 100_000
 MAX_COLUMNS = 1_000
@@ -26,29 +26,29 @@ MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 STEP = "queues.add_file"
 
 
-def too_many_rows(name: str) -> JobError:
-    return JobError(422, f"{name} has more than {MAX_ROWS} rows; a queue takes at most "
+def too_many_rows(name: str) -> Refusal:
+    return Invalid(f"{name} has more than {MAX_ROWS} rows; a queue takes at most "
                          f"{MAX_ROWS} items a request: split the file")
 
 
-def _too_many_cells(name: str) -> JobError:
-    return JobError(422, f"{name} has more than {MAX_CELLS} filled cells; split the file")
+def _too_many_cells(name: str) -> Refusal:
+    return Invalid(f"{name} has more than {MAX_CELLS} filled cells; split the file")
 
 
-def _too_wide(name: str) -> JobError:
-    return JobError(422, f"{name} has values beyond column {MAX_COLUMNS}; a queue item takes "
+def _too_wide(name: str) -> Refusal:
+    return Invalid(f"{name} has values beyond column {MAX_COLUMNS}; a queue item takes "
                          f"at most {MAX_COLUMNS} columns")
 
 
 def read_rows(path: Path, fmt: str, sheet: str | None, name: str) -> list[dict[str, Any]]:
     """Rows of the file keyed by its header row, as the csv.read_rows / excel.read_rows steps
-    read them (same text, numbers and dates), within the limits; JobError 422 otherwise."""
+    read them (same text, numbers and dates), within the limits; Invalid otherwise."""
     from libs.errors import WorkhandError
 
     try:
         return _xlsx_rows(path, sheet, name) if fmt == "xlsx" else _csv_rows(path, name)
     except WorkhandError as err:
-        raise JobError(422, str(err)) from None
+        raise Invalid(str(err)) from None
 
 
 # -- CSV --------------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def _check_zip(path: Path, name: str) -> None:
     except (zipfile.BadZipFile, OSError):
         return  # not a workbook: openpyxl says so in its words
     if unpacked > MAX_UNPACKED_BYTES:  # zipfile reads no more than a member declares
-        raise JobError(422, f"{name} unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB; "
+        raise Invalid(f"{name} unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB; "
                             "save a smaller workbook (only the sheet to import)")
 
 

@@ -20,16 +20,9 @@ from sqlalchemy.orm import Session
 from orchestrator import arrivals, states
 from orchestrator.db import connection_of
 from orchestrator.models import Job, JobItem, Robot, Worker
+from orchestrator.refusals import Conflict, Invalid, NotFound, Refusal
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
-
-
-class JobError(Exception):
-    """A request about a job that cannot be met; status is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def utcnow() -> dt.datetime:
@@ -55,11 +48,11 @@ def create_job(session: Session, *, robot: str, inputs: dict[str, Any] | None = 
     deployed = session.get(Robot, robot)
     if deployed is None:
         known = sorted(session.scalars(select(Robot.name)).all())
-        raise JobError(404, f"robot '{robot}' is not deployed (deployed: "
+        raise NotFound(f"robot '{robot}' is not deployed (deployed: "
                             f"{', '.join(known) or 'none'}); deploy it with workhand up or "
                             "POST /api/v1/robots")
     if max_attempts < 1:
-        raise JobError(422, "max_attempts must be 1 or more")
+        raise Invalid("max_attempts must be 1 or more")
     job = Job(robot=robot, version=deployed.current, inputs=dict(inputs or {}),
               priority=priority, not_before=not_before, labels=sorted(set(labels)),
               timeout_s=timeout_s, max_attempts=max_attempts, retry_delay_s=retry_delay_s,
@@ -90,7 +83,7 @@ def retry(session: Session, job_id: int, *, only_failed_items: bool = False,
     queues retry their own items."""
     original = get_job(session, job_id)
     if JobState(original.state) not in states.FINAL:
-        raise JobError(409, f"job {job_id} is {original.state}: only a finished job can be "
+        raise Conflict(f"job {job_id} is {original.state}: only a finished job can be "
                             "retried; wait for it to end, or cancel it first")
     job = Job(robot=original.robot, version=original.version,
               inputs=dict(original.inputs or {}), priority=original.priority,
@@ -130,7 +123,7 @@ def get_job(session: Session, job_id: int, *, share: bool = False) -> Job:
     lock = {"read": True} if share and session.get_bind().dialect.name == "postgresql" else None
     job = session.get(Job, job_id, with_for_update=lock)
     if job is None:
-        raise JobError(404, f"no job {job_id}")
+        raise NotFound(f"no job {job_id}")
     return job
 
 
@@ -153,7 +146,7 @@ def holding(session: Session, job_id: int, worker: str, attempt: int, *,
     job = get_job(session, job_id, share=share)
     problem = not_held(job, worker, attempt)
     if problem is not None:
-        raise JobError(409, problem)
+        raise Conflict(problem)
     return job
 
 
@@ -194,20 +187,20 @@ _EVENTS = {
 _STILL_HELD = text(_HELD)
 
 
-def refusal(job: Any, job_id: int, worker: str, attempt: int) -> JobError | None:
+def refusal(job: Any, job_id: int, worker: str, attempt: int) -> Refusal | None:
     """Why this worker may not act on this attempt (`job`: a row of the job's id, state, worker
     and attempt, or None when there is no such job); None when it holds the lease."""
     if job is None:
-        return JobError(404, f"no job {job_id}")
+        return NotFound(f"no job {job_id}")
     problem = not_held(job, worker, attempt)
-    return None if problem is None else JobError(409, problem)
+    return None if problem is None else Conflict(problem)
 
 
-def _why_not_held(conn: Connection, job_id: int, worker: str, attempt: int) -> JobError:
+def _why_not_held(conn: Connection, job_id: int, worker: str, attempt: int) -> Refusal:
     job = conn.execute(select(Job.id, Job.state, Job.worker, Job.attempt)
                        .where(Job.id == job_id)).first()
-    return refusal(job, job_id, worker, attempt) or JobError(
-        409, f"job {job_id} attempt {attempt} changed hands while this was sent; stop it")
+    return refusal(job, job_id, worker, attempt) or Conflict(
+        f"job {job_id} attempt {attempt} changed hands while this was sent; stop it")
 
 
 def heartbeat(db: Session | Connection, *, job_id: int, worker: str, attempt: int,
@@ -258,7 +251,7 @@ def cancel(session: Session, job_id: int, now: dt.datetime | None = None) -> Job
     elif job.state == JobState.RUNNING.value:
         job.cancel_requested = True
     else:
-        raise JobError(409, f"job {job_id} already ended ({job.state})")
+        raise Conflict(f"job {job_id} already ended ({job.state})")
     return job
 
 

@@ -19,8 +19,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from orchestrator.jobs import JobError, aware, utcnow
+from orchestrator.jobs import aware, utcnow
 from orchestrator.models import SignInFailure, User, WebSession
+from orchestrator.refusals import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    NotRecognised,
+    TooManyTries,
+)
 from orchestrator.roles import PEOPLE_ROLES, Role
 
 MIN_PASSWORD = 10
@@ -31,10 +39,6 @@ _NAME = re.compile(r"^[^\s\x00-\x1f\x7f/\\<>\"'&]{1,100}$")
 FAILURES_PER_NAME = 5
 FAILURES_PER_ADDRESS = 20
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
-
-
-class PeopleError(JobError):
-    """A person who cannot be made, found or changed; status is the HTTP status to answer."""
 
 
 @cache
@@ -51,17 +55,17 @@ def _dummy_hash() -> str:
 
 def check_name(name: str) -> str:
     if not _NAME.match(name):
-        raise PeopleError(422, f"'{name}' cannot be a user name: 1 to 100 characters without "
+        raise Invalid(f"'{name}' cannot be a user name: 1 to 100 characters without "
                                "spaces, quotes, slashes or < > &")
     return name
 
 
 def check_password(password: str, name: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise PeopleError(422, f"the password has {len(password)} characters; it needs at least "
+        raise Invalid(f"the password has {len(password)} characters; it needs at least "
                                f"{MIN_PASSWORD}")
     if name.casefold() in password.casefold():
-        raise PeopleError(422, "the password must not contain the user name")
+        raise Invalid("the password must not contain the user name")
 
 
 def one_time_password() -> str:
@@ -73,7 +77,7 @@ def one_time_password() -> str:
 def get_user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise PeopleError(404, f"there is no user '{name}'; `workhand user list` shows them")
+        raise NotFound(f"there is no user '{name}'; `workhand user list` shows them")
     return user
 
 
@@ -83,12 +87,12 @@ def create_user(session: Session, name: str, role: Role, password: str | None = 
     (and must be changed at the first sign-in)."""
     check_name(name)
     if role not in PEOPLE_ROLES:
-        raise PeopleError(422, f"people have the roles {', '.join(PEOPLE_ROLES)}; "
+        raise Invalid(f"people have the roles {', '.join(PEOPLE_ROLES)}; "
                                f"'{role}' is for machines (an API token)")
     if language not in LANGUAGES:
-        raise PeopleError(422, f"language '{language}' is not offered; choose zh or en")
+        raise Invalid(f"language '{language}' is not offered; choose zh or en")
     if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise PeopleError(409, f"user '{name}' exists already; `workhand user passwd {name}` "
+        raise Conflict(f"user '{name}' exists already; `workhand user passwd {name}` "
                                "sets a new password")
     made = password is None
     password = one_time_password() if password is None else password
@@ -109,7 +113,7 @@ def set_password(session: Session, user: User, password: str | None = None) -> s
     if not made:
         check_password(password, user.name)
         if matches(user.password_hash, password):
-            raise PeopleError(422, "the new password must differ from the old one")
+            raise Invalid("the new password must differ from the old one")
     user.password_hash = hasher().hash(password)
     user.must_change = made
     user.password_changed = utcnow()
@@ -163,28 +167,22 @@ def throttled(session: Session, name: str, address: str,
     return None
 
 
-class SignInRefused(PeopleError):
-    def __init__(self, status: int, message: str, minutes: int = 0) -> None:
-        super().__init__(status, message)
-        self.minutes = minutes  # throttled: until the next try may succeed
-
-
 def authenticate(session: Session, name: str, password: str, address: str,
                  now: dt.datetime | None = None) -> User:
-    """The user whose name and password these are, or SignInRefused with a sentence that does
+    """The user whose name and password these are, or a Refusal with a sentence that does
     not tell which of the two was wrong. Every failure is recorded for throttling."""
     now = now or utcnow()
     limited = throttled(session, name, address, now)
     if limited is not None:
-        raise SignInRefused(429, limited.sentence(), limited.minutes)
+        raise TooManyTries(limited.sentence(), limited.minutes)
     user = session.scalar(select(User).where(User.name == name))
     good = matches(user.password_hash if user else _dummy_hash(), password)
     if user is None or not good or user.disabled:
         session.execute(delete(SignInFailure).where(SignInFailure.at < now - THROTTLE_WINDOW))
         session.add(SignInFailure(name=name[:100], address=address[:100], at=now))
         if user is not None and good and user.disabled:
-            raise SignInRefused(403, "this account is disabled; ask an admin")
-        raise SignInRefused(401, "wrong user name or password")
+            raise Forbidden("this account is disabled; ask an admin")
+        raise NotRecognised("wrong user name or password")
     if hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hasher().hash(password)
     session.execute(delete(SignInFailure).where(SignInFailure.name == name))

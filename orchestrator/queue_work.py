@@ -18,9 +18,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from orchestrator.db import connection_of
-from orchestrator.jobs import JobError, refusal, utcnow
+from orchestrator.jobs import refusal, utcnow
 from orchestrator.models import Job, JobItem, Queue, QueueItem
 from orchestrator.queues import MAX_MESSAGE, OUTCOMES, ItemState, after_system_error, no_queue
+from orchestrator.refusals import Conflict, Invalid, NotFound
 
 ITEMS: Table = QueueItem.__table__  # type: ignore[assignment]
 JOB_ITEMS: Table = JobItem.__table__  # type: ignore[assignment]
@@ -137,7 +138,7 @@ def lease_item(db: Session | Connection, queue: str, job_id: int, lease_s: float
         item = None if found is None else conn.execute(run.take, {**values,
                                                                   "item_id": found}).first()
     if item is None and conn.execute(run.retries, values).first() is None:
-        raise JobError(404, no_queue(queue, sorted(conn.scalars(select(Queue.name)))))
+        raise NotFound(no_queue(queue, sorted(conn.scalars(select(Queue.name)))))
     return item
 
 
@@ -149,17 +150,17 @@ def report(db: Session | Connection, item_id: int, job_id: int, outcome: str,
     conn, run = _sql(db)
     now = now or utcnow()
     if outcome not in OUTCOMES:
-        raise JobError(422, f"outcome must be one of {', '.join(OUTCOMES)}, not '{outcome}'")
+        raise Invalid(f"outcome must be one of {', '.join(OUTCOMES)}, not '{outcome}'")
     item = conn.execute(run.item, {"item_id": item_id}).first()
     if item is None:
-        raise JobError(404, f"no queue item {item_id}")
+        raise NotFound(f"no queue item {item_id}")
     answer = {"id": item.id, "queue": item.queue, "state": item.state,
               "attempts": item.attempts}
     if _reported(item, job_id, outcome):
         return answer
     if item.state != _IN_PROGRESS or item.job_id != job_id:
         other = f" by job {item.job_id}" if item.job_id not in (None, job_id) else ""
-        raise JobError(409, f"queue item {item_id} ('{item.reference}') is no longer held by "
+        raise Conflict(f"queue item {item_id} ('{item.reference}') is no longer held by "
                             f"job {job_id} (it is {item.state}{other}): it was taken back or "
                             "its outcome was already reported; leave it")
     state: str = outcome

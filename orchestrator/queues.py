@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from orchestrator import imports
 from orchestrator.db import connection_of
-from orchestrator.jobs import JobError, aware, utcnow
+from orchestrator.jobs import aware, utcnow
 from orchestrator.models import Job, Queue, QueueItem
+from orchestrator.refusals import Conflict, Invalid, NotFound, Refusal
 from orchestrator.states import JobState
 
 MAX_REFERENCE = 500
@@ -65,9 +66,9 @@ def _storable(text: str, what: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise JobError(422, f"{what} is not valid Unicode (a lone surrogate \\uD8xx?)") from None
+        raise Invalid(f"{what} is not valid Unicode (a lone surrogate \\uD8xx?)") from None
     if "\x00" in text:
-        raise JobError(422, f"{what} must not contain NUL characters")
+        raise Invalid(f"{what} must not contain NUL characters")
 
 
 def _is_pg(session: Session) -> bool:
@@ -80,14 +81,14 @@ def create_queue(session: Session, name: str, max_retries: int = 2,
                  description: str = "") -> Queue:
     if (not name.strip() or name != name.strip() or "/" in name or len(name) > 200
             or any(ord(c) < 32 for c in name)):
-        raise JobError(422, f"queue name {name!r} must be 1-200 characters, without '/', "
+        raise Invalid(f"queue name {name!r} must be 1-200 characters, without '/', "
                             "control characters or spaces at either end")
     _storable(name, "the queue name")
     _storable(description, "the description")
     if not 0 <= max_retries <= 100:
-        raise JobError(422, f"max_retries must be between 0 and 100, not {max_retries}")
+        raise Invalid(f"max_retries must be between 0 and 100, not {max_retries}")
     if session.get(Queue, name) is not None:
-        raise JobError(409, f"queue '{name}' already exists")
+        raise Conflict(f"queue '{name}' already exists")
     queue = Queue(name=name, max_retries=max_retries, description=description)
     session.add(queue)
     session.flush()
@@ -97,7 +98,7 @@ def create_queue(session: Session, name: str, max_retries: int = 2,
 def get_queue(session: Session, name: str) -> Queue:
     queue = session.get(Queue, name)
     if queue is None:
-        raise JobError(404, no_queue(name, sorted(session.scalars(select(Queue.name)).all())))
+        raise NotFound(no_queue(name, sorted(session.scalars(select(Queue.name)).all())))
     return queue
 
 
@@ -184,10 +185,10 @@ def _reference(value: Any) -> str:
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # an account number Excel stored as a number
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise JobError(422, f"the reference must be text, not {type(value).__name__}")
+            raise Invalid(f"the reference must be text, not {type(value).__name__}")
     reference = str(value).strip()
     if not reference or len(reference) > MAX_REFERENCE:
-        raise JobError(422, f"the reference must be 1-{MAX_REFERENCE} characters "
+        raise Invalid(f"the reference must be 1-{MAX_REFERENCE} characters "
                             f"(got {len(reference)})")
     return reference
 
@@ -197,10 +198,10 @@ def _deadline(value: Any) -> dt.datetime:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            raise JobError(422, f"deadline '{value}' is not an ISO date-time such as "
+            raise Invalid(f"deadline '{value}' is not an ISO date-time such as "
                                 "2026-11-30T17:00:00+08:00") from None
     if not isinstance(value, dt.datetime):
-        raise JobError(422, "the deadline must be a date-time")
+        raise Invalid("the deadline must be a date-time")
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
@@ -209,16 +210,16 @@ def _row(item: Any, when: Callable[[dt.datetime], Any]) -> dict[str, Any]:
     gives, take the quick path: this runs 52,165 times for one bank's inspection list."""
     if type(item) is not dict:
         if not isinstance(item, Mapping):
-            raise JobError(422, "an item must be a map with reference and payload")
+            raise Invalid("an item must be a map with reference and payload")
         item = dict(item)
     payload = item.get("payload") or {}
     if type(payload) is not dict:
         if not isinstance(payload, Mapping):
-            raise JobError(422, "the payload must be a map (JSON object)")
+            raise Invalid("the payload must be a map (JSON object)")
         payload = dict(payload)
     priority = item.get("priority") or 0
     if type(priority) is not int:
-        raise JobError(422, "the priority must be a whole number")
+        raise Invalid("the priority must be a whole number")
     deadline = item.get("deadline")
     return {"r": _reference(item.get("reference")), "p": payload, "n": priority,
             "d": None if deadline is None or deadline == "" else when(_deadline(deadline))}
@@ -233,8 +234,8 @@ def _rows(conn: Connection, items: Iterable[Mapping[str, Any]]) -> list[dict[str
     for n, item in enumerate(items):
         try:
             rows.append(_row(item, when))
-        except JobError as err:
-            raise JobError(err.status, f"item {n}: {err}") from None
+        except Refusal as err:
+            raise err.reworded(f"item {n}: {err}") from None
     return rows
 
 
@@ -250,9 +251,9 @@ def _json(rows: list[dict[str, Any]]) -> str:
     try:
         data = json.dumps(rows, ensure_ascii=False, default=str, allow_nan=False)
     except ValueError:
-        raise JobError(422, "payloads must be plain JSON: NaN and Infinity are not") from None
+        raise Invalid("payloads must be plain JSON: NaN and Infinity are not") from None
     if "\\u0000" in data:  # PostgreSQL text cannot hold NUL, SQLite would cut it off
-        raise JobError(422, "references and payloads must not contain NUL characters")
+        raise Invalid("references and payloads must not contain NUL characters")
     _storable(data, "a reference or payload")
     return data
 
@@ -266,20 +267,20 @@ def add_items(db: Session | Connection, queue: str, items: Iterable[Mapping[str,
     (or that repeats in `items`) is skipped and counted, or with on_duplicate="error" nothing is
     added and 409 names the duplicates. Core statements only: robots add items all the time."""
     if on_duplicate not in ("skip", "error"):
-        raise JobError(422, f"on_duplicate must be skip or error, not '{on_duplicate}'")
+        raise Invalid(f"on_duplicate must be skip or error, not '{on_duplicate}'")
     conn = connection_of(db)
     if conn.execute(_QUEUE_NAMED, {"queue": queue}).first() is None:
         known = sorted(conn.scalars(select(Queue.name)).all())
-        raise JobError(404, no_queue(queue, known))
+        raise NotFound(no_queue(queue, known))
     rows = _rows(conn, items)
     if len(rows) > MAX_ITEMS:
-        raise JobError(422, f"{len(rows)} items is more than the {MAX_ITEMS} a request may add; "
+        raise Invalid(f"{len(rows)} items is more than the {MAX_ITEMS} a request may add; "
                             "add them in parts")
     if on_duplicate == "error":
         repeated = [ref for ref, n in Counter(r["r"] for r in rows).items() if n > 1]
         clash = repeated or _existing(conn, queue, [r["r"] for r in rows])
         if clash:
-            raise JobError(409, f"{len(clash)} reference(s) already in queue '{queue}' or "
+            raise Conflict(f"{len(clash)} reference(s) already in queue '{queue}' or "
                                 f"repeated: {', '.join(clash[:10])}"
                                 f"{' ...' if len(clash) > 10 else ''}; nothing was added "
                                 "(on_duplicate: skip adds the others)")
@@ -298,7 +299,7 @@ def read_file(path: Path, fmt: str | None = None, sheet: str | None = None
     csv.read_rows / excel.read_rows steps read them, within the limits of imports.py."""
     fmt = fmt or ("xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else "csv")
     if fmt not in ("csv", "xlsx"):
-        raise JobError(422, f"format must be csv or xlsx, not '{fmt}'")
+        raise Invalid(f"format must be csv or xlsx, not '{fmt}'")
     return imports.read_rows(path, fmt, sheet, path.name)
 
 
@@ -308,17 +309,17 @@ def items_of_file(path: Path, reference_column: str, *, fmt: str | None = None,
     its payload. Needs no database: parse first, then add_items in a short transaction."""
     rows = read_file(path, fmt, sheet)
     if rows and reference_column not in rows[0]:
-        raise JobError(422, f"column '{reference_column}' is not in {path.name}; its columns: "
+        raise Invalid(f"column '{reference_column}' is not in {path.name}; its columns: "
                             f"{', '.join(rows[0])}")
     items = []
     for n, row in enumerate(rows, start=2):  # row 1 is the header
         value = row.get(reference_column)
         if value is None or str(value).strip() == "":
-            raise JobError(422, f"{path.name} row {n}: no value in column '{reference_column}'")
+            raise Invalid(f"{path.name} row {n}: no value in column '{reference_column}'")
         try:
             items.append({"reference": _reference(value), "payload": row})
-        except JobError as err:
-            raise JobError(err.status, f"{path.name} row {n}: {err}") from None
+        except Refusal as err:
+            raise err.reworded(f"{path.name} row {n}: {err}") from None
     return items
 
 
@@ -413,7 +414,7 @@ def _set(item: QueueItem, state: ItemState, now: dt.datetime, message: str | Non
 def _item(session: Session, item_id: int) -> QueueItem:
     item = session.get(QueueItem, item_id, with_for_update=_is_pg(session))
     if item is None:
-        raise JobError(404, f"no queue item {item_id}")
+        raise NotFound(f"no queue item {item_id}")
     return item
 
 
@@ -423,7 +424,7 @@ def abandon(session: Session, item_id: int, who: str, now: dt.datetime | None = 
     working on it is told so (409) when it reports."""
     item = _item(session, item_id)
     if ItemState(item.state) not in CAN_ABANDON:
-        raise JobError(409, f"queue item {item_id} ('{item.reference}') is {item.state}: only "
+        raise Conflict(f"queue item {item_id} ('{item.reference}') is {item.state}: only "
                             f"{', '.join(s.value for s in CAN_ABANDON)} items can be abandoned")
     return _set(item, ItemState.ABANDONED, now or utcnow(), f"abandoned by {who}")
 
@@ -434,7 +435,7 @@ def retry(session: Session, item_id: int, who: str, now: dt.datetime | None = No
     again (people fixed what stopped it)."""
     item = _item(session, item_id)
     if ItemState(item.state) not in CAN_RETRY:
-        raise JobError(409, f"queue item {item_id} ('{item.reference}') is {item.state}: only "
+        raise Conflict(f"queue item {item_id} ('{item.reference}') is {item.state}: only "
                             f"{', '.join(s.value for s in CAN_RETRY)} items can be retried")
     item.attempts, item.job_id = 0, None
     return _set(item, ItemState.NEW, now or utcnow(), f"retried by {who}")

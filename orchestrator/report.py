@@ -30,8 +30,9 @@ from libs.steps.mail.message import addresses
 from libs.steps.mail.smtp import Server
 from orchestrator import kpi, runs, vault
 from orchestrator.db import upsert
-from orchestrator.jobs import JobError, aware, utcnow
+from orchestrator.jobs import aware, utcnow
 from orchestrator.models import DailyReport, ReportSetting
+from orchestrator.refusals import Conflict, Invalid
 from orchestrator.settings import Settings
 
 MAX_ATTEMPTS = 3  # sends of one day by the service, the first included
@@ -42,15 +43,6 @@ SMTP_TIMEOUT_S = 30.0
 VAULT_NAME, VAULT_FIELD = "smtp", "password"  # where the console keeps the SMTP password
 LANGUAGES = ("zh", "en")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-class ReportError(JobError):
-    """A setting or a send that cannot be: status and a sentence, kept as its message and
-    values too, so that the console shows it in the reader's language."""
-
-    def __init__(self, status: int, message: str, **values: Any) -> None:
-        super().__init__(status, message.format(**values) if values else message)
-        self.message, self.values = message, values
 
 
 def _env(name: str) -> str:
@@ -96,27 +88,27 @@ def load_settings(session: Session) -> ReportSettings:
 
 
 def check(values: dict[str, Any]) -> ReportSettings:
-    """The settings a form gave, checked; ReportError(422) with a sentence otherwise."""
+    """The settings a form gave, checked; Invalid with a sentence otherwise."""
     chosen = ReportSettings(**{k: v for k, v in values.items() if k in NAMES})
     if not _TIME.match(chosen.send_time):
-        raise ReportError(422, "the send time '{value}' must be HH:MM, e.g. 08:00",
+        raise Invalid("the send time '{value}' must be HH:MM, e.g. 08:00",
                           value=chosen.send_time)
     if chosen.language not in LANGUAGES:
-        raise ReportError(422, "the language must be zh or en, not '{value}'",
+        raise Invalid("the language must be zh or en, not '{value}'",
                           value=chosen.language)
     if not 0 <= chosen.smtp_port <= 65535:
-        raise ReportError(422, "the SMTP port {value} must be 1 to 65535",
+        raise Invalid("the SMTP port {value} must be 1 to 65535",
                           value=chosen.smtp_port)
     if chosen.smtp_ssl and chosen.smtp_starttls:
-        raise ReportError(422, "choose SSL or STARTTLS, not both")
+        raise Invalid("choose SSL or STARTTLS, not both")
     try:
         chosen.recipients = [str(a) for a in addresses(chosen.recipients, "recipients")]
         if len(addresses(chosen.sender(), "from address")) != 1:
-            raise ReportError(422, "the from address must be exactly one email address")
+            raise Invalid("the from address must be exactly one email address")
     except StepArgumentError as err:
-        raise ReportError(422, "an address is not right: {problem}", problem=err) from None
+        raise Invalid("an address is not right: {problem}", problem=err) from None
     if chosen.enabled and not chosen.recipients:
-        raise ReportError(422, "the report is enabled but has no recipient")
+        raise Invalid("the report is enabled but has no recipient")
     return chosen
 
 
@@ -207,7 +199,7 @@ def claim_now(session: Session, day: dt.date, by: str, now: dt.datetime) -> None
         DailyReport.day == day, DailyReport.state != "sending",
     ).values(state="sending", attempts=DailyReport.attempts + 1, claimed=now, error="", by=by))
     if taken != 1:
-        raise ReportError(409, "the report of {day} is being sent right now; wait a minute",
+        raise Conflict("the report of {day} is being sent right now; wait a minute",
                           day=day)
 
 

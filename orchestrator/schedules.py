@@ -31,8 +31,8 @@ from libs.checks.base import suggest
 from libs.errors import Pos, Problem, RobotFileError
 from libs.loader import YList, YMap, load_yaml, pos_of, read_text
 from libs.types import parse_duration
-from orchestrator.jobs import JobError
 from orchestrator.models import Fire, Robot, Schedule
+from orchestrator.refusals import NotFound
 
 # The banks these schedules are for keep China Standard Time; a schedule elsewhere says so.
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -557,7 +557,7 @@ def set_paused(session: Session, name: str, paused: bool, by: str,
     was paused."""
     row = session.get(Schedule, name)
     if row is None:
-        raise JobError(404, f"no schedule '{name}'")
+        raise NotFound(f"no schedule '{name}'")
     if paused != row.paused:
         row.paused, row.paused_by = paused, by if paused else None
         if not paused:

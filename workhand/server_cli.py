@@ -127,8 +127,9 @@ def token(action: Annotated[str, typer.Argument(help="create, list or revoke")],
 
     Works on the data folder's database directly; a running orchestrator refuses a token
     revoked here within 5 s (POST /api/v1/tokens/ID/revoke refuses it at once)."""
-    from orchestrator.auth import TokenError, list_tokens, new_token, revoke_token
+    from orchestrator.auth import list_tokens, new_token, revoke_token
     from orchestrator.db import make_engine, migrate, session_factory
+    from orchestrator.refusals import Refusal
 
     if action not in ("create", "list", "revoke"):
         raise typer.BadParameter("the actions are create, list and revoke", param_hint="ACTION")
@@ -150,7 +151,7 @@ def token(action: Annotated[str, typer.Argument(help="create, list or revoke")],
                 typer.echo(f"token {row.id} ({row.role} '{row.name}') is revoked")
             else:
                 _show_tokens(list_tokens(session))
-    except TokenError as err:
+    except Refusal as err:
         console.print(f"[red]{escape(str(err))}[/]")
         raise typer.Exit(2) from None
     finally:

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.models import User
+from orchestrator.refusals import Refusal
 from orchestrator.roles import PEOPLE_ROLES, Role
 from orchestrator.settings import Settings
 
@@ -79,7 +80,7 @@ def user(action: Annotated[str, typer.Argument(help="create, passwd, disable, en
                     made, shown = "", f"user '{name}' is {action}d"
             audit.record(session, actor=_operator(), kind="cli", action=f"user {action}",
                          object=f"user {name}")
-    except people.PeopleError as err:
+    except Refusal as err:
         console.print(f"[red]{escape(str(err))}[/]")
         raise typer.Exit(2) from None
     finally:

@@ -15,6 +15,7 @@ from libs.checker import MAX_ROBOT_ID
 from orchestrator import jobs, runs
 from orchestrator.api.deps import MAX_ID, Id, Operator, Reader, Starter, transaction
 from orchestrator.models import Artifact, Job, JobEvent
+from orchestrator.refusals import NotFound
 from orchestrator.states import JobState
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -193,5 +194,5 @@ def artifact(job_id: Id, artifact_id: Id, caller: Reader, request: Request) -> F
     with transaction(request) as session:
         found = session.get(Artifact, artifact_id)
         if found is None or found.job_id != job_id:
-            raise jobs.JobError(404, f"job {job_id} has no artifact {artifact_id}")
+            raise NotFound(f"job {job_id} has no artifact {artifact_id}")
         return FileResponse(found.path, filename=found.name.rsplit("/", 1)[-1])

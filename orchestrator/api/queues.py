@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from orchestrator import jobs, queue_work, queues
+from orchestrator import queue_work, queues
 from orchestrator.api.deps import (
     MAX_ID,
     Operator,
@@ -26,6 +26,7 @@ from orchestrator.api.deps import (
     transaction,
 )
 from orchestrator.models import Queue
+from orchestrator.refusals import Invalid, Refusal
 
 router = APIRouter(prefix="/api/v1", tags=["queues"])
 MAX_ITEMS = queues.MAX_ITEMS
@@ -147,8 +148,8 @@ async def add_file(name: QueuePath, request: Request, caller: Operator,
             try:
                 # parsed with no transaction open: a slow file never holds SQLite's write lock
                 items = queues.items_of_file(path, reference_column, fmt=fmt, sheet=sheet)
-            except jobs.JobError as err:  # the caller's file has no business with our folder
-                raise jobs.JobError(err.status, str(err).replace(f"{folder}/", "")) from None
+            except Refusal as err:  # the caller's file has no business with our folder
+                raise err.reworded(str(err).replace(f"{folder}/", "")) from None
         with request.app.state.sessions.begin() as session:
             return queues.add_items(session, name, items, on_duplicate)
 
@@ -162,11 +163,11 @@ async def _upload(request: Request) -> tuple[str, bytes]:
         form = await request.form(max_files=1, max_fields=10)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise jobs.JobError(422, "send the file in the multipart field 'file'")
+            raise Invalid("send the file in the multipart field 'file'")
         return upload.filename or "", await upload.read()
     data = b"".join([chunk async for chunk in request.stream()])
     if not data:
-        raise jobs.JobError(422, "the request has no file: send it as the body or as the "
+        raise Invalid("the request has no file: send it as the body or as the "
                                  "multipart field 'file'")
     return "", data
 

@@ -13,9 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from orchestrator import deploy, jobs
+from orchestrator import deploy
 from orchestrator.api.deps import Deployer, Reader, transaction
 from orchestrator.models import Robot, RobotVersion, Worker
+from orchestrator.refusals import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["robots"])
 
@@ -63,7 +64,7 @@ async def upload(request: Request, caller: Deployer) -> dict[str, Any]:
     from one robot file (raw body). Answers with the new version's content hash."""
     body = await request.body()
     if not body:
-        raise jobs.JobError(422, "send a robot file or a zip of a robot folder as the body")
+        raise Invalid("send a robot file or a zip of a robot folder as the body")
     # off the event loop: the SQLite write lock must not be held there (see api/work.py)
     return await run_in_threadpool(_deploy_upload, request, body, caller.audit_name)
 
@@ -78,21 +79,21 @@ def _deploy_upload(request: Request, body: bytes, by: str) -> dict[str, Any]:
             try:
                 deploy.unpack(body, folder)
             except (zipfile.BadZipFile, ValueError) as err:
-                raise jobs.JobError(422, f"the zip cannot be used: {err}") from None
+                raise Invalid(f"the zip cannot be used: {err}") from None
         else:
             (folder / "robot.yaml").write_bytes(body)
         robots = sorted(folder.glob("*.yaml"))
         if not robots:
-            raise jobs.JobError(422, "the zip has no robot file (*.yaml) at its top level")
+            raise Invalid("the zip has no robot file (*.yaml) at its top level")
         if len(robots) > MAX_ROBOTS_PER_DEPLOY:  # each is checked and bundled in this request
-            raise jobs.JobError(422, f"the zip holds {len(robots)} robot files at its top "
+            raise Invalid(f"the zip holds {len(robots)} robot files at its top "
                                      f"level; deploy at most {MAX_ROBOTS_PER_DEPLOY} at a time "
                                      "(split the folder into several zips)")
         with request.app.state.sessions.begin() as session:
             try:
                 versions = [deploy.deploy_robot(session, path, by) for path in robots]
             except ValueError as err:  # too large
-                raise jobs.JobError(422, str(err)) from None
+                raise Invalid(str(err)) from None
             return {"deployed": [{"robot": v.robot, "version": v.digest} for v in versions]}
 
 

@@ -21,7 +21,9 @@ from sqlalchemy import select
 
 from orchestrator import arrivals, dispatch, jobs
 from orchestrator.api.deps import MAX_ID, Id, SettingsDep, WorkerCaller, in_database, transaction
+from orchestrator.api.statuses import status_of
 from orchestrator.models import Artifact, Job, RobotVersion
+from orchestrator.refusals import Conflict, Forbidden, Invalid
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
 
@@ -115,13 +117,22 @@ async def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
             hung_up.cancel()
 
 
+def _in_words(answer: dict[str, Any]) -> dict[str, Any]:
+    """A report's answer as the worker reads it: {"id", "state"} or {"id", "status", "error"}."""
+    refused = answer.get("refused")
+    if refused is None:
+        return answer
+    return {"id": answer["id"], "status": status_of(refused), "error": str(refused)}
+
+
 def _lease_round(request: Request, body: LeaseRequest, caller: Any, settings: Settings,
                  endings: list[dispatch.Ending]) -> tuple[list[dict[str, Any]],
                                                           list[dict[str, Any]]]:
     """One look for jobs (in the thread pool: the database is not asyncio's), with the
     reported endings in the same transaction: one commit for both."""
     with request.app.state.sessions.begin() as session:
-        finished = dispatch.complete(session, endings, settings) if endings else []
+        finished = [_in_words(answer) for answer in
+                    (dispatch.complete(session, endings, settings) if endings else [])]
         leased = dispatch.lease(session, worker=body.worker, labels=body.labels,
                                 granted=caller.labels, settings=settings,
                                 max_jobs=body.max_jobs)
@@ -162,16 +173,16 @@ def artifact_parts(name: str) -> list[str]:
     no lone surrogate) and short enough for the file system (255 bytes a part)."""
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if not parts or ".." in parts or name.startswith("/") or len(name) > MAX_ARTIFACT_NAME:
-        raise jobs.JobError(422, f"artifact name '{name[:100]}' must be a relative path "
+        raise Invalid(f"artifact name '{name[:100]}' must be a relative path "
                                  f"without '..', at most {MAX_ARTIFACT_NAME} characters")
     if "\x00" in name:
-        raise jobs.JobError(422, "an artifact name must not contain NUL characters")
+        raise Invalid("an artifact name must not contain NUL characters")
     try:
         too_long = any(len(p.encode("utf-8")) > 255 for p in parts)
     except UnicodeEncodeError:
-        raise jobs.JobError(422, "an artifact name must be valid UTF-8 text") from None
+        raise Invalid("an artifact name must be valid UTF-8 text") from None
     if too_long:
-        raise jobs.JobError(422, "each part of an artifact name must be at most 255 bytes")
+        raise Invalid("each part of an artifact name must be at most 255 bytes")
     return parts
 
 
@@ -186,7 +197,7 @@ async def upload_artifact(job_id: Id, name: str, request: Request, caller: Worke
     settings: Settings = request.app.state.settings
     folder = settings.artifacts_dir / str(job_id) / str(attempt)
     if len(str(folder.resolve() / Path(*parts))) > MAX_PATH:
-        raise jobs.JobError(422, "the artifact name is too long to be stored; use a shorter one")
+        raise Invalid("the artifact name is too long to be stored; use a shorter one")
     # The database work runs in the thread pool: a SQLite write lock held on the event loop
     # would block the threads whose commits need that loop (a deadlock until busy_timeout).
     # The lease is checked before the body is read, and again when the file is stored.
@@ -229,17 +240,17 @@ def _store_artifact(request: Request, job_id: int, parts: list[str], worker: str
         jobs.holding(session, job_id, worker, attempt)
         target = settings.artifacts_dir / str(job_id) / str(attempt) / Path(*parts)
         if target.is_dir():
-            raise jobs.JobError(409, f"artifact '{member}' names a folder of this attempt's "
+            raise Conflict(f"artifact '{member}' names a folder of this attempt's "
                                      "artifacts; give the file another name")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, target)
         except (FileExistsError, NotADirectoryError):
-            raise jobs.JobError(409, f"artifact '{member}' would be inside another artifact "
+            raise Conflict(f"artifact '{member}' would be inside another artifact "
                                      "of this attempt, which is a file; give it another "
                                      "name") from None
         except OSError as err:
-            raise jobs.JobError(422, f"artifact '{member}' cannot be stored under that name "
+            raise Invalid(f"artifact '{member}' cannot be stored under that name "
                                      f"({err.strerror})") from None
         existing = session.scalar(select(Artifact).where(
             Artifact.job_id == job_id, Artifact.attempt == attempt, Artifact.name == member))
@@ -291,7 +302,7 @@ def bundle(digest: Annotated[str, Field(pattern="^[0-9a-f]{64}$")], caller: Work
             Job.version == digest).limit(1))
         version = session.get(RobotVersion, digest) if held is not None else None
         if version is None:
-            raise jobs.JobError(403, f"worker '{caller.worker}' holds no running job of robot "
+            raise Forbidden(f"worker '{caller.worker}' holds no running job of robot "
                                      f"version {digest}; a bundle goes only to the workers "
                                      "running it")
         return Response(version.bundle, media_type="application/zip")

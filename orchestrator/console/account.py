@@ -10,8 +10,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from orchestrator import audit, people
+from orchestrator.api.statuses import status_of
 from orchestrator.console import i18n
 from orchestrator.console.web import CSRF_FIELD, SignedInPerson, render
+from orchestrator.refusals import Refusal, TooManyTries
 from orchestrator.settings import Settings
 from orchestrator.web_sessions import COOKIE, close_session, csrf_matches, open_session
 
@@ -64,16 +66,16 @@ def sign_in(request: Request, name: Annotated[str, Form(max_length=100)],
             "This form is out of date or did not come from the console (CSRF check failed); "
             "reload the page and try again.", language), status=403)
     settings: Settings = request.app.state.settings
-    refused: people.SignInRefused | None = None
+    refused: Refusal | None = None
     with request.app.state.sessions.begin() as session:  # failures are kept: throttling
         try:
             user = people.authenticate(session, name, password, _address(request))
             cookie = open_session(session, settings, user, _address(request))
-        except people.SignInRefused as err:
+        except Refusal as err:
             refused = err
     if refused is not None:
         audit.note(request.state, detail=str(refused))
-        return sign_in_page(request, next, _refusal(refused, language), status=refused.status)
+        return sign_in_page(request, next, _refusal(refused, language), status=status_of(refused))
     answer = RedirectResponse("/console/password" if user.must_change else _next(next),
                               status_code=303)
     answer.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", secure=_secure(request),
@@ -82,8 +84,8 @@ def sign_in(request: Request, name: Annotated[str, Form(max_length=100)],
     return answer
 
 
-def _refusal(err: people.SignInRefused, language: str) -> str:
-    if err.status == 429:
+def _refusal(err: Refusal, language: str) -> str:
+    if isinstance(err, TooManyTries):
         return i18n.text("Too many failed sign-ins; try again in {minutes} minute(s), or ask "
                          "an admin to set a new password.", language, minutes=err.minutes)
     return i18n.text(str(err), language)
@@ -120,7 +122,7 @@ def change_password(request: Request, person: SignedInPerson,
                           error=i18n.text("The current password is wrong.", language))
         try:
             people.set_password(session, user, new)  # ends every session of theirs...
-        except people.PeopleError as err:
+        except Refusal as err:
             return render(request, "password.html", status=422, done=False,
                           error=_password_problem(err, language))
         cookie = open_session(session, settings, user, _address(request))  # ...but this one
@@ -130,7 +132,7 @@ def change_password(request: Request, person: SignedInPerson,
     return answer
 
 
-def _password_problem(err: people.PeopleError, language: str) -> str:
+def _password_problem(err: Refusal, language: str) -> str:
     message = str(err)
     if message.startswith("the password has "):
         count = message.split()[3]

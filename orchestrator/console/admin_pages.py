@@ -9,7 +9,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from orchestrator import audit, people, vault
+from orchestrator.api.statuses import status_of
 from orchestrator.console.web import Admin, ConsoleError, render, zone
+from orchestrator.refusals import Invalid, Refusal
 from orchestrator.roles import PEOPLE_ROLES, Role
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -60,10 +62,10 @@ def create_user(request: Request, person: Admin, name: Annotated[str, Form(max_l
         with request.app.state.sessions.begin() as session:
             chosen = Role(role) if role in {r.value for r in PEOPLE_ROLES} else None
             if chosen is None:
-                raise people.PeopleError(422, f"'{role}' is not a role for people")
+                raise Invalid(f"'{role}' is not a role for people")
             _, password = people.create_user(session, name, chosen, language=language)
-    except people.PeopleError as err:
-        return _users(request, None, str(err), status=err.status)
+    except Refusal as err:
+        return _users(request, None, str(err), status=status_of(err))
     audit.note(request.state, object=f"user {name}", role=role)
     return _users(request, (name, password), "")
 

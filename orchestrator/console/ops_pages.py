@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from orchestrator import audit, jobs, queues, schedules
 from orchestrator.console.web import ConsoleError, Operator, Viewer, render
-from orchestrator.jobs import JobError, aware, utcnow
+from orchestrator.jobs import aware, utcnow
 from orchestrator.models import Attempt, Job, QueueItem, Schedule, Worker
 from orchestrator.queues import ItemState
+from orchestrator.refusals import NotFound
 from orchestrator.states import JobState
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -69,7 +70,7 @@ def change_schedule(request: Request, person: Operator, name: str, change: str) 
         if change == "run":
             row = session.get(Schedule, name)
             if row is None:
-                raise JobError(404, f"no schedule '{name}'")
+                raise NotFound(f"no schedule '{name}'")
             job = jobs.create_job(session, robot=row.robot, inputs=dict(row.inputs),
                                   priority=row.priority, labels=list(row.labels),
                                   timeout_s=row.timeout_s, max_attempts=row.max_attempts,

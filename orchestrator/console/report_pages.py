@@ -10,9 +10,11 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from orchestrator import audit, report, runs
+from orchestrator.api.statuses import status_of
 from orchestrator.console import i18n
 from orchestrator.console.web import Admin, ConsoleError, render
 from orchestrator.jobs import utcnow
+from orchestrator.refusals import Refusal
 from orchestrator.services.daily_report import send_day
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -41,7 +43,7 @@ def _page(request: Request, *, error: str = "", notice: str = "", status: int = 
                   yesterday=(runs.today() - dt.timedelta(days=1)).isoformat())
 
 
-def _words(request: Request, err: report.ReportError) -> str:
+def _words(request: Request, err: Refusal) -> str:
     return i18n.text(err.message, request.state.person.user.language, **err.values)
 
 
@@ -71,8 +73,8 @@ def save_report_settings(
                password_set=bool(smtp_password))
     try:
         chosen = report.check(values)
-    except report.ReportError as err:
-        return _page(request, error=_words(request, err), status=err.status,
+    except Refusal as err:
+        return _page(request, error=_words(request, err), status=status_of(err),
                      form=report.ReportSettings(**values))
     with request.app.state.sessions.begin() as session:
         report.save_settings(session, chosen, person.user.name)
@@ -101,8 +103,8 @@ def send_report_now(request: Request, person: Admin,
     try:
         with request.app.state.sessions.begin() as session:
             report.claim_now(session, chosen_day, person.user.name, utcnow())
-    except report.ReportError as err:
-        return _page(request, error=_words(request, err), status=err.status)
+    except Refusal as err:
+        return _page(request, error=_words(request, err), status=status_of(err))
     language = person.user.language
     if send_day(request.app.state.sessions, request.app.state.settings, chosen_day):
         return _page(request, notice=i18n.text("The report of {day} was sent.", language,

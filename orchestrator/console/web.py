@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from orchestrator import audit, kpi
 from orchestrator.console import i18n
-from orchestrator.jobs import JobError, aware
+from orchestrator.jobs import aware
 from orchestrator.roles import Permission, Role, may, roles_with
 from orchestrator.settings import Settings
 from orchestrator.web_sessions import COOKIE, SignedIn, csrf_matches, find_session
@@ -34,8 +34,14 @@ CSRF_HEADER = "x-csrf-token"
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class ConsoleError(JobError):
-    """A refusal shown as a page (or, to htmx, as a message): status and a sentence."""
+class ConsoleError(Exception):
+    """A page's own refusal, shown as a page (or, to htmx, as a message): the status and a
+    sentence (303: the sentence is where to go). The domain's refusals are shown the same way
+    (app.py)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotSignedIn(Exception):

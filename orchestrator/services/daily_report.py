@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator import report
 from orchestrator.jobs import utcnow
 from orchestrator.outages import log_failure
+from orchestrator.refusals import Invalid
 from orchestrator.settings import Settings
 
 log = logging.getLogger("workhand.daily_report")
@@ -41,7 +42,7 @@ def send_day(sessions: sessionmaker[Session], settings: Settings, day: dt.date) 
         msg, sender, to = report_mail.message(rendered, chosen)
         recipients = [str(a) for a in to]
         if not to:
-            raise report.ReportError(422, "the report has no recipient")
+            raise Invalid("the report has no recipient")
         refused = deliver(server, msg, sender.addr_spec, [a.addr_spec for a in to])
         message_id = str(msg["Message-ID"])
         if refused:

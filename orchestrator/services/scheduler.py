@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator import jobs
 from orchestrator.models import Fire, Schedule
 from orchestrator.outages import log_failure
+from orchestrator.refusals import Refusal
 from orchestrator.schedules import as_utc, make_trigger, next_fire
 
 log = logging.getLogger("workhand.scheduler")
@@ -163,7 +164,7 @@ class Scheduler:
                             timeout_s=row.timeout_s, max_attempts=row.max_attempts,
                             retry_delay_s=row.retry_delay_s, retry_backoff=row.retry_backoff,
                             schedule=row.name, source="schedule")
-                except jobs.JobError as err:
+                except Refusal as err:
                     # Recorded without a job, so it is not retried every second; logged instead.
                     log.error("schedule %s fired at %s but started no job: %s", row.name,
                               fire_time.isoformat(), err)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import arrivals, deploy, dispatch, jobs, kpi
 from orchestrator.models import Attempt, Job, JobItem, KpiDaily
+from orchestrator.refusals import Conflict, NotFound, Refusal
 from orchestrator.settings import Settings
 from orchestrator.states import IllegalTransition, JobState
 
@@ -55,9 +56,9 @@ def new_job(sessions: sessionmaker[Session], **kwargs: object) -> int:
 
 
 def test_unknown_robots_are_refused(sessions: sessionmaker[Session], deployed: str) -> None:
-    with sessions.begin() as session, pytest.raises(jobs.JobError) as caught:
+    with sessions.begin() as session, pytest.raises(Refusal) as caught:
         jobs.create_job(session, robot="nightly-chek")
-    assert caught.value.status == 404 and "nightly-check" in str(caught.value)
+    assert isinstance(caught.value, NotFound) and "nightly-check" in str(caught.value)
 
 
 def test_priority_labels_and_not_before(sessions: sessionmaker[Session], deployed: str,
@@ -173,9 +174,9 @@ def test_a_stale_worker_cannot_report(sessions: sessionmaker[Session], deployed:
     with sessions.begin() as session:
         job = lease(session, "alive", [], settings, now=later + dt.timedelta(minutes=5))
         assert job is not None and job["attempt"] == 2
-    with sessions.begin() as session, pytest.raises(jobs.JobError) as caught:
+    with sessions.begin() as session, pytest.raises(Refusal) as caught:
         complete(session, job_id, "dead", 1, "passed", settings)
-    assert caught.value.status == 409
+    assert isinstance(caught.value, Conflict)
 
 
 def test_cancel_waiting_and_running_jobs(sessions: sessionmaker[Session], deployed: str,
@@ -189,7 +190,7 @@ def test_cancel_waiting_and_running_jobs(sessions: sessionmaker[Session], deploy
         assert jobs.cancel(session, running).cancel_requested
         beat = jobs.heartbeat(session, job_id=running, worker="w", attempt=1, settings=settings)
         assert beat["cancel"]
-    with sessions.begin() as session, pytest.raises(jobs.JobError):
+    with sessions.begin() as session, pytest.raises(Refusal):
         jobs.cancel(session, waiting)
 
 
@@ -273,8 +274,8 @@ def test_one_report_of_several_endings_answers_each(
             dispatch.Ending(other, "w", 1, "passed"),  # z holds it
             dispatch.Ending(10**9, "w", 1, "passed"),
         ], settings)
-    assert [a.get("state") or a["status"] for a in answers] == ["succeeded", "succeeded",
-                                                                   409, 404]
+    assert [a.get("state") or type(a["refused"]) for a in answers] == [
+        "succeeded", "succeeded", Conflict, NotFound]
     with sessions() as session:
         day = session.scalars(select(KpiDaily)).one()  # both jobs in one upsert
         assert (day.runs, day.successes, day.items_done) == (2, 2, 4)
@@ -317,12 +318,14 @@ def test_a_report_sent_again_after_a_lost_answer_counts_once(
     with sessions.begin() as session:
         lease(session, "w", [], settings)
         both = dispatch.complete(session, [ending, ending], settings)  # twice in one request
-    assert both[0] == {"id": job_id, "state": "succeeded"} and both[1]["status"] == 409
+    assert both[0] == {"id": job_id, "state": "succeeded"}
+    assert isinstance(both[1]["refused"], Conflict)
     with sessions.begin() as session:  # the answer was lost: the worker sends it again
         assert dispatch.complete(session, [ending], settings) == [
             {"id": job_id, "state": "succeeded"}]
         late = dispatch.Ending(job_id, "w", 1, "failed", {"kind": "business"})
-        assert dispatch.complete(session, [late], settings)[0]["status"] == 409  # not the same
+        answer = dispatch.complete(session, [late], settings)[0]
+        assert isinstance(answer["refused"], Conflict)  # not the same report
     with sessions() as session:
         assert session.scalars(select(KpiDaily)).one().items_done == 2
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import deploy, dispatch, jobs, queue_work, queues
 from orchestrator.models import QueueItem
+from orchestrator.refusals import Conflict, Invalid, NotFound, Refusal
 from orchestrator.settings import Settings
 
 Sessions = sessionmaker[Session]
@@ -55,20 +56,21 @@ def counts(sessions: Sessions, queue: str) -> dict[str, int]:
         return queues.stats(session, queue)
 
 
-def refused(call: Callable[[], object]) -> jobs.JobError:
-    with pytest.raises(jobs.JobError) as caught:
+def refused(call: Callable[[], object]) -> Refusal:
+    with pytest.raises(Refusal) as caught:
         call()
     return caught.value
 
 
 def test_queue_names_are_unique_and_checked(sessions: Sessions, queue: str) -> None:
     with sessions.begin() as session:
-        assert refused(lambda: queues.create_queue(session, queue)).status == 409
-        assert refused(lambda: queues.create_queue(session, "a/b")).status == 422
-        assert refused(lambda: queues.create_queue(session, "x", max_retries=-1)).status == 422
+        assert isinstance(refused(lambda: queues.create_queue(session, queue)), Conflict)
+        assert isinstance(refused(lambda: queues.create_queue(session, "a/b")), Invalid)
+        negative = refused(lambda: queues.create_queue(session, "x", max_retries=-1))
+        assert isinstance(negative, Invalid)
         missing = refused(lambda: queues.add_items(session, "年检", []))
-        assert refused(lambda: queue_work.lease_item(session, "年检", 1, 30)).status == 404
-    assert missing.status == 404 and "年检账户" in str(missing)
+        assert isinstance(refused(lambda: queue_work.lease_item(session, "年检", 1, 30)), NotFound)
+    assert isinstance(missing, NotFound) and "年检账户" in str(missing)
 
 
 def test_a_reference_is_unique_in_its_queue(sessions: Sessions, queue: str) -> None:
@@ -84,7 +86,7 @@ def test_a_reference_is_unique_in_its_queue(sessions: Sessions, queue: str) -> N
         error = refused(lambda: queues.add_items(session, queue, [{"reference": "0012399"},
                                                                   {"reference": "0012346"}],
                                                  on_duplicate="error"))
-    assert error.status == 409 and "0012346" in str(error) and "0012399" not in str(error)
+    assert isinstance(error, Conflict) and "0012346" in str(error) and "0012399" not in str(error)
     with sessions.begin() as session:
         rows = session.scalars(select(QueueItem).where(QueueItem.queue == queue)
                                .order_by(QueueItem.id)).all()
@@ -116,7 +118,7 @@ def test_bad_items_are_refused_with_a_reason(sessions: Sessions, queue: str,
                                              item: Any, wanted: str) -> None:
     with sessions.begin() as session:
         error = refused(lambda: queues.add_items(session, queue, [item]))
-    assert error.status == 422 and wanted in str(error)
+    assert isinstance(error, Invalid) and wanted in str(error)
     assert counts(sessions, queue)["total"] == 0
 
 
@@ -174,16 +176,16 @@ def test_only_the_holding_job_may_report(sessions: Sessions, queue: str) -> None
     add(sessions, queue, [{"reference": "A"}])
     item = lease(sessions, queue, job_id=1)
     assert item is not None
-    assert refused(lambda: report(sessions, item.id, "done", job_id=2)).status == 409
-    assert refused(lambda: report(sessions, item.id, "finished")).status == 422
-    assert refused(lambda: report(sessions, 10**9, "done")).status == 404
+    assert isinstance(refused(lambda: report(sessions, item.id, "done", job_id=2)), Conflict)
+    assert isinstance(refused(lambda: report(sessions, item.id, "finished")), Invalid)
+    assert isinstance(refused(lambda: report(sessions, 10**9, "done")), NotFound)
     first = report(sessions, item.id, "done", message="first")
     # a reply lost, sent again: answered as the first was, and nothing of it changes
     again = report(sessions, item.id, "done", message="again")
     assert (first.state, again.state, again.message) == ("done", "done", "first")
     other = refused(lambda: report(sessions, item.id, "business_exception"))
-    assert other.status == 409 and "no longer held by job 1 (it is done)" in str(other)
-    assert refused(lambda: report(sessions, item.id, "done", job_id=2)).status == 409
+    assert isinstance(other, Conflict) and "no longer held by job 1 (it is done)" in str(other)
+    assert isinstance(refused(lambda: report(sessions, item.id, "done", job_id=2)), Conflict)
     assert counts(sessions, queue)["done"] == 1
 
 
@@ -202,7 +204,7 @@ def test_a_repeated_system_error_report_is_answered_as_the_first(sessions: Sessi
     retried = lease(sessions, queue, job_id=1)
     assert retried is not None
     assert report(sessions, retried.id, "system_error").state == "new"
-    assert refused(lambda: report(sessions, retried.id, "system_error")).status == 409
+    assert isinstance(refused(lambda: report(sessions, retried.id, "system_error")), Conflict)
     with sessions.begin() as session:
         stored = session.get(QueueItem, retried.id)
         assert stored is not None and (stored.state, stored.attempts) == ("new", 1)
@@ -282,7 +284,7 @@ def test_files_of_rows_become_items(sessions: Sessions, queue: str, tmp_path: Pa
         assert queues.add_file(session, queue, tmp_path / "more.xlsx", "账号") == {
             "added": 1, "skipped": 0}
         wrong = refused(lambda: queues.add_file(session, queue, gbk, "帐号"))
-        assert wrong.status == 422 and "账号, 企业名称, 网点" in str(wrong)
+        assert isinstance(wrong, Invalid) and "账号, 企业名称, 网点" in str(wrong)
         items = queues.list_items(session, queue)
     assert [i.reference for i in items] == ["0012345", "0012346", "0012347", "12348"]
     assert items[0].payload == {"账号": "0012345", "企业名称": "甲商贸有限公司", "网点": "长春分行"}
@@ -358,13 +360,14 @@ def test_people_abandon_items_and_retry_them(sessions: Sessions, queue: str) -> 
         assert queues.retry(session, second.id, "ops-lead").state == "new"
         again = queues.retry(session, first.id, "ops-lead")  # people fixed the name
         assert (again.state, again.attempts, again.job_id) == ("new", 0, None)
-        assert refused(lambda: queues.retry(session, third.id, "x")).status == 409  # running
-        assert refused(lambda: queues.abandon(session, 10**9, "x")).status == 404
+        running = refused(lambda: queues.retry(session, third.id, "x"))
+        assert isinstance(running, Conflict)
+        assert isinstance(refused(lambda: queues.abandon(session, 10**9, "x")), NotFound)
     assert {lease(sessions, queue, job_id=3, now=NOW).reference,  # type: ignore[union-attr]
             lease(sessions, queue, job_id=4, now=NOW).reference} == {"甲", "乙"}  # type: ignore[union-attr]
     report(sessions, third.id, "done")
     with sessions.begin() as session:
-        assert refused(lambda: queues.abandon(session, third.id, "x")).status == 409  # done
+        assert isinstance(refused(lambda: queues.abandon(session, third.id, "x")), Conflict)  # done
 
 
 def test_an_item_stuck_in_progress_for_a_day_is_abandoned(
@@ -378,4 +381,4 @@ def test_an_item_stuck_in_progress_for_a_day_is_abandoned(
         assert queues.abandon_stuck(session, NOW + dt.timedelta(hours=25)) == 1
         stuck = session.get(QueueItem, item.id)
         assert stuck is not None and stuck.state == "abandoned" and "24 hours" in stuck.message
-    assert refused(lambda: report(sessions, item.id, "done", job_id=job_id)).status == 409
+    assert isinstance(refused(lambda: report(sessions, item.id, "done", job_id=job_id)), Conflict)

@@ -29,6 +29,7 @@ from orchestrator.auth import create_token
 from orchestrator.console import i18n, report_mail
 from orchestrator.db import make_engine, session_factory
 from orchestrator.models import DailyReport, Job, RobotVersion
+from orchestrator.refusals import Refusal
 from orchestrator.roles import Role
 from orchestrator.services.daily_report import DailyReportSender
 from orchestrator.settings import Settings
@@ -275,20 +276,20 @@ def test_a_send_interrupted_half_way_is_never_sent_again_by_itself(site: Site) -
 def test_every_word_of_the_mail_has_its_chinese() -> None:
     source = Path(report_mail.__file__).read_text(encoding="utf-8")
     used = set(re.findall(r'_\(\s*"([^"]+)"', source))
-    used |= set(re.findall(r'ReportError\(\d+, "([^"]+)"',
+    used |= set(re.findall(r'(?:Invalid|Conflict)\(\s*"([^"]+)"',
                            Path(report.__file__).read_text(encoding="utf-8")))
     assert len(used) > 10
     assert sorted(m for m in used if m not in i18n.ZH) == []
 
 
 def test_settings_are_checked(site: Site) -> None:
-    with pytest.raises(report.ReportError, match="HH:MM"):
+    with pytest.raises(Refusal, match="HH:MM"):
         report.check({"send_time": "8点"})
-    with pytest.raises(report.ReportError, match="not an email address"):
+    with pytest.raises(Refusal, match="not an email address"):
         report.check({"recipients": ["行长"]})
-    with pytest.raises(report.ReportError, match="no recipient"):
+    with pytest.raises(Refusal, match="no recipient"):
         report.check({"enabled": True})
-    with pytest.raises(report.ReportError) as err:
+    with pytest.raises(Refusal) as err:
         report.check({"language": "fr"})
     assert i18n.text(err.value.message, "zh", **err.value.values) == "语言应为 zh 或 en，而不是“fr”"
 
@@ -312,5 +313,5 @@ def test_one_claim_per_day_on_both_databases(sessions: sessionmaker[Session]) ->
         assert not report.claim(session, DAY, DUE + dt.timedelta(minutes=1))  # too soon
         assert report.claim(session, DAY, DUE + report.RETRY_AFTER)
         assert not report.claim(session, DAY, DUE + 2 * report.RETRY_AFTER)  # it is sending
-    with sessions.begin() as session, pytest.raises(report.ReportError, match="right now"):
+    with sessions.begin() as session, pytest.raises(Refusal, match="right now"):
         report.claim_now(session, DAY, "admin", DUE)
