@@ -189,7 +189,9 @@ def artifacts(job_id: Id, caller: Reader, request: Request) -> list[dict[str, An
         return [{"id": a.id, "attempt": a.attempt, "name": a.name, "size": a.size} for a in rows]
 
 
-@router.get("/{job_id}/artifacts/{artifact_id}")
+@router.get("/{job_id}/artifacts/{artifact_id}", response_class=FileResponse, responses={200: {
+    "description": "the file, as the robot wrote it",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 def artifact(job_id: Id, artifact_id: Id, caller: Reader, request: Request) -> FileResponse:
     with transaction(request) as session:
         found = session.get(Artifact, artifact_id)

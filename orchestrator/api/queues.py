@@ -85,17 +85,61 @@ class Report(Holder):
 
 class Added(BaseModel):
     added: int
-    skipped: int
+    skipped: int = Field(description="references the queue had already (on_duplicate: skip)")
 
 
-@router.post("/queues", status_code=status.HTTP_201_CREATED)
+class QueueView(BaseModel):
+    name: str
+    max_retries: int
+    description: str
+    created: dt.datetime | None
+    counts: dict[str, int] = Field(description="items per state (new, in_progress, done, "
+                                               "business_exception, failed, abandoned) and "
+                                               "total")
+
+
+class ItemView(BaseModel):
+    id: int
+    queue: str
+    reference: str
+    payload: dict[str, Any]
+    priority: int
+    deadline: dt.datetime | None
+    state: queues.ItemState
+    attempts: int = Field(description="tries so far")
+    job_id: int | None = Field(description="the job that holds or last worked it")
+    message: str = Field(description="the robot's last word on it")
+    worked_by: list[list[int]] = Field(description="[job id, attempt] of every try")
+    created: dt.datetime | None
+    updated: dt.datetime | None
+
+
+class LeasedItem(BaseModel):
+    """An item handed to a job: the robot's loop variable is its payload."""
+    id: int
+    reference: str
+    payload: dict[str, Any]
+    attempts: int = Field(description="tries so far, this one included")
+
+
+class Reported(BaseModel):
+    id: int
+    queue: str
+    state: queues.ItemState = Field(description="what the item is now (a system error with "
+                                                "tries left: new again)")
+    attempts: int
+    next: LeasedItem | None = Field(None, description="with next: true, the job's next item "
+                                                      "(null when none is left)")
+
+
+@router.post("/queues", status_code=status.HTTP_201_CREATED, response_model=QueueView)
 def create_queue(body: QueueCreate, caller: Operator, request: Request) -> dict[str, Any]:
     with transaction(request) as session:
         queue = queues.create_queue(session, body.name, body.max_retries, body.description)
         return queues.queue_view(queue, queues.all_stats(session, [queue.name])[queue.name])
 
 
-@router.get("/queues")
+@router.get("/queues", response_model=list[QueueView])
 def list_queues(caller: Reader, request: Request) -> list[dict[str, Any]]:
     """Every queue with its items counted per state."""
     with transaction(request) as session:
@@ -104,7 +148,7 @@ def list_queues(caller: Reader, request: Request) -> list[dict[str, Any]]:
                 for q in session.scalars(select(Queue).order_by(Queue.name))]
 
 
-@router.get("/queues/{name}")
+@router.get("/queues/{name}", response_model=QueueView)
 def get_queue(name: QueuePath, caller: Reader, request: Request) -> dict[str, Any]:
     with transaction(request) as session:
         return queues.queue_view(queues.get_queue(session, name), queues.stats(session, name))
@@ -172,7 +216,7 @@ async def _upload(request: Request) -> tuple[str, bytes]:
     return "", data
 
 
-@router.get("/queues/{name}/items")
+@router.get("/queues/{name}/items", response_model=list[ItemView])
 def list_items(name: QueuePath, caller: Reader, request: Request,
                state: Annotated[queues.ItemState | None, Query()] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -185,10 +229,14 @@ def list_items(name: QueuePath, caller: Reader, request: Request,
         return [queues.item_view(i) for i in rows]
 
 
-@router.post("/queues/{name}/lease", tags=["workers"],
-             responses={204: {"description": "the queue has no new item"}})
+# The robots' own calls (lease, report) are documented, not validated: the answer is built by
+# queue_work from the database row, and is sent as it is (a model's validation per item would
+# cost more than the lease's statement on SQLite).
+@router.post("/queues/{name}/lease", tags=["workers"], response_model=None,
+             responses={200: {"model": LeasedItem},
+                        204: {"description": "the queue has no new item"}})
 async def lease(name: QueuePath, body: Holder, caller: QueueCaller, request: Request,
-          settings: SettingsDep) -> Any:
+                settings: SettingsDep) -> Any:
     """The next item for the job this worker holds; 204 when the queue has none left. Called
     by the robot with its attempt's job token (or by the worker with its own token)."""
     caller.hold(body.job_id, body.attempt, body.worker)
@@ -205,9 +253,10 @@ async def lease(name: QueuePath, body: Holder, caller: QueueCaller, request: Req
     return answer
 
 
-@router.post("/queue-items/{item_id}/report", tags=["workers"])
+@router.post("/queue-items/{item_id}/report", tags=["workers"], response_model=None,
+             responses={200: {"model": Reported}})
 async def report(item_id: ItemId, body: Report, caller: QueueCaller, request: Request,
-           settings: SettingsDep) -> dict[str, Any]:
+                 settings: SettingsDep) -> Any:
     """How the item ended: {id, queue, state, attempts}, and with next: true the job's next
     item ('next'); 409 when the item was taken back from this job."""
     caller.hold(body.job_id, body.attempt, body.worker)
@@ -224,14 +273,14 @@ async def report(item_id: ItemId, body: Report, caller: QueueCaller, request: Re
     return await in_database(request, record)
 
 
-@router.post("/queue-items/{item_id}/abandon")
+@router.post("/queue-items/{item_id}/abandon", response_model=ItemView)
 def abandon(item_id: ItemId, caller: Operator, request: Request) -> dict[str, Any]:
     """Give an item up: it is not handed out again unless retried."""
     with transaction(request) as session:
         return queues.item_view(queues.abandon(session, item_id, caller.name))
 
 
-@router.post("/queue-items/{item_id}/retry")
+@router.post("/queue-items/{item_id}/retry", response_model=ItemView)
 def retry(item_id: ItemId, caller: Operator, request: Request) -> dict[str, Any]:
     """A failed, business-exception or abandoned item goes back to new with all its tries."""
     with transaction(request) as session:

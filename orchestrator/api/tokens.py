@@ -65,7 +65,14 @@ def revoke_token(token_id: Id, caller: Admin, request: Request) -> TokenView:
     return TokenView.model_validate(view)
 
 
-@router.get("/whoami")
+class Caller(BaseModel):
+    role: str = Field(description="the token's role (worker, operator, ...) or 'job'")
+    name: str
+    worker: str | None = Field(description="a worker token's worker")
+    labels: list[str] = Field(description="the labels a worker token was granted")
+
+
+@router.get("/whoami", response_model=Caller)
 def whoami(caller: AnyCaller) -> dict[str, Any]:
     """The calling token's role and, for a worker token, the worker name and labels it was
     created for (`workhand worker` takes its name and labels from here by default)."""

@@ -7,6 +7,7 @@ worker it was created for (Caller.act_as in deps.py)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import tempfile
 import time
@@ -69,12 +70,64 @@ class LeaseRequest(BaseModel):
                     "recorded (as by POST /jobs/{id}/complete) before anything is leased")
 
 
+class Assignment(BaseModel):
+    """A leased job, with what the worker needs to run it."""
+    model_config = ConfigDict(extra="allow")
+    id: int
+    attempt: int
+    robot: str
+    version: str = Field(description="the bundle's digest: GET /bundles/{version}")
+    file: str = Field(description="the robot file in the bundle")
+    inputs: dict[str, Any]
+    credentials: dict[str, dict[str, str]] = Field(
+        description="the robot's credentials from the vault (only this answer carries them)")
+    credential_hosts: dict[str, list[str] | None] = Field(
+        description="where each credential's secrets may be sent (null: any allowed host)")
+    timeout_s: float | None
+    lease_seconds: float = Field(description="heartbeat well within this")
+    skip_items: list[str] = Field(description="work item ids done before: skipped")
+    job_token: str = Field(description="for the robot's work-queue calls, for this attempt")
+
+
+class ReportAnswer(BaseModel):
+    """One answer per reported ending: the job's state, or why the report was refused."""
+    id: int
+    state: JobState | None = None
+    status: int | None = Field(None, description="refused: 409 (not this worker's lease any "
+                                                 "more), 404 (no such job), 422")
+    error: str | None = None
+
+
+class Leased(BaseModel):
+    jobs: list[Assignment]
+    finished: list[ReportAnswer] = Field(description="in the order the endings were sent")
+
+
+class Beat(BaseModel):
+    cancel: bool = Field(description="the job's cancel was asked: stop the robot")
+    lease_expires: dt.datetime | None
+
+
+class JobStateView(BaseModel):
+    id: int
+    state: JobState
+
+
+class StoredArtifact(BaseModel):
+    name: str = Field(description="relative to the run's output folder")
+    size: int
+
+
 class EventBatch(Holder):
     events: list[dict[str, Any]] = Field(max_length=5000)
 
 
-@router.post("/lease", responses={204: {"description": "no job for this worker right now "
-                                                      "(and nothing was reported)"}})
+# The workers' own calls are documented, not validated: lease and heartbeat answers are built
+# here from database rows and sent as they are (their validation would cost more than the
+# statements on the hot path).
+@router.post("/lease", response_model=None, responses={
+    200: {"model": Leased},
+    204: {"description": "no job for this worker right now (and nothing was reported)"}})
 async def lease(body: LeaseRequest, caller: WorkerCaller, request: Request,
                 settings: SettingsDep) -> Any:
     """Report ended attempts, then take up to max_jobs jobs this worker can run, waiting up
@@ -146,16 +199,20 @@ async def _hang_up(request: Request) -> None:
         pass
 
 
-@router.post("/jobs/{job_id}/heartbeat")
+@router.post("/jobs/{job_id}/heartbeat", response_model=None, responses={200: {"model": Beat}})
 async def heartbeat(job_id: Id, body: Holder, caller: WorkerCaller, request: Request,
-                    settings: SettingsDep) -> dict[str, Any]:
+                    settings: SettingsDep) -> Any:
     caller.act_as(body.worker)
     return await in_database(request, lambda conn: jobs.heartbeat(
         conn, job_id=job_id, worker=body.worker, attempt=body.attempt, settings=settings),
         single=True)
 
 
-@router.post("/jobs/{job_id}/events")
+class Stored(BaseModel):
+    stored: int = Field(description="events of the batch (those sent before are kept once)")
+
+
+@router.post("/jobs/{job_id}/events", response_model=None, responses={200: {"model": Stored}})
 async def add_events(job_id: Id, body: EventBatch, caller: WorkerCaller,
                      request: Request) -> dict[str, int]:
     caller.act_as(body.worker)
@@ -186,7 +243,8 @@ def artifact_parts(name: str) -> list[str]:
     return parts
 
 
-@router.put("/jobs/{job_id}/artifacts/{name:path}", status_code=status.HTTP_201_CREATED)
+@router.put("/jobs/{job_id}/artifacts/{name:path}", status_code=status.HTTP_201_CREATED,
+            response_model=StoredArtifact)
 async def upload_artifact(job_id: Id, name: str, request: Request, caller: WorkerCaller,
                           worker: Annotated[str, Query(min_length=1, max_length=200)],
                           attempt: Annotated[int, Query(ge=1, le=10_000)]) -> dict[str, Any]:
@@ -262,7 +320,7 @@ def _store_artifact(request: Request, job_id: int, parts: list[str], worker: str
     return {"name": member, "size": size}
 
 
-@router.post("/jobs/{job_id}/complete")
+@router.post("/jobs/{job_id}/complete", response_model=JobStateView)
 def complete(job_id: Id, body: Completion, caller: WorkerCaller, request: Request,
              settings: SettingsDep) -> dict[str, Any]:
     """Report how an attempt ended (a worker can also report it with its next lease)."""
@@ -277,7 +335,7 @@ class Release(Holder):
     reason: str = Field("", max_length=500, description="why, in a sentence (audit)")
 
 
-@router.post("/jobs/{job_id}/release")
+@router.post("/jobs/{job_id}/release", response_model=JobStateView)
 def release(job_id: Id, body: Release, caller: WorkerCaller,
             request: Request) -> dict[str, Any]:
     """Hand back an attempt this worker will not finish (it is stopping): the job is queued
@@ -291,7 +349,9 @@ def release(job_id: Id, body: Release, caller: WorkerCaller,
         return {"id": job_id, "state": state}
 
 
-@router.get("/bundles/{digest}")
+@router.get("/bundles/{digest}", response_class=Response, responses={200: {
+    "description": "the bundle: a zip of the robot folder",
+    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
 def bundle(digest: Annotated[str, Field(pattern="^[0-9a-f]{64}$")], caller: WorkerCaller,
            request: Request) -> Response:
     """A robot version's bundle, for a worker running a job of that version (403 otherwise,

@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
@@ -38,3 +39,29 @@ def test_a_router_that_does_not_import_stops_the_app(tmp_path: Path, sqlite_url:
     monkeypatch.setattr(app_module, "ROUTERS", (*ROUTERS, "not_built_yet"))
     with pytest.raises(ModuleNotFoundError, match="not_built_yet"):
         create_app(Settings(data_dir=tmp_path, database_url=sqlite_url), services=False)
+
+
+def _described(schema: dict[str, Any]) -> bool:
+    """A schema that names what is in the answer: a model, a list of models, a file."""
+    if "$ref" in schema or schema.get("format") == "binary":
+        return True
+    if schema.get("type") == "array":
+        return _described(schema.get("items", {}))
+    return schema.get("type") == "object" and bool(schema.get("properties"))
+
+
+def test_every_operation_documents_its_answer(tmp_path: Path, sqlite_url: str) -> None:
+    """OpenAPI shows the answer of every operation of the API: a response model (or, on the
+    workers' hot paths, a documented one), never a bare object or 'any'."""
+    app = create_app(Settings(data_dir=tmp_path, database_url=sqlite_url), services=False)
+    vague = []
+    for path, methods in app.openapi()["paths"].items():
+        for method, operation in methods.items():
+            for status, answer in operation["responses"].items():
+                if not status.startswith("2") or status == "204":
+                    continue
+                content = answer.get("content", {})
+                if not content or not all(_described(c.get("schema", {}))
+                                          for c in content.values()):
+                    vague.append(f"{method.upper()} {path} {status}")
+    assert vague == []
