@@ -184,7 +184,7 @@ def queue_outlook(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
     pace = dict(session.execute(select(QueueItem.queue, func.count()).where(
         QueueItem.updated >= hour_ago,
         QueueItem.state.in_(["done", "business_exception", "failed"])
-    ).group_by(QueueItem.queue)).tuples().all())
+    ).group_by(QueueItem.queue)).all())
     outlook = []
     for name, counts in queues.all_stats(session).items():
         left = counts.get("new", 0) + counts.get("in_progress", 0)

@@ -45,12 +45,12 @@ def robots_page(request: Request, person: Viewer) -> Response:
             .order_by(Robot.name)).all()
         owners = dict(session.execute(
             select(RobotVersion.robot, func.min(RobotVersion.deployed_by))
-            .group_by(RobotVersion.robot)).tuples().all())
+            .group_by(RobotVersion.robot)).all())
         savings = {r["robot"]: r for r in kpi.query(
             session, request.app.state.settings, start=day - dt.timedelta(days=29),
             end=day)["robots"]}
         schedules = dict(session.execute(select(Schedule.robot, func.count())
-                                         .group_by(Schedule.robot)).tuples().all())
+                                         .group_by(Schedule.robot)).all())
     return render(request, "robots.html", rows=rows, owners=owners, savings=savings,
                   schedules=schedules)
 

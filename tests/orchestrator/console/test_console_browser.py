@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from orchestrator import people, queues, schedules
-from orchestrator.models import AuditEntry, QueueItem, Schedule, WebSession
-from orchestrator.roles import PEOPLE_ROLES, Role
+from orchestrator.models import AuditEntry, Job, QueueItem, Schedule, WebSession
+from orchestrator.roles import PEOPLE_ROLES, Permission, Role, may
 from tests.orchestrator.console.conftest import DOCS_SHOTS, PASSWORD, Site, sign_in, wait_for
 
 pytestmark = pytest.mark.acceptance
@@ -65,6 +65,51 @@ def test_each_role_sees_its_pages_and_controls(site: Site, page: Page, role: Rol
     if not may_cancel:  # and posting the form anyway is refused
         assert csrf_post(page, f"/console/runs/{slow}/cancel") == 403
         assert site.job(slow)["state"] == "running"
+
+
+# What each page offers, and the permission it takes (orchestrator/roles.py decides who has it)
+CONTROLS = (("/console/robots/greet", "#start-run", Permission.START),
+            ("/console/runs", "#cancel-selected", Permission.OPERATE),
+            ("/console/schedules", "button[data-action]", Permission.OPERATE),
+            ("/console/queues/letters", "#upload", Permission.OPERATE),
+            ("/console/queues/letters", "#items button[data-action]", Permission.OPERATE),
+            ("/console/credentials", "#set-credential", Permission.ADMIN),
+            ("/console/users", "#new-user", Permission.ADMIN),
+            ("/console/report", "#send-report", Permission.ADMIN))
+FORMS = (("/console/robots/greet/start", Permission.START),
+         ("/console/runs/bulk", Permission.OPERATE),
+         ("/console/schedules/greet-mornings/pause", Permission.OPERATE),
+         ("/console/queues/letters/upload", Permission.OPERATE),
+         ("/console/queue-items/1/abandon", Permission.OPERATE),
+         ("/console/credentials", Permission.ADMIN),
+         ("/console/users", Permission.ADMIN),
+         ("/console/report/send", Permission.ADMIN))
+
+
+@pytest.mark.parametrize("role", PEOPLE_ROLES)
+def test_each_role_gets_the_controls_of_its_permissions_only(site: Site, page: Page,
+                                                             role: Role) -> None:
+    """Every page opens for every role (admin pages: 403 with a sentence); a control shows
+    only to the roles that may use it, and its form posted anyway by another role is 403 and
+    changes nothing."""
+    sign_in(page, site, role.value)
+    for path in (*NAV, "/console/robots/greet", "/console/queues/letters",
+                 f"/console/runs/{site.jobs['markup']}"):
+        answer = page.goto(site.url + path)
+        wanted = 403 if path in ADMIN_PAGES and role is not Role.ADMIN else 200
+        assert answer is not None and answer.status == wanted, path
+    for path, control, permission in CONTROLS:
+        page.goto(site.url + path)
+        shown = page.locator(control).count()
+        assert (shown > 0) == may(role, permission), (path, control)
+    page.goto(site.url + "/console/runs")
+    with site.sessions() as session:
+        before = session.scalar(select(func.count()).select_from(Job))
+    for path, permission in FORMS:
+        if not may(role, permission):
+            assert csrf_post(page, path) == 403, path
+    with site.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == before
 
 
 def test_wrong_passwords_are_refused_then_throttled(site: Site, page: Page) -> None:
