@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.routing import Match
 
 from orchestrator import audit, people
 from orchestrator.api.statuses import status_of
@@ -148,6 +149,14 @@ def set_language(request: Request, person: SignedInPerson,
         language = "zh"
     with request.app.state.sessions.begin() as session:
         people.get_user(session, person.user.name).language = language
-    back = request.headers.get("referer") or "/console/"
-    return RedirectResponse(_next(urlsplit(back).path + (
-        f"?{urlsplit(back).query}" if urlsplit(back).query else "")), status_code=303)
+    back = urlsplit(request.headers.get("referer") or "/console/")
+    if not _a_page(request, back.path):  # e.g. the answer to a form: /console/report/send
+        return RedirectResponse("/console/", status_code=303)
+    return RedirectResponse(_next(back.path + (f"?{back.query}" if back.query else "")),
+                            status_code=303)
+
+
+def _a_page(request: Request, path: str) -> bool:
+    """Whether the console answers GET at this path (a page the browser can go back to)."""
+    scope = {"type": "http", "path": path, "method": "GET"}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.routes)

@@ -107,6 +107,11 @@ def test_an_admin_saves_previews_and_sends_now(report_site: ReportSite, page: Pa
     with site.sessions() as session:  # type: ignore[operator]
         sent = session.scalars(select(DailyReport)).one()
         assert (sent.state, sent.by) == ("sent", "admin")
+    page.select_option("select[name=language]", "en")  # the page in English, for the docs
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.goto(f"{site.url}/console/report")
+    expect(page.locator(f"#sends tr[data-day='{DAY}'] .send-state")).to_have_text("sent")
+    page.screenshot(path=str(DOCS_SHOTS / "report-en.png"), full_page=True)
 
 
 def test_a_viewer_is_refused(report_site: ReportSite, page: Page) -> None:
