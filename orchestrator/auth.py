@@ -36,7 +36,7 @@ def granted_labels(labels: Iterable[str]) -> list[str]:
     bad = [label for label in labels if not _LABEL.match(label)]
     if bad:
         raise Invalid(f"label '{bad[0]}' must be 1 to 100 characters without spaces, "
-                              "commas or control characters")
+                      "commas or control characters")
     if len(labels) > MAX_LABELS:
         raise Invalid(f"a token grants at most {MAX_LABELS} labels, not {len(labels)}")
     return labels
@@ -50,11 +50,11 @@ def new_token(session: Session, role: Role, name: str = "", *, worker: str | Non
     if role is Role.WORKER:
         if not worker or not _WORKER.match(worker) or worker != worker.strip():
             raise Invalid("a worker token is for one worker: give its name (1 to 200 "
-                                  "characters, no control characters or spaces at either end), "
-                                  "e.g. --worker branch-pc-01")
+                          "characters, no control characters or spaces at either end), "
+                          "e.g. --worker branch-pc-01")
     elif worker is not None or granted:
         raise Invalid(f"only worker tokens have a worker name and labels, not "
-                              f"{role.value} tokens")
+                      f"{role.value} tokens")
     token = f"wh_{role.value}_{secrets.token_urlsafe(24)}"
     row = Token(name=name or (f"worker {worker}" if worker else role.value), role=role.value,
                 digest=digest(token), worker=worker, labels=granted)
@@ -110,6 +110,6 @@ def find_job_token(db: Session | Connection, token: str) -> Any:
                        ).first()
     if found is not None and found.finished is not None:
         raise Conflict(f"job {found.job_id} attempt {found.number} has ended "
-                              f"({found.outcome or 'ended'}); its job token no longer works, "
-                              "and this robot should stop")
+                       f"({found.outcome or 'ended'}); its job token no longer works, "
+                       "and this robot should stop")
     return found

@@ -28,7 +28,7 @@ STEP = "queues.add_file"
 
 def too_many_rows(name: str) -> Refusal:
     return Invalid(f"{name} has more than {MAX_ROWS} rows; a queue takes at most "
-                         f"{MAX_ROWS} items a request: split the file")
+                   f"{MAX_ROWS} items a request: split the file")
 
 
 def _too_many_cells(name: str) -> Refusal:
@@ -37,7 +37,7 @@ def _too_many_cells(name: str) -> Refusal:
 
 def _too_wide(name: str) -> Refusal:
     return Invalid(f"{name} has values beyond column {MAX_COLUMNS}; a queue item takes "
-                         f"at most {MAX_COLUMNS} columns")
+                   f"at most {MAX_COLUMNS} columns")
 
 
 def read_rows(path: Path, fmt: str, sheet: str | None, name: str) -> list[dict[str, Any]]:
@@ -87,7 +87,7 @@ def _check_zip(path: Path, name: str) -> None:
         return  # not a workbook: openpyxl says so in its words
     if unpacked > MAX_UNPACKED_BYTES:  # zipfile reads no more than a member declares
         raise Invalid(f"{name} unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB; "
-                            "save a smaller workbook (only the sheet to import)")
+                      "save a smaller workbook (only the sheet to import)")
 
 
 def _cells(ws: Any) -> Iterator[tuple[int, list[dict[str, Any]]]]:

@@ -49,8 +49,8 @@ def create_job(session: Session, *, robot: str, inputs: dict[str, Any] | None = 
     if deployed is None:
         known = sorted(session.scalars(select(Robot.name)).all())
         raise NotFound(f"robot '{robot}' is not deployed (deployed: "
-                            f"{', '.join(known) or 'none'}); deploy it with workhand up or "
-                            "POST /api/v1/robots")
+                       f"{', '.join(known) or 'none'}); deploy it with workhand up or "
+                       "POST /api/v1/robots")
     if max_attempts < 1:
         raise Invalid("max_attempts must be 1 or more")
     job = Job(robot=robot, version=deployed.current, inputs=dict(inputs or {}),
@@ -84,7 +84,7 @@ def retry(session: Session, job_id: int, *, only_failed_items: bool = False,
     original = get_job(session, job_id)
     if JobState(original.state) not in states.FINAL:
         raise Conflict(f"job {job_id} is {original.state}: only a finished job can be "
-                            "retried; wait for it to end, or cancel it first")
+                       "retried; wait for it to end, or cancel it first")
     job = Job(robot=original.robot, version=original.version,
               inputs=dict(original.inputs or {}), priority=original.priority,
               labels=list(original.labels or []), timeout_s=original.timeout_s,

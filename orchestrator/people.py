@@ -56,14 +56,14 @@ def _dummy_hash() -> str:
 def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise Invalid(f"'{name}' cannot be a user name: 1 to 100 characters without "
-                               "spaces, quotes, slashes or < > &")
+                      "spaces, quotes, slashes or < > &")
     return name
 
 
 def check_password(password: str, name: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"the password has {len(password)} characters; it needs at least "
-                               f"{MIN_PASSWORD}")
+                      f"{MIN_PASSWORD}")
     if name.casefold() in password.casefold():
         raise Invalid("the password must not contain the user name")
 
@@ -88,12 +88,12 @@ def create_user(session: Session, name: str, role: Role, password: str | None = 
     check_name(name)
     if role not in PEOPLE_ROLES:
         raise Invalid(f"people have the roles {', '.join(PEOPLE_ROLES)}; "
-                               f"'{role}' is for machines (an API token)")
+                      f"'{role}' is for machines (an API token)")
     if language not in LANGUAGES:
         raise Invalid(f"language '{language}' is not offered; choose zh or en")
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise Conflict(f"user '{name}' exists already; `workhand user passwd {name}` "
-                               "sets a new password")
+                       "sets a new password")
     made = password is None
     password = one_time_password() if password is None else password
     if not made:

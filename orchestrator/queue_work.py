@@ -161,8 +161,8 @@ def report(db: Session | Connection, item_id: int, job_id: int, outcome: str,
     if item.state != _IN_PROGRESS or item.job_id != job_id:
         other = f" by job {item.job_id}" if item.job_id not in (None, job_id) else ""
         raise Conflict(f"queue item {item_id} ('{item.reference}') is no longer held by "
-                            f"job {job_id} (it is {item.state}{other}): it was taken back or "
-                            "its outcome was already reported; leave it")
+                       f"job {job_id} (it is {item.state}{other}): it was taken back or "
+                       "its outcome was already reported; leave it")
     state: str = outcome
     holder: int | None = job_id
     if outcome == "system_error":

@@ -82,7 +82,7 @@ def create_queue(session: Session, name: str, max_retries: int = 2,
     if (not name.strip() or name != name.strip() or "/" in name or len(name) > 200
             or any(ord(c) < 32 for c in name)):
         raise Invalid(f"queue name {name!r} must be 1-200 characters, without '/', "
-                            "control characters or spaces at either end")
+                      "control characters or spaces at either end")
     _storable(name, "the queue name")
     _storable(description, "the description")
     if not 0 <= max_retries <= 100:
@@ -189,7 +189,7 @@ def _reference(value: Any) -> str:
     reference = str(value).strip()
     if not reference or len(reference) > MAX_REFERENCE:
         raise Invalid(f"the reference must be 1-{MAX_REFERENCE} characters "
-                            f"(got {len(reference)})")
+                      f"(got {len(reference)})")
     return reference
 
 
@@ -199,7 +199,7 @@ def _deadline(value: Any) -> dt.datetime:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
             raise Invalid(f"deadline '{value}' is not an ISO date-time such as "
-                                "2026-11-30T17:00:00+08:00") from None
+                          "2026-11-30T17:00:00+08:00") from None
     if not isinstance(value, dt.datetime):
         raise Invalid("the deadline must be a date-time")
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -275,15 +275,15 @@ def add_items(db: Session | Connection, queue: str, items: Iterable[Mapping[str,
     rows = _rows(conn, items)
     if len(rows) > MAX_ITEMS:
         raise Invalid(f"{len(rows)} items is more than the {MAX_ITEMS} a request may add; "
-                            "add them in parts")
+                      "add them in parts")
     if on_duplicate == "error":
         repeated = [ref for ref, n in Counter(r["r"] for r in rows).items() if n > 1]
         clash = repeated or _existing(conn, queue, [r["r"] for r in rows])
         if clash:
             raise Conflict(f"{len(clash)} reference(s) already in queue '{queue}' or "
-                                f"repeated: {', '.join(clash[:10])}"
-                                f"{' ...' if len(clash) > 10 else ''}; nothing was added "
-                                "(on_duplicate: skip adds the others)")
+                           f"repeated: {', '.join(clash[:10])}"
+                           f"{' ...' if len(clash) > 10 else ''}; nothing was added "
+                           "(on_duplicate: skip adds the others)")
     statement = _INSERTS[conn.dialect.name]
     now, added = utcnow(), 0
     for i in range(0, len(rows), BATCH):
@@ -310,7 +310,7 @@ def items_of_file(path: Path, reference_column: str, *, fmt: str | None = None,
     rows = read_file(path, fmt, sheet)
     if rows and reference_column not in rows[0]:
         raise Invalid(f"column '{reference_column}' is not in {path.name}; its columns: "
-                            f"{', '.join(rows[0])}")
+                      f"{', '.join(rows[0])}")
     items = []
     for n, row in enumerate(rows, start=2):  # row 1 is the header
         value = row.get(reference_column)
@@ -425,7 +425,7 @@ def abandon(session: Session, item_id: int, who: str, now: dt.datetime | None = 
     item = _item(session, item_id)
     if ItemState(item.state) not in CAN_ABANDON:
         raise Conflict(f"queue item {item_id} ('{item.reference}') is {item.state}: only "
-                            f"{', '.join(s.value for s in CAN_ABANDON)} items can be abandoned")
+                       f"{', '.join(s.value for s in CAN_ABANDON)} items can be abandoned")
     return _set(item, ItemState.ABANDONED, now or utcnow(), f"abandoned by {who}")
 
 
@@ -436,6 +436,6 @@ def retry(session: Session, item_id: int, who: str, now: dt.datetime | None = No
     item = _item(session, item_id)
     if ItemState(item.state) not in CAN_RETRY:
         raise Conflict(f"queue item {item_id} ('{item.reference}') is {item.state}: only "
-                            f"{', '.join(s.value for s in CAN_RETRY)} items can be retried")
+                       f"{', '.join(s.value for s in CAN_RETRY)} items can be retried")
     item.attempts, item.job_id = 0, None
     return _set(item, ItemState.NEW, now or utcnow(), f"retried by {who}")

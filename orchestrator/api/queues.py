@@ -212,7 +212,7 @@ async def _upload(request: Request) -> tuple[str, bytes]:
     data = b"".join([chunk async for chunk in request.stream()])
     if not data:
         raise Invalid("the request has no file: send it as the body or as the "
-                                 "multipart field 'file'")
+                      "multipart field 'file'")
     return "", data
 
 

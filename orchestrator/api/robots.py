@@ -87,8 +87,8 @@ def _deploy_upload(request: Request, body: bytes, by: str) -> dict[str, Any]:
             raise Invalid("the zip has no robot file (*.yaml) at its top level")
         if len(robots) > MAX_ROBOTS_PER_DEPLOY:  # each is checked and bundled in this request
             raise Invalid(f"the zip holds {len(robots)} robot files at its top "
-                                     f"level; deploy at most {MAX_ROBOTS_PER_DEPLOY} at a time "
-                                     "(split the folder into several zips)")
+                          f"level; deploy at most {MAX_ROBOTS_PER_DEPLOY} at a time "
+                          "(split the folder into several zips)")
         with request.app.state.sessions.begin() as session:
             try:
                 versions = [deploy.deploy_robot(session, path, by) for path in robots]

@@ -231,7 +231,7 @@ def artifact_parts(name: str) -> list[str]:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if not parts or ".." in parts or name.startswith("/") or len(name) > MAX_ARTIFACT_NAME:
         raise Invalid(f"artifact name '{name[:100]}' must be a relative path "
-                                 f"without '..', at most {MAX_ARTIFACT_NAME} characters")
+                      f"without '..', at most {MAX_ARTIFACT_NAME} characters")
     if "\x00" in name:
         raise Invalid("an artifact name must not contain NUL characters")
     try:
@@ -299,17 +299,17 @@ def _store_artifact(request: Request, job_id: int, parts: list[str], worker: str
         target = settings.artifacts_dir / str(job_id) / str(attempt) / Path(*parts)
         if target.is_dir():
             raise Conflict(f"artifact '{member}' names a folder of this attempt's "
-                                     "artifacts; give the file another name")
+                           "artifacts; give the file another name")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, target)
         except (FileExistsError, NotADirectoryError):
             raise Conflict(f"artifact '{member}' would be inside another artifact "
-                                     "of this attempt, which is a file; give it another "
-                                     "name") from None
+                           "of this attempt, which is a file; give it another "
+                           "name") from None
         except OSError as err:
             raise Invalid(f"artifact '{member}' cannot be stored under that name "
-                                     f"({err.strerror})") from None
+                          f"({err.strerror})") from None
         existing = session.scalar(select(Artifact).where(
             Artifact.job_id == job_id, Artifact.attempt == attempt, Artifact.name == member))
         if existing is None:
@@ -363,6 +363,6 @@ def bundle(digest: Annotated[str, Field(pattern="^[0-9a-f]{64}$")], caller: Work
         version = session.get(RobotVersion, digest) if held is not None else None
         if version is None:
             raise Forbidden(f"worker '{caller.worker}' holds no running job of robot "
-                                     f"version {digest}; a bundle goes only to the workers "
-                                     "running it")
+                            f"version {digest}; a bundle goes only to the workers "
+                            "running it")
         return Response(version.bundle, media_type="application/zip")
