@@ -92,13 +92,13 @@ def check(values: dict[str, Any]) -> ReportSettings:
     chosen = ReportSettings(**{k: v for k, v in values.items() if k in NAMES})
     if not _TIME.match(chosen.send_time):
         raise Invalid("the send time '{value}' must be HH:MM, e.g. 08:00",
-                          value=chosen.send_time)
+                      value=chosen.send_time)
     if chosen.language not in LANGUAGES:
         raise Invalid("the language must be zh or en, not '{value}'",
-                          value=chosen.language)
+                      value=chosen.language)
     if not 0 <= chosen.smtp_port <= 65535:
         raise Invalid("the SMTP port {value} must be 1 to 65535",
-                          value=chosen.smtp_port)
+                      value=chosen.smtp_port)
     if chosen.smtp_ssl and chosen.smtp_starttls:
         raise Invalid("choose SSL or STARTTLS, not both")
     try:
