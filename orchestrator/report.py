@@ -200,7 +200,7 @@ def claim_now(session: Session, day: dt.date, by: str, now: dt.datetime) -> None
     ).values(state="sending", attempts=DailyReport.attempts + 1, claimed=now, error="", by=by))
     if taken != 1:
         raise Conflict("the report of {day} is being sent right now; wait a minute",
-                          day=day)
+                       day=day)
 
 
 def finish(session: Session, day: dt.date, *, message_id: str = "",
