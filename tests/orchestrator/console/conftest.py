@@ -27,6 +27,25 @@ from workhand.demo import start as start_demo
 PASSWORD = "console test password"
 STAY_LOCAL = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"
 DOCS_SHOTS = Path(__file__).parents[3] / "docs" / "console"
+SAFE = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A mutating request a test made (from a page or through the API) and its answer."""
+    method: str
+    url: str
+    status: int
+    location: str
+
+
+# Every mutating request of the tests, so the audit test can check each is in the audit log.
+SENT: list[Sent] = []
+
+
+def _keep(method: str, url: str, status: int, location: str) -> None:
+    if method not in SAFE:
+        SENT.append(Sent(method, url, status, location))
 # Labels, messages and item ids that carry markup: the console must show them as text.
 MARKUP_ROBOT = """robot: markup
 title: "标记 <b>测试</b>"
@@ -77,7 +96,11 @@ class Site:
     jobs: dict[str, int] = field(default_factory=dict)
 
     def api(self, role: Role = Role.ADMIN) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10,
+        def keep(answer: httpx.Response) -> None:
+            _keep(answer.request.method, str(answer.request.url), answer.status_code,
+                  answer.headers.get("location", ""))
+
+        return httpx.Client(base_url=self.url, timeout=10, event_hooks={"response": [keep]},
                             headers={"Authorization": f"Bearer {self.tokens[role]}"})
 
     def job(self, job_id: int) -> dict[str, Any]:
@@ -155,6 +178,8 @@ def browser() -> Iterator[Browser]:
 def context(browser: Browser) -> Iterator[BrowserContext]:
     made = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 900})
     made.set_default_timeout(10_000)
+    made.on("response", lambda answer: _keep(answer.request.method, answer.url, answer.status,
+                                             answer.headers.get("location", "")))
     yield made
     made.close()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -18,7 +20,14 @@ from sqlalchemy import func, select, update
 from orchestrator import people, queues, schedules
 from orchestrator.models import AuditEntry, Job, QueueItem, Schedule, WebSession
 from orchestrator.roles import PEOPLE_ROLES, Permission, Role, may
-from tests.orchestrator.console.conftest import DOCS_SHOTS, PASSWORD, Site, sign_in, wait_for
+from tests.orchestrator.console.conftest import (
+    DOCS_SHOTS,
+    PASSWORD,
+    SENT,
+    Site,
+    sign_in,
+    wait_for,
+)
 
 pytestmark = pytest.mark.acceptance
 NAV = {"/console/": "今日", "/console/runs": "运行记录", "/console/robots": "机器人",
@@ -391,6 +400,22 @@ def test_every_mutating_action_is_in_the_audit_log(site: Site, page: Page) -> No
     with site.sessions.begin() as session:
         rows = session.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.status,
                                       AuditEntry.object)).all()
+    # every mutating request the tests in this file made, each route as often at least
+    actions = Counter(action for _, action, _, _ in rows)
+    routes = {action: re.compile("^" + re.sub(r"\\\{\w+(:path)?\\\}", "[^/]+",
+                                              re.escape(action.split(" ", 1)[1])) + "$")
+              for action in actions}
+    made: Counter[str] = Counter()
+    for sent in SENT:
+        path = urlsplit(sent.url).path
+        if not sent.url.startswith(site.url) or sent.status == 401 \
+                or sent.location.startswith("/console/sign-in"):
+            continue  # no caller known: nobody to record (and nothing was done)
+        matching = [a for a, route in routes.items()
+                    if a.startswith(sent.method + " ") and route.match(path)]
+        assert matching, f"{sent.method} {path} ({sent.status}) is not in the audit log"
+        made[matching[0]] += 1
+    assert made and all(actions[a] >= n for a, n in made.items()), (made, actions)
     seen = {(actor.split(" (token")[0], action, status) for actor, action, status, _ in rows}
     assert ("admin", "POST /api/v1/jobs", 201) in seen  # the runs the fixture started
     assert ("operator", "POST /console/runs/{job_id}/cancel", 303) in seen
