@@ -240,7 +240,7 @@ def client_loop(client: httpx.Client, base: str, name: str, slots: int,
                 start: threading.Barrier, done: list[int]) -> None:
     """One worker with `slots` robot slots: each request reports the jobs it ran (no-ops, so
     all of them) and leases as many again, until the queue is empty."""
-    ask = {"worker": name, "labels": [], "wait_s": 0, "max_jobs": slots}
+    ask = {"worker": name, "labels": [], "wait_s": 0, "max_jobs": slots, "slots": slots}
     start.wait()
     count, finished = 0, []
     while True:
@@ -484,7 +484,8 @@ def direct(side: str, url: str, n: int) -> None:
     while True:
         c = time.thread_time()
         with sessions.begin() as session:
-            leased = dispatch.lease(session, worker="direct", labels=[], settings=settings)
+            leased = dispatch.lease(session, worker="direct", labels=[], settings=settings,
+                                    slots=1)
         cpu["lease"] += time.thread_time() - c
         if not leased:
             break

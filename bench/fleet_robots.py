@@ -238,7 +238,7 @@ class Robot:
         labels = [] if self.idle else ["fleet"]
         while not self.client.stopping and time.time() < self.plan.window[1]:
             ask = {"worker": self.name, "labels": labels, "wait_s": self.plan.wait_s,
-                   "max_jobs": 1, "finished": finished}
+                   "max_jobs": 1, "slots": 1, "finished": finished}
             route = "POST /lease (idle, long-poll)" if self.idle else "POST /lease"
             answer = await self.client.call(conn, route, "POST", "/api/v1/lease", self.token,
                                             ask, timeout=self.plan.wait_s + TIMEOUT_S)

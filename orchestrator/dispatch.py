@@ -101,7 +101,8 @@ class Statements:
         self.add_attempts = insert(ATTEMPTS)
         worker = insert_for(dialect)(WORKERS)
         self.seen = worker.on_conflict_do_update(index_elements=["name"], set_={
-            name: worker.excluded[name] for name in ("labels", "last_seen", "current_job")})
+            name: worker.excluded[name] for name in ("labels", "last_seen", "current_job",
+                                                     "slots")})
         read = select(*_READ).order_by(JOBS.c.id)
         self.read = read.where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
         self.expired = (read.where(JOBS.c.state == JobState.RUNNING.value)
@@ -172,13 +173,15 @@ def usable_labels(labels: Collection[str], granted: Collection[str] | None) -> f
 
 def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Settings,
           granted: Collection[str] | None = None, max_jobs: int = 1,
-          now: dt.datetime | None = None) -> list[dict[str, Any]]:
+          slots: int | None = None, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Up to max_jobs of the most urgent jobs this worker can run, now leased to it, each as
     the worker needs it (credentials included: this is the only answer that carries them).
 
     Only labels the worker's token was granted count (`granted`; None: all it asks with), so a
     job for `restricted` reaches only workers trusted with it. Each attempt gets a job token
-    (only its digest is stored) for the robot's work queues."""
+    (only its digest is stored) for the robot's work queues. The worker's row records when it
+    asked, its labels and its `slots` (robots it runs at once; None: it did not say), in the
+    upsert every lease makes anyway."""
     now = now or utcnow()
     session.flush()  # ORM changes made earlier in this transaction, before the Core UPDATE
     conn, run = sql(session)
@@ -197,7 +200,7 @@ def lease(session: Session, *, worker: str, labels: Sequence[str], settings: Set
                                          "token_digest": hashed}
                                         for r, (_, hashed) in zip(leased, tokens, strict=True)])
     conn.execute(run.seen, {"name": worker, "labels": have, "last_seen": now,
-                            "current_job": leased[0].id if leased else None})
+                            "current_job": leased[0].id if leased else None, "slots": slots})
     return [{**_assignment(session, row, settings), "job_token": token}
             for row, (token, _) in zip(leased, tokens, strict=True)]
 

@@ -230,6 +230,8 @@ class Worker(Base):
     labels: Mapped[list[Any]] = mapped_column(default=list)
     last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     current_job: Mapped[int | None] = mapped_column(nullable=True)
+    # robots it runs at once, as it said with its last lease request; None: it did not say
+    slots: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Queue(Base):

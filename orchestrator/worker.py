@@ -158,7 +158,8 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
                 room.give_back(ended)
                 break
             ask = {"worker": name, "labels": list(labels), "wait_s": wait_s,
-                   "max_jobs": room.free(), "finished": [job.report() for job in ended]}
+                   "max_jobs": room.free(), "slots": room.size,
+                   "finished": [job.report() for job in ended]}
             lease = Abandonable(functools.partial(
                 api.call, "POST", "/api/v1/lease", timeout=wait_s + 15, json=ask,
                 patient=bool(ended)), hand_back_late)

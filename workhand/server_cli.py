@@ -333,10 +333,10 @@ def status(server: Annotated[str, typer.Option(help="orchestrator URL")] = "http
         console.print(f"[red]cannot reach the orchestrator at {escape(server)}: "
                       f"{escape(str(err))}[/]")
         raise typer.Exit(1) from None
-    table = Table("worker", "labels", "last seen", "job", title="Workers")
+    table = Table("worker", "labels", "last seen", "slots", "jobs", title="Workers")
     for w in workers:
         table.add_row(w["name"], ", ".join(w["labels"]), str(w["last_seen"])[:19],
-                      str(w["current_job"] or ""))
+                      str(w["slots"] or "?"), ", ".join(map(str, w["running_jobs"])))
     console.print(table)
     table = Table("job", "robot", "state", "attempt", "items", "started", title="Recent runs")
     for j in runs:

@@ -13,9 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from orchestrator import deploy
+from orchestrator import deploy, workers
 from orchestrator.api.deps import Deployer, Reader, transaction
-from orchestrator.models import Robot, RobotVersion, Worker
+from orchestrator.models import Robot, RobotVersion
 from orchestrator.refusals import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["robots"])
@@ -45,7 +45,11 @@ class WorkerView(BaseModel):
     name: str
     labels: list[str]
     last_seen: dt.datetime
-    current_job: int | None
+    slots: int | None = Field(description="robots it runs at once, as it said when it last "
+                                          "asked for jobs; null: it has not said")
+    running_jobs: list[int] = Field(description="the ids of the jobs it runs now, oldest first")
+    current_job: int | None = Field(description="the first of running_jobs (null: none), "
+                                                "for clients older than running_jobs")
 
 
 @router.get("/robots", response_model=list[RobotView])
@@ -100,6 +104,7 @@ def _deploy_upload(request: Request, body: bytes, by: str) -> dict[str, Any]:
 @router.get("/workers", response_model=list[WorkerView])
 def list_workers(caller: Reader, request: Request) -> list[dict[str, Any]]:
     with transaction(request) as session:
-        rows = session.scalars(select(Worker).order_by(Worker.name))
         return [{"name": w.name, "labels": w.labels, "last_seen": w.last_seen,
-                 "current_job": w.current_job} for w in rows]
+                 "slots": w.slots, "running_jobs": w.running,
+                 "current_job": w.running[0] if w.running else None}
+                for w in workers.fleet(session)]

@@ -64,6 +64,10 @@ class LeaseRequest(BaseModel):
     wait_s: float = Field(20.0, ge=0, le=60, description="long-poll up to this long")
     max_jobs: int = Field(1, ge=0, le=dispatch.MAX_BATCH,
                           description="free slots of the worker: lease up to this many jobs")
+    slots: int | None = Field(None, ge=1, le=dispatch.MAX_BATCH,
+                              description="all the worker's slots (robots it runs at once), "
+                                          "busy or free, shown with the workers; leave it "
+                                          "out when unknown")
     finished: list[Finished] = Field(
         default_factory=list, max_length=dispatch.MAX_BATCH,
         description="attempts of this worker that ended since it last asked; each is "
@@ -188,7 +192,7 @@ def _lease_round(request: Request, body: LeaseRequest, caller: Any, settings: Se
                     (dispatch.complete(session, endings, settings) if endings else [])]
         leased = dispatch.lease(session, worker=body.worker, labels=body.labels,
                                 granted=caller.labels, settings=settings,
-                                max_jobs=body.max_jobs)
+                                max_jobs=body.max_jobs, slots=body.slots)
     return finished, leased
 
 

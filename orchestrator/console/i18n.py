@@ -117,8 +117,12 @@ ZH: dict[str, str] = {
     "Add items from an Excel or CSV file": "从 Excel 或 CSV 文件添加事项",
     "File": "文件", "Column holding each item's reference": "事项编号所在列", "Add": "添加",
     "Online": "在线", "Runs waiting for a worker": "等待工作站的运行", "Labels": "标签",
-    "Last heartbeat": "最近心跳", "Current run": "当前运行", "Busy over 24 h": "24 小时利用率",
+    "Last heartbeat": "最近心跳", "Current runs": "当前运行", "Busy over 24 h": "24 小时利用率",
     "online": "在线", "offline": "离线", "No worker has called yet.": "尚无工作站连接。",
+    "Slots": "槽位", "Free slots": "空闲槽位",
+    "This worker has not said how many slots it has.": "此工作站尚未报告其槽位数。",
+    "{online} worker(s) online, {slots} slot(s) in all, {free} free; {waiting} run(s) waiting":
+        "在线 {online} 台，共 {slots} 个槽位，空闲 {free} 个；等待中的运行 {waiting} 个",
     # kpi
     "Hours saved": "节省工时", "Runs done": "运行次数", "Items done": "完成事项",
     "Handed back": "转人工", "Success rate": "成功率", "Robot minutes": "机器人分钟",

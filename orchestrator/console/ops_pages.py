@@ -5,23 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from orchestrator import audit, jobs, queues, schedules
+from orchestrator import audit, jobs, queues, schedules, workers
 from orchestrator.console.web import ConsoleError, Operator, Viewer, render
 from orchestrator.jobs import aware, utcnow
-from orchestrator.models import Attempt, Job, QueueItem, Schedule, Worker
+from orchestrator.models import Attempt, QueueItem, Schedule
 from orchestrator.queues import ItemState
 from orchestrator.refusals import NotFound
-from orchestrator.states import JobState
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-ONLINE_S = 90  # a worker heard from within this long is online (it calls every few seconds)
 WEEKDAYS = {"Monday": "周一", "Tuesday": "周二", "Wednesday": "周三", "Thursday": "周四",
             "Friday": "周五", "Saturday": "周六", "Sunday": "周日"}
 
@@ -156,7 +154,8 @@ def workers_page(request: Request, person: Viewer) -> Response:
     now = utcnow()
     day_ago = now - dt.timedelta(hours=24)
     with request.app.state.sessions.begin() as session:
-        workers = list(session.scalars(select(Worker).order_by(Worker.name)))
+        fleet = workers.fleet(session, now)
+        capacity = workers.capacity(session, fleet)
         busy: dict[str, float] = {}
         for worker, started, finished in session.execute(
                 select(Attempt.worker, Attempt.started, Attempt.finished)
@@ -164,17 +163,9 @@ def workers_page(request: Request, person: Viewer) -> Response:
             begin = max(aware(started), day_ago)
             busy[worker] = busy.get(worker, 0.0) + max(
                 0.0, ((aware(finished) if finished else now) - begin).total_seconds())
-        running = dict(session.execute(select(Job.worker, func.count()).where(
-            Job.state == JobState.RUNNING.value).group_by(Job.worker)).tuples().all())
-        waiting = session.scalar(select(func.count()).where(
-            Job.state.in_([JobState.QUEUED.value, JobState.RETRYING.value]))) or 0
-        session.expunge_all()
-    rows: list[dict[str, Any]] = []
-    for worker in workers:
-        seen = aware(worker.last_seen)
-        rows.append({"worker": worker, "online": (now - seen).total_seconds() < ONLINE_S,
-                     "running": running.get(worker.name, 0),
-                     "utilisation": min(1.0, busy.get(worker.name, 0.0) / 86_400)})
-    online = sum(1 for row in rows if row["online"])
-    return render(request, "workers.html", rows=rows, online=online, waiting=waiting,
-                  busy_now=sum(running.values()))
+    # the share of its slots' time over the last 24 h (a worker that has not said its slots:
+    # one, as it ran before slots were reported)
+    rows = [{"worker": w, "utilisation": min(1.0, busy.get(w.name, 0.0) / 86_400
+                                             / (w.slots or 1))} for w in fleet]
+    return render(request, "workers.html", rows=rows, capacity=capacity,
+                  busy_now=sum(len(w.running) for w in fleet))

@@ -1,6 +1,6 @@
 """Migrations on databases with rows from before them: 0004 leaves worker tokens unbound (and
-refused by the API until replaced), 0005 leaves credentials unbound to hosts; everything else
-keeps working, and each goes back."""
+refused by the API until replaced), 0005 leaves credentials unbound to hosts, 0011 leaves the
+workers' slots unknown; everything else keeps working, and each goes back."""
 
 from __future__ import annotations
 
@@ -124,5 +124,24 @@ def test_0009_keeps_robots_and_schedules_and_goes_back(db_url: str) -> None:
         alembic(engine, "0008", down=True)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM schedules")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_0011_leaves_old_workers_slots_unknown_and_goes_back(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        alembic(engine, "0010")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO workers (name, labels, last_seen, current_job) "
+                              "VALUES ('pc-1', '[]', CURRENT_TIMESTAMP, NULL)"))
+        alembic(engine, "head")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT name, slots FROM workers")).one() == ("pc-1", None)
+            conn.execute(text("UPDATE workers SET slots = 4"))
+        alembic(engine, "0010", down=True)
+        with engine.connect() as conn:
+            assert set(conn.execute(text("SELECT * FROM workers")).one()._mapping) == {
+                "name", "labels", "last_seen", "current_job"}
     finally:
         engine.dispose()

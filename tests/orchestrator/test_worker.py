@@ -427,7 +427,17 @@ def test_a_worker_with_slots_runs_robots_side_by_side(setup: Setup) -> None:
     wide.start()
     try:
         ids = [setup.start_job("pause", labels=["wide"]) for _ in range(3)]  # w1 lacks it
+
+        def w3() -> dict[str, Any]:
+            return next((w for w in setup.http.get("/api/v1/workers").json()
+                         if w["name"] == "w3"), {"running_jobs": []})  # until it leases
+
+        # it says its slots with each lease; the jobs table says what runs on it
+        shown = wait_for("w3 to run the three", lambda: (w := w3())["running_jobs"] == ids
+                         and w, timeout=30)
+        assert (shown["slots"], shown["current_job"]) == (3, ids[0])
         ran = [setup.ended(job_id, timeout=60) for job_id in ids]
+        assert w3()["running_jobs"] == []
     finally:
         stop.set()
         wide.join(timeout=30)

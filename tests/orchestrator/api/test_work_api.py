@@ -209,3 +209,32 @@ def test_the_lease_carries_the_hosts_each_credential_is_bound_to(client: TestCli
     spec = lease(client, "w2", "w2").json()["jobs"][0]
     assert spec["credential_hosts"] == {"core": ["ebank.bank.cn", "10.0.0.0/8"]}
     assert spec["credentials"]["core"]["password"] == SECRET
+
+
+def test_the_workers_show_their_slots_and_the_jobs_they_run(client: TestClient) -> None:
+    """A worker says its slots with each lease, in the upsert of its row; GET /workers shows
+    them with the jobs it runs (from the jobs table: a worker with slots runs several)."""
+    ids = [start(client) for _ in range(3)]
+    taken = lease(client, "w1", "w1", max_jobs=2, slots=4).json()["jobs"]
+    assert [j["id"] for j in taken] == ids[:2]
+    assert lease(client, "w2", "w2").status_code == 200  # an older worker: says nothing
+
+    def shown() -> dict[str, Any]:
+        answer = client.get("/api/v1/workers", headers=auth(client, "operator"))
+        assert answer.status_code == 200, answer.text
+        return {w["name"]: w for w in answer.json()}
+
+    workers = shown()
+    assert (workers["w1"]["slots"], workers["w1"]["running_jobs"],
+            workers["w1"]["current_job"]) == (4, ids[:2], ids[0])
+    assert (workers["w2"]["slots"], workers["w2"]["running_jobs"]) == (None, [ids[2]])
+    # the next lease reports one ended, leases nothing more, and says its slots again
+    done = lease(client, "w1", "w1", max_jobs=0, slots=3, finished=[
+        {"job_id": ids[0], "attempt": 1, "status": "passed"}])
+    assert done.status_code == 200 and done.json()["finished"] == [
+        {"id": ids[0], "state": "succeeded"}]
+    workers = shown()
+    assert (workers["w1"]["slots"], workers["w1"]["running_jobs"],
+            workers["w1"]["current_job"]) == (3, [ids[1]], ids[1])
+    for slots in (0, 101, "two"):
+        assert lease(client, "w1", "w1", slots=slots).status_code == 422

@@ -13,11 +13,13 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select, update
 
 from orchestrator import people, queues, schedules
+from orchestrator.auth import create_token
 from orchestrator.models import AuditEntry, Job, QueueItem, Schedule, WebSession
 from orchestrator.roles import PEOPLE_ROLES, Permission, Role, may
 from tests.orchestrator.console.conftest import (
@@ -345,10 +347,48 @@ def test_queue_items_are_added_from_excel_and_retried(site: Site, page: Page,
 
 
 def test_the_workers_page_shows_the_fleet(site: Site, page: Page) -> None:
-    sign_in(page, site, "viewer", then="/console/workers")
-    row = page.locator("tr[data-worker=console-pc]")
-    expect(row).to_contain_text("在线")
-    expect(page.locator("#online")).to_have_text("1")
+    """Each worker's slots and current runs, and the online fleet's free slots against the runs
+    waiting: console-pc (1 slot, idle by now) and a mainframe worker with 3 slots, which leases
+    one of two runs only it may take (console-pc has no mainframe label)."""
+    with site.sessions.begin() as session:
+        token = create_token(session, Role.WORKER, worker="mainframe-pc", labels=["mainframe"])
+    with site.api() as http:
+        wanted = [http.post("/api/v1/jobs", json={"robot": "slow", "labels": ["mainframe"]}
+                            ).json()["id"] for _ in range(2)]  # not greet: retried below
+    with httpx.Client(base_url=site.url, timeout=10,
+                      headers={"Authorization": f"Bearer {token}"}) as worker:
+        answer = worker.post("/api/v1/lease", json={
+            "worker": "mainframe-pc", "labels": ["mainframe"], "wait_s": 0, "max_jobs": 1,
+            "slots": 3})
+        [leased] = answer.json()["jobs"]
+        assert leased["id"] == wanted[0]
+        with site.api() as http:  # console-pc is idle by now (the slow run was cancelled)
+            busy = next(w["running_jobs"] for w in http.get("/api/v1/workers").json()
+                        if w["name"] == "console-pc")
+            waiting = sum(len(http.get("/api/v1/jobs", params={"state": state}).json())
+                          for state in ("queued", "retrying"))
+        assert waiting >= 1  # the other mainframe run at least
+        sign_in(page, site, "viewer", then="/console/workers")
+        row = page.locator("tr[data-worker=console-pc]")
+        expect(row).to_contain_text("在线")
+        expect(row.locator(".slots")).to_have_text("1")
+        expect(row.locator(".runs a")).to_have_text([f"#{job_id}" for job_id in busy])
+        mainframe = page.locator("tr[data-worker=mainframe-pc]")
+        expect(mainframe.locator(".slots")).to_have_text("3")
+        expect(mainframe.locator(".runs a")).to_have_text([f"#{wanted[0]}"])
+        free = 4 - 1 - len(busy)
+        expect(page.locator("#online")).to_have_text("2")
+        expect(page.locator("#free-slots")).to_have_text(str(free))
+        expect(page.locator("#capacity")).to_have_text(
+            f"在线 2 台，共 4 个槽位，空闲 {free} 个；等待中的运行 {waiting} 个")
+        mainframe.locator(".runs a").click()
+        expect(page).to_have_url(re.compile(rf"/console/runs/{wanted[0]}$"))
+        expect(page.locator("#run-state")).to_have_text("运行中")
+        ended = worker.post(f"/api/v1/jobs/{wanted[0]}/complete", json={
+            "worker": "mainframe-pc", "attempt": leased["attempt"], "status": "passed"})
+        assert ended.status_code == 200, ended.text
+    with site.api() as http:  # nobody else takes mainframe runs
+        assert http.post(f"/api/v1/jobs/{wanted[1]}/cancel").status_code == 200
 
 
 def test_runs_ticked_on_the_runs_page_are_retried_together(site: Site, page: Page,
