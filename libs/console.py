@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -17,6 +15,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from libs.events import RunEvent
 from libs.run_result import RunResult
 
 OUTCOME_STYLE = {"done": "green", "business_exception": "yellow", "system_error": "red",
@@ -43,27 +42,30 @@ class ConsoleReporter:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
+    def __call__(self, event: RunEvent) -> None:
         out = self.progress.console
-        if kind == "step.start" and self.step_task is not None:
-            shown = event["label"] or event["name"]
-            self.progress.update(self.step_task, description=f"[bold]{shown}[/] "
-                                 f"[dim]{event['step']}[/]")
-        elif kind == "step.end" and event["outcome"] != "passed":
-            if event.get("error", {}).get("kind") == "business":
-                return  # the work item's own line says it
-            out.print(f"[red]✗[/] {event['step']} {event['label'] or event['name']}: "
-                      f"{escape(event.get('error', {}).get('message', ''))}", highlight=False)
-        elif kind == "step.end" and self.verbose:
-            out.print(f"[green]✓[/] {event['label'] or event['name']} "
-                      f"[dim]{event['duration_ms']:.0f} ms[/]", highlight=False)
-        elif kind == "loop.start" and event.get("work_items"):
+        if event["type"] == "step.start":
+            if self.step_task is not None:
+                shown = event["label"] or event["name"]
+                self.progress.update(self.step_task, description=f"[bold]{shown}[/] "
+                                     f"[dim]{event['step']}[/]")
+        elif event["type"] == "step.end":
+            error = event.get("error")
+            if event["outcome"] != "passed":
+                if error is not None and error["kind"] == "business":
+                    return  # the work item's own line says it
+                message = "" if error is None else error["message"]
+                out.print(f"[red]✗[/] {event['step']} {event['label'] or event['name']}: "
+                          f"{escape(message)}", highlight=False)
+            elif self.verbose:
+                out.print(f"[green]✓[/] {event['label'] or event['name']} "
+                          f"[dim]{event['duration_ms']:.0f} ms[/]", highlight=False)
+        elif event["type"] == "loop.start" and event["work_items"]:
             if self.items_task is None:
                 self.items_task = self.progress.add_task("work items", total=event["total"])
             else:
                 self.progress.update(self.items_task, total=event["total"], completed=0)
-        elif kind == "item.end":
+        elif event["type"] == "item.end":
             style = OUTCOME_STYLE.get(event["outcome"], "white")
             if self.items_task is not None:
                 self.progress.advance(self.items_task)
@@ -71,19 +73,18 @@ class ConsoleReporter:
                 note = f": {escape(event['message'])}" if event["message"] else ""
                 out.print(f"[{style}]●[/] item {escape(event['item'])} "
                           f"[{style}]{event['outcome']}[/]{note}", highlight=False)
-        elif kind == "item.skipped":  # done in an earlier run (a retry of the failed items)
+        elif event["type"] == "item.skipped":  # done in an earlier run (a retry of failed items)
             if self.items_task is not None:
                 self.progress.advance(self.items_task)
             if self.verbose:
                 out.print(f"[dim]○ item {escape(event['item'])} skipped: "
                           f"{escape(event['message'])}[/]", highlight=False)
-        elif kind == "log":
-            style = {"warning": "yellow", "error": "red"}.get(event.get("level", ""), "cyan")
+        elif event["type"] == "log":
+            style = {"warning": "yellow", "error": "red"}.get(event["level"], "cyan")
             out.print(f"[{style}]›[/] {escape(str(event['message']))}", highlight=False)
-        elif kind == "retry":
+        elif event["type"] == "retry":
             out.print(f"[yellow]↻ retry {event['attempt'] + 1} in {event['next_in_s']:.1f}s:"
                       f"[/] {escape(event['message'])}", highlight=False)
-
 
 def summary(result: RunResult) -> Table:
     """The table printed at the end of `workhand run`."""

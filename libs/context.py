@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from libs.errors import Pos
+from libs.events import Log, RunEvent
 from libs.policy import Policy, Reach
 from libs.secrets import Masker
 
@@ -71,7 +72,7 @@ class RunState:
     masker: Masker
     resources: Resources = field(default_factory=Resources)
     artifacts: list[Artifact] = field(default_factory=list)
-    emit: Callable[[dict[str, Any]], None] = lambda event: None
+    emit: Callable[[RunEvent], None] = lambda event: None
     headed: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     policy: Policy = field(default_factory=Policy)
@@ -177,8 +178,8 @@ class StepContext:
         self.state.artifacts.append(Artifact(kind, str(path), str(self.pos)))
 
     def log(self, message: str, level: str = "info") -> None:
-        self.state.emit({"type": "log", "level": level, "step": str(self.pos),
-                         "message": self.masker.text(str(message))})
+        self.state.emit(Log(type="log", level=level, step=str(self.pos),
+                            message=self.masker.text(str(message))))
 
     @classmethod
     def for_tests(cls, tmp: Path, *, timeout: float = 10.0, settings: dict[str, Any] | None = None,

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from libs import expressions
+from libs import events, expressions
 from libs.checker import coerce_input
 from libs.context import Artifact, Capturable, RunState, StepContext
 from libs.errors import (
@@ -32,7 +32,7 @@ from libs.errors import (
     SystemFailure,
     WorkhandError,
 )
-from libs.events import JsonlSink, Sink, stamp
+from libs.events import JsonlSink, RunEvent, Sink, stamp
 from libs.plan import (
     MAX_LOOP_ITEMS,
     MAX_REPEAT,
@@ -126,7 +126,7 @@ class Runner:
 
     # -- events ----------------------------------------------------------------------------
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: RunEvent) -> None:
         event = self.masker.data(stamp(event))
         event["run"] = self.run_id
         for sink in self.sinks:
@@ -214,8 +214,9 @@ class Runner:
         if self.time_limit is not None:
             self.deadline = started + self.time_limit
         result.started = _now()
-        self.emit({"type": "run.start", "robot": self.plan.robot, "title": self.plan.title,
-                   "file": self.plan.shown_as, "attempt": self.attempt})
+        self.emit(events.RunStart(type="run.start", robot=self.plan.robot,
+                                  title=self.plan.title, file=self.plan.shown_as,
+                                  attempt=self.attempt))
         try:
             scope = self.prepare(self.plan, self.given_inputs)
             # settings may use ${env...} or ${credentials...} (e.g. an SMTP password)
@@ -253,9 +254,9 @@ class Runner:
         result.minutes_saved = self.plan.savings.minutes_saved(
             counts["done"], counts["business_exceptions"], result.status == "passed")
         result.artifacts = [asdict(a) for a in self.state.artifacts]
-        self.emit({"type": "run.end", "status": result.status, "items": counts,
-                   "duration_s": result.duration_s, "error": result.error,
-                   "minutes_saved": result.minutes_saved})
+        self.emit(events.RunEnd(type="run.end", status=result.status, items=counts,
+                                duration_s=result.duration_s, error=result.error,
+                                minutes_saved=result.minutes_saved))
         data = self.masker.data(result.to_json())
         path = self.output_dir / "result.json"
         tmp = path.with_suffix(".json.tmp")
@@ -339,8 +340,8 @@ class Runner:
                 if not err.retryable or attempt == attempts or retry is None:
                     raise
                 pause = retry.pause(attempt)
-                self.emit({"type": "retry", "attempt": attempt, "next_in_s": pause,
-                           "message": str(err), "step": getattr(err, "step", "")})
+                self.emit(events.Retry(type="retry", attempt=attempt, next_in_s=pause,
+                                       message=str(err), step=getattr(err, "step", "")))
                 time.sleep(pause)
         return attempts
 
@@ -357,8 +358,8 @@ class Runner:
             args = self.render(node.args, scope, common)
             ctx = StepContext(self.state, self.current_dir, common.pos, node.name, label,
                               common.timeout or self.current_timeout)
-            self.emit({"type": "step.start", "step": where, "name": node.name, "label": label,
-                       "attempt": attempt})
+            self.emit(events.StepStart(type="step.start", step=where, name=node.name,
+                                       label=label, attempt=attempt))
             started = time.perf_counter()
             outcome, error, shot = "passed", None, None
             try:
@@ -385,14 +386,14 @@ class Runner:
                 shot = self.screenshot(common.pos, outcome)
                 if error is not None and shot:
                     error.screenshot = shot  # type: ignore[attr-defined]
-            event: dict[str, Any] = {"type": "step.end", "step": where, "name": node.name,
-                                     "label": label, "outcome": outcome,
-                                     "duration_ms": round(elapsed, 2), "attempt": attempt}
+            event = events.StepEnd(type="step.end", step=where, name=node.name, label=label,
+                                   outcome=outcome, duration_ms=round(elapsed, 2),
+                                   attempt=attempt)
             if shot:  # named as the run's artifacts are: relative to its output folder
                 event["screenshot"] = Path(os.path.relpath(shot, self.output_dir)).as_posix()
             if error is not None:
                 stats.failures += 1
-                event["error"] = {"kind": error.kind.value, "message": _plain(error)}
+                event["error"] = events.StepError(kind=error.kind.value, message=_plain(error))
                 self.emit(event)
                 raise error
             self.emit(event)
@@ -401,8 +402,8 @@ class Runner:
             self.with_retry(common.retry, attempt_fn)
         except (SystemFailure, BusinessException, StepArgumentError) as err:
             if common.optional and not isinstance(err, StepArgumentError):
-                self.emit({"type": "log", "level": "warning", "step": where,
-                           "message": f"optional step failed, continuing: {err}"})
+                self.emit(events.Log(type="log", level="warning", step=where,
+                                     message=f"optional step failed, continuing: {err}"))
                 return
             raise
 
@@ -455,8 +456,8 @@ class Runner:
             raise self.located(StepArgumentError(
                 f"for_each got {total:,} items, over the limit of {MAX_LOOP_ITEMS:,}; put the "
                 "work in a work queue, or split the list"), node.common, "for_each")
-        self.emit({"type": "loop.start", "step": str(node.common.pos), "total": total,
-                   "work_items": node.work_item is not None})
+        self.emit(events.LoopStart(type="loop.start", step=str(node.common.pos), total=total,
+                                   work_items=node.work_item is not None))
         for value in items:
             yield value, None
 
@@ -489,7 +490,7 @@ class Runner:
         self.result.work_items.append(record)
         outer, self._item = self._item, record
         started = time.perf_counter()
-        self.emit({"type": "item.start", "item": record.id, "index": index})
+        self.emit(events.ItemStart(type="item.start", item=record.id, index=index))
 
         def attempt_fn(attempt: int) -> None:
             record.attempts = attempt
@@ -516,12 +517,15 @@ class Runner:
             record.message = self.masker.text(record.message)
             # written before the outcome is reported: if the robot is stopped before the
             # report is taken, its worker reports it from here (orchestrator/worker.py)
-            self.emit({"type": "item.end", "item": record.id, "index": index,
-                       "outcome": record.outcome, "message": record.message,
-                       "attempts": record.attempts, "duration_ms": record.duration_ms,
-                       "step": record.step,
-                       **({} if leased is None else {"queue_item": leased.handle}),
-                       **({"interrupted": True} if interrupted else {})})
+            ended = events.ItemEnd(type="item.end", item=record.id, index=index,
+                                   outcome=record.outcome, message=record.message,
+                                   attempts=record.attempts, duration_ms=record.duration_ms,
+                                   step=record.step)
+            if leased is not None:
+                ended["queue_item"] = leased.handle
+            if interrupted:
+                ended["interrupted"] = True
+            self.emit(ended)
             if leased is not None and self.queues is not None and node.queue is not None \
                     and not interrupted:
                 self.queues.report(node.queue, leased, record.outcome, record.message)
@@ -532,8 +536,8 @@ class Runner:
         record = ItemRecord(self.masker.text(reference), index, outcome=SKIPPED,
                             message=SKIPPED_MESSAGE, attempts=0)
         self.result.work_items.append(record)
-        self.emit({"type": "item.skipped", "item": record.id, "index": index,
-                   "outcome": SKIPPED, "message": SKIPPED_MESSAGE})
+        self.emit(events.ItemSkipped(type="item.skipped", item=record.id, index=index,
+                                     outcome=SKIPPED, message=SKIPPED_MESSAGE))
 
     def repeat(self, node: Repeat, scope: dict[str, Any]) -> None:
         count = 0
@@ -574,12 +578,13 @@ class Runner:
         saved = (self.current_dir, self.current_timeout, self.state.settings)
         self.current_dir, self.current_timeout = plan.robot_dir, plan.timeout
         self.state.settings = {**self.state.settings, **self.settings(plan, inner)}
-        self.emit({"type": "call.start", "step": str(node.common.pos), "robot": plan.robot})
+        where = str(node.common.pos)
+        self.emit(events.CallStart(type="call.start", step=where, robot=plan.robot))
         try:
             self.block(plan.steps, inner)
         finally:
             self.current_dir, self.current_timeout, self.state.settings = saved
-            self.emit({"type": "call.end", "step": str(node.common.pos), "robot": plan.robot})
+            self.emit(events.CallEnd(type="call.end", step=where, robot=plan.robot))
 
 
 def _plain(err: BaseException) -> str:
