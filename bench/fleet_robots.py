@@ -369,10 +369,12 @@ class Robot:
 
 
 def event(seq: int, ts: float) -> dict[str, Any]:
-    """A step event as the runner writes it (about 200 bytes)."""
-    return {"seq": seq, "type": "step.end" if seq % 2 == 0 else "step.start", "ts": ts,
-            "step": "browser.fill", "line": 10 + seq % 40, "status": "passed",
-            "ms": 21.5, "message": "filled 账户名称 with ***"}
+    """A step event as the runner writes it (about 200 bytes; libs/events.py)."""
+    step = {"seq": seq, "ts": ts, "run": "3f9c2a1b7d4e", "step": f"s1.yaml:{10 + seq % 40}:5",
+            "name": "browser.fill", "label": "填写 账户名称", "attempt": 1}
+    if seq % 2:
+        return {"type": "step.start", **step}
+    return {"type": "step.end", **step, "outcome": "passed", "duration_ms": 21.5}
 
 
 async def console(client: Client, token: str) -> None:

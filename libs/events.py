@@ -151,8 +151,6 @@ class CallEnd(Stamped):
 RunEvent = Annotated[RunStart | RunEnd | StepStart | StepEnd | Log | Retry | LoopStart
                      | ItemStart | ItemEnd | ItemSkipped | CallStart | CallEnd,
                      Field(discriminator="type")]
-EVENT_TYPES: tuple[type, ...] = (RunStart, RunEnd, StepStart, StepEnd, Log, Retry, LoopStart,
-                                 ItemStart, ItemEnd, ItemSkipped, CallStart, CallEnd)
 
 Sink = Callable[[RunEvent], None]
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from libs.errors import RobotFileError
 from orchestrator import console
 from orchestrator.api.statuses import status_of
+from orchestrator.api.work import event_problem
 from orchestrator.audit import AuditTrail
 from orchestrator.console.web import ConsoleError, error_page
 from orchestrator.db import make_async_engine, make_engine, migrate, session_factory
@@ -94,6 +95,7 @@ def start_services(app: FastAPI) -> list[Any]:
 
 
 _error = error  # ASCII-escaped JSON errors (guard.error)
+MAX_PROBLEMS = 20  # of a request's validation errors, told in its 422
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -117,8 +119,14 @@ def add_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, err: RequestValidationError) -> Response:
         problems = []
         for e in err.errors():
-            where = ".".join(str(p) for p in e.get("loc", ())[1:]) or "request"
+            loc = tuple(e.get("loc", ()))
+            if loc[:2] == ("body", "events") and len(loc) > 2:  # a run event of a batch
+                problems.append(event_problem(loc[2:], e, err.body))
+                continue
+            where = ".".join(str(p) for p in loc[1:]) or "request"
             problems.append(f"{where}: {e.get('msg', 'invalid')}")
+        if len(problems) > MAX_PROBLEMS:  # a batch of 5,000 bad events: the first few say it
+            problems[MAX_PROBLEMS:] = [f"and {len(problems) - MAX_PROBLEMS} more problems"]
         return _error("; ".join(problems), 422)
 
     @app.exception_handler(IntegrityError)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast, overload
 
 from sqlalchemy import CursorResult, bindparam, select, text
@@ -223,7 +223,7 @@ def heartbeat(db: Session | Connection, *, job_id: int, worker: str, attempt: in
 
 
 def add_events(db: Session | Connection, *, job_id: int, worker: str, attempt: int,
-               events: Sequence[dict[str, Any]]) -> int:
+               events: Sequence[Mapping[str, Any]]) -> int:
     """Store step events; each carries its line number in events.jsonl as `seq`, so a batch
     sent twice (after a lost reply) is stored once. 409 unless this worker holds the attempt."""
     conn = connection_of(db)

@@ -11,15 +11,17 @@ import datetime as dt
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from libs.events import RunEvent
 from orchestrator import arrivals, dispatch, jobs
 from orchestrator.api.deps import MAX_ID, Id, SettingsDep, WorkerCaller, in_database, transaction
 from orchestrator.api.statuses import status_of
@@ -122,8 +124,50 @@ class StoredArtifact(BaseModel):
     size: int
 
 
+def _numbered(event: RunEvent) -> RunEvent:
+    """Each event of a batch carries seq, its line in events.jsonl (how a batch sent twice is
+    stored once): without it every event would be the same one."""
+    seq = event.get("seq")  # the worker's, not the runner's
+    if type(seq) is not int or not 1 <= seq <= MAX_ID:
+        raise ValueError("seq must be the event's line number in events.jsonl, from 1")
+    return event
+
+
 class EventBatch(Holder):
-    events: list[dict[str, Any]] = Field(max_length=5000)
+    events: list[Annotated[RunEvent, AfterValidator(_numbered)]] = Field(
+        max_length=5000, description="events as the runner wrote them to events.jsonl (one "
+        "of the types below, by `type`; fields added by a later runner are kept), each with "
+        "`seq`: its line number there")
+
+
+def event_problem(loc: tuple[Any, ...], error: Mapping[str, Any], body: Any) -> str:
+    """A sentence for what is wrong with an event of a batch, naming the event (its place in
+    the batch, its type and seq) and the field; `loc` starts at the event's index."""
+    index, rest = loc[0], loc[1:]
+    event = _item(body, index)
+    kind, seq = event.get("type"), event.get("seq")
+    seq_shown = f", seq {seq}" if isinstance(seq, int) else ""
+    named = f"events[{index}]" + (f" ({kind[:100]}{seq_shown})" if isinstance(kind, str) else "")
+    if error.get("type") == "union_tag_invalid":
+        known = error.get("ctx", {}).get("expected_tags", "")
+        return f"{named}: {str(kind)[:100]!r} is not an event type (known: {known})"
+    if error.get("type") == "union_tag_not_found":
+        return f"{named}: it has no 'type' (run.start, step.end, ...)"
+    field = ".".join(str(p) for p in rest[1:])  # rest[0] is the type the event was read as
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if not field:
+        return f"{named}: {message}"
+    if error.get("type") == "missing":
+        return f"{named}: field '{field}' is required"
+    return f"{named}: field '{field}': {message}"
+
+
+def _item(body: Any, index: Any) -> dict[str, Any]:
+    events = body.get("events") if isinstance(body, dict) else None
+    if isinstance(events, list) and isinstance(index, int) and 0 <= index < len(events) \
+            and isinstance(events[index], dict):
+        return events[index]
+    return {}
 
 
 # The workers' own calls are documented, not validated: lease and heartbeat answers are built

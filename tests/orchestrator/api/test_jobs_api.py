@@ -80,7 +80,9 @@ def test_a_job_from_another_system_runs_through_a_worker(client: TestClient) -> 
     holder = {"worker": "w1", "attempt": 1}
     assert client.post(f"/api/v1/jobs/{job_id}/heartbeat", json=holder,
                        headers=work).json()["cancel"] is False
-    events = [{"seq": 1, "type": "step.start"}, {"seq": 2, "type": "step.end"}]
+    step = {"step": "api-check.yaml:3:5", "name": "log", "label": "", "attempt": 1}
+    events = [{"seq": 1, "type": "step.start", **step},
+              {"seq": 2, "type": "step.end", **step, "outcome": "passed", "duration_ms": 1.5}]
     for _ in range(2):  # a batch sent twice is stored once
         client.post(f"/api/v1/jobs/{job_id}/events", json={**holder, "events": events},
                     headers=work).raise_for_status()

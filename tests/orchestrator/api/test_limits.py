@@ -223,7 +223,8 @@ def test_queue_items_schedules_and_credentials_refuse_nul_too(client: TestClient
 def test_what_a_robot_reports_is_cleaned_never_refused(client: TestClient) -> None:
     spec = leased(client)
     work, job_id = {**auth(client, Role.WORKER), "content-type": "application/json"}, spec["id"]
-    events = ('[{"seq": 1, "type": "log", "message": "a\\u0000b", "value": NaN, '
+    events = ('[{"seq": 1, "type": "log", "level": "info", "step": "robot.yaml:3:5", '
+              '"message": "a\\u0000b", "value": NaN, '
               f'"nested": {deep(80)}, "long": "{"z" * 70_000}", "\\ud800k": "\\udfff"}}]')
     stored = client.post(f"/api/v1/jobs/{job_id}/events", headers=work,
                          content=f'{{"worker": "w1", "attempt": 1, "events": {events}}}'.encode())

@@ -69,7 +69,8 @@ def test_a_worker_token_cannot_act_for_another_worker(client: TestClient) -> Non
     answers = [
         client.post(f"/api/v1/jobs/{job_id}/heartbeat", json=forged, headers=w2),
         client.post(f"/api/v1/jobs/{job_id}/events", json={**forged, "events": [
-            {"seq": 1, "type": "log", "message": "forged"}]}, headers=w2),
+            {"seq": 1, "type": "log", "level": "info", "step": "guarded.yaml:4:5",
+             "message": "forged"}]}, headers=w2),
         client.put(f"/api/v1/jobs/{job_id}/artifacts/result.json?worker=w1&attempt=1",
                    content=b"{}", headers=w2),
         client.post(f"/api/v1/jobs/{job_id}/complete", json={

@@ -1,0 +1,143 @@
+"""Run events through HTTP: a batch is validated against the run event types (libs/events.py),
+so every event the runner writes is stored and a malformed one is a 422 naming the event and
+its field; the OpenAPI document shows each event type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from orchestrator import deploy
+from orchestrator.app import create_app
+from orchestrator.auth import create_token
+from orchestrator.models import JobEvent
+from orchestrator.roles import Role
+from orchestrator.settings import Settings
+from orchestrator.worker_files import EventTail
+from tests.libs.every_event import run_every_event
+
+ROBOT = "robot: events-check\nsteps:\n  - log: hi\n"
+STEP = {"type": "step.start", "step": "events-check.yaml:3:5", "name": "log", "label": "",
+        "attempt": 1}
+
+
+@pytest.fixture
+def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=db_url), services=False)
+    (tmp_path / "events-check.yaml").write_text(ROBOT, encoding="utf-8")
+    with app.state.sessions.begin() as session:
+        deploy.deploy_robot(session, tmp_path / "events-check.yaml")
+        app.state.tokens = {role: create_token(session, role, worker="w1" if role is Role.WORKER
+                                               else None) for role in Role}
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def auth(client: TestClient, role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.app.state.tokens[role]}"}  # type: ignore[attr-defined]
+
+
+def leased(client: TestClient) -> int:
+    created = client.post("/api/v1/jobs", json={"robot": "events-check"},
+                          headers=auth(client, Role.OPERATOR))
+    assert created.status_code == 201, created.text
+    answer = client.post("/api/v1/lease", json={"worker": "w1", "wait_s": 0},
+                         headers=auth(client, Role.WORKER))
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["jobs"][0]["id"])
+
+
+def send(client: TestClient, job_id: int, events: list[dict[str, Any]]) -> Any:
+    return client.post(f"/api/v1/jobs/{job_id}/events", headers=auth(client, Role.WORKER),
+                       json={"worker": "w1", "attempt": 1, "events": events})
+
+
+def stored(client: TestClient, job_id: int) -> list[JobEvent]:
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job_id)
+                                    .order_by(JobEvent.seq)))
+
+
+def test_every_event_the_runner_writes_is_stored(client: TestClient, tmp_path: Path) -> None:
+    """The runner's own events.jsonl, read and sent as the worker does (EventTail adds seq)."""
+    out = run_every_event(tmp_path / "robot")
+    job_id = leased(client)
+    events, _, _ = EventTail(out / "events.jsonl").batch()
+    assert len({e["type"] for e in events}) == 12  # every event type (tests/libs/every_event)
+    answer = send(client, job_id, events)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"stored": len(events)}
+    rows = stored(client, job_id)
+    assert [r.seq for r in rows] == [e["seq"] for e in events]
+    assert [r.event for r in rows] == [{k: v for k, v in e.items() if k != "seq"}
+                                       for e in events]
+
+
+def test_fields_a_later_runner_adds_are_kept(client: TestClient) -> None:
+    job_id = leased(client)
+    later = {**STEP, "seq": 1, "ts": 1.5, "run": "r1", "window": {"title": "核心系统"}}
+    assert send(client, job_id, [later]).status_code == 200
+    [row] = stored(client, job_id)
+    assert row.event["window"] == {"title": "核心系统"}
+
+
+@pytest.mark.parametrize(("event", "sentence"), [
+    ({k: v for k, v in STEP.items() if k != "label"},
+     "events[1] (step.start, seq 2): field 'label' is required"),
+    ({**STEP, "type": "step.end", "outcome": "passed", "duration_ms": "slow"},
+     "events[1] (step.end, seq 2): field 'duration_ms': Input should be a valid number, "
+     "unable to parse string as a number"),
+    ({**STEP, "type": "step.end", "outcome": "failed", "duration_ms": 1.0,
+      "error": {"kind": "system"}},
+     "events[1] (step.end, seq 2): field 'error.message' is required"),
+    ({**STEP, "type": "step.finished"},
+     "events[1] (step.finished, seq 2): 'step.finished' is not an event type (known: "
+     "'run.start', 'run.end', 'step.start', 'step.end', 'log', 'retry', 'loop.start', "
+     "'item.start', 'item.end', 'item.skipped', 'call.start', 'call.end')"),
+    ({k: v for k, v in STEP.items() if k != "type"},
+     "events[1]: it has no 'type' (run.start, step.end, ...)"),
+])
+def test_a_malformed_event_is_a_422_naming_the_event_and_field(
+        client: TestClient, event: dict[str, Any], sentence: str) -> None:
+    job_id = leased(client)
+    answer = send(client, job_id, [{**STEP, "seq": 1}, {**event, "seq": 2}])
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == sentence
+    assert stored(client, job_id) == []  # the batch is refused whole
+
+
+def test_an_event_without_its_line_number_is_a_422(client: TestClient) -> None:
+    job_id = leased(client)
+    answer = send(client, job_id, [{**STEP}])
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == (
+        "events[0] (step.start): seq must be the event's line number in events.jsonl, from 1")
+
+
+def test_a_batch_of_bad_events_names_the_first_problems(client: TestClient) -> None:
+    job_id = leased(client)
+    answer = send(client, job_id, [{"seq": n, "type": "log"} for n in range(1, 101)])
+    assert answer.status_code == 422
+    problems = answer.json()["detail"].split("; ")
+    assert len(problems) == 21 and problems[-1] == "and 280 more problems"
+
+
+def test_openapi_shows_each_event_type(client: TestClient) -> None:
+    schema = client.app.openapi()  # type: ignore[attr-defined]
+    types = schema["components"]["schemas"]
+    step_end = types["StepEnd"]
+    assert step_end["description"].startswith("A step ended")
+    assert set(step_end["required"]) == {"type", "step", "name", "label", "outcome",
+                                         "duration_ms", "attempt"}
+    assert step_end["additionalProperties"] is True
+    assert "relative to the run's output folder" in (
+        step_end["properties"]["screenshot"]["description"])
+    batch = types["EventBatch"]["properties"]["events"]["items"]
+    assert set(batch["discriminator"]["mapping"]) == {
+        "run.start", "run.end", "step.start", "step.end", "log", "retry", "loop.start",
+        "item.start", "item.end", "item.skipped", "call.start", "call.end"}
