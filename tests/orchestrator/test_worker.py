@@ -153,9 +153,10 @@ class Setup:
                              lambda: (j := self.job(job_id))["state"] in finals and j, timeout))
 
     def events(self, job_id: int) -> list[dict[str, Any]]:
+        """The job's events as its runner wrote them, each with its seq."""
         response = self.http.get(f"/api/v1/jobs/{job_id}/events")
         assert response.status_code == 200, response.text
-        return list(response.json())
+        return [{**row["event"], "seq": row["seq"]} for row in response.json()]
 
 
 @pytest.fixture

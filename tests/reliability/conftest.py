@@ -221,9 +221,10 @@ class Cluster:
                              timeout, every=0.2))
 
     def events(self, http: httpx.Client, job_id: int) -> list[dict[str, Any]]:
+        """The job's events as its runner wrote them, each with its seq."""
         response = http.get(f"/api/v1/jobs/{job_id}/events")
         assert response.status_code == 200, response.text
-        return list(response.json())
+        return [{**row["event"], "seq": row["seq"]} for row in response.json()]
 
     def wait_for_event(self, http: httpx.Client, job_id: int, kind: str,
                        timeout: float = 60.0) -> None:

@@ -1,6 +1,7 @@
 """Run events through HTTP: a batch is validated against the run event types (libs/events.py),
 so every event the runner writes is stored and a malformed one is a 422 naming the event and
-its field; the OpenAPI document shows each event type."""
+its field; GET serves each as its row (id, attempt, seq) and the event, and the OpenAPI
+document shows each event type."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from orchestrator import deploy
+from orchestrator.api.jobs import EventView
 from orchestrator.app import create_app
 from orchestrator.auth import create_token
 from orchestrator.models import JobEvent
@@ -63,8 +66,10 @@ def stored(client: TestClient, job_id: int) -> list[JobEvent]:
                                     .order_by(JobEvent.seq)))
 
 
-def test_every_event_the_runner_writes_is_stored(client: TestClient, tmp_path: Path) -> None:
-    """The runner's own events.jsonl, read and sent as the worker does (EventTail adds seq)."""
+def test_every_event_the_runner_writes_is_stored_and_served_typed(client: TestClient,
+                                                                   tmp_path: Path) -> None:
+    """The runner's own events.jsonl, read and sent as the worker does (EventTail adds seq),
+    then read back: each row's id, attempt and seq, and the event as the runner wrote it."""
     out = run_every_event(tmp_path / "robot")
     job_id = leased(client)
     events, _, _ = EventTail(out / "events.jsonl").batch()
@@ -74,8 +79,17 @@ def test_every_event_the_runner_writes_is_stored(client: TestClient, tmp_path: P
     assert answer.json() == {"stored": len(events)}
     rows = stored(client, job_id)
     assert [r.seq for r in rows] == [e["seq"] for e in events]
-    assert [r.event for r in rows] == [{k: v for k, v in e.items() if k != "seq"}
-                                       for e in events]
+    written = [{k: v for k, v in e.items() if k != "seq"} for e in events]
+    assert [r.event for r in rows] == written
+    served = client.get(f"/api/v1/jobs/{job_id}/events", headers=auth(client, Role.VIEWER))
+    assert served.status_code == 200
+    views = TypeAdapter(list[EventView]).validate_json(served.content, strict=True)
+    assert [v.event for v in views] == written
+    assert [(v.attempt, v.seq) for v in views] == [(1, e["seq"]) for e in events]
+    assert [v.id for v in views] == [r.id for r in rows]
+    page = client.get(f"/api/v1/jobs/{job_id}/events?after={views[9].id}&limit=5",
+                      headers=auth(client, Role.VIEWER)).json()
+    assert [row["seq"] for row in page] == [11, 12, 13, 14, 15]
 
 
 def test_fields_a_later_runner_adds_are_kept(client: TestClient) -> None:
@@ -137,7 +151,13 @@ def test_openapi_shows_each_event_type(client: TestClient) -> None:
     assert step_end["additionalProperties"] is True
     assert "relative to the run's output folder" in (
         step_end["properties"]["screenshot"]["description"])
+    every = {"run.start", "run.end", "step.start", "step.end", "log", "retry", "loop.start",
+             "item.start", "item.end", "item.skipped", "call.start", "call.end"}
     batch = types["EventBatch"]["properties"]["events"]["items"]
-    assert set(batch["discriminator"]["mapping"]) == {
-        "run.start", "run.end", "step.start", "step.end", "log", "retry", "loop.start",
-        "item.start", "item.end", "item.skipped", "call.start", "call.end"}
+    assert set(batch["discriminator"]["mapping"]) == every
+    served = schema["paths"]["/api/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]
+    assert served["content"]["application/json"]["schema"]["items"] == {
+        "$ref": "#/components/schemas/EventView"}
+    view = types["EventView"]
+    assert set(view["required"]) == {"id", "attempt", "seq", "event"}
+    assert set(view["properties"]["event"]["discriminator"]["mapping"]) == every

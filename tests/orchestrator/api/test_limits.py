@@ -229,7 +229,8 @@ def test_what_a_robot_reports_is_cleaned_never_refused(client: TestClient) -> No
     stored = client.post(f"/api/v1/jobs/{job_id}/events", headers=work,
                          content=f'{{"worker": "w1", "attempt": 1, "events": {events}}}'.encode())
     assert stored.status_code == 200, stored.text
-    [event] = client.get(f"/api/v1/jobs/{job_id}/events", headers=auth(client)).json()
+    [row] = client.get(f"/api/v1/jobs/{job_id}/events", headers=auth(client)).json()
+    event = row["event"]
     assert event["message"] == "ab" and event["value"] is None
     assert "cut by the orchestrator" in json.dumps(event["nested"])
     assert len(event["long"]) < 70_000 and "more characters cut" in event["long"]

@@ -281,8 +281,8 @@ def test_a_run_started_from_its_robots_form_turns_succeeded_live(site: Site,
     assert job["state"] == "succeeded" and job["inputs"] == {"count": 3, "note": "早上好"}
     assert job["source"] == "console"
     with site.api() as http:
-        logs = [e for e in http.get(f"/api/v1/jobs/{job_id}/events").json()
-                if e["type"] == "log"]
+        logs = [row["event"] for row in http.get(f"/api/v1/jobs/{job_id}/events").json()
+                if row["event"]["type"] == "log"]
     assert any(e["message"] == "早上好 × 3" for e in logs)
     page.goto(f"{site.url}/console/robots/greet")
     expect(page.locator("#recent")).to_contain_text(f"#{job_id}")
