@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -86,8 +88,8 @@ class ConsoleReporter:
             out.print(f"[yellow]↻ retry {event['attempt'] + 1} in {event['next_in_s']:.1f}s:"
                       f"[/] {escape(event['message'])}", highlight=False)
 
-def summary(result: RunResult) -> Table:
-    """The table printed at the end of `workhand run`."""
+def summary(result: RunResult, output_dir: Path | None = None) -> Table:
+    """The table printed at the end of `workhand run` (files shown in output_dir)."""
     counts = result.counts
     style = OUTCOME_STYLE.get(result.status, "white")
     table = Table(title=f"{result.robot} — {result.title}" if result.title else result.robot,
@@ -105,8 +107,10 @@ def summary(result: RunResult) -> Table:
     table.add_row("minutes saved", f"{result.minutes_saved:g}")
     if result.error:
         table.add_row("error", f"[red]{escape(result.error.get('message', ''))}[/]")
-        if result.error.get("screenshot"):
-            table.add_row("screenshot", str(result.error["screenshot"]))
+        if result.error.get("screenshot"):  # named relative to the run's output folder
+            shot = Path(str(result.error["screenshot"]))
+            table.add_row("screenshot", escape(str(shot if output_dir is None
+                                                   else output_dir / shot)))
     problems = [i for i in result.work_items if i.outcome not in ("done", "skipped")][:20]
     for item in problems:
         table.add_row(f"  {escape(item.id)}", f"[{OUTCOME_STYLE[item.outcome]}]{item.outcome}[/] "

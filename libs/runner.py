@@ -384,13 +384,13 @@ class Runner:
             shots = self.settings_screenshots
             if (error is not None and shots != "never") or shots == "every_step":
                 shot = self.screenshot(common.pos, outcome)
-                if error is not None and shot:
+                if error is not None and shot:  # in result.json and run.end: named the same
                     error.screenshot = shot  # type: ignore[attr-defined]
             event = events.StepEnd(type="step.end", step=where, name=node.name, label=label,
                                    outcome=outcome, duration_ms=round(elapsed, 2),
                                    attempt=attempt)
-            if shot:  # named as the run's artifacts are: relative to its output folder
-                event["screenshot"] = Path(os.path.relpath(shot, self.output_dir)).as_posix()
+            if shot:
+                event["screenshot"] = shot
             if error is not None:
                 stats.failures += 1
                 event["error"] = events.StepError(kind=error.kind.value, message=_plain(error))
@@ -422,6 +422,8 @@ class Runner:
         return str(self.state.settings.get("screenshots", "on_failure"))
 
     def screenshot(self, pos: Pos, outcome: str) -> str | None:
+        """A screenshot of the first resource that can take one, named as the run's artifacts
+        are (relative to its output folder, e.g. screenshots/0001-failed-line12.png)."""
         for resource in self.state.resources.values():
             if isinstance(resource, Capturable):
                 self._shots += 1
@@ -432,7 +434,7 @@ class Runner:
                     path = None
                 if path:
                     self.state.artifacts.append(Artifact("screenshot", str(path), str(pos)))
-                    return str(path)
+                    return Path(os.path.relpath(path, self.output_dir)).as_posix()
         return None
 
     def items_of(self, node: ForEach,

@@ -114,7 +114,7 @@ def _run_and_show(plan: Plan, out: Path, inputs: dict[str, str],
     if result.error and result.error.get("problems"):
         for line in result.error["problems"]:
             err_console.print(escape(line), highlight=False, soft_wrap=True)
-    console.print(summary(result))
+    console.print(summary(result, out))
     console.print(f"[dim]result: {escape(str(out / 'result.json'))}[/]", highlight=False)
     return result
 

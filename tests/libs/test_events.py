@@ -40,7 +40,9 @@ def test_every_event_the_runner_writes_is_a_declared_type(tmp_path: Path) -> Non
     for event in failed:  # named as the run's artifacts are: relative to the output folder
         assert event["screenshot"].startswith("screenshots/")
         assert (out / event["screenshot"]).read_bytes().startswith(b"\x89PNG")
-    assert by_type["run.end"][0]["status"] == "failed"
+    run_end = by_type["run.end"][0]
+    assert run_end["status"] == "failed"
+    assert run_end["error"]["screenshot"] == failed[-1]["screenshot"]
 
 
 def test_extra_fields_are_kept_and_declared_ones_required() -> None:

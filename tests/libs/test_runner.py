@@ -135,13 +135,16 @@ def test_failure_names_the_step_and_leaves_a_screenshot(run_robot: Run, tmp_path
     assert result.status == "failed"
     assert result.error is not None
     assert result.error["message"].endswith("robot.yaml:3:5 (查询账户): flaky x call 1")
-    assert Path(result.error["screenshot"]).read_bytes().startswith(b"\x89PNG")
     end = events.of_type("step.end")[0]
     assert end["outcome"] == "failed" and end["screenshot"].startswith("screenshots/")
-    assert Path(result.error["screenshot"]) == tmp_path / "out" / end["screenshot"]
+    # named as the run's artifacts are, in the event, the error and result.json alike
+    assert (tmp_path / "out" / end["screenshot"]).read_bytes().startswith(b"\x89PNG")
+    assert result.error["screenshot"] == end["screenshot"]
+    assert events.of_type("run.end")[0]["error"]["screenshot"] == end["screenshot"]
     assert CALLS["closed"] == 1  # resources are closed even after a failure
     saved = json.loads((tmp_path / "out" / "result.json").read_text(encoding="utf-8"))
     assert saved["status"] == "failed" and saved["artifacts"][0]["kind"] == "screenshot"
+    assert saved["error"]["screenshot"] == end["screenshot"]
 
 
 def test_into_optional_timeout_and_step_retry(run_robot: Run) -> None:
