@@ -5,6 +5,7 @@ document shows each event type."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,14 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 from sqlalchemy import select
 
-from orchestrator import deploy
+from orchestrator import deploy, runs
 from orchestrator.api.jobs import EventView
 from orchestrator.app import create_app
 from orchestrator.auth import create_token
 from orchestrator.models import JobEvent
 from orchestrator.roles import Role
 from orchestrator.settings import Settings
-from orchestrator.worker_files import EventTail
+from orchestrator.worker_files import EventTail, artifacts
 from tests.libs.every_event import run_every_event
 
 ROBOT = "robot: events-check\nsteps:\n  - log: hi\n"
@@ -90,6 +91,33 @@ def test_every_event_the_runner_writes_is_stored_and_served_typed(client: TestCl
     page = client.get(f"/api/v1/jobs/{job_id}/events?after={views[9].id}&limit=5",
                       headers=auth(client, Role.VIEWER)).json()
     assert [row["seq"] for row in page] == [11, 12, 13, 14, 15]
+
+
+def test_the_timelines_screenshots_are_the_runs_artifacts(client: TestClient,
+                                                          tmp_path: Path) -> None:
+    """A failed step's screenshot, as step.end names it, is an artifact of the run by that very
+    name (the worker uploads the run folder by its relative paths): the timeline finds it."""
+    out = run_every_event(tmp_path / "robot")
+    job_id = leased(client)
+    events, _, _ = EventTail(out / "events.jsonl").batch()
+    assert send(client, job_id, events).status_code == 200
+    result = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    for name, path in artifacts(out, result).items():  # as the worker uploads them
+        put = client.put(f"/api/v1/jobs/{job_id}/artifacts/{name}?worker=w1&attempt=1",
+                         content=path.read_bytes(), headers=auth(client, Role.WORKER))
+        assert put.status_code == 201, put.text
+    shots = [e["screenshot"] for e in events if e["type"] == "step.end" and "screenshot" in e]
+    assert shots == ["screenshots/0001-failed-line16.png", "screenshots/0002-failed-line18.png"]
+    listed = client.get(f"/api/v1/jobs/{job_id}/artifacts",
+                        headers=auth(client, Role.VIEWER)).json()
+    names = {a["id"]: a["name"] for a in listed}
+    assert set(shots) <= set(names.values())
+    assert result["error"]["screenshot"] == shots[-1]  # the run's error names it the same way
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        timeline = runs.detail(session, job_id).steps
+    failed = [s for s in timeline if s["outcome"] == "failed"]
+    assert [names[s["screenshot"]] for s in failed] == shots
+    assert all(s["screenshot"] is None for s in timeline if s["outcome"] != "failed")
 
 
 def test_fields_a_later_runner_adds_are_kept(client: TestClient) -> None:

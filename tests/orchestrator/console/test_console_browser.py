@@ -202,10 +202,11 @@ def test_markup_from_robots_is_shown_as_text(site: Site, page: Page,
     assert page.evaluate("window.pwned") is None and dialogs == []
 
 
-def test_a_runs_timeline_shows_its_steps_and_failure_screenshot(site: Site, page: Page) -> None:
+def test_a_runs_detail_shows_its_timeline_and_failure_screenshot(site: Site, page: Page) -> None:
+    job_id = site.jobs["markup"]
     sign_in(page, site, "viewer")
     page.goto(f"{site.url}/console/runs?robot=markup")
-    page.click(f"a[href='/console/runs/{site.jobs['markup']}']")
+    page.click(f"a[href='/console/runs/{job_id}']")
     expect(page.locator("#run-state")).to_have_text("失败")
     rows = page.locator("#timeline tbody tr")
     expect(rows.first).to_contain_text("browser.open")
@@ -214,6 +215,15 @@ def test_a_runs_timeline_shows_its_steps_and_failure_screenshot(site: Site, page
     shot = failed.locator("img.shot")
     expect(shot).to_be_visible()
     assert shot.evaluate("img => img.complete && img.naturalWidth") > 100
+    # the step.end event names its screenshot as the run's artifact is named: no guessing
+    with site.api(Role.VIEWER) as http:
+        events = [row["event"] for row in http.get(f"/api/v1/jobs/{job_id}/events").json()]
+        names = {a["id"]: a["name"] for a in http.get(f"/api/v1/jobs/{job_id}/artifacts").json()}
+    [end] = [e for e in events if e["type"] == "step.end" and e["outcome"] == "failed"]
+    src = str(shot.get_attribute("src"))
+    assert src == f"/console/runs/{job_id}/artifacts/{src.rsplit('/', 1)[1]}"
+    assert names[int(src.rsplit("/", 1)[1])] == end["screenshot"]
+    assert site.job(job_id)["error"]["screenshot"] == end["screenshot"]
     expect(page.locator("#items tbody tr")).to_have_count(3)
     expect(page.locator("#artifacts")).to_contain_text("result.json")
 
