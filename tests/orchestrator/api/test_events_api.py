@@ -15,15 +15,13 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 from sqlalchemy import select
 
-from orchestrator import deploy, runs
+from orchestrator import runs
 from orchestrator.api.jobs import EventView
-from orchestrator.app import create_app
-from orchestrator.auth import create_token
 from orchestrator.models import JobEvent
 from orchestrator.roles import Role
-from orchestrator.settings import Settings
 from orchestrator.worker_files import EventTail, artifacts
 from tests.libs.every_event import run_every_event
+from tests.orchestrator.api.clients import auth, robot_served
 
 ROBOT = "robot: events-check\nsteps:\n  - log: hi\n"
 STEP = {"type": "step.start", "step": "events-check.yaml:3:5", "name": "log", "label": "",
@@ -32,18 +30,8 @@ STEP = {"type": "step.start", "step": "events-check.yaml:3:5", "name": "log", "l
 
 @pytest.fixture
 def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=db_url), services=False)
-    (tmp_path / "events-check.yaml").write_text(ROBOT, encoding="utf-8")
-    with app.state.sessions.begin() as session:
-        deploy.deploy_robot(session, tmp_path / "events-check.yaml")
-        app.state.tokens = {role: create_token(session, role, worker="w1" if role is Role.WORKER
-                                               else None) for role in Role}
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-def auth(client: TestClient, role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {client.app.state.tokens[role]}"}  # type: ignore[attr-defined]
+    with robot_served(tmp_path, db_url, "events-check", ROBOT) as served:
+        yield served
 
 
 def leased(client: TestClient) -> int:

@@ -14,24 +14,15 @@ from orchestrator.app import create_app
 from orchestrator.auth import create_token
 from orchestrator.roles import Role
 from orchestrator.settings import Settings
+from tests.orchestrator.api.clients import auth, robot_served
 
 ROBOT = "robot: api-check\nsavings: {minutes_per_item: 2}\nsteps:\n  - log: hi\n"
 
 
 @pytest.fixture
 def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=db_url), services=False)
-    (tmp_path / "api-check.yaml").write_text(ROBOT, encoding="utf-8")
-    with app.state.sessions.begin() as session:
-        deploy.deploy_robot(session, tmp_path / "api-check.yaml")
-        app.state.tokens = {role: create_token(session, role, worker="w1" if role is Role.WORKER
-                                               else None) for role in Role}
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-def auth(client: TestClient, role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {client.app.state.tokens[role]}"}  # type: ignore[attr-defined]
+    with robot_served(tmp_path, db_url, "api-check", ROBOT) as served:
+        yield served
 
 
 def test_every_route_needs_a_token_with_the_right_role(client: TestClient) -> None:

@@ -12,10 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from orchestrator import deploy
-from orchestrator.app import create_app
-from orchestrator.auth import Role, create_token
+from orchestrator.auth import Role
 from orchestrator.models import JobItem
-from orchestrator.settings import Settings
+from tests.orchestrator.api.clients import auth, robot_served
 
 ROBOT = "robot: retry-check\nsavings: {minutes_per_item: 2}\nsteps:\n  - log: hi\n"
 SKIPPED = "done in an earlier run; skipped by a retry of failed items"
@@ -23,21 +22,8 @@ SKIPPED = "done in an earlier run; skipped by a retry of failed items"
 
 @pytest.fixture
 def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=db_url), services=False)
-    (tmp_path / "retry-check.yaml").write_text(ROBOT, encoding="utf-8")
-    with app.state.sessions.begin() as session:
-        deploy.deploy_robot(session, tmp_path / "retry-check.yaml")
-        app.state.tokens = {role: create_token(session, role) for role in Role
-                            if role is not Role.WORKER}
-        app.state.tokens[Role.WORKER] = create_token(session, Role.WORKER, worker="w1",
-                                                     labels=["desktop"])
-    app.state.robot_dir = tmp_path
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-def auth(client: TestClient, role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {client.app.state.tokens[role]}"}  # type: ignore[attr-defined]
+    with robot_served(tmp_path, db_url, "retry-check", ROBOT, worker_labels=["desktop"]) as served:
+        yield served
 
 
 def lease(client: TestClient) -> dict[str, Any]:
