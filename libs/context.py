@@ -79,6 +79,7 @@ class RunState:
     # The top robot's folder: what the run may read. Robots it calls live inside it and never
     # widen it (None: the folder of the robot being run, for steps called directly).
     bundle: Path | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # set by the output step
     _reach: Reach | None = field(default=None, repr=False)
 
     def reach(self, robot_dir: Path) -> Reach:

@@ -49,6 +49,7 @@ class RunResult:
     minutes_saved: float = 0.0
     artifacts: list[dict[str, str]] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -72,5 +73,5 @@ class RunResult:
             "steps": [{**asdict(s), "total_ms": round(s.total_ms, 2),
                        "max_ms": round(s.max_ms, 2)} for s in self.steps.values()],
             "minutes_saved": self.minutes_saved, "artifacts": self.artifacts,
-            "inputs": self.inputs,
+            "inputs": self.inputs, "outputs": self.outputs,
         }

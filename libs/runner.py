@@ -254,6 +254,7 @@ class Runner:
         result.minutes_saved = self.plan.savings.minutes_saved(
             counts["done"], counts["business_exceptions"], result.status == "passed")
         result.artifacts = [asdict(a) for a in self.state.artifacts]
+        result.outputs = self.state.outputs
         self.emit(events.RunEnd(type="run.end", status=result.status, items=counts,
                                 duration_s=result.duration_s, error=result.error,
                                 minutes_saved=result.minutes_saved))

@@ -78,7 +78,8 @@ RELEASED = "released"  # an Ending's status: the job is handed back unfinished
 # be refused after the upload, so they are not sent
 MAX_ARTIFACT = int(os.environ.get("WORKHAND_MAX_ARTIFACT_BYTES", str(100 * 1024 * 1024)))
 # what of a result is reported when the whole of it is over the server's report limit (413)
-RESULT_SUMMARY = ("run_id", "robot", "status", "error", "items", "minutes_saved", "duration_s")
+RESULT_SUMMARY = ("run_id", "robot", "status", "error", "items", "minutes_saved", "duration_s",
+                  "outputs")
 KEEP_RUNS_ENV = "WORKHAND_KEEP_RUNS"  # run folders kept on the worker (default 100)
 
 

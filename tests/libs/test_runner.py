@@ -387,3 +387,36 @@ def test_called_robots_share_the_run(run_robot: Run, robot_file: Callable[..., P
         """)
     assert result.status == "passed"
     assert [i.id for i in result.work_items] == ["X-1", "X-2"]
+
+
+def test_outputs_are_the_robots_answer_in_result_json(run_robot: Run, tmp_path: Path) -> None:
+    result, _ = run_robot("""
+robot: answers
+steps:
+  - set: {rows: [3, 4]}
+  - output: {name: total, value: "${sum(rows)}"}
+  - output: {name: 合计, value: {accounts: "${rows}", day: "${date('2026-12-01')}"}}
+  - output: {name: total, value: "${sum(rows) * 2}"}
+""")
+    assert result.status == "passed", result.to_json()
+    written = json.loads((tmp_path / "out" / "result.json").read_text(encoding="utf-8"))
+    assert written["outputs"] == {"total": 14, "合计": {"accounts": [3, 4], "day": "2026-12-01"}}
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ('- output: {name: "1st", value: x}', "output name '1st' must start with a letter"),
+    ('- output: {name: pw, value: "${credentials.bank.password}"}',
+     SECRET_REFUSED),  # by the arguments' renderer, before the step's own refusal
+    ("- output: {name: big, value: \"${'x' * 70000}\"}", "over the limit of 65,536"),
+])
+def test_outputs_refused(run_robot: Run, tmp_path: Path, unchecked: None, step: str,
+                         message: str) -> None:
+    """(A credential's value is refused by workhand check already; here, at run time.)"""
+    result, _ = run_robot(f"""
+robot: answers
+credentials: [bank]
+steps:
+  {step}
+""", credentials=BANK)
+    assert result.status == "failed" and message in str(result.error), result.error
+    assert PASSWORD not in _outputs(tmp_path)
