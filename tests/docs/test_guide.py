@@ -1,0 +1,169 @@
+"""Every YAML example in README.md and docs/**/*.md passes `workhand check` (the checker API).
+
+The convention (also in docs/guide/language.md, "For contributors"), by the fence's words:
+
+- ```` ```yaml ````: a whole robot (it has ``robot:``) is checked as it is. A fragment — a list of
+  steps, or a single step — is put under ``steps:`` of a minimal robot that declares the
+  credentials (``${credentials.NAME...}``) and inputs (``${inputs.NAME}``, as text) it uses. A
+  fragment must define the other variables it reads itself (``set:``, ``into:``, ``as:``).
+- ```` ```yaml wrong ````: a whole robot with a deliberate mistake. The next fenced block must be
+  ```` ```text ```` holding exactly what the checker reports, one problem a line. The file is
+  shown as ``robot.yaml``, or as the name given with ``file=NAME``.
+- ```` ```yaml credentials ````, ```` ```yaml worker-settings ````, ```` ```yaml schedule ````: a
+  credentials file (``--credentials``), a worker's settings (``--settings``), a schedule file;
+  each is read by the code that reads such a file and must be accepted.
+- A block after ``<!-- tutorial: ... -->`` is a piece of the tutorial's robot; it is checked as
+  part of the assembled robot by tests/docs/test_tutorial.py.
+
+Files the examples name (a workbook, a called robot) need not exist for a check, except robots
+named by ``call:``: the test's bundle holds the ones the guide calls (CALLED).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from libs.checker import check_file
+from libs.credentials import load_credentials
+from libs.errors import RobotFileError
+from orchestrator import worker_settings
+from orchestrator.schedules import check_files
+from tests.docs.blocks import Block, blocks, guide_files
+
+KINDS = ("wrong", "credentials", "worker-settings", "schedule")
+
+# robots the guide's examples call by id (call: ...), put beside the example in its bundle
+CALLED = {
+    "download-statements.yaml": """\
+        robot: download-statements
+        inputs:
+          system: {type: text, default: ACS}
+          day: {type: date, default: today}
+        steps:
+          - log: "下载 ${inputs.system} ${inputs.day} 的对账单"
+          - output: {name: file, value: "statement-${inputs.system}.csv"}
+        """,
+}
+
+
+def _yaml_blocks() -> list[Block]:
+    found = []
+    for path in guide_files():
+        found += [b for b in blocks(path) if b.lang == "yaml" and b.marker is None]
+    return found
+
+
+def _following(block: Block) -> Block:
+    """The block right after a ```yaml wrong: the checker's exact report."""
+    all_blocks = blocks(block.file)
+    index = next(i for i, b in enumerate(all_blocks) if b.line == block.line)
+    assert index + 1 < len(all_blocks), f"{block.where}: a 'yaml wrong' block needs a text " \
+                                        "block after it with the checker's report"
+    report = all_blocks[index + 1]
+    assert report.lang == "text", f"{block.where}: the block after 'yaml wrong' must be " \
+                                  f"```text (the checker's report), not ```{report.lang}"
+    return report
+
+
+def _bundle(tmp_path: Path) -> Path:
+    for name, text in CALLED.items():
+        (tmp_path / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return tmp_path
+
+
+def wrap(text: str) -> str:
+    """A fragment (a list of steps, or one step) as a minimal robot."""
+    data: Any = yaml.safe_load(text)
+    body = text.rstrip("\n").split("\n")
+    if isinstance(data, dict):  # one step: make it the list's only item
+        body = ["- " + body[0], *("  " + line for line in body[1:])]
+    credentials = sorted(set(re.findall(r"credentials\.(\w+)", text)))
+    inputs = sorted(set(re.findall(r"inputs\.(\w+)", text)))
+    head = ["robot: doc-example"]
+    if credentials:
+        head.append(f"credentials: [{', '.join(credentials)}]")
+    if inputs:
+        head += ["inputs:", *(f"  {name}: {{type: text, default: x}}" for name in inputs)]
+    return "\n".join([*head, "steps:", *("  " + line for line in body)]) + "\n"
+
+
+def _check(text: str, folder: Path, shown: str) -> list[str]:
+    path = folder / shown
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    try:
+        check_file(path, shown_as=shown)
+    except RobotFileError as err:
+        return [str(p) for p in err.problems]
+    return []
+
+
+def _kind(block: Block) -> str:
+    kinds = [w for w in block.words if w in KINDS]
+    unknown = [w for w in block.words if w not in KINDS and not w.startswith("file=")]
+    assert not unknown, f"{block.where}: unknown word(s) {unknown} after ```yaml " \
+                        f"(known: {', '.join(KINDS)}, file=NAME)"
+    return kinds[0] if kinds else "robot"
+
+
+EXAMPLES = _yaml_blocks()
+
+
+def test_the_guide_has_examples() -> None:
+    files = {b.file.name for b in EXAMPLES}
+    assert {"language.md", "language.zh.md", "cookbook.md", "cookbook.zh.md",
+            "README.md"} <= files
+    assert len(EXAMPLES) > 60
+
+
+@pytest.mark.parametrize("block", EXAMPLES, ids=[b.where for b in EXAMPLES])
+def test_example(block: Block, tmp_path: Path) -> None:
+    kind = _kind(block)
+    if kind == "credentials":
+        path = tmp_path / "credentials.yaml"
+        path.write_text(block.text, encoding="utf-8")
+        assert load_credentials(path).fields, block.where
+        return
+    if kind == "worker-settings":
+        worker_settings.parse(yaml.safe_load(block.text), block.where)
+        return
+    if kind == "schedule":
+        path = tmp_path / "schedules" / "example.yaml"
+        path.parent.mkdir()
+        path.write_text(block.text, encoding="utf-8")
+        assert check_files([path]), block.where
+        return
+    bundle = _bundle(tmp_path)
+    data = yaml.safe_load(block.text)
+    whole = isinstance(data, dict) and "robot" in data
+    if kind == "wrong":
+        assert whole, f"{block.where}: a 'yaml wrong' example is a whole robot (its line and " \
+                      "column are then the reader's)"
+        shown = next((w[5:] for w in block.words if w.startswith("file=")), "robot.yaml")
+        expected = _following(block).text.strip().split("\n")
+        assert _check(block.text, bundle, shown) == expected, block.where
+        return
+    text = block.text if whole else wrap(block.text)
+    found = _check(text, bundle, "robot.yaml")
+    assert found == [], f"{block.where}: the example does not pass workhand check:\n" + \
+        "\n".join(found) + ("" if whole else "\n(checked as this robot:)\n" + text)
+
+
+def test_a_fragment_is_wrapped_into_a_robot() -> None:
+    assert wrap("- log: ${inputs.day}\n- log: ${credentials.bank.username}\n") == (
+        "robot: doc-example\ncredentials: [bank]\ninputs:\n  day: {type: text, default: x}\n"
+        "steps:\n  - log: ${inputs.day}\n  - log: ${credentials.bank.username}\n")
+    assert wrap("wait: 2s\nlabel: 稍等\n") == (
+        "robot: doc-example\nsteps:\n  - wait: 2s\n    label: 稍等\n")
+
+
+def test_no_page_points_outside_the_repository() -> None:
+    for path in guide_files():
+        text = path.read_text(encoding="utf-8")
+        assert "../shared" not in text and "ROBOT-LANGUAGE" not in text, path
