@@ -131,7 +131,11 @@ def test_example(block: Block, tmp_path: Path) -> None:
         assert load_credentials(path).fields, block.where
         return
     if kind == "worker-settings":
-        worker_settings.parse(yaml.safe_load(block.text), block.where)
+        settings = yaml.safe_load(block.text)
+        for folder in settings.get("folders") or []:  # the folders it names, made in tmp
+            folder["path"] = str(tmp_path / folder["path"].lstrip("/"))
+            Path(folder["path"]).mkdir(parents=True)
+        worker_settings.parse(settings, block.where)
         return
     if kind == "schedule":
         path = tmp_path / "schedules" / "example.yaml"
