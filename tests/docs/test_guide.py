@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from libs.credentials import load_credentials
 from libs.errors import RobotFileError
 from orchestrator import worker_settings
 from orchestrator.schedules import check_files
-from tests.docs.blocks import Block, blocks, guide_files
+from tests.docs.blocks import ROOT, Block, blocks, guide_files
 
 KINDS = ("wrong", "credentials", "worker-settings", "schedule")
 
@@ -171,3 +172,38 @@ def test_no_page_points_outside_the_repository() -> None:
     for path in guide_files():
         text = path.read_text(encoding="utf-8")
         assert "../shared" not in text and "ROBOT-LANGUAGE" not in text, path
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces → '-'."""
+    text = heading.strip().lower()
+    text = "".join(c for c in text if c.isalnum() or c in "_- " or
+                   unicodedata.category(c).startswith("M"))
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return {slug(m) for m in re.findall(r"^#{1,6}\s+(.+)$", text, flags=re.M)}
+
+
+GUIDE_PAGES = [*sorted((ROOT / "docs" / "guide").glob("*.md")), ROOT / "docs" / "robots.md",
+               ROOT / "README.md"]
+
+
+@pytest.mark.parametrize("page", GUIDE_PAGES, ids=[p.name for p in GUIDE_PAGES])
+def test_every_link_of_the_guide_leads_somewhere(page: Path) -> None:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    for target in LINK.findall(text):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (page.parent / file).resolve() if file else page
+        assert linked.exists(), f"{page.name}: the link ({target}) leads to no file"
+        assert linked.is_relative_to(ROOT), f"{page.name}: ({target}) leads outside the clone"
+        if anchor and linked.suffix == ".md":
+            assert anchor in _anchors(linked), f"{page.name}: no heading '#{anchor}' in " \
+                                               f"{linked.name}"
