@@ -26,7 +26,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.file.relative_to(ROOT)}:{self.line}"
+        shown = self.file.relative_to(ROOT) if self.file.is_relative_to(ROOT) else self.file
+        return f"{shown}:{self.line}"
 
 
 def blocks(path: Path) -> list[Block]:

@@ -144,6 +144,7 @@ def test_example(block: Block, tmp_path: Path) -> None:
         path.write_text(block.text, encoding="utf-8")
         assert check_files([path]), block.where
         return
+    tmp_path.mkdir(parents=True, exist_ok=True)
     bundle = _bundle(tmp_path)
     data = yaml.safe_load(block.text)
     whole = isinstance(data, dict) and "robot" in data
@@ -207,3 +208,16 @@ def test_every_link_of_the_guide_leads_somewhere(page: Path) -> None:
         if anchor and linked.suffix == ".md":
             assert anchor in _anchors(linked), f"{page.name}: no heading '#{anchor}' in " \
                                                f"{linked.name}"
+
+
+def test_a_wrong_example_must_give_exactly_its_report(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```yaml wrong file=my-robots/x.yaml\nrobot: x\nsteps:\n  - lgo: hi\n```\n\n"
+        "```text\nmy-robots/x.yaml:3:5: unknown step 'lgo'; did you mean 'log'?\n```\n"
+        "```yaml wrong\nrobot: x\nsteps:\n  - lgo: hi\n```\n\n```text\nsomething else\n```\n",
+        encoding="utf-8")
+    right, _, wrong, _ = blocks(page)
+    test_example(right, tmp_path / "a")
+    with pytest.raises(AssertionError):
+        test_example(wrong, tmp_path / "b")
