@@ -6,6 +6,8 @@ The convention (also in docs/guide/language.md, "For contributors"), by the fenc
   steps, or a single step — is put under ``steps:`` of a minimal robot that declares the
   credentials (``${credentials.NAME...}``) and inputs (``${inputs.NAME}``, as text) it uses. A
   fragment must define the other variables it reads itself (``set:``, ``into:``, ``as:``).
+  A fragment made of a robot's top-level keys only (``settings:``, ``inputs:``, ``savings:``...)
+  gets ``robot:`` (and a ``steps:`` with one ``log``) added.
 - ```` ```yaml wrong ````: a whole robot with a deliberate mistake. The next fenced block must be
   ```` ```text ```` holding exactly what the checker reports, one problem a line. The file is
   shown as ``robot.yaml``, or as the name given with ``file=NAME``.
@@ -16,7 +18,7 @@ The convention (also in docs/guide/language.md, "For contributors"), by the fenc
   part of the assembled robot by tests/docs/test_tutorial.py.
 
 Files the examples name (a workbook, a called robot) need not exist for a check, except robots
-named by ``call:``: the test's bundle holds the ones the guide calls (CALLED).
+named by ``call:`` and files the checker opens: the test's bundle holds those (BUNDLE).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from libs.checker import check_file
+from libs.checker import TOP_KEYS, check_file
 from libs.credentials import load_credentials
 from libs.errors import RobotFileError
 from orchestrator import worker_settings
@@ -39,8 +41,10 @@ from tests.docs.blocks import ROOT, Block, blocks, guide_files
 
 KINDS = ("wrong", "credentials", "worker-settings", "schedule")
 
-# robots the guide's examples call by id (call: ...), put beside the example in its bundle
-CALLED = {
+# files beside the example in its bundle: robots the guide's examples call by id (call: ...),
+# and files the checker opens (settings.browser.network's fulfil answers)
+BUNDLE = {
+    "data/rates.json": "{}\n",
     "download-statements.yaml": """\
         robot: download-statements
         inputs:
@@ -73,14 +77,18 @@ def _following(block: Block) -> Block:
 
 
 def _bundle(tmp_path: Path) -> Path:
-    for name, text in CALLED.items():
+    for name, text in BUNDLE.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(textwrap.dedent(text), encoding="utf-8")
     return tmp_path
 
 
 def wrap(text: str) -> str:
-    """A fragment (a list of steps, or one step) as a minimal robot."""
+    """A fragment (a list of steps, one step, or a robot's top-level keys) as a minimal robot."""
     data: Any = yaml.safe_load(text)
+    if isinstance(data, dict) and set(data) <= set(TOP_KEYS) - {"robot"}:
+        tail = "" if "steps" in data else "steps:\n  - log: 示例\n"
+        return "robot: doc-example\n" + text + tail
     body = text.rstrip("\n").split("\n")
     if isinstance(data, dict):  # one step: make it the list's only item
         body = ["- " + body[0], *("  " + line for line in body[1:])]
@@ -167,6 +175,8 @@ def test_a_fragment_is_wrapped_into_a_robot() -> None:
         "steps:\n  - log: ${inputs.day}\n  - log: ${credentials.bank.username}\n")
     assert wrap("wait: 2s\nlabel: 稍等\n") == (
         "robot: doc-example\nsteps:\n  - wait: 2s\n    label: 稍等\n")
+    assert wrap("settings:\n  timeout: 5s\n") == (
+        "robot: doc-example\nsettings:\n  timeout: 5s\nsteps:\n  - log: 示例\n")
 
 
 def test_no_page_points_outside_the_repository() -> None:
