@@ -1,0 +1,256 @@
+"""browser.read_list: repeated blocks (product cards, div-based lists) read into rows.
+
+Speed: a page's blocks are read in one round trip to the browser. Fields given as CSS or XPath
+are found inside each block by the page itself (querySelectorAll / document.evaluate) in that
+same call. Fields that need Playwright's own engines (role, label, text, placeholder, selectors
+such as 'text=...') cost one more round trip each, over all blocks at once: every element such
+a field matches comes back with its place in the document, and that place tells which block
+holds it. Nothing on the page is changed to read it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, cast
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from pydantic import Field
+
+from libs.context import StepContext
+from libs.errors import StepArgumentError, SystemFailure
+from libs.registry import step
+from libs.steps.browser.failures import acting, explain, seconds
+from libs.steps.browser.paging import next_pages
+from libs.steps.browser.session import session_for, timeout_ms
+from libs.steps.browser.targets import KINDS, aria_roles, describe, locate
+from libs.types import Rows, Target, TargetSpec
+
+STEP = "browser.read_list"
+
+
+class FieldSpec(TargetSpec):
+    """One field of every block: an element inside the block, as a target map, plus what of it
+    to read. With no locator key (only `attribute`), the block itself."""
+
+    attribute: str | None = Field(None, description="read this attribute (href, src, title, "
+                                                    "data-id, ...) instead of the text")
+
+
+FieldTarget = Annotated[
+    str | FieldSpec,
+    Field(description="a selector inside the block ('.title'), or a map {css: .title} / "
+                      "{role: link} / {text: ...} ... with optional attribute and nth"),
+]
+
+# Playwright's own selector syntax (engine=..., chains, XPath, quoted text): not for the page's
+# querySelectorAll. A plain string may still prove to be Playwright-only CSS (':has-text()',
+# ':visible'): the page says so when querySelectorAll throws, and Playwright reads it then.
+_PLAYWRIGHT_ONLY = re.compile(r"^\s*(?:[a-zA-Z_][\w-]*\s*=|//|\.\.|[\"'(])|>>")
+
+# What a person reads off an element: a field's value, a drop-down's chosen text, else its text.
+_SHOWN = """const shown = el => {
+    if (el instanceof HTMLSelectElement) return (el.selectedOptions[0]?.text ?? "").trim();
+    if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) return el.value;
+    return (el.innerText ?? el.textContent ?? "").trim();
+  };
+  const value = (el, attribute) => el == null ? null
+    : attribute == null ? shown(el) : el.getAttribute(attribute);
+  // Where an element is in the document: child indexes from the top ("s" = into a shadow root).
+  const place = el => {
+    const parts = [];
+    for (let n = el, up = n.parentNode; up; n = up, up = n.parentNode) {
+      parts.push(Array.prototype.indexOf.call(up.children, n));
+      if (up instanceof ShadowRoot) { parts.push("s"); up = up.host; }
+    }
+    return parts.reverse().join("/");
+  };"""
+
+# One round trip: every block's fast fields, and (when some field needs Playwright) each
+# block's place in the document.
+_READ = """(blocks, fields) => {
+  """ + _SHOWN + """
+  const slow = new Set(fields.flatMap((f, i) => f.how === "playwright" ? [i] : []));
+  const find = (block, f) => {
+    if (f.how === "self") return block;
+    let found = [];
+    if (f.how === "css") found = Array.from(block.querySelectorAll(f.selector));
+    else {
+      const xpath = f.selector.startsWith("/") ? "." + f.selector : f.selector;
+      const hits = document.evaluate(xpath, block, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE);
+      for (let i = 0; i < hits.snapshotLength; i++)
+        if (hits.snapshotItem(i).nodeType === 1) found.push(hits.snapshotItem(i));
+    }
+    return found.at(f.nth) ?? null;
+  };
+  fields.forEach((f, i) => {
+    if (slow.has(i) || !blocks.length) return;
+    try { find(blocks[0], f); } catch (e) { slow.add(i); }  // Playwright-only syntax
+  });
+  return {
+    rows: blocks.map(b => fields.map((f, i) => slow.has(i) ? null
+                                                          : value(find(b, f), f.attribute))),
+    slow: Array.from(slow),
+    places: slow.size ? blocks.map(place) : [],
+  };
+}"""
+
+# One round trip per slow field: every element it matches in any block, with its place.
+_MATCHES = """(els, attribute) => {
+  """ + _SHOWN + """
+  return els.map(e => [place(e), value(e, attribute)]);
+}"""
+
+
+@step("browser.read_list")
+def read_list(ctx: StepContext,
+              items: Annotated[Target, "the repeated block: every element it matches is one "
+                                       "row, e.g. {css: .product-card}"],
+              fields: Annotated[dict[str, FieldTarget], "the row's keys, each with where to "
+                                                        "find its value inside the block, e.g. "
+                                                        "{name: .title, link: {css: a, "
+                                                        "attribute: href}}"],
+              next_page: Annotated[Target | None, "the 'next page' button or link: click it "
+                                                  "and read on until it is gone, hidden or "
+                                                  "disabled"] = None,
+              max_pages: Annotated[int, Field(ge=1), "read at most this many pages"] = 100,
+              ) -> Rows:
+    """Read repeated blocks (product cards, result entries, div-based lists) into rows.
+
+    Every element `items` matches is one row; each field is looked for inside that block and
+    gives the text it shows, trimmed (input fields: their value), or with `attribute` that
+    attribute's value. When a field matches several elements in a block, the first is read
+    (nth picks another: 1 = the second, -1 = the last); a field given only as
+    `{attribute: data-id}` reads the block itself. A field with no element in a block (or no
+    such attribute) is null, so one card without a price does not stop the list. Waits up to
+    the step's timeout for the first block, then fails. With next_page, every page is read in
+    turn; after each click the step waits until the blocks show new content.
+    """
+    specs = [_spec(name, field) for name, field in fields.items()]
+    if not specs:
+        raise StepArgumentError(f"{STEP}: fields is empty; name at least one field, e.g. "
+                                "fields: {name: .title, price: .price}")
+    page = session_for(ctx).page
+    blocks = locate(page, items)
+    _wait_for_first(ctx, blocks, items, page)
+    names = list(fields)
+
+    def now() -> Rows:
+        return _read(ctx, blocks, names, specs, fields)
+
+    with acting(ctx, STEP, target=items, doing="read the items"):
+        rows = now()
+    for more in next_pages(ctx, STEP, page, first=rows, read=now, rows=lambda r: r,
+                           target=items, next_page=next_page, max_pages=max_pages,
+                           what=f"the items {describe(items)}"):
+        rows.extend(more)
+    return rows
+
+
+def _wait_for_first(ctx: StepContext, blocks: Locator, items: Target, page: Page) -> None:
+    with acting(ctx, STEP, target=items, doing="find the items"):
+        try:
+            blocks.first.wait_for(state="attached", timeout=timeout_ms(ctx))
+        except PlaywrightTimeoutError:
+            raise SystemFailure(ctx.masker.text(
+                f"{STEP}: no element matches the items target {describe(items)} on {page.url} "
+                f"after {seconds(ctx.timeout)}; check the target (the page may show the list "
+                "under another name, or an empty list)")) from None
+
+
+def _spec(name: str, field: str | FieldSpec) -> dict[str, Any]:
+    """How the page finds a field: {how: css|xpath|self|playwright, selector, nth, attribute}."""
+    if not name.strip():
+        raise StepArgumentError(f"{STEP}: a field has an empty name; name it as the row's key, "
+                                "e.g. price: .price")
+    if isinstance(field, str):
+        if not field.strip():
+            raise StepArgumentError(f"{STEP}: the field '{name}' is empty; write a selector "
+                                    "inside the block such as '.price' or a map such as "
+                                    "{css: a, attribute: href}")
+        how = "playwright" if _PLAYWRIGHT_ONLY.search(field) else "css"
+        return {"how": how, "selector": field, "nth": 0, "attribute": None}
+    kinds = [kind for kind in KINDS if getattr(field, kind) is not None]
+    where = f"the field '{name}' {describe(field)}"
+    if len(kinds) > 1:
+        raise StepArgumentError(
+            f"{STEP}: {where} must name at most one of {', '.join(KINDS)} (found: "
+            f"{', '.join(kinds)}); e.g. {{css: .price}} or {{css: a, attribute: href}}")
+    if not kinds and field.attribute is None:
+        raise StepArgumentError(
+            f"{STEP}: {where} names no element and no attribute; write e.g. {{css: .price}}, "
+            "or {attribute: data-id} to read the block's own attribute")
+    if field.frame is not None:
+        raise StepArgumentError(f"{STEP}: {where} has 'frame', but a field is looked for "
+                                "inside each block; put frame on items instead")
+    if field.name is not None and kinds != ["role"]:
+        raise StepArgumentError(f"{STEP}: {where} has 'name', which only goes with 'role'; "
+                                "use {role: ..., name: ...} or drop 'name'")
+    if kinds == ["role"] and str(field.role).strip().lower() not in aria_roles():
+        raise StepArgumentError(f"{STEP}: '{field.role}' in {where} is not an ARIA role; common "
+                                "roles are link, heading, img, button, cell")
+    how = kinds[0] if kinds and kinds[0] in ("css", "xpath") else \
+        "self" if not kinds else "playwright"
+    selector = field.css if how == "css" else field.xpath if how == "xpath" else None
+    return {"how": how, "selector": selector, "nth": field.nth or 0,
+            "attribute": field.attribute}
+
+
+def _read(ctx: StepContext, blocks: Locator, names: list[str], specs: list[dict[str, Any]],
+          fields: dict[str, str | FieldSpec]) -> Rows:
+    """The rows the blocks show now ([] when there are none yet): never waits."""
+    data = blocks.evaluate_all(_READ, specs)
+    table: list[list[Any]] = data["rows"]
+    at = {place: i for i, place in enumerate(data["places"])}
+    for f in data["slow"] if table else []:
+        try:
+            matches = within(blocks, fields[names[f]]).evaluate_all(
+                _MATCHES, specs[f]["attribute"])
+        except PlaywrightError as err:
+            if "context was destroyed" in str(err):
+                raise  # the page changed under us: paging reads again
+            raise explain(ctx, STEP, err, target=fields[names[f]], url=blocks.page.url,
+                          doing=f"read the field '{names[f]}'") from None
+        found: list[list[Any]] = [[] for _ in table]
+        for place, value in matches:
+            block = _holder(str(place), at)
+            if block is not None:
+                found[block].append(value)
+        nth = int(specs[f]["nth"])
+        for row, values in zip(table, found, strict=True):
+            row[f] = values[nth] if -len(values) <= nth < len(values) else None
+    return [dict(zip(names, row, strict=True)) for row in table]
+
+
+def _holder(place: str, blocks: dict[str, int]) -> int | None:
+    """The innermost block whose place is this element's or above it."""
+    while place:
+        if place in blocks:
+            return blocks[place]
+        place = place.rpartition("/")[0]
+    return None
+
+
+def within(root: Locator, field: str | FieldSpec) -> Locator:
+    """The Locator for a field target inside root, as targets.locate builds one on a page.
+
+    (A candidate for targets.py: locate() with a Locator root.) `nth` is left out: it counts
+    inside each block, not over all blocks, and is applied per block by the caller.
+    """
+    if isinstance(field, str):
+        return root.locator(field)
+    exact = field.exact or None
+    if field.role is not None:
+        role = cast(Literal["button"], str(field.role).strip().lower())  # checked in _spec
+        return root.get_by_role(role, name=field.name,
+                                exact=exact if field.name is not None else None)
+    if field.label is not None:
+        return root.get_by_label(field.label, exact=exact)
+    if field.text is not None:
+        return root.get_by_text(field.text, exact=exact)
+    if field.placeholder is not None:
+        return root.get_by_placeholder(field.placeholder, exact=exact)
+    if field.css is not None:
+        return root.locator(f"css={field.css}")
+    return root.locator(f"xpath={field.xpath}")
