@@ -10,17 +10,19 @@ holds it. Nothing on the page is changed to read it.
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from typing import Annotated, Any, Literal, cast
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from pydantic import Field
+from pydantic import BeforeValidator, Field, ValidationError
 
 from libs.context import StepContext
-from libs.errors import StepArgumentError, SystemFailure
-from libs.registry import step
+from libs.errors import SystemFailure
+from libs.registry import describe_error, step
 from libs.steps.browser.failures import acting, explain, seconds
 from libs.steps.browser.paging import next_pages
 from libs.steps.browser.session import session_for, timeout_ms
@@ -43,6 +45,76 @@ FieldTarget = Annotated[
     Field(description="a selector inside the block ('.title'), or a map {css: .title} / "
                       "{role: link} / {text: ...} ... with optional attribute and nth"),
 ]
+
+_FIELD_KEYS = ("one of role (with name), label, text, placeholder, css or xpath, plus "
+               "attribute, nth, exact")
+_EXAMPLE = "'.price' or a map such as {css: a, attribute: href}"
+
+
+def _check_fields(value: Any) -> Any:
+    """Refuse a wrong `fields` with one sentence naming the field, before anything runs (the
+    checker validates literal arguments through this too)."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a map from each row key to where its value is inside the "
+                         "block, e.g. {name: .title, price: .price}")
+    if not value:
+        raise ValueError("no field is named; name at least one, e.g. "
+                         "{name: .title, price: .price}")
+    for name, field in value.items():
+        if not str(name).strip():
+            raise ValueError("a field has an empty name; name it as the row's key, e.g. "
+                             "price: .price")
+        if isinstance(field, str):
+            if not field.strip():
+                raise ValueError(f"the field '{name}' is empty; write a selector inside the "
+                                 f"block such as {_EXAMPLE}")
+            continue
+        if isinstance(field, FieldSpec):
+            _check_field(str(name), field)
+            continue
+        if not isinstance(field, dict):
+            shown = json.dumps(field, ensure_ascii=False, default=str)
+            raise ValueError(f"the field '{name}' is {shown}; write a selector inside the "
+                             f"block such as {_EXAMPLE}")
+        unknown = [str(key) for key in field if key not in FieldSpec.model_fields]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], list(FieldSpec.model_fields), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ValueError(f"the field '{name}' cannot have '{unknown[0]}'; {hint}a field map "
+                             f"uses {_FIELD_KEYS}")
+        try:
+            spec = FieldSpec.model_validate(field)
+        except ValidationError as err:
+            raise ValueError(f"the field '{name}': {describe_error(err)}") from None
+        _check_field(str(name), spec)
+    return value
+
+
+def _check_field(name: str, field: FieldSpec) -> None:
+    kinds = [kind for kind in KINDS if getattr(field, kind) is not None]
+    where = f"the field '{name}' {describe(field)}"
+    if len(kinds) > 1:
+        raise ValueError(f"{where} must name at most one of {', '.join(KINDS)} (found: "
+                         f"{', '.join(kinds)}); e.g. {{css: .price}} or "
+                         "{css: a, attribute: href}")
+    if not kinds and field.attribute is None:
+        raise ValueError(f"{where} names no element and no attribute; write e.g. "
+                         "{css: .price}, or {attribute: data-id} to read the block's own "
+                         "attribute")
+    if field.frame is not None:
+        raise ValueError(f"{where} has 'frame', but a field is looked for inside each block; "
+                         "put frame on items instead")
+    if field.name is not None and kinds != ["role"]:
+        raise ValueError(f"{where} has 'name', which only goes with 'role'; use "
+                         "{role: ..., name: ...} or drop 'name'")
+    if kinds == ["role"] and str(field.role).strip().lower() not in aria_roles():
+        close = difflib.get_close_matches(str(field.role).strip().lower(), aria_roles(), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else \
+            "common roles are link, heading, img, button, cell"
+        raise ValueError(f"'{field.role}' in {where} is not an ARIA role; {hint}")
+
+
+Fields = Annotated[dict[str, FieldTarget], BeforeValidator(_check_fields)]
 
 # Playwright's own selector syntax (engine=..., chains, XPath, quoted text): not for the page's
 # querySelectorAll. A plain string may still prove to be Playwright-only CSS (':has-text()',
@@ -107,7 +179,7 @@ _MATCHES = """(els, attribute) => {
 def read_list(ctx: StepContext,
               items: Annotated[Target, "the repeated block: every element it matches is one "
                                        "row, e.g. {css: .product-card}"],
-              fields: Annotated[dict[str, FieldTarget], "the row's keys, each with where to "
+              fields: Annotated[Fields, "the row's keys, each with where to "
                                                         "find its value inside the block, e.g. "
                                                         "{name: .title, link: {css: a, "
                                                         "attribute: href}}"],
@@ -118,8 +190,11 @@ def read_list(ctx: StepContext,
               ) -> Rows:
     """Read repeated blocks (product cards, result entries, div-based lists) into rows.
 
-    Every element `items` matches is one row; each field is looked for inside that block and
-    gives the text it shows, trimmed (input fields: their value), or with `attribute` that
+    Every element `items` matches is one row. A field is a selector inside the block
+    (`.price`) or a target map (role with name, label, text, placeholder, css or xpath; exact,
+    nth) with an optional `attribute`, e.g. `fields: {name: .title, link: {css: a,
+    attribute: href}, sku: {attribute: data-sku}}`. Each field gives the text its element
+    shows inside the block, trimmed (input fields: their value), or with `attribute` that
     attribute's value. When a field matches several elements in a block, the first is read
     (nth picks another: 1 = the second, -1 = the last); a field given only as
     `{attribute: data-id}` reads the block itself. A field with no element in a block (or no
@@ -127,10 +202,7 @@ def read_list(ctx: StepContext,
     the step's timeout for the first block, then fails. With next_page, every page is read in
     turn; after each click the step waits until the blocks show new content.
     """
-    specs = [_spec(name, field) for name, field in fields.items()]
-    if not specs:
-        raise StepArgumentError(f"{STEP}: fields is empty; name at least one field, e.g. "
-                                "fields: {name: .title, price: .price}")
+    specs = [_spec(field) for field in fields.values()]
     page = session_for(ctx).page
     blocks = locate(page, items)
     _wait_for_first(ctx, blocks, items, page)
@@ -159,42 +231,16 @@ def _wait_for_first(ctx: StepContext, blocks: Locator, items: Target, page: Page
                 "under another name, or an empty list)")) from None
 
 
-def _spec(name: str, field: str | FieldSpec) -> dict[str, Any]:
-    """How the page finds a field: {how: css|xpath|self|playwright, selector, nth, attribute}."""
-    if not name.strip():
-        raise StepArgumentError(f"{STEP}: a field has an empty name; name it as the row's key, "
-                                "e.g. price: .price")
+def _spec(field: str | FieldSpec) -> dict[str, Any]:
+    """How the page finds a field: {how: css|xpath|self|playwright, selector, nth, attribute}
+    (the field was checked by _check_fields)."""
     if isinstance(field, str):
-        if not field.strip():
-            raise StepArgumentError(f"{STEP}: the field '{name}' is empty; write a selector "
-                                    "inside the block such as '.price' or a map such as "
-                                    "{css: a, attribute: href}")
         how = "playwright" if _PLAYWRIGHT_ONLY.search(field) else "css"
         return {"how": how, "selector": field, "nth": 0, "attribute": None}
-    kinds = [kind for kind in KINDS if getattr(field, kind) is not None]
-    where = f"the field '{name}' {describe(field)}"
-    if len(kinds) > 1:
-        raise StepArgumentError(
-            f"{STEP}: {where} must name at most one of {', '.join(KINDS)} (found: "
-            f"{', '.join(kinds)}); e.g. {{css: .price}} or {{css: a, attribute: href}}")
-    if not kinds and field.attribute is None:
-        raise StepArgumentError(
-            f"{STEP}: {where} names no element and no attribute; write e.g. {{css: .price}}, "
-            "or {attribute: data-id} to read the block's own attribute")
-    if field.frame is not None:
-        raise StepArgumentError(f"{STEP}: {where} has 'frame', but a field is looked for "
-                                "inside each block; put frame on items instead")
-    if field.name is not None and kinds != ["role"]:
-        raise StepArgumentError(f"{STEP}: {where} has 'name', which only goes with 'role'; "
-                                "use {role: ..., name: ...} or drop 'name'")
-    if kinds == ["role"] and str(field.role).strip().lower() not in aria_roles():
-        raise StepArgumentError(f"{STEP}: '{field.role}' in {where} is not an ARIA role; common "
-                                "roles are link, heading, img, button, cell")
-    how = kinds[0] if kinds and kinds[0] in ("css", "xpath") else \
-        "self" if not kinds else "playwright"
-    selector = field.css if how == "css" else field.xpath if how == "xpath" else None
-    return {"how": how, "selector": selector, "nth": field.nth or 0,
-            "attribute": field.attribute}
+    how = "css" if field.css is not None else "xpath" if field.xpath is not None else \
+        "playwright" if any(getattr(field, kind) is not None for kind in KINDS) else "self"
+    return {"how": how, "selector": field.css if how == "css" else field.xpath,
+            "nth": field.nth or 0, "attribute": field.attribute}
 
 
 def _read(ctx: StepContext, blocks: Locator, names: list[str], specs: list[dict[str, Any]],
