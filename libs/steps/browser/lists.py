@@ -205,14 +205,17 @@ def read_list(ctx: StepContext,
     specs = [_spec(field) for field in fields.values()]
     page = session_for(ctx).page
     blocks = locate(page, items)
-    _wait_for_first(ctx, blocks, items, page)
     names = list(fields)
 
     def now() -> Rows:
         return _read(ctx, blocks, names, specs, fields)
 
     with acting(ctx, STEP, target=items, doing="read the items"):
-        rows = now()
+        rows = now()  # one round trip when the list is there, as it mostly is
+    if not rows:
+        _wait_for_first(ctx, blocks, items, page)
+        with acting(ctx, STEP, target=items, doing="read the items"):
+            rows = now()
     for more in next_pages(ctx, STEP, page, first=rows, read=now, rows=lambda r: r,
                            target=items, next_page=next_page, max_pages=max_pages,
                            what=f"the items {describe(items)}"):
