@@ -124,7 +124,8 @@ _PLAYWRIGHT_ONLY = re.compile(r"^\s*(?:[a-zA-Z_][\w-]*\s*=|//|\.\.|[\"'(])|>>")
 # What a person reads off an element: a field's value, a drop-down's chosen text, else its text.
 _SHOWN = """const shown = el => {
     if (el instanceof HTMLSelectElement) return (el.selectedOptions[0]?.text ?? "").trim();
-    if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement) return el.value;
+    if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement)
+      return el.value.trim();
     return (el.innerText ?? el.textContent ?? "").trim();
   };
   const value = (el, attribute) => el == null ? null
