@@ -145,11 +145,26 @@ _SHOWN = """const shown = el => {
 _READ = """(blocks, fields) => {
   """ + _SHOWN + """
   const slow = new Set(fields.flatMap((f, i) => f.how === "playwright" ? [i] : []));
+  // Playwright's CSS enters open shadow roots (web components); querySelectorAll does not.
+  const inShadows = (block, selector) => {
+    const found = [];
+    const walk = root => {
+      for (const e of root.querySelectorAll("*"))
+        if (e.shadowRoot) { found.push(...e.shadowRoot.querySelectorAll(selector));
+                            walk(e.shadowRoot); }
+    };
+    if (block.shadowRoot) { found.push(...block.shadowRoot.querySelectorAll(selector));
+                            walk(block.shadowRoot); }
+    walk(block);
+    return found;
+  };
   const find = (block, f) => {
     if (f.how === "self") return block;
     let found = [];
-    if (f.how === "css") found = Array.from(block.querySelectorAll(f.selector));
-    else {
+    if (f.how === "css") {
+      found = Array.from(block.querySelectorAll(f.selector));
+      if (!found.length) found = inShadows(block, f.selector);
+    } else {
       const xpath = f.selector.startsWith("/") ? "." + f.selector : f.selector;
       const hits = document.evaluate(xpath, block, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE);
       for (let i = 0; i < hits.snapshotLength; i++)

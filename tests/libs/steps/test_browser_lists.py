@@ -89,6 +89,14 @@ def test_one_item_by_nth(ctx: StepContext, site: str) -> None:
     assert one == [{"name": "小米 空气净化器", "link": "详情"}]
 
 
+def test_fields_inside_a_web_components_shadow_root(ctx: StepContext, site: str) -> None:
+    run(ctx, "browser.open", {"url": f"{site}/cards.html"})
+    rows = run(ctx, "browser.read_list", {"items": "featured-card", "fields": {
+        **CARDS["fields"], "detail": {"role": "link"}, "sku": {"attribute": "data-sku"}}})
+    assert rows == [{"name": "今日特价 电饭煲", "price": "¥199.00", "link": "/item/F001.html",
+                     "detail": "详情", "sku": "F001"}]
+
+
 def test_no_item_at_all_fails_after_the_timeout_naming_the_target_and_page(
         make_ctx: Callable[..., StepContext], site: str) -> None:
     run(make_ctx(), "browser.open", {"url": f"{site}/cards.html"})
