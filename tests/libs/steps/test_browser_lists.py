@@ -56,6 +56,28 @@ def test_read_list_stops_at_max_pages(ctx: StepContext, site: str) -> None:
     assert rows == PAGE_1
 
 
+def test_read_list_across_server_side_pages(ctx: StepContext, site: str) -> None:
+    run(ctx, "browser.open", {"url": f"{site}/shop-1.html"})
+    rows = run(ctx, "browser.read_list", {"items": ".goods .item",
+                                          "fields": {"品名": "b", "价格": "i"},
+                                          "next_page": {"role": "link", "name": "下一页"}})
+    assert rows == [{"品名": "保温杯", "价格": "¥88.00"}, {"品名": "雨伞", "价格": "¥45.50"},
+                    {"品名": "台灯", "价格": "¥1,099.00"}]
+    assert run(ctx, "browser.evaluate", {"script": "document.title"}) == "店铺商品 第2页"
+
+
+def test_a_next_page_that_changes_nothing_fails_within_the_timeout(
+        make_ctx: Callable[..., StepContext], site: str) -> None:
+    run(make_ctx(), "browser.open", {"url": f"{site}/cards.html"})
+    with pytest.raises(SystemFailure) as caught:
+        run(make_ctx(timeout=1.0), "browser.read_list", {**CARDS, "next_page": "h1"})
+    assert str(caught.value) == (
+        "browser.read_list: the items {css: .product-card} did not change within 1s after "
+        f"clicking 'h1' for page 2 on {site}/cards.html; if that was the last page, the "
+        "next-page control should be hidden or disabled there; if the system is slow, raise "
+        "the step's timeout")
+
+
 def test_fields_of_every_kind_nth_and_the_blocks_own_attribute(ctx: StepContext,
                                                                site: str) -> None:
     run(ctx, "browser.open", {"url": f"{site}/cards.html"})
