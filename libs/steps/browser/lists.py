@@ -195,10 +195,9 @@ _MATCHES = """(els, attribute) => {
 def read_list(ctx: StepContext,
               items: Annotated[Target, "the repeated block: every element it matches is one "
                                        "row, e.g. {css: .product-card}"],
-              fields: Annotated[Fields, "the row's keys, each with where to "
-                                                        "find its value inside the block, e.g. "
-                                                        "{name: .title, link: {css: a, "
-                                                        "attribute: href}}"],
+              fields: Annotated[Fields, "the row's keys, each with where to find its value "
+                                        "inside the block, e.g. {name: .title, link: {css: a, "
+                                        "attribute: href}}"],
               next_page: Annotated[Target | None, "the 'next page' button or link: click it "
                                                   "and read on until it is gone, hidden or "
                                                   "disabled"] = None,
