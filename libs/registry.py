@@ -160,7 +160,8 @@ def load_libraries() -> dict[str, StepSpec]:
     return REGISTRY
 
 
-TARGET_KEYS = "role (with name), label, text, placeholder, css or xpath (plus exact, frame, nth)"
+TARGET_KEYS = ("role (with name), label, text, placeholder, test_id, alt, title, css or xpath "
+               "(plus has_text, inside, right_of, left_of, above, below, near, exact, frame, nth)")
 _UNION_BRANCHES = {"str", "int", "float", "bool", "list", "dict", "TargetSpec", "none"}
 
 
@@ -177,10 +178,14 @@ def _message(e: Any) -> str:
 def describe_error(err: ValidationError) -> str:
     """Turn pydantic's report into one short sentence per problem, in the robot's words."""
     errors = err.errors()
-    if any("TargetSpec" in map(str, e["loc"]) for e in errors):
+    if any("TargetSpec" in str(e["loc"]) or "_selector_text" in str(e["loc"]) for e in errors):
         extra = [str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden"]
         if extra:
             return (f"a target map cannot have '{extra[0]}'; use one of {TARGET_KEYS}")
+        rules = [e for e in errors if e["type"] == "value_error"]
+        if rules:
+            nested = [str(p) for p in rules[0]["loc"] if str(p) in ("inside", "frame")]
+            return ("inside: " if nested else "") + _message(rules[0])
         return ("a target is a selector text such as '#id' or 'text=登录', or a map such as "
                 f"{{label: 用户名}} or {{role: button, name: 登录}}; a map uses {TARGET_KEYS}")
     parts = []

@@ -38,6 +38,7 @@ from libs.policy import Refused
 from libs.registry import describe_error
 from libs.secrets import Secret
 from libs.steps.browser.failures import first_line
+from libs.steps.browser.targets import PLACE_ENGINE, PLACE_SCRIPT
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 # Chromium otherwise keeps calling Google services (update, sync, autofill) in the background:
@@ -176,6 +177,7 @@ class BrowserSession:
         args = [*QUIET_ARGS, *([LOCAL_ONLY_ARG] if settings.local_only else []), *extra]
         try:
             self._playwright = sync_playwright().start()
+            self._playwright.selectors.register(PLACE_ENGINE, PLACE_SCRIPT)
             self._browser = self._playwright.chromium.launch(
                 executable_path=executable, headless=headless, slow_mo=settings.slow_mo,
                 args=args, timeout=max(timeout_ms(self.ctx), 30_000))
