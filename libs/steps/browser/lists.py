@@ -2,10 +2,10 @@
 
 Speed: a page's blocks are read in one round trip to the browser. Fields given as CSS or XPath
 are found inside each block by the page itself (querySelectorAll / document.evaluate) in that
-same call. Fields that need Playwright's own engines (role, label, text, placeholder, selectors
-such as 'text=...') cost one more round trip each, over all blocks at once: every element such
-a field matches comes back with its place in the document, and that place tells which block
-holds it. Nothing on the page is changed to read it.
+same call. Fields that need Playwright's own engines (role, label, text, test_id..., has_text,
+inside, selectors such as 'text=...') cost one more round trip each, over all blocks at once:
+every element such a field matches comes back with its place in the document, and that place
+tells which block holds it. Nothing on the page is changed to read it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from libs.context import StepContext
 from libs.errors import SystemFailure
@@ -26,7 +26,8 @@ from libs.registry import describe_error, step
 from libs.steps.browser.failures import acting, explain, seconds
 from libs.steps.browser.paging import next_pages
 from libs.steps.browser.session import session_for, timeout_ms
-from libs.steps.browser.targets import KINDS, aria_roles, describe, locate
+from libs.steps.browser.targets import describe, locate
+from libs.target_rules import KINDS, RELATIONS, selector_problem, spec_problem
 from libs.types import Rows, Target, TargetSpec
 
 STEP = "browser.read_list"
@@ -34,10 +35,39 @@ STEP = "browser.read_list"
 
 class FieldSpec(TargetSpec):
     """One field of every block: an element inside the block, as a target map, plus what of it
-    to read. With no locator key (only `attribute`), the block itself."""
+    to read. With no way to find an element (only `attribute`), the block itself."""
 
     attribute: str | None = Field(None, description="read this attribute (href, src, title, "
                                                     "data-id, ...) instead of the text")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:  # replaces TargetSpec's: a field may be the block
+        wrong = _field_problem(self)
+        if wrong:
+            raise ValueError(wrong)
+        return self
+
+
+def _field_problem(field: FieldSpec) -> str | None:
+    given = {name: getattr(field, name) for name in field.model_fields_set
+             if name != "attribute"}
+    if field.frame is not None:
+        return ("'frame' is not for a field: a field is looked for inside each block; put "
+                "frame on items instead")
+    places = [rel for rel in RELATIONS if given.get(rel) is not None]
+    if places:
+        return (f"'{places[0]}' is not for a field: a place beside a text is looked for on the "
+                "whole page, not in each block; find the field inside the block by css, role "
+                "or text instead")
+    if not any(given.get(kind) is not None for kind in KINDS):
+        if field.attribute is None:
+            return ("it names no element and no attribute; write e.g. {css: .price}, or "
+                    "{attribute: data-id} to read the block's own attribute")
+        if given.get("has_text") is not None or given.get("inside") is not None:
+            return ("has_text and inside narrow what css, role, text... find; name one of "
+                    + ", ".join(KINDS))
+        return None  # {attribute: data-id}: the block itself
+    return spec_problem(given)
 
 
 FieldTarget = Annotated[
@@ -46,8 +76,8 @@ FieldTarget = Annotated[
                       "{role: link} / {text: ...} ... with optional attribute and nth"),
 ]
 
-_FIELD_KEYS = ("one of role (with name), label, text, placeholder, css or xpath, plus "
-               "attribute, nth, exact")
+_FIELD_KEYS = ("one way to find it (" + ", ".join(KINDS) + "), plus attribute, nth, exact, "
+               "has_text, inside")
 _EXAMPLE = "'.price' or a map such as {css: a, attribute: href}"
 
 
@@ -68,10 +98,12 @@ def _check_fields(value: Any) -> Any:
             if not field.strip():
                 raise ValueError(f"the field '{name}' is empty; write a selector inside the "
                                  f"block such as {_EXAMPLE}")
+            wrong = selector_problem(field)
+            if wrong:
+                raise ValueError(f"the field '{name}': {wrong}")
             continue
         if isinstance(field, FieldSpec):
-            _check_field(str(name), field)
-            continue
+            continue  # validated when it was made
         if not isinstance(field, dict):
             shown = json.dumps(field, ensure_ascii=False, default=str)
             raise ValueError(f"the field '{name}' is {shown}; write a selector inside the "
@@ -83,35 +115,10 @@ def _check_fields(value: Any) -> Any:
             raise ValueError(f"the field '{name}' cannot have '{unknown[0]}'; {hint}a field map "
                              f"uses {_FIELD_KEYS}")
         try:
-            spec = FieldSpec.model_validate(field)
+            FieldSpec.model_validate(field)
         except ValidationError as err:
             raise ValueError(f"the field '{name}': {describe_error(err)}") from None
-        _check_field(str(name), spec)
     return value
-
-
-def _check_field(name: str, field: FieldSpec) -> None:
-    kinds = [kind for kind in KINDS if getattr(field, kind) is not None]
-    where = f"the field '{name}' {describe(field)}"
-    if len(kinds) > 1:
-        raise ValueError(f"{where} must name at most one of {', '.join(KINDS)} (found: "
-                         f"{', '.join(kinds)}); e.g. {{css: .price}} or "
-                         "{css: a, attribute: href}")
-    if not kinds and field.attribute is None:
-        raise ValueError(f"{where} names no element and no attribute; write e.g. "
-                         "{css: .price}, or {attribute: data-id} to read the block's own "
-                         "attribute")
-    if field.frame is not None:
-        raise ValueError(f"{where} has 'frame', but a field is looked for inside each block; "
-                         "put frame on items instead")
-    if field.name is not None and kinds != ["role"]:
-        raise ValueError(f"{where} has 'name', which only goes with 'role'; use "
-                         "{role: ..., name: ...} or drop 'name'")
-    if kinds == ["role"] and str(field.role).strip().lower() not in aria_roles():
-        close = difflib.get_close_matches(str(field.role).strip().lower(), aria_roles(), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else \
-            "common roles are link, heading, img, button, cell"
-        raise ValueError(f"'{field.role}' in {where} is not an ARIA role; {hint}")
 
 
 Fields = Annotated[dict[str, FieldTarget], BeforeValidator(_check_fields)]
@@ -206,8 +213,8 @@ def read_list(ctx: StepContext,
     """Read repeated blocks (product cards, result entries, div-based lists) into rows.
 
     Every element `items` matches is one row. A field is a selector inside the block
-    (`.price`) or a target map (role with name, label, text, placeholder, css or xpath; exact,
-    nth) with an optional `attribute`, e.g. `fields: {name: .title, link: {css: a,
+    (`.price`) or a target map (role with name, label, text, css, ...; has_text, inside,
+    exact, nth) with an optional `attribute`, e.g. `fields: {name: .title, link: {css: a,
     attribute: href}, sku: {attribute: data-sku}}`. Each field gives the text its element
     shows inside the block, trimmed (input fields: their value), or with `attribute` that
     attribute's value. When a field matches several elements in a block, the first is read
@@ -255,10 +262,21 @@ def _spec(field: str | FieldSpec) -> dict[str, Any]:
     if isinstance(field, str):
         how = "playwright" if _PLAYWRIGHT_ONLY.search(field) else "css"
         return {"how": how, "selector": field, "nth": 0, "attribute": None}
-    how = "css" if field.css is not None else "xpath" if field.xpath is not None else \
-        "playwright" if any(getattr(field, kind) is not None for kind in KINDS) else "self"
+    kinds = [kind for kind in KINDS if getattr(field, kind) is not None]
+    narrowed = field.has_text is not None or field.inside is not None
+    how = "self" if not kinds else "playwright" if narrowed or kinds[0] not in ("css", "xpath") \
+        else kinds[0]
     return {"how": how, "selector": field.css if how == "css" else field.xpath,
             "nth": field.nth or 0, "attribute": field.attribute}
+
+
+def _in_block(field: str | FieldSpec) -> Target:
+    """The field as a target for locate() inside the blocks: nth is left out (it counts
+    inside each block, not over all blocks: the caller applies it per block)."""
+    if isinstance(field, str):
+        return field
+    return TargetSpec.model_validate({name: getattr(field, name) for name in
+                                      field.model_fields_set if name not in ("nth", "attribute")})
 
 
 def _read(ctx: StepContext, blocks: Locator, names: list[str], specs: list[dict[str, Any]],
@@ -269,7 +287,7 @@ def _read(ctx: StepContext, blocks: Locator, names: list[str], specs: list[dict[
     at = {place: i for i, place in enumerate(data["places"])}
     for f in data["slow"] if table else []:
         try:
-            matches = within(blocks, fields[names[f]]).evaluate_all(
+            matches = locate(blocks, _in_block(fields[names[f]])).evaluate_all(
                 _MATCHES, specs[f]["attribute"])
         except PlaywrightError as err:
             if "context was destroyed" in str(err):
@@ -294,27 +312,3 @@ def _holder(place: str, blocks: dict[str, int]) -> int | None:
             return blocks[place]
         place = place.rpartition("/")[0]
     return None
-
-
-def within(root: Locator, field: str | FieldSpec) -> Locator:
-    """The Locator for a field target inside root, as targets.locate builds one on a page.
-
-    (A candidate for targets.py: locate() with a Locator root.) `nth` is left out: it counts
-    inside each block, not over all blocks, and is applied per block by the caller.
-    """
-    if isinstance(field, str):
-        return root.locator(field)
-    exact = field.exact or None
-    if field.role is not None:
-        role = cast(Literal["button"], str(field.role).strip().lower())  # checked in _spec
-        return root.get_by_role(role, name=field.name,
-                                exact=exact if field.name is not None else None)
-    if field.label is not None:
-        return root.get_by_label(field.label, exact=exact)
-    if field.text is not None:
-        return root.get_by_text(field.text, exact=exact)
-    if field.placeholder is not None:
-        return root.get_by_placeholder(field.placeholder, exact=exact)
-    if field.css is not None:
-        return root.locator(f"css={field.css}")
-    return root.locator(f"xpath={field.xpath}")

@@ -93,14 +93,21 @@ def test_fields_of_every_kind_nth_and_the_blocks_own_attribute(ctx: StepContext,
         "new": "span:has-text('新')",                   # Playwright-only CSS
         "tag": "text=新品",
         "nothing": {"css": ".no-such-thing", "attribute": "title"},
+        "stock": {"test_id": "stock"},
+        "image": {"alt": "图片", "attribute": "alt"},
+        "page": {"title": "查看", "attribute": "href"},
+        "old": {"css": "span", "has_text": "1,500"},
     }})
     assert [r["sku"] for r in rows] == ["A001", "A002", "A003"]
     assert rows[0] == {"sku": "A001", "name": "华为 Mate 60 手机", "was": "¥1,500.00",
                        "last": "¥1,500.00", "detail": "详情", "hint": "查看华为 Mate 60 手机",
-                       "qty": "1", "hot": "热卖", "new": None, "tag": None, "nothing": None}
+                       "qty": "1", "hot": "热卖", "new": None, "tag": None, "nothing": None,
+                       "stock": "有货", "image": "华为 Mate 60 手机 图片",
+                       "page": "/item/A001.html", "old": "¥1,500.00"}
     assert rows[1] == {"sku": "A002", "name": "小米 空气净化器", "was": None, "last": "¥899.00",
                        "detail": "详情", "hint": "查看小米 空气净化器", "qty": "1", "hot": None,
-                       "new": None, "tag": None, "nothing": None}
+                       "new": None, "tag": None, "nothing": None, "stock": "有货",
+                       "image": "小米 空气净化器 图片", "page": "/item/A002.html", "old": None}
     assert (rows[2]["hot"], rows[2]["new"], rows[2]["tag"]) == (None, "新品", "新品")
 
 
@@ -155,6 +162,8 @@ def test_wrong_fields_are_reported_by_the_checker_before_anything_runs(
           - browser.read_list: {items: .card, fields: {name: {css: .title, name: 标题}}}
           - browser.read_list: {items: .card, fields: {link: {role: lnk}}}
           - browser.read_list: {items: .card, fields: {n: {css: .n, nth: first}}}
+          - browser.read_list: {items: .card, fields: {price: 价格}}
+          - browser.read_list: {items: .card, fields: {price: {right_of: 单价}}}
         """, "r.yaml")
     with pytest.raises(RobotFileError) as caught:
         check_file(path, shown_as="r.yaml")
@@ -169,21 +178,27 @@ def test_wrong_fields_are_reported_by_the_checker_before_anything_runs(
         f"r.yaml:6:47: {arg}: the field 'name' is empty; write a selector inside the block such "
         "as '.price' or a map such as {css: a, attribute: href}",
         f"r.yaml:7:47: {arg}: the field 'link' cannot have 'attribut'; did you mean "
-        "'attribute'? a field map uses one of role (with name), label, text, placeholder, css "
-        "or xpath, plus attribute, nth, exact",
-        f"r.yaml:8:47: {arg}: the field 'price' {{css: .price, xpath: //span}} must name at most "
-        "one of role, label, text, placeholder, css, xpath (found: css, xpath); e.g. "
-        "{css: .price} or {css: a, attribute: href}",
-        f"r.yaml:9:47: {arg}: the field 'sku' {{nth: 1}} names no element and no attribute; "
-        "write e.g. {css: .price}, or {attribute: data-id} to read the block's own attribute",
-        f"r.yaml:10:47: {arg}: the field 'name' {{css: .title, frame: \"#inner\"}} has 'frame', "
-        "but a field is looked for inside each block; put frame on items instead",
-        f"r.yaml:11:47: {arg}: the field 'name' {{name: 标题, css: .title}} has 'name', which "
-        "only goes with 'role'; use {role: ..., name: ...} or drop 'name'",
-        f"r.yaml:12:47: {arg}: 'lnk' in the field 'link' {{role: lnk}} is not an ARIA role; did "
-        "you mean 'link'?",
+        "'attribute'? a field map uses one way to find it (role, label, text, placeholder, "
+        "test_id, alt, title, css, xpath), plus attribute, nth, exact, has_text, inside",
+        f"r.yaml:8:47: {arg}: the field 'price': a target names one way to find it, but this "
+        "one has css, xpath; keep one of them (use inside: to look within another element)",
+        f"r.yaml:9:47: {arg}: the field 'sku': it names no element and no attribute; write e.g. "
+        "{css: .price}, or {attribute: data-id} to read the block's own attribute",
+        f"r.yaml:10:47: {arg}: the field 'name': 'frame' is not for a field: a field is looked "
+        "for inside each block; put frame on items instead",
+        f"r.yaml:11:47: {arg}: the field 'name': 'name' goes with 'role' only; write "
+        "{role: button, name: 登录}, or drop 'name'",
+        f"r.yaml:12:47: {arg}: the field 'link': 'lnk' is not an ARIA role; did you mean "
+        "'link'?",
         f"r.yaml:13:47: {arg}: the field 'n': 'nth': Input should be a valid integer, unable to "
         "parse string as an integer",
+        f"r.yaml:14:47: {arg}: the field 'price': '价格' is not a selector: a plain text target "
+        "is read as CSS ('价格' is not an HTML element); for text on the page write "
+        "{text: 价格}, for the field it labels {label: 价格}, for a button "
+        "{role: button, name: 价格}",
+        f"r.yaml:15:47: {arg}: the field 'price': 'right_of' is not for a field: a place beside "
+        "a text is looked for on the whole page, not in each block; find the field inside the "
+        "block by css, role or text instead",
     ]
 
 
