@@ -222,7 +222,8 @@ def read_list(ctx: StepContext,
     `{attribute: data-id}` reads the block itself. A field with no element in a block (or no
     such attribute) is null, so one card without a price does not stop the list. Waits up to
     the step's timeout for the first block, then fails. With next_page, every page is read in
-    turn; after each click the step waits until the blocks show new content.
+    turn; after each click the step waits until the blocks show new content. A 'load more'
+    button works too: the blocks it adds below those shown become the next rows.
     """
     specs = [_spec(field) for field in fields.values()]
     page = session_for(ctx).page
@@ -238,10 +239,14 @@ def read_list(ctx: StepContext,
         _wait_for_first(ctx, blocks, items, page)
         with acting(ctx, STEP, target=items, doing="read the items"):
             rows = now()
+    shown = list(rows)
     for more in next_pages(ctx, STEP, page, first=rows, read=now, rows=lambda r: r,
                            target=items, next_page=next_page, max_pages=max_pages,
                            what=f"the items {describe(items)}"):
-        rows.extend(more)
+        # A "load more" button adds blocks below the ones shown: only the new ones are new rows.
+        kept = len(shown) if more[:len(shown)] == shown else 0
+        rows.extend(more[kept:])
+        shown = more
     return rows
 
 

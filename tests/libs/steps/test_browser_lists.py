@@ -66,6 +66,17 @@ def test_read_list_across_server_side_pages(ctx: StepContext, site: str) -> None
     assert run(ctx, "browser.evaluate", {"script": "document.title"}) == "店铺商品 第2页"
 
 
+def test_a_load_more_button_adds_only_the_new_blocks(ctx: StepContext, site: str) -> None:
+    run(ctx, "browser.open", {"url": f"{site}/feed.html"})
+    rows = run(ctx, "browser.read_list", {"items": ".fund",
+                                          "fields": {"产品": ".name", "利率": ".rate"},
+                                          "next_page": {"role": "button", "name": "加载更多"}})
+    assert rows == [{"产品": "稳健一号", "利率": "3.10%"}, {"产品": "稳健二号", "利率": "3.25%"},
+                    {"产品": "成长一号", "利率": "4.80%"}, {"产品": "成长二号", "利率": "5.05%"},
+                    {"产品": "现金宝", "利率": "1.95%"}]
+    assert run(ctx, "browser.evaluate", {"script": "shown"}) == 5  # the button is hidden now
+
+
 def test_a_next_page_that_changes_nothing_fails_within_the_timeout(
         make_ctx: Callable[..., StepContext], site: str) -> None:
     run(make_ctx(), "browser.open", {"url": f"{site}/cards.html"})
