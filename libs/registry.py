@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic.fields import FieldInfo
 
 from libs.secrets import Secret, SecretMisuse, find_secret, misuse_message
+from libs.target_rules import TARGET_KEYS
 from libs.types import AcceptsSecret
 
 if TYPE_CHECKING:
@@ -160,8 +161,6 @@ def load_libraries() -> dict[str, StepSpec]:
     return REGISTRY
 
 
-TARGET_KEYS = ("role (with name), label, text, placeholder, test_id, alt, title, css or xpath "
-               "(plus has_text, inside, right_of, left_of, above, below, near, exact, frame, nth)")
 _UNION_BRANCHES = {"str", "int", "float", "bool", "list", "dict", "TargetSpec", "none"}
 
 

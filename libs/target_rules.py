@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 ARIA_ROLES = frozenset((
     "alert", "alertdialog", "application", "article", "banner", "blockquote", "button",
@@ -44,6 +45,10 @@ KINDS = ("role", "label", "text", "placeholder", "test_id", "alt", "title", "css
 
 RELATIONS = ("right_of", "left_of", "above", "below", "near")
 """Where the element is, seen from a text on the page (UiPath's anchors)."""
+
+TARGET_KEYS = ("role (with name), label, text, placeholder, test_id, alt, title, css or xpath "
+               "(plus has_text, inside, right_of, left_of, above, below, near, exact, frame, nth)")
+OTHER_KEYS = ("name", "exact", "has_text", "inside", "frame", "nth")
 
 EXACT_KINDS = ("role", "label", "text", "placeholder", "test_id", "alt", "title")
 
@@ -151,3 +156,28 @@ def spec_problem(given: dict[str, object]) -> str | None:
     if isinstance(nth, int) and nth < -1:
         return "nth counts from 0 (the first match); -1 is the last"
     return None
+
+
+class _Computed:
+    """Stands for a value an expression makes: present, but unknown until the run."""
+
+    def __init__(self, written: object) -> None:
+        self.written = written
+
+    def __str__(self) -> str:
+        return str(self.written)
+
+
+def shape_problem(target: dict[str, object], computed: Callable[[object], bool]) -> str | None:
+    """Why a target map with ${...} values cannot work whatever the values are, or None: its keys
+    are known before the run even when its values are not."""
+    for key in target:
+        if key not in (*KINDS, *RELATIONS, *OTHER_KEYS):
+            return f"a target map cannot have '{key}'; use one of {TARGET_KEYS}"
+    inside = target.get("inside")
+    if isinstance(inside, dict):
+        wrong = shape_problem(inside, computed)
+        if wrong:
+            return f"inside: {wrong}"
+    given = {k: _Computed(v) if computed(v) else v for k, v in target.items()}
+    return spec_problem(given)

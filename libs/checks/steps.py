@@ -38,6 +38,7 @@ from libs.plan import (
     Try,
 )
 from libs.registry import StepSpec, describe_error
+from libs.target_rules import shape_problem
 from libs.types import MAX_WAIT, parse_duration
 
 COMMON_KEYS = ("label", "timeout", "retry", "optional")
@@ -265,6 +266,11 @@ class StepChecks(ExpressionChecks):
             where = args.where(key)
             if expressions.has_expression(value):
                 self.expressions_in(value, where, in_catch, key in spec.secret_params)
+                wrong = (shape_problem(value, expressions.has_expression)
+                         if isinstance(value, dict) and "TargetSpec" in repr(params[key])
+                         else None)
+                if wrong:
+                    self.problem(where, f"argument '{key}' of '{name}': {wrong}")
                 continue
             try:
                 spec.adapters[key].validate_python(value)

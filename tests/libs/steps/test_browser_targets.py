@@ -147,3 +147,25 @@ def test_the_roles_are_playwrights_own() -> None:
     from playwright.sync_api import Page
 
     assert set(get_args(get_type_hints(Page.get_by_role)["role"])) == ARIA_ROLES
+
+
+def test_a_target_map_with_expressions_is_checked_for_its_keys(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: todos
+        steps:
+          - for_each: [Buy milk, Buy eggs]
+            as: todo
+            steps:
+              - browser.click: {target: {css: .todo-list label, text: "${todo}"}}
+              - browser.check: {target: {role: checkbox, inside: {css: li, has_tex: "${todo}"}}}
+              - browser.check: {target: {role: checkbox, inside: {css: li, has_text: "${todo}"}}}
+        """, "r.yaml"))
+    assert found == [
+        "r.yaml:6:33: argument 'target' of 'browser.click': a target names one way to find it, "
+        "but this one has both 'css' and 'text'; to keep the css matches that contain a text "
+        "write has_text: \"${todo}\" instead of text",
+        "r.yaml:7:33: argument 'target' of 'browser.check': inside: a target map cannot have "
+        "'has_tex'; use one of role (with name), label, text, placeholder, test_id, alt, title, "
+        "css or xpath (plus has_text, inside, right_of, left_of, above, below, near, exact, "
+        "frame, nth)",
+    ]
