@@ -42,6 +42,8 @@ from libs.target_rules import shape_problem
 from libs.types import MAX_WAIT, parse_duration
 
 COMMON_KEYS = ("label", "timeout", "retry", "optional")
+OPTION_KEYS = ("timeout", "retry", "optional", "into")
+"""Step options that no target map has ('label' is both: a map of it alone is a target)."""
 CONTROL_KEYS = {
     "set": (),
     "if": ("then", "else"),
@@ -194,9 +196,10 @@ class StepChecks(ExpressionChecks):
         common_raw.key_pos, common_raw.value_pos = raw.key_pos, raw.value_pos
         value, vpos = raw[name], raw.where(name)
         if isinstance(value, YMap) and spec.main and value and not any(
-                k in spec.params for k in value):
+                k in spec.params or k in OPTION_KEYS for k in value):
             # A map with none of the step's argument names is the main argument itself, e.g.
-            # `browser.check: {label: 同意}` is a target, not a step labelled "同意".
+            # `browser.check: {label: 同意}` is a target, not a step labelled "同意"; but
+            # `browser.read_table: {into: found}` holds only options.
             args = YMap({spec.main: value})
             args.pos, args.key_pos, args.value_pos = vpos, {spec.main: vpos}, {spec.main: vpos}
         elif isinstance(value, YMap):

@@ -193,3 +193,15 @@ def test_loops_waits_and_timeouts_have_limits(robot_file: Write) -> None:
     assert any(p.startswith("r.yaml:10:23: 'timeout' of 25h") for p in found), found
     assert any(p.startswith("r.yaml:10:46: 'attempts' of 1000 is over the limit of 100")
                for p in found), found
+
+
+def test_a_map_of_options_only_is_not_taken_for_the_main_argument(robot_file: Write) -> None:
+    plan = check_file(robot_file("""
+        robot: options-only
+        steps:
+          - browser.read_table: {into: found}
+          - browser.check: {label: 同意}
+        """, "r.yaml"))
+    first, second = plan.steps
+    assert isinstance(first, Action) and first.into == "found" and "target" not in first.args
+    assert isinstance(second, Action) and second.args["target"] == {"label": "同意"}
