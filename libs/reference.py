@@ -7,6 +7,7 @@ from typing import Any
 
 from libs.checks.inputs import INPUT_TYPES, SAVINGS_KEYS
 from libs.checks.settings import BROWSER_KEYS
+from libs.plan import MIN_WAIT_EVERY, WAIT_EVERY
 from libs.registry import StepSpec, load_libraries
 from libs.types import DURATION_PATTERN
 
@@ -73,6 +74,15 @@ def robot_schema() -> dict[str, Any]:
                 "type": "object", "additionalProperties": False, "properties": {
                     "times": {"type": "integer"}, "max": {"type": "integer"}, "until": {},
                     "delay": DURATION}}]}, "steps": steps_ref}},
+        {"required": ["wait_until"], "properties": {
+            "wait_until": {**EXPRESSION, "description": "wait until this condition is true "
+                           "(for up to the step's timeout)"},
+            "read": {**steps_ref, "description": "steps run before each check, to read again "
+                     "what the condition names"},
+            "every": {"description": f"how often to check (default {WAIT_EVERY * 1000:g}ms, "
+                      f"at least {MIN_WAIT_EVERY * 1000:g}ms)",
+                      "anyOf": [DURATION["anyOf"][0],
+                                {"type": "number", "minimum": MIN_WAIT_EVERY}]}}},
         {"required": ["try"], "properties": {"try": steps_ref, "catch": steps_ref,
                                              "finally": steps_ref}},
         {"required": ["call"], "properties": {"call": {"type": "string"},

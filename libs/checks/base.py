@@ -17,7 +17,8 @@ from libs.registry import load_libraries
 from libs.types import MAX_STEP_TIMEOUT, parse_duration
 
 IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
-BUILTIN_NAMES = {"inputs", "env", "credentials", "run", "item", "today", "now"}
+BUILTIN_NAMES = {"inputs", "env", "credentials", "run", "item", "today", "now",
+                 "loop", "repeat_index"}  # the runner sets these two inside for_each / repeat
 RESERVED = BUILTIN_NAMES | {"error"} | set(expressions.FUNCTIONS)
 
 

@@ -314,8 +314,8 @@ def test_the_final_masking_pass_catches_a_label_holding_page_text(run_robot: Run
 
 def test_loops_waits_and_the_run_have_limits(run_robot: Run, unchecked: None,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("libs.runner.MAX_LOOP_ITEMS", 3)
-    monkeypatch.setattr("libs.runner.MAX_REPEAT", 4)
+    monkeypatch.setattr("libs.loops.MAX_LOOP_ITEMS", 3)
+    monkeypatch.setattr("libs.loops.MAX_REPEAT", 4)
     result, _ = run_robot("""
         robot: loops
         steps:
