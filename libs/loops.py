@@ -8,6 +8,7 @@ ends, however it ends, the values of an enclosing loop are back.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import reprlib
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -62,8 +63,12 @@ def named_values(condition: Any, scope: Mapping[str, Any]) -> str:
                 for ref in expressions.references(expr)]
     except expressions.ExpressionError:
         return ""
+    def first_use(ref: tuple[str, str | None]) -> int:  # in the order the condition names them
+        found = re.search(rf"(?<![\w.'\"]){re.escape(ref[0])}(?!\w)", condition)
+        return found.start() if found else len(condition)
+
     shown: dict[str, str] = {}
-    for root, key in refs:
+    for root, key in sorted(refs, key=first_use):
         value = scope.get(root, _NOT_SET)
         name = root
         if key is not None and isinstance(value, Mapping) and key in value:
