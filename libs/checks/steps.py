@@ -106,6 +106,13 @@ class StepChecks(ExpressionChecks):
             self.problem(pos, f"one step cannot be both '{control[0]}' and '{control[1]}'; "
                          "split it into two steps")
             return None
+        actions = [k for k in raw if k in self.steps]
+        if control and actions:  # `- browser.open: URL` + `wait_until: load` one line below
+            self.problem(raw.key_pos[control[0]], f"one step cannot be both '{actions[0]}' and "
+                         f"'{control[0]}'; if '{control[0]}' is an argument of '{actions[0]}', "
+                         f"write it inside its map ({actions[0]}: {{..., {control[0]}: ...}}); "
+                         "else start a step of its own with '- '")
+            return None
         if control:
             return self.control(raw, control[0], in_catch)
         names = [k for k in raw if k not in (*COMMON_KEYS, "into")]
