@@ -63,6 +63,7 @@ def named_values(condition: Any, scope: Mapping[str, Any]) -> str:
                 for ref in expressions.references(expr)]
     except expressions.ExpressionError:
         return ""
+
     def first_use(ref: tuple[str, str | None]) -> int:  # in the order the condition names them
         found = re.search(rf"(?<![\w.'\"]){re.escape(ref[0])}(?!\w)", condition)
         return found.start() if found else len(condition)
@@ -80,7 +81,8 @@ def named_values(condition: Any, scope: Mapping[str, Any]) -> str:
 
 def gave_up(what: str, condition: Any, outcome: str, scope: Mapping[str, Any],
             fix: str) -> str:
-    """"repeat gave up after 3 rounds: ${n > 5} never became true (n = 3); raise ..."."""
+    """The message of a loop or wait that gave up, e.g. "repeat gave up after 3 rounds:
+    ${n > 5} never became true (n = 3); raise 'max' or check the condition"."""
     values = named_values(condition, scope)
     return (f"{what}: {condition} {outcome}" + (f" ({values})" if values else "")
             + f"; {fix} or check the condition")
