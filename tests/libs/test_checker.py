@@ -122,6 +122,65 @@ def test_a_robot_calling_itself_is_refused(robot_file: Write) -> None:
     assert any("call each other in a circle" in p for p in found)
 
 
+def test_wait_until_is_checked_like_every_control_step(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: waits
+        steps:
+          - wait_until: done
+            read: {browser.read_text: "#status"}
+          - wait_until: "${status == '完成'}"
+            read:
+              - browser.read_txt: {target: '#status', into: status}
+            evry: 1s
+            every: 10ms
+          - wait_until: "${status == '完成'}"
+            every: 1m
+            timeout: 30s
+          - wait_until: {status: 完成}
+            every: "${pause}"
+          - wait_until: "${ready}"
+            every: soon
+          - {wait_until: "${status == '完成'}", every: 0}
+        """, "r.yaml"))
+    assert found == [
+        "r.yaml:3:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
+        "not the text 'done'",
+        "r.yaml:4:11: 'read' must be a list of steps, each starting with '- '",
+        "r.yaml:7:9: unknown step 'browser.read_txt'; did you mean 'browser.read_text'?",
+        "r.yaml:8:5: 'wait_until' does not take 'evry'; did you mean 'every'? (it takes: label, "
+        "timeout, retry, optional, read, every)",
+        "r.yaml:9:12: 'every' of 10ms is too often: a wait_until checks at most every 50ms; "
+        "write every: 50ms or more",
+        "r.yaml:11:12: 'every' of 1m is longer than the wait's timeout of 30s; check more often "
+        "or raise the timeout",
+        "r.yaml:13:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
+        "not a map",
+        "r.yaml:14:12: 'every' must be a fixed duration like 30s, not an expression",
+        "r.yaml:15:17: unknown variable 'ready' in '${ready}' (variables come from inputs, "
+        "'into:', 'set:' and 'as:')",
+        "r.yaml:16:12: 'every': 'soon' is not a duration; write it like 500ms, 2s, 5m or 1h",
+        "r.yaml:17:46: 'every' of 0 is too often: a wait_until checks at most every 50ms; "
+        "write every: 50ms or more",
+    ]
+
+
+def test_a_wait_until_plan_keeps_its_read_steps_and_interval(robot_file: Write) -> None:
+    plan = check_file(robot_file("""
+        robot: waits
+        steps:
+          - wait_until: "${status == '完成'}"
+            read: [browser.read_text: {target: '#status', into: status}]
+            every: 100ms
+            timeout: 5s
+          - wait_until: "${status == '完成'}"
+        """, "r.yaml"))
+    first, second = plan.steps
+    assert isinstance(first, WaitUntil) and isinstance(second, WaitUntil)
+    assert (first.every, first.common.timeout, second.every, second.common.timeout) == (
+        0.1, 5.0, 0.25, None)
+    assert [n.name for n in walk(plan.steps) if isinstance(n, Action)] == ["browser.read_text"]
+
+
 SECRET = "the secret 'credentials.bank.password' can only be passed whole"
 
 
@@ -194,61 +253,3 @@ def test_loops_waits_and_timeouts_have_limits(robot_file: Write) -> None:
     assert any(p.startswith("r.yaml:10:46: 'attempts' of 1000 is over the limit of 100")
                for p in found), found
 
-
-def test_wait_until_is_checked_like_every_control_step(robot_file: Write) -> None:
-    found = problems(robot_file("""
-        robot: waits
-        steps:
-          - wait_until: done
-            read: {browser.read_text: "#status"}
-          - wait_until: "${status == '完成'}"
-            read:
-              - browser.read_txt: {target: '#status', into: status}
-            evry: 1s
-            every: 10ms
-          - wait_until: "${status == '完成'}"
-            every: 1m
-            timeout: 30s
-          - wait_until: {status: 完成}
-            every: "${pause}"
-          - wait_until: "${ready}"
-            every: soon
-          - {wait_until: "${status == '完成'}", every: 0}
-        """, "r.yaml"))
-    assert found == [
-        "r.yaml:3:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
-        "not the text 'done'",
-        "r.yaml:4:11: 'read' must be a list of steps, each starting with '- '",
-        "r.yaml:7:9: unknown step 'browser.read_txt'; did you mean 'browser.read_text'?",
-        "r.yaml:8:5: 'wait_until' does not take 'evry'; did you mean 'every'? (it takes: label, "
-        "timeout, retry, optional, read, every)",
-        "r.yaml:9:12: 'every' of 10ms is too often: a wait_until checks at most every 50ms; "
-        "write every: 50ms or more",
-        "r.yaml:11:12: 'every' of 1m is longer than the wait's timeout of 30s; check more often "
-        "or raise the timeout",
-        "r.yaml:13:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
-        "not a map",
-        "r.yaml:14:12: 'every' must be a fixed duration like 30s, not an expression",
-        "r.yaml:15:17: unknown variable 'ready' in '${ready}' (variables come from inputs, "
-        "'into:', 'set:' and 'as:')",
-        "r.yaml:16:12: 'every': 'soon' is not a duration; write it like 500ms, 2s, 5m or 1h",
-        "r.yaml:17:46: 'every' of 0 is too often: a wait_until checks at most every 50ms; "
-        "write every: 50ms or more",
-    ]
-
-
-def test_a_wait_until_plan_keeps_its_read_steps_and_interval(robot_file: Write) -> None:
-    plan = check_file(robot_file("""
-        robot: waits
-        steps:
-          - wait_until: "${status == '完成' and loop is none and repeat_index is none}"
-            read: [browser.read_text: {target: '#status', into: status}]
-            every: 100ms
-            timeout: 5s
-          - wait_until: "${status == '完成'}"
-        """, "r.yaml"))
-    first, second = plan.steps
-    assert isinstance(first, WaitUntil) and isinstance(second, WaitUntil)
-    assert (first.every, first.common.timeout, second.every, second.common.timeout) == (
-        0.1, 5.0, 0.25, None)
-    assert [n.name for n in walk(plan.steps) if isinstance(n, Action)] == ["browser.read_text"]
