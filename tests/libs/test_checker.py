@@ -252,4 +252,3 @@ def test_loops_waits_and_timeouts_have_limits(robot_file: Write) -> None:
     assert any(p.startswith("r.yaml:10:23: 'timeout' of 25h") for p in found), found
     assert any(p.startswith("r.yaml:10:46: 'attempts' of 1000 is over the limit of 100")
                for p in found), found
-
