@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from libs import plan
 from libs.checks.inputs import INPUT_TYPES, SAVINGS_KEYS
 from libs.checks.settings import BROWSER_KEYS
-from libs.plan import MIN_WAIT_EVERY, WAIT_EVERY
 from libs.registry import StepSpec, load_libraries
 from libs.types import DURATION_PATTERN
 
@@ -79,10 +79,10 @@ def robot_schema() -> dict[str, Any]:
                            "(for up to the step's timeout)"},
             "read": {**steps_ref, "description": "steps run before each check, to read again "
                      "what the condition names"},
-            "every": {"description": f"how often to check (default {WAIT_EVERY * 1000:g}ms, "
-                      f"at least {MIN_WAIT_EVERY * 1000:g}ms)",
+            "every": {"description": f"how often to check (default "
+                      f"{plan.WAIT_EVERY * 1000:g}ms, at least {plan.MIN_WAIT_EVERY * 1000:g}ms)",
                       "anyOf": [DURATION["anyOf"][0],
-                                {"type": "number", "minimum": MIN_WAIT_EVERY}]}}},
+                                {"type": "number", "minimum": plan.MIN_WAIT_EVERY}]}}},
         {"required": ["try"], "properties": {"try": steps_ref, "catch": steps_ref,
                                              "finally": steps_ref}},
         {"required": ["call"], "properties": {"call": {"type": "string"},
