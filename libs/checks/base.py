@@ -17,8 +17,7 @@ from libs.registry import load_libraries
 from libs.types import MAX_STEP_TIMEOUT, parse_duration
 
 IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
-BUILTIN_NAMES = {"inputs", "env", "credentials", "run", "item", "today", "now",
-                 "loop", "repeat_index"}  # the runner sets these two inside for_each / repeat
+BUILTIN_NAMES = {"inputs", "env", "credentials", "run", "item", "today", "now"}
 RESERVED = BUILTIN_NAMES | {"error"} | set(expressions.FUNCTIONS)
 
 
