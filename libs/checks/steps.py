@@ -55,9 +55,6 @@ CONTROL_KEYS = {
     "call": ("with",),
 }
 
-LOOP_VARIABLES = {"for_each": "loop", "repeat": "repeat_index"}
-"""What the runner sets inside these loops (libs/loops.py): a robot with the loop may use it."""
-
 
 class StepChecks(ExpressionChecks):
     def assigned_names(self, raw: Any) -> set[str]:
@@ -74,8 +71,6 @@ class StepChecks(ExpressionChecks):
                         names.add(v)
                     elif key == "set" and isinstance(v, YMap):
                         names.update(v)
-                    elif key in LOOP_VARIABLES:  # set by the runner inside the loop
-                        names.add(LOOP_VARIABLES[key])
                     visit(v)
 
         visit(raw)

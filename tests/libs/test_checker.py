@@ -138,7 +138,7 @@ def test_wait_until_is_checked_like_every_control_step(robot_file: Write) -> Non
             timeout: 30s
           - wait_until: {status: 完成}
             every: "${pause}"
-          - wait_until: "${ready}"
+          - wait_until: "${status.__class__}"
             every: soon
           - {wait_until: "${status == '完成'}", every: 0}
         """, "r.yaml"))
@@ -156,8 +156,8 @@ def test_wait_until_is_checked_like_every_control_step(robot_file: Write) -> Non
         "r.yaml:13:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
         "not a map",
         "r.yaml:14:12: 'every' must be a fixed duration like 30s, not an expression",
-        "r.yaml:15:17: unknown variable 'ready' in '${ready}' (variables come from inputs, "
-        "'into:', 'set:' and 'as:')",
+        "r.yaml:15:17: '__class__' in '${status.__class__}' is not allowed: expressions cannot "
+        "reach names starting with '_'; use the value's plain fields",
         "r.yaml:16:12: 'every': 'soon' is not a duration; write it like 500ms, 2s, 5m or 1h",
         "r.yaml:17:46: 'every' of 0 is too often: a wait_until checks at most every 50ms; "
         "write every: 50ms or more",

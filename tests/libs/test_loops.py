@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import pytest
 
 from libs.checker import _RobotChecker
+from libs.checks import expression_use
 from libs.context import StepContext
 from libs.errors import SystemFailure
 from libs.queues import QueueItem
@@ -44,6 +45,14 @@ def site() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def loop_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checker told of the names the runner sets inside loops. (The checker learns them,
+    scoped to their loops, on the expr branch; these tests are of the runner.)"""
+    monkeypatch.setattr(expression_use, "BUILTIN_NAMES",
+                        expression_use.BUILTIN_NAMES | {"loop", "repeat_index"})
 
 
 @pytest.fixture
@@ -199,7 +208,8 @@ def test_repeat_gives_up_naming_the_condition_and_its_values(run_robot: Run,
         "became true (n = 3, row.状态 = '处理中'); raise 'max' or check the condition")
 
 
-def test_loop_variables_and_their_restoring_after_inner_loops(run_robot: Run) -> None:
+def test_loop_variables_and_their_restoring_after_inner_loops(run_robot: Run,
+                                                            loop_names: None) -> None:
     result, _ = run_robot("""
 robot: nested
 steps:
@@ -249,7 +259,8 @@ class Inbox:
         pass
 
 
-def test_a_queue_loop_knows_its_index_but_not_its_length(run_robot: Run) -> None:
+def test_a_queue_loop_knows_its_index_but_not_its_length(run_robot: Run,
+                                                         loop_names: None) -> None:
     result, _ = run_robot("""
         robot: letters
         steps:
