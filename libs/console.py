@@ -86,6 +86,10 @@ class ConsoleReporter:
         elif event["type"] == "log":
             style = {"warning": "yellow", "error": "red"}.get(event["level"], "cyan")
             out.print(f"[{style}]›[/] {escape(str(event['message']))}", highlight=False)
+        elif event["type"] == "wait.end" and event["met"] and self.verbose:  # a give-up is
+            # printed as its step's error
+            out.print(f"[green]✓[/] {escape(event['condition'])} [dim]after "
+                      f"{event['waited_s']:.1f} s, {event['checks']} check(s)[/]", highlight=False)
         elif event["type"] == "retry":
             out.print(f"[yellow]↻ retry {event['attempt'] + 1} in {event['next_in_s']:.1f}s:"
                       f"[/] {escape(event['message'])}", highlight=False)

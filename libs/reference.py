@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from libs import plan
 from libs.checks.inputs import INPUT_TYPES, SAVINGS_KEYS
 from libs.checks.settings import BROWSER_KEYS
 from libs.registry import StepSpec, load_libraries
@@ -73,6 +74,15 @@ def robot_schema() -> dict[str, Any]:
                 "type": "object", "additionalProperties": False, "properties": {
                     "times": {"type": "integer"}, "max": {"type": "integer"}, "until": {},
                     "delay": DURATION}}]}, "steps": steps_ref}},
+        {"required": ["wait_until"], "properties": {
+            "wait_until": {**EXPRESSION, "description": "wait until this condition is true "
+                           "(for up to the step's timeout)"},
+            "read": {**steps_ref, "description": "steps run before each check, to read again "
+                     "what the condition names"},
+            "every": {"description": f"how often to check (default "
+                      f"{plan.WAIT_EVERY * 1000:g}ms, at least {plan.MIN_WAIT_EVERY * 1000:g}ms)",
+                      "anyOf": [DURATION["anyOf"][0],
+                                {"type": "number", "minimum": plan.MIN_WAIT_EVERY}]}}},
         {"required": ["try"], "properties": {"try": steps_ref, "catch": steps_ref,
                                              "finally": steps_ref}},
         {"required": ["call"], "properties": {"call": {"type": "string"},

@@ -1,5 +1,6 @@
 """The robot's steps: actions and their arguments (types, literal paths, waits), step options
-(label, timeout, retry, optional) and the control steps (set, if, for_each, repeat, try, call)."""
+(label, timeout, retry, optional) and the control steps (set, if, for_each, repeat, wait_until, try,
+call)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from libs.loader import YList, YMap
 from libs.plan import (
     MAX_REPEAT,
     MAX_RETRY_ATTEMPTS,
+    MIN_WAIT_EVERY,
+    WAIT_EVERY,
     Action,
     Call,
     Common,
@@ -36,6 +39,7 @@ from libs.plan import (
     Retry,
     SetVars,
     Try,
+    WaitUntil,
 )
 from libs.registry import StepSpec, describe_error
 from libs.target_rules import shape_problem
@@ -49,6 +53,7 @@ CONTROL_KEYS = {
     "if": ("then", "else"),
     "for_each": ("as", "work_item", "steps"),
     "repeat": ("steps",),
+    "wait_until": ("read", "every"),
     "try": ("catch", "finally"),
     "call": ("with",),
 }
@@ -103,6 +108,13 @@ class StepChecks(ExpressionChecks):
         if len(control) > 1:
             self.problem(pos, f"one step cannot be both '{control[0]}' and '{control[1]}'; "
                          "split it into two steps")
+            return None
+        actions = [k for k in raw if k in self.steps]
+        if control and actions:  # `- browser.open: URL` + `wait_until: load` one line below
+            self.problem(raw.key_pos[control[0]], f"one step cannot be both '{actions[0]}' and "
+                         f"'{control[0]}'; if '{control[0]}' is an argument of '{actions[0]}', "
+                         f"write it inside its map ({actions[0]}: {{..., {control[0]}: ...}}); "
+                         "else start a step of its own with '- '")
             return None
         if control:
             return self.control(raw, control[0], in_catch)
@@ -327,6 +339,8 @@ class StepChecks(ExpressionChecks):
             return self.for_each(raw, common, value, vpos, in_catch)
         if key == "repeat":
             return self.repeat(raw, common, value, vpos, in_catch)
+        if key == "wait_until":
+            return self.wait_until(raw, common, value, vpos, in_catch)
         if key == "try":
             if "catch" not in raw and "finally" not in raw:
                 self.problem(raw.key_pos["try"], "'try' needs 'catch:' or 'finally:'")
@@ -393,6 +407,31 @@ class StepChecks(ExpressionChecks):
         if until is not None:
             self.value_or_expression(until, where("until"), in_catch)
         return Repeat(common, times, until, delay, steps)
+
+    def wait_until(self, raw: YMap, common: Common, value: Any, vpos: Pos,
+                   in_catch: bool) -> Node | None:
+        if isinstance(value, str) and expressions.has_expression(value):
+            self.expression(value, vpos, in_catch)
+        else:
+            shown = f"the text '{value}'" if isinstance(value, str) else kind_of(value)
+            self.problem(vpos, "'wait_until' needs a condition to wait for, like "
+                         f"${{status == '完成'}}, not {shown}")
+        every = WAIT_EVERY
+        if "every" in raw:
+            where = raw.where("every")
+            seconds = self.duration(raw["every"], where, "every", MAX_WAIT)
+            if seconds is not None and seconds < MIN_WAIT_EVERY:
+                self.problem(where, f"'every' of {raw['every']} is too often: a wait_until "
+                             f"checks at most every {MIN_WAIT_EVERY * 1000:g}ms; write "
+                             f"every: {MIN_WAIT_EVERY * 1000:g}ms or more")
+            elif seconds is not None and common.timeout is not None and seconds > common.timeout:
+                self.problem(where, f"'every' of {raw['every']} is longer than the wait's "
+                             f"timeout of {shown_duration(common.timeout)}; check more often "
+                             "or raise the timeout")
+            elif seconds is not None:
+                every = seconds
+        read = self.block(raw.get("read"), raw.where("read"), "read", in_catch)
+        return WaitUntil(common, value, read, every)
 
     def call(self, raw: YMap, common: Common, value: Any, vpos: Pos,
              in_catch: bool) -> Node | None:

@@ -7,7 +7,7 @@ import pytest
 
 from libs.checker import check_file
 from libs.errors import RobotFileError
-from libs.plan import Action, ForEach, If
+from libs.plan import Action, ForEach, If, WaitUntil, walk
 
 Write = Callable[[str, str], Path]
 
@@ -120,6 +120,65 @@ def test_call_resolves_robots_by_id_and_checks_their_inputs(robot_file: Write) -
 def test_a_robot_calling_itself_is_refused(robot_file: Write) -> None:
     found = problems(robot_file("robot: loop-me\nsteps:\n  - call: loop-me\n", "r.yaml"))
     assert any("call each other in a circle" in p for p in found)
+
+
+def test_wait_until_is_checked_like_every_control_step(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: waits
+        steps:
+          - wait_until: done
+            read: {browser.read_text: "#status"}
+          - wait_until: "${status == '完成'}"
+            read:
+              - browser.read_txt: {target: '#status', into: status}
+            evry: 1s
+            every: 10ms
+          - wait_until: "${status == '完成'}"
+            every: 1m
+            timeout: 30s
+          - wait_until: {status: 完成}
+            every: "${pause}"
+          - wait_until: "${status.__class__}"
+            every: soon
+          - {wait_until: "${status == '完成'}", every: 0}
+        """, "r.yaml"))
+    assert found == [
+        "r.yaml:3:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
+        "not the text 'done'",
+        "r.yaml:4:11: 'read' must be a list of steps, each starting with '- '",
+        "r.yaml:7:9: unknown step 'browser.read_txt'; did you mean 'browser.read_text'?",
+        "r.yaml:8:5: 'wait_until' does not take 'evry'; did you mean 'every'? (it takes: label, "
+        "timeout, retry, optional, read, every)",
+        "r.yaml:9:12: 'every' of 10ms is too often: a wait_until checks at most every 50ms; "
+        "write every: 50ms or more",
+        "r.yaml:11:12: 'every' of 1m is longer than the wait's timeout of 30s; check more often "
+        "or raise the timeout",
+        "r.yaml:13:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
+        "not a map",
+        "r.yaml:14:12: 'every' must be a fixed duration like 30s, not an expression",
+        "r.yaml:15:17: '__class__' in '${status.__class__}' is not allowed: expressions cannot "
+        "reach names starting with '_'; use the value's plain fields",
+        "r.yaml:16:12: 'every': 'soon' is not a duration; write it like 500ms, 2s, 5m or 1h",
+        "r.yaml:17:46: 'every' of 0 is too often: a wait_until checks at most every 50ms; "
+        "write every: 50ms or more",
+    ]
+
+
+def test_a_wait_until_plan_keeps_its_read_steps_and_interval(robot_file: Write) -> None:
+    plan = check_file(robot_file("""
+        robot: waits
+        steps:
+          - wait_until: "${status == '完成'}"
+            read: [browser.read_text: {target: '#status', into: status}]
+            every: 100ms
+            timeout: 5s
+          - wait_until: "${status == '完成'}"
+        """, "r.yaml"))
+    first, second = plan.steps
+    assert isinstance(first, WaitUntil) and isinstance(second, WaitUntil)
+    assert (first.every, first.common.timeout, second.every, second.common.timeout) == (
+        0.1, 5.0, 0.25, None)
+    assert [n.name for n in walk(plan.steps) if isinstance(n, Action)] == ["browser.read_text"]
 
 
 SECRET = "the secret 'credentials.bank.password' can only be passed whole"
