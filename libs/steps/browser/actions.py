@@ -1,14 +1,16 @@
-"""Browser steps that act on a page: open, click, fill, type, select, check, press, hover."""
+"""Browser steps that act on a page: open, click, drag, fill, type, select, check, press, hover."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from pydantic import BeforeValidator, WithJsonSchema
 
@@ -32,6 +34,25 @@ def _as_text(value: Any) -> Any:
 Text = Annotated[str, BeforeValidator(_as_text),
                  WithJsonSchema({"type": ["string", "number"]})]
 
+MODIFIERS = ("Control", "Shift", "Alt", "Meta")
+ModifierName = Literal["Control", "Shift", "Alt", "Meta"]
+
+
+def _modifier(value: Any) -> Any:
+    # Written the way people say them: ctrl, CONTROL, shift all work.
+    if not isinstance(value, str):
+        return value
+    wanted = value.strip().lower()
+    wanted = "control" if wanted == "ctrl" else wanted
+    for name in MODIFIERS:
+        if name.lower() == wanted:
+            return name
+    raise ValueError(f"'{value}' is not a modifier key; use Control, Shift, Alt or Meta "
+                     "(e.g. modifiers: [Control])")
+
+
+Modifier = Annotated[ModifierName, BeforeValidator(_modifier)]
+
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _NET_ERRORS = {
     "ERR_CONNECTION_REFUSED": "nothing answers at this address (connection refused)",
@@ -42,16 +63,16 @@ _NET_ERRORS = {
     "ERR_CERT_": "the site's certificate is not trusted (for an intranet site with its own "
                  "certificate set settings.browser.ignore_https_errors: true)",
     "ERR_INTERNET_DISCONNECTED": "this machine has no network",
+    "ERR_BLOCKED_BY_CLIENT": "the address is blocked by settings.browser.network or "
+                             "settings.browser.local_only (the run's network-blocked.jsonl "
+                             "names the rule)",
 }
 
 
 @step("browser.open", main="url")
 def open_(ctx: StepContext,
           url: Annotated[WebAddress, "the address, e.g. http://127.0.0.1:8000/login"],
-          wait_until: Annotated[Literal["load", "domcontentloaded", "networkidle"],
-                                "when the page counts as opened: load (everything loaded), "
-                                "domcontentloaded (the HTML is ready: faster), networkidle "
-                                "(no network traffic for 0.5s)"] = "load",
+          wait_until: WaitUntil = "load",
           new_tab: Annotated[bool, "open the address in a new tab (which becomes current)"]
           = False) -> None:
     """Open a web address in the current tab (the browser starts on first use).
@@ -64,11 +85,26 @@ def open_(ctx: StepContext,
     ctx.policy.check_url(url, "browser.open")  # no file://, only hosts the worker allows
     session = session_for(ctx)
     page = session.new_page() if new_tab else session.page
-    try:
+    with navigating(ctx, "browser.open", page, url, wait_until):
         response = page.goto(url, wait_until=wait_until, timeout=timeout_ms(ctx))
+    answered(ctx, "browser.open", url, response)
+
+
+WaitUntil = Annotated[Literal["load", "domcontentloaded", "networkidle"],
+                      "when the page counts as opened: load (everything loaded), "
+                      "domcontentloaded (the HTML is ready: faster), networkidle (no network "
+                      "traffic for 0.5s)"]
+
+
+@contextlib.contextmanager
+def navigating(ctx: StepContext, step: str, page: Page, url: str,
+               wait_until: str) -> Iterator[None]:
+    """Playwright's navigation failures (goto, reload, back, forward) as clear step failures."""
+    try:
+        yield
     except PlaywrightTimeoutError:
         raise SystemFailure(ctx.masker.text(
-            f"browser.open: {url} did not finish loading ({wait_until}) within "
+            f"{step}: {url} did not finish loading ({wait_until}) within "
             f"{seconds(ctx.timeout)}; the system may be slow: raise the step's timeout, or use "
             "wait_until: domcontentloaded")) from None
     except PlaywrightError as err:
@@ -79,10 +115,14 @@ def open_(ctx: StepContext,
                 reason = meaning
                 break
         raise SystemFailure(ctx.masker.text(
-            f"browser.open: cannot open {url}: {reason}; check the address and that the system "
+            f"{step}: cannot open {url}: {reason}; check the address and that the system "
             "is running")) from None
+
+
+def answered(ctx: StepContext, step: str, url: str, response: Response | None) -> None:
+    """A page that answers with an HTTP error still opens: say so in the log."""
     if response is not None and response.status >= 400:
-        ctx.log(f"browser.open: {url} answered HTTP {response.status} {response.status_text}",
+        ctx.log(f"{step}: {url} answered HTTP {response.status} {response.status_text}",
                 "warning")
 
 
@@ -100,20 +140,25 @@ def click(ctx: StepContext,
           target: Annotated[Target, "the element to click"],
           button: Annotated[Literal["left", "right", "middle"], "mouse button"] = "left",
           double: Annotated[bool, "double-click"] = False,
+          modifiers: Annotated[list[Modifier], "keys held down during the click: Control, "
+                                               "Shift, Alt, Meta, e.g. [Control] to add a row "
+                                               "to a selection"] = [],  # noqa: B006 - copied
           opens_tab: Annotated[bool, "the click opens a new tab or pop-up window: wait for it "
                                      "and make it the current tab"] = False) -> None:
     """Click an element (waits until it is visible, enabled and not covered).
 
-    To save a file the click downloads, use browser.download instead.
+    `modifiers: [Control]` is a Ctrl-click (`[Shift]` a Shift-click: select a range). To save
+    a file the click downloads, use browser.download instead.
     """
     session = session_for(ctx)
     locator = locate(session.page, target)
+    press = Press(button, double, list(dict.fromkeys(modifiers)))
     if not opens_tab:
-        _click(ctx, locator, target, button, double)
+        _click(ctx, locator, target, press)
         return
     try:
         with session.context.expect_page(timeout=timeout_ms(ctx)) as opened:
-            _click(ctx, locator, target, button, double)
+            _click(ctx, locator, target, press)
     except PlaywrightTimeoutError:
         raise SystemFailure(ctx.masker.text(
             f"browser.click: clicking {describe(target)} on {session.url} opened no new tab "
@@ -125,13 +170,39 @@ def click(ctx: StepContext,
         page.wait_for_load_state("domcontentloaded", timeout=timeout_ms(ctx))
 
 
-def _click(ctx: StepContext, locator: Locator, target: Target, button: Literal[
-           "left", "right", "middle"], double: bool) -> None:
-    with acting(ctx, "browser.click", target=target, doing="click it"):
-        if double:
-            locator.dblclick(button=button, timeout=timeout_ms(ctx))
+@dataclass(frozen=True)
+class Press:
+    button: Literal["left", "right", "middle"]
+    double: bool
+    modifiers: list[ModifierName]
+
+
+def _click(ctx: StepContext, locator: Locator, target: Target, press: Press) -> None:
+    held = f" holding {'+'.join(press.modifiers)}" if press.modifiers else ""
+    with acting(ctx, "browser.click", target=target, doing=f"click it{held}"):
+        if press.double:
+            locator.dblclick(button=press.button, modifiers=press.modifiers,
+                             timeout=timeout_ms(ctx))
         else:
-            locator.click(button=button, timeout=timeout_ms(ctx))
+            locator.click(button=press.button, modifiers=press.modifiers,
+                          timeout=timeout_ms(ctx))
+
+
+@step("browser.drag")
+def drag(ctx: StepContext,
+         target: Annotated[Target, "the element to drag, e.g. a card or a row"],
+         to: Annotated[Target, "where to drop it, e.g. a column or a drop zone"]) -> None:
+    """Drag an element and drop it onto another (both must be visible on the page).
+
+    Works with pages that use HTML5 drag and drop and with pages that follow the mouse
+    (mousedown, mousemove, mouseup). E.g. `- browser.drag: {target: {text: 凭证 001}, to:
+    "#approved"}`.
+    """
+    session = session_for(ctx)
+    source = locate(session.page, target)
+    drop = locate(session.page, to)
+    with acting(ctx, "browser.drag", target=target, doing=f"drag it onto {describe(to)}"):
+        source.drag_to(drop, timeout=timeout_ms(ctx))
 
 
 @step("browser.fill")
