@@ -13,8 +13,13 @@ from libs.checks.base import Checks, kind_of, suggest
 from libs.checks.paths import outside_reach
 from libs.errors import Pos
 from libs.loader import YList, YMap
-from libs.network_rules import FULFIL_KEYS, GEOLOCATION_KEYS, NETWORK_KEYS, PERMISSIONS, \
-    entry_problem
+from libs.network_rules import (
+    FULFIL_KEYS,
+    GEOLOCATION_KEYS,
+    NETWORK_KEYS,
+    PERMISSIONS,
+    entry_problem,
+)
 
 _NETWORK_EXAMPLE = "{block: [ads.example.com], allow: [ebank.bank.cn], log_requests: true}"
 _FULFIL_EXAMPLE = "{url: '**/api/rates', file: data/rates.json}"
@@ -137,11 +142,12 @@ class BrowserSettingsChecks(Checks):
         missing = [k for k in _GEO_LIMITS if k not in raw]
         if missing:
             self.problem(raw.pos, f"geolocation needs {' and '.join(missing)}, e.g. {example}")
-        for key, limit in {**_GEO_LIMITS, "accuracy": None}.items():
-            value = raw.get(key)
+        for key in GEOLOCATION_KEYS:
+            value: Any = raw.get(key)
             if not _fixed(value):
                 continue
             number = isinstance(value, int | float) and not isinstance(value, bool)
+            limit = _GEO_LIMITS.get(key)
             if limit is None and not (number and value >= 0):
                 self.problem(raw.where(key), f"geolocation accuracy must be a number of "
                              f"metres (0 or more), not {value!r}")

@@ -69,27 +69,6 @@ _NET_ERRORS = {
 }
 
 
-@step("browser.open", main="url")
-def open_(ctx: StepContext,
-          url: Annotated[WebAddress, "the address, e.g. http://127.0.0.1:8000/login"],
-          wait_until: WaitUntil = "load",
-          new_tab: Annotated[bool, "open the address in a new tab (which becomes current)"]
-          = False) -> None:
-    """Open a web address in the current tab (the browser starts on first use).
-
-    A page that answers with an HTTP error (404, 500) still opens; a warning is logged.
-    """
-    if not _SCHEME.match(url):
-        raise StepArgumentError(f"browser.open: '{url}' is not a full address; write it with "
-                                "http:// or https://, e.g. http://127.0.0.1:8000/login")
-    ctx.policy.check_url(url, "browser.open")  # no file://, only hosts the worker allows
-    session = session_for(ctx)
-    page = session.new_page() if new_tab else session.page
-    with navigating(ctx, "browser.open", page, url, wait_until):
-        response = page.goto(url, wait_until=wait_until, timeout=timeout_ms(ctx))
-    answered(ctx, "browser.open", url, response)
-
-
 WaitUntil = Annotated[Literal["load", "domcontentloaded", "networkidle"],
                       "when the page counts as opened: load (everything loaded), "
                       "domcontentloaded (the HTML is ready: faster), networkidle (no network "
@@ -124,6 +103,27 @@ def answered(ctx: StepContext, step: str, url: str, response: Response | None) -
     if response is not None and response.status >= 400:
         ctx.log(f"{step}: {url} answered HTTP {response.status} {response.status_text}",
                 "warning")
+
+
+@step("browser.open", main="url")
+def open_(ctx: StepContext,
+          url: Annotated[WebAddress, "the address, e.g. http://127.0.0.1:8000/login"],
+          wait_until: WaitUntil = "load",
+          new_tab: Annotated[bool, "open the address in a new tab (which becomes current)"]
+          = False) -> None:
+    """Open a web address in the current tab (the browser starts on first use).
+
+    A page that answers with an HTTP error (404, 500) still opens; a warning is logged.
+    """
+    if not _SCHEME.match(url):
+        raise StepArgumentError(f"browser.open: '{url}' is not a full address; write it with "
+                                "http:// or https://, e.g. http://127.0.0.1:8000/login")
+    ctx.policy.check_url(url, "browser.open")  # no file://, only hosts the worker allows
+    session = session_for(ctx)
+    page = session.new_page() if new_tab else session.page
+    with navigating(ctx, "browser.open", page, url, wait_until):
+        response = page.goto(url, wait_until=wait_until, timeout=timeout_ms(ctx))
+    answered(ctx, "browser.open", url, response)
 
 
 def _settle_error_page(ctx: StepContext, page: Page, err: PlaywrightError) -> None:
