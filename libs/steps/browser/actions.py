@@ -18,7 +18,7 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
 from libs.secrets import Secret, reveal
-from libs.steps.browser.failures import acting, first_line, seconds
+from libs.steps.browser.failures import acting, current_url, explain, first_line, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
 from libs.types import Duration, SecretText, Target, WebAddress
@@ -201,8 +201,18 @@ def drag(ctx: StepContext,
     session = session_for(ctx)
     source = locate(session.page, target)
     drop = locate(session.page, to)
-    with acting(ctx, "browser.drag", target=target, doing=f"drag it onto {describe(to)}"):
+    try:
         source.drag_to(drop, timeout=timeout_ms(ctx))
+    except PlaywrightError as err:
+        # Playwright's log names no side: when the drop target is the one missing, say so
+        if isinstance(err, PlaywrightTimeoutError) and drop.count() == 0 \
+                and source.count() > 0:
+            raise SystemFailure(ctx.masker.text(
+                f"browser.drag: no element matches {describe(to)} (where to drop) on "
+                f"{current_url(ctx)} after {seconds(ctx.timeout)}; check the target (the page "
+                "may show it under another name)")) from None
+        raise explain(ctx, "browser.drag", err, target=target, url=current_url(ctx),
+                      doing=f"drag it onto {describe(to)}") from None
 
 
 @step("browser.fill")

@@ -51,10 +51,15 @@ def _go(ctx: StepContext, way: Literal["back", "forward"], wait_until: WaitUntil
     with navigating(ctx, name, page, before, wait_until):
         go = page.go_back if way == "back" else page.go_forward
         response = go(wait_until=wait_until, timeout=timeout_ms(ctx))
+    if way == "back" and page.url == "about:blank" != before:
+        # a tab's history starts at the blank page it was opened with: nothing to go back to
+        with navigating(ctx, name, page, before, wait_until):
+            page.go_forward(wait_until=wait_until, timeout=timeout_ms(ctx))
+        response = None
     # Playwright answers None both when there is no such page and for a move within the same
     # document (#anchor, pushState); only the first leaves the address as it was.
     if response is None and page.url == before:
-        earlier = "an earlier" if way == "back" else "a later"
+        earlier = "earlier" if way == "back" else "later"
         fix = ("open the page you want with browser.open" if way == "back"
                else "browser.forward only follows a browser.back")
         raise SystemFailure(ctx.masker.text(

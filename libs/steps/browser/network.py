@@ -153,9 +153,12 @@ class NetworkGuard:
 
     def _failed(self, request: Request) -> None:
         self._answered.pop(id(request), None)
+        error = request.failure or "failed"
+        # Chromium words a request the route aborted as net::ERR_BLOCKED_BY_CLIENT.Inspector
+        error = "blocked" if "ERR_BLOCKED_BY_CLIENT" in error else error
         self._append(REQUEST_LOG, {"method": request.method, "url": self._shown(request.url),
                                    "status": None, "resource": request.resource_type,
-                                   "error": request.failure or "failed"})
+                                   "error": error})
 
     def _shown(self, url: str) -> str:
         return self.ctx.masker.text(shown_url(url))
