@@ -38,20 +38,24 @@ MODIFIERS = ("Control", "Shift", "Alt", "Meta")
 ModifierName = Literal["Control", "Shift", "Alt", "Meta"]
 
 
-def _modifier(value: Any) -> Any:
-    # Written the way people say them: ctrl, CONTROL, shift all work.
-    if not isinstance(value, str):
+def _modifiers(value: Any) -> Any:
+    # Written the way people say them: ctrl, CONTROL and shift work, and one key alone as text.
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list):
         return value
-    wanted = value.strip().lower()
-    wanted = "control" if wanted == "ctrl" else wanted
-    for name in MODIFIERS:
-        if name.lower() == wanted:
-            return name
-    raise ValueError(f"'{value}' is not a modifier key; use Control, Shift, Alt or Meta "
-                     "(e.g. modifiers: [Control])")
+    found: list[Any] = []
+    for name in names:
+        wanted = name.strip().lower() if isinstance(name, str) else name
+        wanted = "control" if wanted == "ctrl" else wanted
+        known = next((m for m in MODIFIERS if m.lower() == wanted), None)
+        if known is None:
+            raise ValueError(f"'{name}' is not a modifier key; use Control, Shift, Alt or Meta "
+                             "(e.g. modifiers: [Control])")
+        found.append(known)
+    return list(dict.fromkeys(found))
 
 
-Modifier = Annotated[ModifierName, BeforeValidator(_modifier)]
+Modifiers = Annotated[list[ModifierName], BeforeValidator(_modifiers)]
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _NET_ERRORS = {
@@ -140,7 +144,7 @@ def click(ctx: StepContext,
           target: Annotated[Target, "the element to click"],
           button: Annotated[Literal["left", "right", "middle"], "mouse button"] = "left",
           double: Annotated[bool, "double-click"] = False,
-          modifiers: Annotated[list[Modifier], "keys held down during the click: Control, "
+          modifiers: Annotated[Modifiers, "keys held down during the click: Control, "
                                                "Shift, Alt, Meta, e.g. [Control] to add a row "
                                                "to a selection"] = [],  # noqa: B006 - copied
           opens_tab: Annotated[bool, "the click opens a new tab or pop-up window: wait for it "
@@ -152,7 +156,7 @@ def click(ctx: StepContext,
     """
     session = session_for(ctx)
     locator = locate(session.page, target)
-    press = Press(button, double, list(dict.fromkeys(modifiers)))
+    press = Press(button, double, modifiers)
     if not opens_tab:
         _click(ctx, locator, target, press)
         return
