@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import BrowserContext, Request, Response, Route
+from playwright.sync_api import BrowserContext, Request, Response, Route, WebSocketRoute
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError
@@ -65,6 +65,8 @@ class NetworkGuard:
         self._warn_allow_outside_policy()
         if self.routes:  # a route costs a round trip per request: only when something is refused
             context.route("**/*", self.guard)
+            # WebSockets pass by no request route: without their own, a page would reach any host
+            context.route_web_socket(lambda url: True, self.guard_socket)
         if self.rules.log_requests:
             context.on("response", self._response)
             context.on("requestfailed", self._failed)
@@ -111,7 +113,19 @@ class NetworkGuard:
             route.continue_()
             return
         route.abort("blockedbyclient")
-        self._record_blocked(request, host or f"{scheme}:", *refused)
+        self._record_blocked(request.method, url, request.resource_type, host or f"{scheme}:",
+                             *refused)
+
+    def guard_socket(self, socket: WebSocketRoute) -> None:
+        url = socket.url
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        refused = self.refusal(scheme, host, url)
+        if refused is None:
+            socket.connect_to_server()  # messages then pass both ways untouched
+            return
+        socket.close(code=1008, reason="blocked by the run's network rules")
+        self._record_blocked("WEBSOCKET", url, "websocket", host or f"{scheme}:", *refused)
 
     def refusal(self, scheme: str, host: str, url: str) -> tuple[str, str] | None:
         """(who refused, why) for a request the run may not make, or None."""
@@ -130,13 +144,14 @@ class NetworkGuard:
                 return "block", f"{WHERE}.block has the {kind} '{entry}'"
         return None
 
-    def _record_blocked(self, request: Request, host: str, by: str, why: str) -> None:
-        url = self.ctx.masker.text(shown_url(request.url))
-        self._append(BLOCKED_LOG, {"method": request.method, "url": url, "host": host,
-                                   "resource": request.resource_type, "by": by, "reason": why})
+    def _record_blocked(self, method: str, address: str, resource: str, host: str, by: str,
+                        why: str) -> None:
+        url = self._shown(address)
+        self._append(BLOCKED_LOG, {"method": method, "url": url, "host": host,
+                                   "resource": resource, "by": by, "reason": why})
         if (host, by) not in self._told:
             self._told.add((host, by))
-            self.ctx.log(f"browser: blocked {request.method} {url} ({why}); further requests "
+            self.ctx.log(f"browser: blocked {method} {url} ({why}); further requests "
                          f"to '{host}' refused for this reason are recorded in {BLOCKED_LOG} "
                          "only", "warning")
 

@@ -3,9 +3,12 @@ network rules (with what they blocked recorded), and permissions."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import http.server
 import json
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -285,6 +288,53 @@ def test_a_fulfil_file_outside_the_robots_folder_or_missing_is_refused_at_run_ti
     assert str(missing.value) == (
         "settings.browser.network.fulfil: the file 'data/missing.json' (for **/api/rates) was "
         "not found in the robot's folder; put it there or correct the path")
+
+
+class Echo(socketserver.StreamRequestHandler):
+    """Just enough of a WebSocket server: the handshake, one short text frame echoed back,
+    then the closing handshake."""
+
+    def handle(self) -> None:
+        headers = {}
+        self.rfile.readline()
+        while (line := self.rfile.readline().decode()).strip():
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        accept = base64.b64encode(hashlib.sha1(
+            (headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
+        ).digest()).decode()
+        self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                          ).encode())
+        text = self._frame()
+        reply = b"echo:" + text
+        self.wfile.write(bytes([0x81, len(reply)]) + reply)
+        self._frame()  # the page's close frame: answer it, or the page waits for the answer
+        self.wfile.write(bytes([0x88, 0]))
+
+    def _frame(self) -> bytes:
+        _, size = self.rfile.read(2)
+        mask = self.rfile.read(4)
+        return bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(size & 0x7F)))
+
+
+def test_websockets_to_refused_hosts_are_closed_and_recorded(
+        own_browser: Callable[..., tuple[StepContext, Events]], site: str) -> None:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ctx, _ = own_browser({"network": {"allow": ["127.0.0.1"]}})
+        run(ctx, "browser.open", {"url": f"{site}/socket.html?port={server.server_address[1]}"})
+        run(ctx, "browser.wait_for", {"target": "#done", "text": "完成"})
+        assert run(ctx, "browser.read_text", {"target": "#allowed"}) == "echo:你好"
+        assert run(ctx, "browser.read_text", {"target": "#refused"}) == "closed 1008"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(b["method"], b["url"], b["by"]) for b in lines(
+        ctx.output_dir / "network-blocked.jsonl")] == [
+        ("WEBSOCKET", "ws://other.example.org/feed", "allow")]
 
 
 # -- permissions ------------------------------------------------------------------------------
