@@ -67,9 +67,9 @@ _NET_ERRORS = {
     "ERR_CERT_": "the site's certificate is not trusted (for an intranet site with its own "
                  "certificate set settings.browser.ignore_https_errors: true)",
     "ERR_INTERNET_DISCONNECTED": "this machine has no network",
-    "ERR_BLOCKED_BY_CLIENT": "the address is blocked by settings.browser.network or "
-                             "settings.browser.local_only (the run's network-blocked.jsonl "
-                             "names the rule)",
+    "ERR_BLOCKED_BY_CLIENT": "the address is blocked (by the worker's hosts, "
+                             "settings.browser.local_only or settings.browser.network; the "
+                             "run's network-blocked.jsonl names the rule)",
 }
 
 

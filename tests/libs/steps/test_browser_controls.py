@@ -216,8 +216,8 @@ def test_robot_rules_block_allow_and_answer_from_a_file_and_record_what_was_bloc
     with pytest.raises(SystemFailure) as caught:
         run(ctx, "browser.open", {"url": f"{site}/track/page.html"})
     assert str(caught.value) == (
-        f"browser.open: cannot open {site}/track/page.html: the address is blocked by "
-        "settings.browser.network or settings.browser.local_only (the run's "
+        f"browser.open: cannot open {site}/track/page.html: the address is blocked (by the "
+        "worker's hosts, settings.browser.local_only or settings.browser.network; the run's "
         "network-blocked.jsonl names the rule); check the address and that the system is "
         "running")
     assert lines(ctx.output_dir / "network-blocked.jsonl")[-1]["url"] == \
@@ -359,3 +359,50 @@ def test_a_wrong_permission_is_refused_when_the_browser_starts(
     with pytest.raises(StepArgumentError) as caught:
         run(ctx, "browser.open", {"url": f"{site}/detail.html"})
     assert str(caught.value).startswith("settings.browser is not valid: 'permissions.0': ")
+
+
+# -- a robot using them -----------------------------------------------------------------------
+
+def test_a_robot_drags_selects_and_answers_from_its_file(
+        base: StepContext, site: str, tmp_path: Path,
+        run_robot: Callable[..., tuple[Any, Any]]) -> None:
+    base.resources.close()  # one Playwright per thread: the robot starts its own
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rates.json").write_text(RATES, encoding="utf-8")
+    result, events = run_robot(f"""
+        robot: approve-vouchers
+        settings:
+          browser:
+            local_only: true
+            network:
+              block: ["**/track/**"]
+              fulfil: [{{url: "**/api/rates", file: data/rates.json}}]
+        steps:
+          - browser.open: {site}/controls.html
+          - browser.drag: {{target: {{text: 凭证 001}}, to: "#approved-html5"}}
+          - browser.click: {{target: {{text: 张三}}}}
+          - browser.click: {{target: {{text: 赵六}}, modifiers: [ctrl]}}
+          - browser.read_text: {{target: "#selected", into: selected}}
+          - output: {{name: selected, value: "${{selected}}"}}
+          - browser.read_text: {{target: "#html5-result", into: moved}}
+          - output: {{name: moved, value: "${{moved}}"}}
+          - browser.open: {site}/network.html
+          - browser.wait_for: {{target: "#done", text: 完成}}
+          - browser.read_text: {{target: "#rates", into: rates}}
+          - output: {{name: rates, value: "${{rates}}"}}
+          - browser.back: domcontentloaded
+          - browser.read_text: {{target: "#loads", into: loads}}
+          - output: {{name: loads, value: "${{loads}}"}}
+        """)
+    assert result.status == "passed", result.error
+    assert result.outputs == {"selected": "A1,A4", "moved": "凭证 001 → 已审批",
+                              "rates": f"200:{RATES}", "loads": "载入 2"}
+    blocked = lines(tmp_path / "out" / "network-blocked.jsonl")
+    assert sorted((b["url"], b["by"]) for b in blocked) == [
+        (f"{site}/track/visit?token=***", "block"),
+        ("http://ads.example.com/pixel?uid=***", "local_only"),
+        ("http://other.example.org/b", "local_only")]
+    # the step during which the page asked: its open, or the wait right after it
+    assert {b["step"].rsplit(":", 2)[-2] for b in blocked} <= {"17", "18"}
+    warned = [e["message"] for e in events.of_type("log") if e.get("level") == "warning"]
+    assert sum(m.startswith("browser: blocked GET ") for m in warned) == 3
