@@ -56,6 +56,7 @@ class NetworkGuard:
         self.answers = [self._answer(rule) for rule in self.rules.fulfil]
         self._told: set[tuple[str, str]] = set()  # (host, reason) already in the run's log
         self._answered: dict[int, str] = {}  # id(request) → the file that answered it
+        self._unwritable: set[str] = set()
 
     @property
     def routes(self) -> bool:
@@ -103,7 +104,8 @@ class NetworkGuard:
             return
         for answer in self.answers:  # answered here: the request never leaves the machine
             if scheme in WEB and matches(url, host, answer.rule.url):
-                self._answered[id(request)] = answer.rule.file
+                if self.rules.log_requests:  # popped by the log's handlers only
+                    self._answered[id(request)] = answer.rule.file
                 route.fulfill(status=answer.rule.status, body=answer.body,
                               content_type=answer.content_type,
                               headers={"access-control-allow-origin": "*"})
@@ -184,7 +186,14 @@ class NetworkGuard:
         path = ctx.output_dir / name
         first = not path.exists()
         line = {"ts": round(time.time(), 3), "step": str(ctx.pos), **entry}
-        with path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        try:
+            with path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        except OSError as err:  # a full disk must not break the page's requests
+            if name not in self._unwritable:
+                self._unwritable.add(name)
+                ctx.log(f"browser: cannot write {name} in the run's folder ({err.strerror}); "
+                        "its lines are lost", "warning")
+            return
         if first:
             ctx.artifact(path, "file")
