@@ -69,6 +69,10 @@ def entry_problem(entry: object, *, hosts_only: bool = False) -> str | None:
             return (f"'{text}' is neither a host nor a whole address; start the pattern with "
                     f"** (e.g. **/{text.lstrip('/')}) or with http:// or https://")
         return None
+    host, colon, port = text.rpartition(":")
+    if colon and port.isdigit() and host.count(":") == 0:  # IPv6 addresses hold several
+        return (f"'{text}' has a port, but hosts are matched without one; write {host}, or "
+                f"an address pattern such as http://{text}/**")
     if not _network(text) and not _HOST.match(text.lower()):
         return f"'{text}' is not a host name; {HOW_TO_WRITE}"
     return None

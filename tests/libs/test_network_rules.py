@@ -47,6 +47,10 @@ def test_allow_takes_hosts_only_and_the_run_refuses_bad_entries_too() -> None:
     assert entry_problem("**/api/**", hosts_only=True) == (
         "'**/api/**' is an address pattern, but allow takes hosts only (e.g. ebank.bank.cn, "
         "*.bank.cn, 10.0.0.0/8); to refuse addresses use block")
+    assert entry_problem("127.0.0.1:8000") == (
+        "'127.0.0.1:8000' has a port, but hosts are matched without one; write 127.0.0.1, or "
+        "an address pattern such as http://127.0.0.1:8000/**")
+    assert entry_problem("::1") is None and entry_problem("[::1]") is None
     with pytest.raises(ValidationError, match="'ftp://x/\\*\\*' starts with 'ftp://'"):
         NetworkRules.model_validate({"block": ["ftp://x/**"]})
     assert not NetworkRules().routes and not NetworkRules(log_requests=True).routes
