@@ -146,7 +146,7 @@ def click(ctx: StepContext,
           double: Annotated[bool, "double-click"] = False,
           modifiers: Annotated[Modifiers, "keys held down during the click: Control, "
                                                "Shift, Alt, Meta, e.g. [Control] to add a row "
-                                               "to a selection"] = [],  # noqa: B006 - copied
+                                               "to a selection"] = [],  # noqa: B006 - never mutated
           opens_tab: Annotated[bool, "the click opens a new tab or pop-up window: wait for it "
                                      "and make it the current tab"] = False) -> None:
     """Click an element (waits until it is visible, enabled and not covered).
