@@ -35,6 +35,7 @@ Text = Annotated[str, BeforeValidator(_as_text),
                  WithJsonSchema({"type": ["string", "number"]})]
 
 MODIFIERS = ("Control", "Shift", "Alt", "Meta")
+DRAG_MOVES = 8
 ModifierName = Literal["Control", "Shift", "Alt", "Meta"]
 
 
@@ -206,7 +207,9 @@ def drag(ctx: StepContext,
     source = locate(session.page, target)
     drop = locate(session.page, to)
     try:
-        source.drag_to(drop, timeout=timeout_ms(ctx))
+        # several moves on the way, not one jump: drag libraries (SortableJS, dnd-kit) start a
+        # drag only once the pointer has travelled a few pixels with the button down
+        source.drag_to(drop, steps=DRAG_MOVES, timeout=timeout_ms(ctx))
     except PlaywrightError as err:
         # Playwright's log names no side: when the drop target is the one missing, say so
         if isinstance(err, PlaywrightTimeoutError) and drop.count() == 0 \
