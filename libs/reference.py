@@ -8,6 +8,7 @@ from typing import Any
 from libs import plan
 from libs.checks.inputs import INPUT_TYPES, SAVINGS_KEYS
 from libs.checks.settings import BROWSER_KEYS
+from libs.network_rules import PERMISSIONS, Geolocation, NetworkRules
 from libs.registry import StepSpec, load_libraries
 from libs.types import DURATION_PATTERN
 
@@ -52,6 +53,19 @@ def _step_schema(spec: StepSpec, defs: dict[str, Any]) -> dict[str, Any]:
         step_props["into"] = props["into"]
     return {"type": "object", "required": [spec.name], "additionalProperties": False,
             "properties": step_props}
+
+
+def _browser_schema(defs: dict[str, Any]) -> dict[str, Any]:
+    """settings.browser: the keys the checker knows; the network rules, permissions and
+    position as libs/network_rules.py declares them (or an expression)."""
+    props: dict[str, Any] = {k: {} for k in BROWSER_KEYS}
+    for key, model in (("network", NetworkRules), ("geolocation", Geolocation)):
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        props[key] = {"anyOf": [schema, EXPRESSION]}
+    props["permissions"] = {"anyOf": [{"type": "array", "items": {"enum": list(PERMISSIONS)}},
+                                      EXPRESSION]}
+    return {"type": "object", "additionalProperties": False, "properties": props}
 
 
 def robot_schema() -> dict[str, Any]:
@@ -116,8 +130,7 @@ def robot_schema() -> dict[str, Any]:
             "credentials": {"type": "array", "items": {"type": "string"}},
             "settings": {"type": "object", "additionalProperties": False, "properties": {
                 "timeout": DURATION,
-                "browser": {"type": "object", "additionalProperties": False,
-                            "properties": {k: {} for k in BROWSER_KEYS}},
+                "browser": _browser_schema(defs),
                 "mail": {"type": "object"}, "http": {"type": "object"},
                 "screenshots": {"enum": ["on_failure", "every_step", "never"]}}},
             "steps": steps_ref,

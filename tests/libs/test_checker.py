@@ -264,3 +264,84 @@ def test_a_map_of_options_only_is_not_taken_for_the_main_argument(robot_file: Wr
     first, second = plan.steps
     assert isinstance(first, Action) and first.into == "found" and "target" not in first.args
     assert isinstance(second, Action) and second.args["target"] == {"label": "同意"}
+
+
+def test_browser_network_permissions_and_position_are_checked(robot_file: Write) -> None:
+    good = robot_file("""
+        robot: good-network
+        settings:
+          browser:
+            network:
+              block: [ads.example.com, "*.tracker.cn", "**/track/**", "10.0.0.0/8"]
+              allow: [127.0.0.1, "*.bank.local"]
+              fulfil: [{url: "**/api/rates", file: rates.json, status: 200,
+                        content_type: application/json}]
+              log_requests: true
+            permissions: [geolocation, clipboard-read]
+            geolocation: {latitude: 31.23, longitude: 121.47}
+        steps:
+          - browser.click: {target: "#row", modifiers: [control, Shift]}
+        """, "r.yaml")
+    (good.parent / "rates.json").write_text("{}", encoding="utf-8")
+    check_file(good)
+    bad = robot_file("""
+        robot: bad-network
+        settings:
+          browser:
+            network:
+              blok: [x]
+              block: ["ads example.com", "ftp://files.bank.cn/**", "api/rates", "**/a/***"]
+              allow: ["**/api/**", "银行"]
+              fulfil:
+                - {url: "**/api/rates", file: data/missing.json}
+                - {url: "**/api/x", file: ../../etc/passwd, status: 900}
+                - {file: /etc/hosts, type: json}
+              log_requests: yes
+            permissions: [geolocaton, camera]
+            geolocation: {latitude: 200, longitud: 1}
+        steps:
+          - browser.click: {target: "#row", modifiers: [Strg]}
+        """, "r.yaml")
+    assert problems(bad) == [
+        "r.yaml:5:7: unknown network setting 'blok'; did you mean 'block'? (network settings: "
+        'block, allow, fulfil, log_requests)',
+        "r.yaml:6:15: network block: 'ads example.com' contains a space; write a host such as "
+        'ads.example.com, *.example.com or 10.0.0.0/8, or an address pattern such as '
+        '**/api/rates or https://ads.example.com/**',
+        "r.yaml:6:34: network block: 'ftp://files.bank.cn/**' starts with 'ftp://'; address "
+        'patterns match http, https, ws or wss addresses (or * for any of them)',
+        "r.yaml:6:60: network block: 'api/rates' is neither a host nor a whole address; start "
+        'the pattern with ** (e.g. **/api/rates) or with http:// or https://',
+        "r.yaml:6:73: network block: '**/a/***' has '***'; write ** for any characters, * for "
+        "any but '/'",
+        "r.yaml:7:15: network allow: '**/api/**' is an address pattern, but allow takes hosts "
+        'only (e.g. ebank.bank.cn, *.bank.cn, 10.0.0.0/8); to refuse addresses use block',
+        "r.yaml:7:28: network allow: '银行' is not a host name; write a host such as "
+        'ads.example.com, *.example.com or 10.0.0.0/8, or an address pattern such as '
+        '**/api/rates or https://ads.example.com/**',
+        "r.yaml:9:39: fulfil file 'data/missing.json' was not found in the robot's folder; "
+        'put it there or correct the path',
+        "r.yaml:10:35: fulfil file: '../../etc/passwd' climbs out of the robot's folder with "
+        "'../'; robots read files from their own folder, their output folder or a folder the "
+        'worker allows',
+        'r.yaml:10:61: fulfil status must be an HTTP status from 100 to 599, e.g. 200, not '
+        '900',
+        "r.yaml:11:11: a fulfil answer needs url, e.g. {url: '**/api/rates', file: "
+        'data/rates.json}',
+        "r.yaml:11:18: fulfil file: '/etc/hosts' is in the system folder /etc, outside the "
+        "robot's folder; robots read files from their own folder, their output folder or a "
+        'folder the worker allows',
+        "r.yaml:11:30: a fulfil answer has no 'type' (it has: url, file, status, "
+        'content_type)',
+        "r.yaml:12:21: 'log_requests' must be true or false, not text",
+        "r.yaml:13:19: unknown browser permission 'geolocaton'; did you mean 'geolocation'? "
+        '(permissions: geolocation, clipboard-read, clipboard-write, notifications)',
+        "r.yaml:13:31: unknown browser permission 'camera' (permissions: geolocation, "
+        'clipboard-read, clipboard-write, notifications)',
+        'r.yaml:14:18: geolocation needs longitude, e.g. {latitude: 31.23, longitude: 121.47}',
+        'r.yaml:14:29: geolocation latitude must be a number from -90 to 90, not 200',
+        "r.yaml:14:34: geolocation has no 'longitud'; did you mean 'longitude'? (it has: "
+        'latitude, longitude, accuracy)',
+        "r.yaml:16:48: argument 'modifiers' of 'browser.click': 'Strg' is not a modifier key; "
+        'use Control, Shift, Alt or Meta (e.g. modifiers: [Control])',
+    ]

@@ -421,7 +421,7 @@ def test_step_signatures_robots_rely_on() -> None:
         return list(REGISTRY[name].params)
 
     assert REGISTRY["browser.open"].main == "url"
-    assert params("browser.click") == ["target", "button", "double", "opens_tab"]
+    assert params("browser.click") == ["target", "button", "double", "modifiers", "opens_tab"]
     assert params("browser.read_table") == ["target", "next_page", "max_pages"]
     assert params("browser.wait_for") == ["target", "state", "text", "url"]
     assert REGISTRY["browser.read_text"].returns and not REGISTRY["browser.click"].returns
