@@ -58,6 +58,12 @@ CONTROL_KEYS = {
     "call": ("with",),
 }
 
+CONTROL_OPTIONS: dict[str, tuple[str, ...]] = {"wait_until": ("timeout", "retry", "optional"),
+                                               "for_each": ("retry",)}
+"""The step options (COMMON_KEYS but label) a control step honours (for_each's retry needs
+work_item, checked where for_each is); the others honour none."""
+OPTION_EXAMPLES = {"timeout": "30s", "retry": "{attempts: 3}", "optional": "true"}
+
 
 class StepChecks(ExpressionChecks):
     def assigned_names(self, raw: Any) -> set[str]:
@@ -146,6 +152,16 @@ class StepChecks(ExpressionChecks):
                 self.problem(raw.key_pos[key], f"'{name}' does not take '{key}'"
                              f"{suggest(key, allowed)} (it takes: {', '.join(allowed[1:])})")
         return self.options(raw, raw.key_pos[name])
+
+    def unhonoured_options(self, raw: YMap, key: str) -> None:
+        """A step option the runner would ignore on this control step is refused: `optional`
+        on an `if` promised a warning instead of a failure and gave the failure."""
+        honoured = CONTROL_OPTIONS.get(key, ())
+        for option in ("timeout", "retry", "optional"):
+            if option in raw and option not in honoured:
+                self.problem(raw.key_pos[option], f"'{option}' does nothing on '{key}'; put it "
+                             f"on the steps inside, e.g. - browser.click: {{target: ..., "
+                             f"{option}: {OPTION_EXAMPLES[option]}}}")
 
     def options(self, raw: YMap, pos: Pos) -> Common:
         label = raw.get("label", "")
@@ -313,6 +329,7 @@ class StepChecks(ExpressionChecks):
             self.problem(pos, f"'{name}' is a built-in name; choose another variable name")
     def control(self, raw: YMap, key: str, in_catch: bool) -> Node | None:
         common = self.common(raw, CONTROL_KEYS[key], key)
+        self.unhonoured_options(raw, key)
         value, vpos = raw[key], raw.where(key)
         if key == "set":
             if not isinstance(value, YMap) or not value:

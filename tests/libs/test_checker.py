@@ -345,3 +345,24 @@ def test_browser_network_permissions_and_position_are_checked(robot_file: Write)
         "r.yaml:16:48: argument 'modifiers' of 'browser.click': 'Strg' is not a modifier key; "
         'use Control, Shift, Alt or Meta (e.g. modifiers: [Control])',
     ]
+
+
+def test_an_option_a_control_step_would_ignore_is_refused(robot_file: Write) -> None:
+    assert problems(robot_file("""
+        robot: ignored-options
+        steps:
+          - if: "${true}"
+            optional: true
+            then: [log: a]
+          - repeat: {max: 2}
+            timeout: 5s
+            steps: [log: b]
+          - wait_until: "${true}"
+            optional: true
+            timeout: 5s
+        """, "r.yaml")) == [
+        "r.yaml:4:5: 'optional' does nothing on 'if'; put it on the steps inside, e.g. "
+        "- browser.click: {target: ..., optional: true}",
+        "r.yaml:7:5: 'timeout' does nothing on 'repeat'; put it on the steps inside, e.g. "
+        "- browser.click: {target: ..., timeout: 30s}",
+    ]
