@@ -355,7 +355,8 @@ class StepChecks(ExpressionChecks):
                          "put 'retry' on the steps inside")
         if "steps" not in raw:
             self.problem(raw.key_pos["for_each"], "'for_each' needs 'steps:' to run per item")
-        steps = self.block(raw.get("steps"), raw.where("steps"), "steps", in_catch)
+        steps = self.within_loop("loop", lambda: self.block(raw.get("steps"), raw.where("steps"),
+                                                            "steps", in_catch))
         return ForEach(common, None if queue else value, queue, str(var), work_item, steps)
 
     def repeat(self, raw: YMap, common: Common, value: Any, vpos: Pos,
@@ -379,10 +380,12 @@ class StepChecks(ExpressionChecks):
                          "work queue for more")
             times = 1
         delay = self.duration(value.get("delay", 0), where("delay"), "delay", MAX_WAIT) or 0.0
-        steps = self.block(raw.get("steps"), raw.where("steps"), "steps", in_catch)
+        steps = self.within_loop("repeat_index", lambda: self.block(
+            raw.get("steps"), raw.where("steps"), "steps", in_catch))
         until = value.get("until")
         if until is not None:
-            self.value_or_expression(until, where("until"), in_catch)
+            self.within_loop("repeat_index", lambda: self.value_or_expression(
+                until, where("until"), in_catch))
         return Repeat(common, times, until, delay, steps)
 
     def call(self, raw: YMap, common: Common, value: Any, vpos: Pos,

@@ -66,7 +66,8 @@ def test_every_problem_is_reported_at_once_with_positions(robot_file: Write) -> 
         "r.yaml:5:11: argument 'duration' of 'wait': 'soon' is not a duration; write it like "
         "500ms, 2s, 5m or 1h",
         "r.yaml:6:20: unknown variable 'countr' in '${countr}'; did you mean 'count'? "
-        "(variables come from inputs, 'into:', 'set:' and 'as:')",
+        "(variables come from inputs, 'into:', 'set:' and 'as:'; the names known here: count, "
+        "credentials, env, inputs, item, now, run, today)",
         "r.yaml:6:33: 'log' has no argument 'levle'; did you mean 'level'? "
         "(arguments: message, level)",
         "r.yaml:8:10: unknown input 'missing' (inputs are declared under 'inputs:')",
