@@ -22,6 +22,13 @@ from typing import Any
 _SHOWN = 80
 """How much of a text an error message quotes."""
 
+MAX_DIGITS = 30
+"""The most digits a number read from text may have (an amount or an account number has far
+fewer; a million digits would take seconds to read)."""
+
+MAX_NUMBER_TEXT = 100
+"""The longest text ``to_number`` reads as one number: a longer one is never just a number."""
+
 # After NFKC: full-width digits, '．', '，', '（', '￥' and '＄' are plain ASCII or '¥'.
 _CURRENCY = r"(?:[$¥€£]|RMB|CNY|USD|HKD|EUR|GBP|JPY)"
 _SCALES = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000, "万": 10_000,
@@ -47,12 +54,15 @@ _FORMAL = set("壹贰貳叁參肆伍陆陸柒捌玖拾佰仟")
 """大写 characters: a run with one of them is an amount wherever it stands in a text."""
 _CN = "".join(_CN_DIGITS)
 _CN_AMOUNT = re.compile(rf"""
+    (?=[{_CN}{"".join(_SCALES)}])  # a numeral first: no empty match at every character
     (?P<yuan>[{_CN}{"".join(_SCALES)}]+(?![角分]))?
     (?P<unit>[元圆圓])?
     (?:零?(?P<jiao>[{_CN}])角)?
     (?:零?(?P<fen>[{_CN}])分)?
     [整正]?
 """, re.VERBOSE)
+_ANY_DIGIT = re.compile("[0-9]")
+_ANY_NUMERAL = re.compile(f"[{_CN}{''.join(_SCALES)}]")
 # cn2an reads the common forms but not 貳/參/陸/圓 or 〇 in every place: write them its way
 _CN2AN_FORM = str.maketrans({"貳": "贰", "參": "叁", "陸": "陆", "〇": "零", "萬": "万",
                              "億": "亿"})
@@ -84,6 +94,9 @@ def _plain(text: str) -> int | float | None:
 
 def _digit_value(match: re.Match[str]) -> int | float:
     digits = match["digits"].replace(",", "")
+    if len(digits) > MAX_DIGITS:
+        raise ValueError(f"'{shown(match['digits'])}' has {len(digits):,} digits, more than "
+                         f"the {MAX_DIGITS} a number read from text may have")
     number = Decimal(digits)
     scale = match["scale"]
     for ch in (scale or "").strip():
@@ -96,11 +109,14 @@ def _digit_value(match: re.Match[str]) -> int | float:
 def _chinese(match: re.Match[str]) -> int | float:
     """壹万贰仟叁佰肆拾伍元陆角柒分 → 12345.67: cn2an reads the 元 part, 角 and 分 are tenths and
     hundredths (cn2an knows neither)."""
-    import cn2an  # lazily: it loads a few tables on import, and most robots never need it
-
     yuan = match["yuan"]
     number = Decimal(0)
+    if yuan and len(yuan) > MAX_DIGITS:  # cn2an takes long, and fails, on a very long run
+        raise ValueError(f"'{shown(yuan)}' is too long for an amount in Chinese numerals "
+                         f"(at most {MAX_DIGITS} characters)")
     if yuan:
+        import cn2an  # lazily: it takes a moment to import, and most robots never need it
+
         try:
             number = Decimal(cn2an.cn2an(yuan.translate(_CN2AN_FORM), "normal"))
         except ValueError:
@@ -134,6 +150,8 @@ def to_number(value: Any) -> int | float:
     if isinstance(value, int | float):
         return value
     text = normalized(value)
+    if len(text) > MAX_NUMBER_TEXT:
+        raise ValueError(f"'{shown(str(value))}' is not a number")
     plain = _plain(text)
     if plain is not None:
         return plain
@@ -141,25 +159,37 @@ def to_number(value: Any) -> int | float:
         number = Decimal(text)
     except InvalidOperation:
         number = None
-    if number is not None:
-        return _as_result(number, "." not in text)
+    if number is not None and not (number.is_finite() and number.adjusted() >= MAX_DIGITS):
+        return _as_result(number, "." not in text) if number.is_finite() else float(number)
     amounts = _chinese_amounts(text)
     if len(amounts) == 1 and amounts[0][1] == text:
         return amounts[0][2]
     raise ValueError(f"'{shown(str(value))}' is not a number")
 
 
+MAX_NUMBERS = 1_000
+"""The most numbers number() looks through in one text (to tell whether they are all one)."""
+
+
 def numbers_in(text: str) -> list[tuple[str, int | float]]:
-    """Every number in a text, as (how it is written, its value), in digits and in Chinese."""
+    """Every number in a text, as (how it is written, its value), in digits and in Chinese, in
+    order; raises ValueError past MAX_NUMBERS."""
     found: list[tuple[int, str, int | float]] = []
     masked = list(text)
-    for match in _DIGIT_NUMBER.finditer(text):
+    for match in _DIGIT_NUMBER.finditer(text) if _ANY_DIGIT.search(text) else ():
         written = match[0].strip()
         if not (match["open"] and match["close"]):  # '(3 items': no accounting negative
             written = written.lstrip("( ").rstrip(") ")
         found.append((match.start(), written, _digit_value(match)))
         masked[match.start():match.end()] = " " * len(match[0])  # 万 of 1.5万 is read already
-    found += _chinese_amounts("".join(masked))
+        if len(found) > MAX_NUMBERS:
+            break
+    if len(found) <= MAX_NUMBERS and _ANY_NUMERAL.search(text):
+        found += _chinese_amounts("".join(masked))
+    if len(found) > MAX_NUMBERS:
+        raise ValueError(f"'{shown(text)}' holds more than {MAX_NUMBERS:,} numbers; pick the "
+                         "one you mean with re_search, e.g. number(re_search(text, "
+                         "'total: (.+)'))")
     return [(written, value) for _, written, value in sorted(found, key=lambda f: f[0])]
 
 

@@ -85,6 +85,58 @@ def as_written(pattern: str) -> str:
     return pattern.translate(_CONTROL_ESCAPES)
 
 
+MAX_PATTERN_SIZE = 20_000
+"""The most characters a pattern may stand for once its counted repeats are written out:
+regex compiles ``((a{100}){100}){100}`` into a million steps, which takes seconds."""
+
+_QUANTIFIER = regex.compile(r"\{(\d*)(?:,(\d*))?\}[?+]?|[*+?][?+]?")
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """The index after the character class starting at pattern[i] == '['."""
+    j = i + 1
+    if j < len(pattern) and pattern[j] == "^":
+        j += 1
+    if j < len(pattern) and pattern[j] == "]":
+        j += 1
+    while j < len(pattern) and pattern[j] != "]":
+        j += 2 if pattern[j] == "\\" else 1
+    return j + 1
+
+
+def expanded_size(pattern: str) -> int:
+    """About how many steps a pattern compiles to: each counted repeat ``{n}`` multiplies what
+    it repeats (a group's whole size), ``*``, ``+`` and ``?`` do not."""
+    stack: list[int] = [0]  # the size of each open group so far
+    i, last = 0, 0  # last: the size of the atom just read, which a quantifier repeats
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "(":
+            stack.append(0)
+            i, last = i + 1, 0
+            continue
+        if ch == ")" and len(stack) > 1:
+            last = stack.pop()
+            stack[-1] += last
+            i += 1
+        elif ch == "[":
+            i, last = _class_end(pattern, i), 1
+            stack[-1] += 1
+        else:
+            i, last = i + (2 if ch == "\\" else 1), 1
+            stack[-1] += 1
+        quantifier = _QUANTIFIER.match(pattern, i)
+        if quantifier is not None and quantifier[0][0] == "{" and quantifier[1] + (
+                quantifier[2] or "") == "":
+            quantifier = None  # '{}' and '{,}' are plain text
+        if quantifier is not None:
+            counts = [int(c) for c in quantifier.groups() if c]
+            times = max(counts) if counts and quantifier[0][0] == "{" else 1
+            stack[-1] += last * (times - 1)
+            i = quantifier.end()
+    return sum(stack)
+
+
 def pattern_problem(pattern: Any) -> str | None:
     """Why a pattern cannot be used, or None: shared by the checker (a pattern written in the
     robot is checked before it runs) and the functions."""
@@ -95,6 +147,11 @@ def pattern_problem(pattern: Any) -> str | None:
         return (f"the pattern is {len(pattern):,} characters long, over the limit of "
                 f"{MAX_PATTERN:,}; match a shorter piece of the text")
     written = as_written(pattern)
+    size = expanded_size(written)
+    if size > MAX_PATTERN_SIZE:
+        return (f"the pattern '{_short(written)}' repeats too much: written out it would be "
+                f"about {size:,} characters, over the limit of {MAX_PATTERN_SIZE:,}; use smaller "
+                "counts, or fewer counts inside one another")
     try:
         regex.compile(written)
     except regex.error as err:
