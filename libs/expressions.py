@@ -1,10 +1,13 @@
 """``${...}`` values, evaluated in Jinja2's sandbox.
 
 A string that is exactly ``${expr}`` keeps the expression's type; ``${...}`` inside other text is
-formatted into it. Expressions can compare, do arithmetic, index, and call the safe functions in
-``FUNCTIONS``. The sandbox (libs/expression_sandbox.py) refuses attribute walking (``__class__``),
-any value larger than its limits (``'a' * 10**10``, ``'a'.center(10**9)``, ``(10**1000)**1000``),
-expressions that run longer than ``MAX_SECONDS``, and any use of a secret but passing it whole.
+formatted into it. Expressions can compare, do arithmetic, index, build lists and maps
+(``[1, 2]``, ``{'a': 1}``), and call the safe functions in ``FUNCTIONS`` (each described in one
+line by ``FUNCTION_DOCS``): numbers read from text (libs/amounts.py), lists built whole and
+regular expressions bounded in time (libs/expression_functions.py). The sandbox
+(libs/expression_sandbox.py) refuses attribute walking (``__class__``), any value larger than
+its limits (``'a' * 10**10``, ``'a'.center(10**9)``, ``(10**1000)**1000``), expressions that run
+longer than ``MAX_SECONDS``, and any use of a secret but passing it whole.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from libs.types import MAX_STEP_TIMEOUT, parse_duration
 IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
 BUILTIN_NAMES = {"inputs", "env", "credentials", "run", "item", "today", "now"}
 LOOP_NAMES = {
-    "loop": "inside the steps of a for_each (loop.index, loop.number, loop.first, loop.last, "
-            "loop.length)",
-    "repeat_index": "inside the steps of a repeat and its 'until:' (0, 1, 2, ...)",
+    "loop": "inside a for_each's steps and its 'work_item:' (loop.index, loop.number, "
+            "loop.first, loop.last, loop.length)",
+    "repeat_index": "inside a repeat's steps and its 'until:' (0, 1, 2, ...)",
 }
 """The names the runner sets inside a loop, and where they are known."""
 RESERVED = BUILTIN_NAMES | {"error"} | set(LOOP_NAMES) | set(expressions.FUNCTIONS)

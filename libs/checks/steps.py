@@ -347,8 +347,9 @@ class StepChecks(ExpressionChecks):
         if "as" in raw:
             self.variable_name(var, raw.where("as"))
         work_item = raw.get("work_item")
-        if work_item is not None:
-            self.value_or_expression(work_item, raw.where("work_item"), in_catch)
+        if work_item is not None:  # the runner sets loop before it names the item
+            self.within_loop("loop", lambda: self.value_or_expression(
+                work_item, raw.where("work_item"), in_catch))
         if "retry" in raw and work_item is None and queue is None:
             self.problem(raw.key_pos["retry"], "'retry' on a for_each retries one work item at "
                          "a time, so it needs 'work_item:' (e.g. work_item: \"${row.账号}\"); or "

@@ -237,6 +237,7 @@ def test_loop_names_are_known_inside_their_loops_only(robot_file: Write) -> None
         robot: loops
         steps:
           - for_each: "${range(3)}"
+            work_item: "${loop.number}"
             steps:
               - log: "${loop.number} of ${loop.length}"
               - repeat: {times: 2, until: "${repeat_index == 1}"}
@@ -247,9 +248,9 @@ def test_loop_names_are_known_inside_their_loops_only(robot_file: Write) -> None
           - set: {loop: 1}
         """, "r.yaml"))
     assert found == [
-        "r.yaml:9:14: 'repeat_index' is only known inside the steps of a repeat and its "
-        "'until:' (0, 1, 2, ...)",
-        "r.yaml:10:10: 'loop' is only known inside the steps of a for_each (loop.index, "
-        "loop.number, loop.first, loop.last, loop.length)",
-        "r.yaml:11:11: 'loop' is a built-in name; choose another variable name",
+        "r.yaml:10:14: 'repeat_index' is only known inside a repeat's steps and its 'until:' "
+        "(0, 1, 2, ...)",
+        "r.yaml:11:10: 'loop' is only known inside a for_each's steps and its 'work_item:' "
+        "(loop.index, loop.number, loop.first, loop.last, loop.length)",
+        "r.yaml:12:11: 'loop' is a built-in name; choose another variable name",
     ]
