@@ -131,7 +131,9 @@ class ExpressionChecks(Checks):
             self.problem(pos, f"'{private[0]}' in '${{{expr}}}' is not allowed: expressions "
                          "cannot reach names starting with '_'; use the value's plain fields")
             return
-        known = BUILTIN_NAMES | self.defined | ({"error"} if in_catch else set()) | loops
+        # a loop's names only inside it, whoever listed them among the robot's names
+        known = (BUILTIN_NAMES | (self.defined - set(LOOP_NAMES)) | loops
+                 | ({"error"} if in_catch else set()))
         called = expressions.called_names(expr)
         for root, key in expressions.references(expr):
             if root == "error" and not in_catch:
