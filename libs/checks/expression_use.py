@@ -4,6 +4,7 @@ accepts it (libs/secrets.py)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,6 +32,27 @@ def constant_patterns(expr: str) -> list[str]:
         if isinstance(call.node, nodes.Name) and call.node.name in PATTERN_FUNCTIONS \
                 and len(call.args) >= 2 and isinstance(call.args[1], nodes.Const):
             found.append(call.args[1].value)
+    return found
+
+
+def call_problems(expr: str) -> list[str]:
+    """Calls of the functions with arguments they cannot take (``re_search(x)``), where the
+    arguments are written out (not ``f(*xs)``) and the function's signature is known."""
+    found = []
+    for call in expressions.parse(expr).find_all(nodes.Call):
+        assert isinstance(call, nodes.Call)
+        if not isinstance(call.node, nodes.Name) or call.node.name not in expressions.FUNCTIONS \
+                or call.dyn_args is not None or call.dyn_kwargs is not None:
+            continue
+        name = call.node.name
+        try:
+            signature = inspect.signature(expressions.FUNCTIONS[name])
+        except (ValueError, TypeError):  # min, max, int...: Python does not say
+            continue
+        try:
+            signature.bind(*call.args, **{kw.key: kw.value for kw in call.kwargs})
+        except TypeError as err:
+            found.append(f"{name}() {err}; {expressions.FUNCTION_DOCS[name]}")
     return found
 
 
@@ -100,7 +122,7 @@ class ExpressionChecks(Checks):
         """The checks that need all the robot's names: run after every step was read."""
         for expr, pos, in_catch, secret_ok, whole, loops in self.expression_checks:
             self.check_references(expr, pos, in_catch, loops)
-            self.check_patterns(expr, pos)
+            self.check_calls(expr, pos)
             self.check_secrets(expr, pos, secret_ok and whole)
 
     def check_secrets(self, expr: str, pos: Pos, may_pass_whole: bool) -> None:
@@ -118,11 +140,13 @@ class ExpressionChecks(Checks):
         else:
             self.problem(pos, misuse_message(names[0]))
 
-    def check_patterns(self, expr: str, pos: Pos) -> None:
-        for pattern in constant_patterns(expr):
-            problem = pattern_problem(pattern)
-            if problem is not None:
-                self.problem(pos, f"in '${{{expr}}}': {problem}")
+    def check_calls(self, expr: str, pos: Pos) -> None:
+        """The functions' arguments that can be checked before the run: how many, and the
+        patterns written in the robot."""
+        problems = call_problems(expr) + [p for p in map(pattern_problem, constant_patterns(expr))
+                                          if p is not None]
+        for problem in problems:
+            self.problem(pos, f"in '${{{expr}}}': {problem}")
 
     def check_references(self, expr: str, pos: Pos, in_catch: bool,
                          loops: frozenset[str] = frozenset()) -> None:

@@ -87,13 +87,21 @@ def test_a_name_called_as_a_function_is_checked_against_the_functions(robot_file
         steps:
           - log: "${rnage(3)}"
           - log: "${foo(1) + len([1])}"
-          - log: "${range(3) | length}"
+          - log: "${range(3) | length} ${max(1, 2)} ${sorted([2, 1], reverse=true)}"
+          - log: "${re_search('a1')}"
+          - log: "${enumerate([1], begin=1)}"
         """, "r.yaml"))
     assert found == [
         f"r.yaml:3:10: 'rnage' in '${{rnage(3)}}' is not a function; did you mean 'range'? "
         f"(the functions are: {FUNCTION_LIST})",
         f"r.yaml:4:10: 'foo' in '${{foo(1) + len([1])}}' is not a function (the functions "
         f"are: {FUNCTION_LIST})",
+        "r.yaml:6:10: in '${re_search('a1')}': re_search() missing a required argument: "
+        "'pattern'; re_search(text, pattern): the first match of a regular expression, or none "
+        "(the group if the pattern has one, a list of groups if several)",
+        "r.yaml:7:10: in '${enumerate([1], begin=1)}': enumerate() got an unexpected keyword "
+        "argument 'begin'; enumerate(xs, start=0): each item with its number: "
+        "[[0, x0], [1, x1], ...]",
     ]
 
 
