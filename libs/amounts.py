@@ -131,15 +131,14 @@ def _chinese(match: re.Match[str]) -> int | float:
 
 def _chinese_amounts(text: str) -> list[tuple[int, str, int | float]]:
     """The amounts in Chinese numerals in a text, as (where, run, value): a run counts if it has
-    a 大写 character, a unit (元, 角, 分), or is the whole text; so '一千元' and '伍佰' count, the
-    一 of '第一笔' does not."""
+    a 大写 character, says 元, or is the whole text; so '一千元', '伍佰' and '三元五角' count, but
+    not the 一 of '第一笔', 一分 of '一分钟' or 五角 of '五角星'."""
     found = []
     for match in _CN_AMOUNT.finditer(text):
         run = match[0]
         if not (match["yuan"] or match["jiao"] or match["fen"]):
             continue
-        if run == text.strip() or _FORMAL & set(run) or match["unit"] or match["jiao"] \
-                or match["fen"]:
+        if run == text.strip() or _FORMAL & set(run) or match["unit"]:
             found.append((match.start(), run, _chinese(match)))
     return found
 
