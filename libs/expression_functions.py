@@ -36,12 +36,13 @@ def _short(text: str, size: int = 60) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def _whole(value: Any, what: str) -> int:
+def _whole(value: Any, what: str, example: str = "range(5) or range(1, int(count) + 1)") -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"range() takes whole numbers, but {what} is {value!r}; "
-                         "write e.g. range(5) or range(1, int(count) + 1)")
+        function = example.split("(", 1)[0]
+        raise UsageError(f"{function}() takes whole numbers, but {what} is {value!r}; "
+                         f"write e.g. {example}")
     return value
 
 
@@ -69,7 +70,7 @@ def zip_lists(*lists: Iterable[Any]) -> list[list[Any]]:
 
 def enumerate_list(items: Iterable[Any], start: int = 0) -> list[list[Any]]:
     """enumerate(xs, start=0) as a list of [index, item] pairs."""
-    first = _whole(start, "start")
+    first = _whole(start, "start", "enumerate(rows, start=1)")
     return [[i, item] for i, item in enumerate(items, first)]
 
 
