@@ -93,8 +93,8 @@ FUNCTION_DOCS: dict[str, str] = {
     "number": "number(text): the one number in a text: '￥1,234.50', 'Item total: $17.98', "
               "'(12.50)' (negative), '１２３４．５', '1.5万', '壹万贰仟元整'; two different "
               "numbers in the text are an error",
-    "range": "range(n) or range(a, b, step=1): the whole numbers from 0 (or a) up to, not "
-             "including, n (or b), as a list: range(3) is [0, 1, 2]",
+    "range": "range(n), range(a, b) or range(a, b, step): the whole numbers from 0 (or a) up "
+             "to, not including, n (or b), as a list: range(3) is [0, 1, 2]",
     "re_findall": "re_findall(text, pattern): every match of a regular expression, as a list "
                   "(of the group if the pattern has one, of lists of groups if several)",
     "re_replace": "re_replace(text, pattern, replacement): the text with every match "
@@ -103,7 +103,8 @@ FUNCTION_DOCS: dict[str, str] = {
                  "(the group if the pattern has one, a list of groups if several)",
     "re_test": "re_test(text, pattern): whether a regular expression matches anywhere in the "
                "text",
-    "round": "round(x, n=0): x rounded to n decimals: round(1.236, 2) is 1.24",
+    "round": "round(x) or round(x, n): x rounded to a whole number, or to n decimals: "
+             "round(1.236, 2) is 1.24",
     "sorted": "sorted(xs): the items in order; sorted(xs, reverse=true) largest first",
     "str": "str(x): x as text",
     "sum": "sum(xs): the numbers of a list added up",
