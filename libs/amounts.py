@@ -83,9 +83,13 @@ def _as_result(number: Decimal, exact_whole: bool) -> int | float:
 
 
 def _plain(text: str) -> int | float | None:
-    """The text as one number in digits, or None: '1,234.50', '¥ 1 234.5', '(12.50)', '-$5'."""
+    """The text as one number in digits, or None: '1,234.50', '¥ 1 234.5', '(12.50)', '-$5',
+    '1,234.50-'."""
     # spaces group digits in threes ('1 234.50'), nothing else: '3 17.98' is two numbers
     text = re.sub(r"(?<=[0-9]) (?=[0-9]{3}(?![0-9]))", "", text)
+    if text.endswith("-") and not text.startswith(("-", "(")):  # '1,234.50-': ledgers (SAP)
+        value = _plain(text[:-1].rstrip())
+        return None if value is None else -value
     match = _DIGIT_NUMBER.fullmatch(text)
     if match is None or bool(match["open"]) != bool(match["close"]):
         return None
