@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from libs.events import RunEvent
-from libs.run_result import RunResult
+from libs.run_result import ItemRecord, RunResult
 
 OUTCOME_STYLE = {"done": "green", "business_exception": "yellow", "system_error": "red",
                  "skipped": "dim", "passed": "green", "failed": "red"}
@@ -57,6 +57,8 @@ class ConsoleReporter:
                 if error is not None and error["kind"] == "business":
                     return  # the work item's own line says it
                 message = "" if error is None else error["message"]
+                # a step's own errors begin with its name: say it once
+                message = message.removeprefix(f"{event['name']}: ")
                 out.print(f"[red]✗[/] {event['step']} {event['label'] or event['name']}: "
                           f"{escape(message)}", highlight=False)
             elif self.verbose:
@@ -84,6 +86,10 @@ class ConsoleReporter:
         elif event["type"] == "log":
             style = {"warning": "yellow", "error": "red"}.get(event["level"], "cyan")
             out.print(f"[{style}]›[/] {escape(str(event['message']))}", highlight=False)
+        elif event["type"] == "wait.end" and event["met"] and self.verbose:  # a give-up is
+            # printed as its step's error
+            out.print(f"[green]✓[/] {escape(event['condition'])} [dim]after "
+                      f"{event['waited_s']:.1f} s, {event['checks']} check(s)[/]", highlight=False)
         elif event["type"] == "retry":
             out.print(f"[yellow]↻ retry {event['attempt'] + 1} in {event['next_in_s']:.1f}s:"
                       f"[/] {escape(event['message'])}", highlight=False)
@@ -111,8 +117,29 @@ def summary(result: RunResult, output_dir: Path | None = None) -> Table:
             shot = Path(str(result.error["screenshot"]))
             table.add_row("screenshot", escape(str(shot if output_dir is None
                                                    else output_dir / shot)))
-    problems = [i for i in result.work_items if i.outcome not in ("done", "skipped")][:20]
-    for item in problems:
+    problems = [i for i in result.work_items if i.outcome not in ("done", "skipped")]
+    for item in problems[:SHOWN_ITEMS]:
         table.add_row(f"  {escape(item.id)}", f"[{OUTCOME_STYLE[item.outcome]}]{item.outcome}[/] "
                       f"{escape(item.message)}")
+    if len(problems) > SHOWN_ITEMS:
+        where = escape(str(output_dir)) if output_dir is not None else "RUN_FOLDER"
+        table.add_row("", f"… and {len(problems) - SHOWN_ITEMS} more: "
+                          f"[bold]workhand items {where}[/] lists them all")
     return table
+
+
+SHOWN_ITEMS = 20
+"""Work items with a problem shown in the summary; `workhand items` shows every one."""
+
+
+def item_lines(items: list[ItemRecord], outcome: str | None = None) -> list[str]:
+    """Every work item of a run, one line each with its whole message (`workhand items`): a
+    line, not a table cell, so a long message is neither cut nor wrapped into borders."""
+    lines = []
+    for item in items:
+        if outcome is None or item.outcome == outcome:
+            style = OUTCOME_STYLE.get(item.outcome, "white")
+            tries = f" [dim]({item.attempts} attempts)[/]" if item.attempts > 1 else ""
+            lines.append(f"{escape(item.id)}  [{style}]{item.outcome}[/]{tries}  "
+                         f"{escape(item.message)}")
+    return lines

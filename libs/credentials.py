@@ -24,6 +24,20 @@ class CredentialsFile:
     hosts: dict[str, list[str] | None] = field(default_factory=dict)
 
 
+ROBOT_KEYS = ("robot", "steps")
+
+
+def looks_like_credentials(path: Path) -> bool:
+    """A file of name → {username, password, ...} with no robot: or steps: (a user keeps the
+    demo credentials beside their robots; `workhand check robots/*.yaml` skips it)."""
+    try:
+        data = load_file(path)
+    except RobotFileError:
+        return False
+    return (isinstance(data, YMap) and bool(data) and not any(k in data for k in ROBOT_KEYS)
+            and all(isinstance(v, dict) for v in data.values()))
+
+
 def load_credentials(path: Path | None) -> CredentialsFile:
     """e.g. ``bank: {username: ops01, password: ...}``; every value is masked in every output."""
     if path is None:

@@ -148,8 +148,20 @@ class CallEnd(Stamped):
     robot: str
 
 
+class WaitEnd(Stamped):
+    """A wait_until ended: met (its condition became true) or not, after how many checks."""
+    type: Literal["wait.end"]
+    step: Where
+    condition: str
+    met: bool
+    checks: int
+    waited_s: float
+    screenshot: NotRequired[Annotated[str, Field(
+        description="taken when the wait gave up, named as the run's artifacts are")]]
+
+
 RunEvent = Annotated[RunStart | RunEnd | StepStart | StepEnd | Log | Retry | LoopStart
-                     | ItemStart | ItemEnd | ItemSkipped | CallStart | CallEnd,
+                     | ItemStart | ItemEnd | ItemSkipped | CallStart | CallEnd | WaitEnd,
                      Field(discriminator="type")]
 
 Sink = Callable[[RunEvent], None]

@@ -47,6 +47,10 @@ class ExpressionError(Exception):
 class SecretUseError(ExpressionError):
     """A secret was used in an expression other than passed whole (libs/secrets.py)."""
 
+    def __init__(self, message: str, secret_name: str) -> None:
+        super().__init__(message)
+        self.secret_name = secret_name  # the runner turns it back into a SecretMisuse
+
 
 class DataError(ExpressionError):
     """The robot is right but a value is not usable (e.g. number('一千元'))."""
@@ -316,7 +320,8 @@ def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
                 result._fail_with_undefined_error()
             return check_size(result)
         except SecretMisuse as err:
-            raise SecretUseError(f"in '${{{expr}}}': {misuse_message(err.secret_name)}") from None
+            raise SecretUseError(f"in '${{{expr}}}': {misuse_message(err.secret_name)}",
+                                 err.secret_name) from None
         except UndefinedError as err:
             missing = _NO_FIELD.match(err.message or "")
             if missing:
@@ -338,7 +343,8 @@ def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
             # 'abc' in secret, secret in 'abc': Python's own TypeError must still name the secret
             secret = touched_secret(state, scope, [name for name, _ in _roots(expr)])
             if secret is not None:
-                raise SecretUseError(f"in '${{{expr}}}': {misuse_message(secret.name)}") from None
+                raise SecretUseError(f"in '${{{expr}}}': {misuse_message(secret.name)}",
+                                     secret.name) from None
             if isinstance(err, ValueError):  # number('一千元'), date('明天'): the data's fault
                 raise DataError(f"in '${{{expr}}}': {err}") from None
             # any other Python error inside the expression is the user's to fix
@@ -372,7 +378,7 @@ def render_text(text: str, scope: Mapping[str, Any]) -> Any:
         value = evaluate(expr, scope)
         secret = find_secret(value)
         if secret is not None:  # "pw=${credentials.bank.password}": formatting is a use too
-            raise SecretUseError(f"in '{text}': {misuse_message(secret.name)}")
+            raise SecretUseError(f"in '{text}': {misuse_message(secret.name)}", secret.name)
         problem = text_size_problem(value)
         if problem is not None:  # "pre ${rows}": str() would build it before any check
             raise ExpressionError(f"in '${{{expr}}}': {problem}")

@@ -198,6 +198,31 @@ def _hint(err: yaml.MarkedYAMLError) -> str:
     return "check the indentation, colons and quotes here"
 
 
+def _unquoted_in_brackets(err: yaml.MarkedYAMLError, lines: list[str],
+                          file: str) -> Problem | None:
+    """`{placeholder: What needs to be done?}`: the bracket is closed, but a character of the
+    value ('?', ':', '#', ...) is YAML syntax inside brackets; the fix is quoting the value."""
+    mark, problem = err.problem_mark, err.problem or ""
+    opened = err.context_mark
+    if mark is None or not problem.startswith("expected ','") or mark.line >= len(lines) \
+            or opened is None or opened.line != mark.line:
+        return None
+    line = lines[mark.line]
+    closer = "}" if "'}'" in problem else "]"
+    if closer not in line[mark.column:]:
+        return None  # the bracket really is never closed
+    start = max(line.rfind(c, 0, mark.column) for c in ":,{[") + 1
+    ends = [at for at in (line.find(c, mark.column + 1) for c in (",", closer)) if at >= 0]
+    value = line[start:min(ends)].strip()
+    if not value:
+        return None
+    column = line.index(value, start) + 1
+    char = line[mark.column]
+    return Problem(Pos(file, mark.line + 1, column),
+                   f"'{value}' has '{char}', which YAML reads as syntax inside {{...}} and "
+                   f"[...]; put the value in quotes: \"{value}\"")
+
+
 def _layout_problems(text: str, file: str) -> list[Problem]:
     """Mistakes Chinese input methods and pasted text make, which YAML misreads silently."""
     problems = []
@@ -230,6 +255,9 @@ def load_yaml(text: str, file: str) -> Any:
                                       "allowed in a robot file (it often comes from copying out "
                                       "of a PDF or a chat); delete it")]) from None
     except yaml.MarkedYAMLError as err:
+        unquoted = _unquoted_in_brackets(err, text.split("\n"), file)
+        if unquoted is not None:
+            raise RobotFileError([unquoted]) from None
         # Where an unclosed quote, bracket or key began is where the user must look.
         starts = ("while scanning a quoted scalar", "while parsing a flow",
                   "while scanning a simple key")

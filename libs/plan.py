@@ -20,6 +20,12 @@ MAX_LOOP_ITEMS = 100_000
 MAX_RETRY_ATTEMPTS = 100
 """The most tries a ``retry`` may ask for."""
 
+WAIT_EVERY = 0.25
+"""How often a ``wait_until`` checks its condition when the robot does not say (seconds)."""
+
+MIN_WAIT_EVERY = 0.05
+"""The most often a ``wait_until`` may check: faster only loads the page or system it reads."""
+
 
 @dataclass(frozen=True)
 class Retry:
@@ -83,6 +89,14 @@ class Repeat:
 
 
 @dataclass(frozen=True)
+class WaitUntil:
+    common: Common  # common.timeout: how long to wait (default: the robot's step timeout)
+    condition: Any
+    read: tuple[Node, ...]  # run before each check, to read again what the condition names
+    every: float = WAIT_EVERY
+
+
+@dataclass(frozen=True)
 class Try:
     common: Common
     body: tuple[Node, ...]
@@ -97,7 +111,7 @@ class Call:
     with_: dict[str, Any]
 
 
-Node = Action | SetVars | If | ForEach | Repeat | Try | Call
+Node = Action | SetVars | If | ForEach | Repeat | WaitUntil | Try | Call
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,8 @@ def walk(steps: tuple[Node, ...]) -> list[Node]:
             out += walk(node.then) + walk(node.otherwise)
         elif isinstance(node, ForEach | Repeat):
             out += walk(node.steps)
+        elif isinstance(node, WaitUntil):
+            out += walk(node.read)
         elif isinstance(node, Try):
             out += walk(node.body) + walk(node.catch) + walk(node.final)
     return out

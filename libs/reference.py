@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from libs import plan
 from libs.checks.inputs import INPUT_TYPES, SAVINGS_KEYS
 from libs.checks.settings import BROWSER_KEYS
+from libs.network_rules import PERMISSIONS, Geolocation, NetworkRules
 from libs.registry import StepSpec, load_libraries
 from libs.types import DURATION_PATTERN
 
@@ -53,6 +55,19 @@ def _step_schema(spec: StepSpec, defs: dict[str, Any]) -> dict[str, Any]:
             "properties": step_props}
 
 
+def _browser_schema(defs: dict[str, Any]) -> dict[str, Any]:
+    """settings.browser: the keys the checker knows; the network rules, permissions and
+    position as libs/network_rules.py declares them (or an expression)."""
+    props: dict[str, Any] = {k: {} for k in BROWSER_KEYS}
+    for key, model in (("network", NetworkRules), ("geolocation", Geolocation)):
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        props[key] = {"anyOf": [schema, EXPRESSION]}
+    props["permissions"] = {"anyOf": [{"type": "array", "items": {"enum": list(PERMISSIONS)}},
+                                      EXPRESSION]}
+    return {"type": "object", "additionalProperties": False, "properties": props}
+
+
 def robot_schema() -> dict[str, Any]:
     """The JSON Schema of a robot file, for editors (VS Code YAML) and for tests."""
     steps = load_libraries()
@@ -73,6 +88,15 @@ def robot_schema() -> dict[str, Any]:
                 "type": "object", "additionalProperties": False, "properties": {
                     "times": {"type": "integer"}, "max": {"type": "integer"}, "until": {},
                     "delay": DURATION}}]}, "steps": steps_ref}},
+        {"required": ["wait_until"], "properties": {
+            "wait_until": {**EXPRESSION, "description": "wait until this condition is true "
+                           "(for up to the step's timeout)"},
+            "read": {**steps_ref, "description": "steps run before each check, to read again "
+                     "what the condition names"},
+            "every": {"description": f"how often to check (default "
+                      f"{plan.WAIT_EVERY * 1000:g}ms, at least {plan.MIN_WAIT_EVERY * 1000:g}ms)",
+                      "anyOf": [DURATION["anyOf"][0],
+                                {"type": "number", "minimum": plan.MIN_WAIT_EVERY}]}}},
         {"required": ["try"], "properties": {"try": steps_ref, "catch": steps_ref,
                                              "finally": steps_ref}},
         {"required": ["call"], "properties": {"call": {"type": "string"},
@@ -106,8 +130,7 @@ def robot_schema() -> dict[str, Any]:
             "credentials": {"type": "array", "items": {"type": "string"}},
             "settings": {"type": "object", "additionalProperties": False, "properties": {
                 "timeout": DURATION,
-                "browser": {"type": "object", "additionalProperties": False,
-                            "properties": {k: {} for k in BROWSER_KEYS}},
+                "browser": _browser_schema(defs),
                 "mail": {"type": "object"}, "http": {"type": "object"},
                 "screenshots": {"enum": ["on_failure", "every_step", "never"]}}},
             "steps": steps_ref,

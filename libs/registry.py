@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic.fields import FieldInfo
 
 from libs.secrets import Secret, SecretMisuse, find_secret, misuse_message
+from libs.target_rules import TARGET_KEYS
 from libs.types import AcceptsSecret
 
 if TYPE_CHECKING:
@@ -160,7 +161,6 @@ def load_libraries() -> dict[str, StepSpec]:
     return REGISTRY
 
 
-TARGET_KEYS = "role (with name), label, text, placeholder, css or xpath (plus exact, frame, nth)"
 _UNION_BRANCHES = {"str", "int", "float", "bool", "list", "dict", "TargetSpec", "none"}
 
 
@@ -177,10 +177,14 @@ def _message(e: Any) -> str:
 def describe_error(err: ValidationError) -> str:
     """Turn pydantic's report into one short sentence per problem, in the robot's words."""
     errors = err.errors()
-    if any("TargetSpec" in map(str, e["loc"]) for e in errors):
+    if any("TargetSpec" in str(e["loc"]) or "_selector_text" in str(e["loc"]) for e in errors):
         extra = [str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden"]
         if extra:
             return (f"a target map cannot have '{extra[0]}'; use one of {TARGET_KEYS}")
+        rules = [e for e in errors if e["type"] == "value_error"]
+        if rules:
+            nested = [str(p) for p in rules[0]["loc"] if str(p) in ("inside", "frame")]
+            return ("inside: " if nested else "") + _message(rules[0])
         return ("a target is a selector text such as '#id' or 'text=登录', or a map such as "
                 f"{{label: 用户名}} or {{role: button, name: 登录}}; a map uses {TARGET_KEYS}")
     parts = []

@@ -12,7 +12,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,8 @@ from libs.errors import (
     WorkhandError,
 )
 from libs.events import JsonlSink, RunEvent, Sink, stamp
+from libs.loops import Loops
 from libs.plan import (
-    MAX_LOOP_ITEMS,
-    MAX_REPEAT,
     Action,
     Call,
     Common,
@@ -47,8 +46,9 @@ from libs.plan import (
     Retry,
     SetVars,
     Try,
+    WaitUntil,
 )
-from libs.policy import Policy, local_env
+from libs.policy import Policy, Refused, local_env
 from libs.queues import QueueItem, QueueSource
 from libs.registry import describe_error, load_libraries
 from libs.run_result import SKIPPED, SKIPPED_MESSAGE, ItemRecord, RunResult, StepStats
@@ -60,7 +60,6 @@ from libs.secrets import (
     protect,
     secret_values,
 )
-from libs.types import MAX_WAIT
 
 SECRET_ENV = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE", re.IGNORECASE)
 
@@ -79,7 +78,7 @@ def _now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-class Runner:
+class Runner(Loops):
     """Runs one robot. ``run()`` never raises for a robot's failure: it returns the result."""
 
     def __init__(self, plan: Plan, *, output_dir: Path, inputs: Mapping[str, Any] | None = None,
@@ -186,7 +185,8 @@ class Runner:
         return {"inputs": inputs, "env": self.env, "run": self.run_info(plan),
                 "credentials": {n: protect(n, self.credentials[n], self.credential_hosts.get(n))
                                 for n in plan.credentials},
-                "item": None, "today": today, "now": dt.datetime.now().replace(microsecond=0)}
+                "item": None, "loop": None, "repeat_index": None,  # set inside loops
+                "today": today, "now": dt.datetime.now().replace(microsecond=0)}
 
     def settings(self, plan: Plan, scope: dict[str, Any]) -> dict[str, Any]:
         """A robot's settings with their expressions evaluated; a secret only where it is used."""
@@ -282,11 +282,14 @@ class Runner:
         for node in nodes:
             self.node(node, scope)
 
-    def node(self, node: Node, scope: dict[str, Any]) -> None:
+    def past_deadline(self, common: Common) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise self.located(RunDeadline(
                 f"the run went past its time limit of {self.time_limit:g}s; give the job a "
-                "longer time limit or split the work"), node.common, "")
+                "longer time limit or split the work"), common, "")
+
+    def node(self, node: Node, scope: dict[str, Any]) -> None:
+        self.past_deadline(node.common)
         if isinstance(node, Action):
             self.action(node, scope)
         elif isinstance(node, SetVars):
@@ -299,6 +302,8 @@ class Runner:
             self.for_each(node, scope)
         elif isinstance(node, Repeat):
             self.repeat(node, scope)
+        elif isinstance(node, WaitUntil):
+            self.wait_until(node, scope)
         elif isinstance(node, Try):
             self.try_(node, scope)
         elif isinstance(node, Call):
@@ -309,6 +314,8 @@ class Runner:
             return expressions.render(value, scope)
         except expressions.DataError as err:  # unusable data: hand the item back, don't retry
             raise self.located(BusinessException(str(err)), common, "") from None
+        except expressions.SecretUseError as err:  # a refusal: 'optional' never hides it
+            raise self.located(SecretMisuse(err.secret_name, str(err)), common, "") from None
         except expressions.ExpressionError as err:
             raise self.located(StepArgumentError(str(err)), common, "") from None
 
@@ -382,11 +389,10 @@ class Runner:
             stats.runs += 1
             stats.total_ms += elapsed
             stats.max_ms = max(stats.max_ms, elapsed)
-            shots = self.settings_screenshots
-            if (error is not None and shots != "never") or shots == "every_step":
+            if error is not None:
+                shot = self.screenshot_on_failure(common, error, outcome)
+            elif self.settings_screenshots == "every_step":
                 shot = self.screenshot(common.pos, outcome)
-                if error is not None and shot:  # in result.json and run.end: named the same
-                    error.screenshot = shot  # type: ignore[attr-defined]
             event = events.StepEnd(type="step.end", step=where, name=node.name, label=label,
                                    outcome=outcome, duration_ms=round(elapsed, 2),
                                    attempt=attempt)
@@ -401,12 +407,24 @@ class Runner:
 
         try:
             self.with_retry(common.retry, attempt_fn)
-        except (SystemFailure, BusinessException, StepArgumentError) as err:
-            if common.optional and not isinstance(err, StepArgumentError):
-                self.emit(events.Log(type="log", level="warning", step=where,
-                                     message=f"optional step failed, continuing: {err}"))
-                return
-            raise
+        except WorkhandError as err:
+            if not self.optional_failed(common, err):
+                raise
+
+    def optional_failed(self, common: Common, err: WorkhandError) -> bool:
+        """``optional: true``: every failure of the step is a warning and the robot goes on —
+        a page that did not load, a business exception, and also an argument only found wrong
+        at run time ("matches 2 elements", "not a valid selector": StepArgumentError), as the
+        docs promise. Never: a refusal (SecretMisuse, the policy's Refused) — the robot reached
+        for a secret, a file or a host it may not, and hiding that would let an optional step
+        probe them unseen; the run's own time limit (RunDeadline); and robot-file problems found
+        before running (RobotFileError, e.g. a called robot's missing input)."""
+        if not common.optional or isinstance(err, SecretMisuse | Refused | RunDeadline
+                                             | RobotFileError):
+            return False
+        self.emit(events.Log(type="log", level="warning", step=str(common.pos),
+                             message=f"optional step failed, continuing: {err}"))
+        return True
 
     def label(self, common: Common, scope: dict[str, Any]) -> str:
         if "${" not in common.label:
@@ -421,6 +439,17 @@ class Runner:
     @property
     def settings_screenshots(self) -> str:
         return str(self.state.settings.get("screenshots", "on_failure"))
+
+    def screenshot_on_failure(self, common: Common, err: WorkhandError,
+                              outcome: str = "failed") -> str | None:
+        """A failure's screenshot (unless the robot says never), named in the error too: in
+        result.json and run.end as in the step's event."""
+        if self.settings_screenshots == "never":
+            return None
+        shot = self.screenshot(common.pos, outcome)
+        if shot:
+            err.screenshot = shot  # type: ignore[attr-defined]
+        return shot
 
     def screenshot(self, pos: Pos, outcome: str) -> str | None:
         """A screenshot of the first resource that can take one, named as the run's artifacts
@@ -437,41 +466,6 @@ class Runner:
                     self.state.artifacts.append(Artifact("screenshot", str(path), str(pos)))
                     return Path(os.path.relpath(path, self.output_dir)).as_posix()
         return None
-
-    def items_of(self, node: ForEach,
-                 scope: dict[str, Any]) -> Iterator[tuple[Any, QueueItem | None]]:
-        if node.queue is not None:
-            if self.queues is None:
-                raise self.located(StepArgumentError(
-                    f"work queue '{node.queue}' needs the orchestrator; run this robot through "
-                    "a worker, or loop over a list instead"), node.common, "for_each")
-            while (leased := self.queues.lease(node.queue)) is not None:
-                yield leased.payload, leased
-            return
-        items = self.render(node.items, scope, node.common)
-        if isinstance(items, dict):
-            items = [{"key": k, "value": v} for k, v in items.items()]
-        if not isinstance(items, list | tuple):
-            raise self.located(StepArgumentError(
-                f"for_each needs a list, but got {type(items).__name__}"), node.common, "for_each")
-        total = len(items)
-        if total > MAX_LOOP_ITEMS:
-            raise self.located(StepArgumentError(
-                f"for_each got {total:,} items, over the limit of {MAX_LOOP_ITEMS:,}; put the "
-                "work in a work queue, or split the list"), node.common, "for_each")
-        self.emit(events.LoopStart(type="loop.start", step=str(node.common.pos), total=total,
-                                   work_items=node.work_item is not None))
-        for value in items:
-            yield value, None
-
-    def for_each(self, node: ForEach, scope: dict[str, Any]) -> None:
-        for index, (value, leased) in enumerate(self.items_of(node, scope)):
-            scope[node.var] = value
-            scope["item"] = value
-            if node.work_item is None and leased is None:
-                self.block(node.steps, scope)
-                continue
-            self.work_item(node, scope, index, leased)
 
     def work_item(self, node: ForEach, scope: dict[str, Any], index: int,
                   leased: QueueItem | None) -> None:
@@ -541,23 +535,6 @@ class Runner:
         self.result.work_items.append(record)
         self.emit(events.ItemSkipped(type="item.skipped", item=record.id, index=index,
                                      outcome=SKIPPED, message=SKIPPED_MESSAGE))
-
-    def repeat(self, node: Repeat, scope: dict[str, Any]) -> None:
-        count = 0
-        limit = min(node.times or MAX_REPEAT, MAX_REPEAT)
-        delay = min(node.delay, MAX_WAIT)
-        while count < limit:
-            scope["repeat_index"] = count
-            self.block(node.steps, scope)
-            count += 1
-            if node.until is not None and self.truth(node.until, scope, node.common):
-                return
-            if delay and count < limit:
-                time.sleep(delay)
-        if node.until is not None:
-            raise self.located(SystemFailure(
-                f"repeat gave up after {count} rounds: the 'until' condition never became true"),
-                node.common, "repeat")
 
     def try_(self, node: Try, scope: dict[str, Any]) -> None:
         try:

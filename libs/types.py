@@ -7,9 +7,18 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from libs.secrets import Secret
+from libs.target_rules import selector_problem, spec_problem
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -46,28 +55,66 @@ Duration = Annotated[
 ]
 
 
+def _selector_text(value: str) -> str:
+    wrong = selector_problem(value)
+    if wrong:
+        raise ValueError(wrong)
+    return value
+
+
+Selector = Annotated[str, AfterValidator(_selector_text)]
+
+
 class TargetSpec(BaseModel):
-    """Where a browser step acts: exactly one locator, optionally inside a frame, nth match."""
+    """Where a browser step acts: one way to find it (or a place beside a text), optionally
+    narrowed (has_text, inside, a relation), inside frames, and which match (nth)."""
 
     model_config = ConfigDict(extra="forbid")
-    role: str | None = Field(None, description="ARIA role, e.g. button, link, textbox")
+    role: str | None = Field(None, description="ARIA role, e.g. button, link, textbox, checkbox")
     name: str | None = Field(None, description="accessible name, used with role")
-    label: str | None = Field(None, description="the text of the field's label")
+    label: str | None = Field(None, description="the text of the field's label (linked with "
+                                                "for=, wrapping the field, or just before it)")
     text: str | None = Field(None, description="visible text")
     placeholder: str | None = Field(None, description="the field's placeholder text")
+    test_id: str | None = Field(None, description="the element's data-testid attribute")
+    alt: str | None = Field(None, description="an image's alt text")
+    title: str | None = Field(None, description="the element's title (its tooltip)")
     css: str | None = Field(None, description="a CSS selector")
     xpath: str | None = Field(None, description="an XPath expression")
-    exact: bool = Field(False, description="match name/label/text exactly (default: substring)")
-    frame: str | None = Field(None, description="selector of the iframe that holds the target")
-    nth: int | None = Field(None, description="which match to use when several match (0 = first)")
+    exact: bool = Field(False, description="match name/label/text exactly (default: substring, "
+                                           "any case)")
+    has_text: str | None = Field(None, description="keep only matches that contain this text")
+    inside: Target | None = Field(None, description="look only inside this element, e.g. "
+                                                    "{css: li, has_text: 买牛奶}")
+    right_of: str | None = Field(None, description="the closest match on the same line, right "
+                                                   "of this text")
+    left_of: str | None = Field(None, description="the closest match on the same line, left of "
+                                                  "this text")
+    above: str | None = Field(None, description="the closest match above this text")
+    below: str | None = Field(None, description="the closest match below this text")
+    near: str | None = Field(None, description="the closest match within 50 px of this text")
+    frame: str | list[str] | None = Field(
+        None, description="selector of the iframe that holds the target; a list for nested "
+                          "frames, outermost first")
+    nth: int | None = Field(None, description="which match to use when several match (0 = the "
+                                              "first, -1 = the last; with a place: 0 = closest)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TargetSpec:
+        wrong = spec_problem({name: getattr(self, name) for name in self.model_fields_set})
+        if wrong:
+            raise ValueError(wrong)
+        return self
 
 
 Target = Annotated[
-    str | TargetSpec,
-    Field(description="a Playwright selector ('#id', 'text=登录', 'role=button[name=登录]') "
-                      "or a map {role, name} / {label} / {text} / {placeholder} / {css} / {xpath} "
-                      "with optional frame and nth"),
+    Selector | TargetSpec,
+    Field(description="a CSS or Playwright selector ('#id', '.list li', 'text=登录') or a map: "
+                      "{role, name} / {label} / {text} / {placeholder} / {test_id} / {alt} / "
+                      "{title} / {css} / {xpath}, with optional has_text, inside, right_of, "
+                      "left_of, above, below, near, exact, frame and nth"),
 ]
+TargetSpec.model_rebuild()
 
 Encoding = Annotated[
     str,

@@ -14,14 +14,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from libs.checker import check_file
-from libs.console import ConsoleReporter, summary
-from libs.credentials import CredentialsFile, load_credentials
+from libs.console import ConsoleReporter, item_lines, summary
+from libs.credentials import CredentialsFile, load_credentials, looks_like_credentials
 from libs.errors import RobotFileError
 from libs.plan import Plan
 from libs.policy import AllowedFolder, Policy
 from libs.reference import robot_schema, steps_markdown
 from libs.registry import load_libraries
-from libs.run_result import RunResult
+from libs.run_result import ItemRecord, RunResult
 from libs.runner import Runner
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -125,8 +125,13 @@ def check(
     plan: Annotated[bool, typer.Option(help="print the plan of each valid robot")] = False,
 ) -> None:
     """Check robot files (and schedules/*.yaml); every problem as file:line:col; exit 1 if any."""
-    bad = 0
+    bad = skipped = 0
     for path in robots:
+        if looks_like_credentials(path):
+            console.print(f"{path}: skipped, a credentials file, not a robot (give it to "
+                          f"workhand run --credentials {path})", soft_wrap=True)
+            skipped += 1
+            continue
         try:
             if path.parent.name == "schedules":
                 from orchestrator.schedules import check_files
@@ -140,10 +145,32 @@ def check(
             continue
         if plan:
             console.print(checked)
+    checked_count = len(robots) - skipped
     if bad:
-        err_console.print(f"{bad} of {len(robots)} robot file(s) have problems")
+        err_console.print(f"{bad} of {checked_count} robot file(s) have problems")
         raise typer.Exit(1)
-    console.print(f"[green]{len(robots)} robot file(s) OK[/]")
+    console.print(f"[green]{checked_count} robot file(s) OK[/]")
+
+
+@app.command()
+def items(
+    run_folder: Annotated[Path, typer.Argument(help="a run's output folder (or its result.json)")],
+    outcome: Annotated[str | None, typer.Option(
+        help="only items with this outcome: done, business_exception, system_error, skipped")]
+    = None,
+) -> None:
+    """Every work item of a run with its whole message (the summary shows the first 20)."""
+    path = run_folder / "result.json" if run_folder.is_dir() else run_folder
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        records = [ItemRecord(**item) for item in data.get("work_items", [])]
+    except (OSError, ValueError, TypeError) as err:
+        err_console.print(f"{escape(str(path))}: cannot read the run's result ({err}); give the "
+                          "folder `workhand run` printed, e.g. output/my-robot-20261203-101500",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for line in item_lines(records, outcome):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _robot_ids(folder: Path) -> set[str] | None:

@@ -8,6 +8,7 @@ from typing import Any
 from libs import expressions
 from libs.browser_flags import check_flag
 from libs.checks.base import suggest
+from libs.checks.browser_settings import BrowserSettingsChecks
 from libs.checks.expression_use import ExpressionChecks
 from libs.errors import Pos
 from libs.loader import YList, YMap
@@ -15,11 +16,11 @@ from libs.secrets import SECRET_SETTINGS
 
 SETTINGS_KEYS = ("timeout", "browser", "mail", "screenshots", "http")
 BROWSER_KEYS = ("headless", "slow_mo", "viewport", "locale", "args", "local_only",
-                "ignore_https_errors")
+                "ignore_https_errors", "network", "permissions", "geolocation")
 DEFAULT_TIMEOUT = 30.0
 
 
-class SettingsChecks(ExpressionChecks):
+class SettingsChecks(ExpressionChecks, BrowserSettingsChecks):
     def check_settings(self, raw: Any, pos: Pos) -> tuple[dict[str, Any], float]:
         if raw is None:
             return {}, DEFAULT_TIMEOUT
@@ -49,6 +50,11 @@ class SettingsChecks(ExpressionChecks):
                         self.problem(browser.key_pos[key], f"unknown browser setting '{key}'"
                                      f"{suggest(key, BROWSER_KEYS)}")
                 self.browser_args(browser.get("args"), browser.where("args"))
+                self.browser_network(browser.get("network"), browser.where("network"))
+                self.browser_permissions(browser.get("permissions"),
+                                         browser.where("permissions"))
+                self.browser_geolocation(browser.get("geolocation"),
+                                         browser.where("geolocation"))
         shots = raw.get("screenshots", "on_failure")
         if shots not in ("on_failure", "every_step", "never"):
             self.problem(raw.where("screenshots"), "'screenshots' must be on_failure, "

@@ -1,5 +1,6 @@
 """The robot's steps: actions and their arguments (types, literal paths, waits), step options
-(label, timeout, retry, optional) and the control steps (set, if, for_each, repeat, try, call)."""
+(label, timeout, retry, optional) and the control steps (set, if, for_each, repeat, wait_until, try,
+call)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from libs.loader import YList, YMap
 from libs.plan import (
     MAX_REPEAT,
     MAX_RETRY_ATTEMPTS,
+    MIN_WAIT_EVERY,
+    WAIT_EVERY,
     Action,
     Call,
     Common,
@@ -36,16 +39,21 @@ from libs.plan import (
     Retry,
     SetVars,
     Try,
+    WaitUntil,
 )
 from libs.registry import StepSpec, describe_error
+from libs.target_rules import shape_problem
 from libs.types import MAX_WAIT, parse_duration
 
 COMMON_KEYS = ("label", "timeout", "retry", "optional")
+OPTION_KEYS = ("timeout", "retry", "optional", "into")
+"""Step options that no target map has ('label' is both: a map of it alone is a target)."""
 CONTROL_KEYS = {
     "set": (),
     "if": ("then", "else"),
     "for_each": ("as", "work_item", "steps"),
     "repeat": ("steps",),
+    "wait_until": ("read", "every"),
     "try": ("catch", "finally"),
     "call": ("with",),
 }
@@ -100,6 +108,13 @@ class StepChecks(ExpressionChecks):
         if len(control) > 1:
             self.problem(pos, f"one step cannot be both '{control[0]}' and '{control[1]}'; "
                          "split it into two steps")
+            return None
+        actions = [k for k in raw if k in self.steps]
+        if control and actions:  # `- browser.open: URL` + `wait_until: load` one line below
+            self.problem(raw.key_pos[control[0]], f"one step cannot be both '{actions[0]}' and "
+                         f"'{control[0]}'; if '{control[0]}' is an argument of '{actions[0]}', "
+                         f"write it inside its map ({actions[0]}: {{..., {control[0]}: ...}}); "
+                         "else start a step of its own with '- '")
             return None
         if control:
             return self.control(raw, control[0], in_catch)
@@ -193,9 +208,10 @@ class StepChecks(ExpressionChecks):
         common_raw.key_pos, common_raw.value_pos = raw.key_pos, raw.value_pos
         value, vpos = raw[name], raw.where(name)
         if isinstance(value, YMap) and spec.main and value and not any(
-                k in spec.params for k in value):
+                k in spec.params or k in OPTION_KEYS for k in value):
             # A map with none of the step's argument names is the main argument itself, e.g.
-            # `browser.check: {label: 同意}` is a target, not a step labelled "同意".
+            # `browser.check: {label: 同意}` is a target, not a step labelled "同意"; but
+            # `browser.read_table: {into: found}` holds only options.
             args = YMap({spec.main: value})
             args.pos, args.key_pos, args.value_pos = vpos, {spec.main: vpos}, {spec.main: vpos}
         elif isinstance(value, YMap):
@@ -265,6 +281,11 @@ class StepChecks(ExpressionChecks):
             where = args.where(key)
             if expressions.has_expression(value):
                 self.expressions_in(value, where, in_catch, key in spec.secret_params)
+                wrong = (shape_problem(value, expressions.has_expression)
+                         if isinstance(value, dict) and "TargetSpec" in repr(params[key])
+                         else None)
+                if wrong:
+                    self.problem(where, f"argument '{key}' of '{name}': {wrong}")
                 continue
             try:
                 spec.adapters[key].validate_python(value)
@@ -318,6 +339,8 @@ class StepChecks(ExpressionChecks):
             return self.for_each(raw, common, value, vpos, in_catch)
         if key == "repeat":
             return self.repeat(raw, common, value, vpos, in_catch)
+        if key == "wait_until":
+            return self.wait_until(raw, common, value, vpos, in_catch)
         if key == "try":
             if "catch" not in raw and "finally" not in raw:
                 self.problem(raw.key_pos["try"], "'try' needs 'catch:' or 'finally:'")
@@ -388,6 +411,31 @@ class StepChecks(ExpressionChecks):
             self.within_loop("repeat_index", lambda: self.value_or_expression(
                 until, where("until"), in_catch))
         return Repeat(common, times, until, delay, steps)
+
+    def wait_until(self, raw: YMap, common: Common, value: Any, vpos: Pos,
+                   in_catch: bool) -> Node | None:
+        if isinstance(value, str) and expressions.has_expression(value):
+            self.expression(value, vpos, in_catch)
+        else:
+            shown = f"the text '{value}'" if isinstance(value, str) else kind_of(value)
+            self.problem(vpos, "'wait_until' needs a condition to wait for, like "
+                         f"${{status == '完成'}}, not {shown}")
+        every = WAIT_EVERY
+        if "every" in raw:
+            where = raw.where("every")
+            seconds = self.duration(raw["every"], where, "every", MAX_WAIT)
+            if seconds is not None and seconds < MIN_WAIT_EVERY:
+                self.problem(where, f"'every' of {raw['every']} is too often: a wait_until "
+                             f"checks at most every {MIN_WAIT_EVERY * 1000:g}ms; write "
+                             f"every: {MIN_WAIT_EVERY * 1000:g}ms or more")
+            elif seconds is not None and common.timeout is not None and seconds > common.timeout:
+                self.problem(where, f"'every' of {raw['every']} is longer than the wait's "
+                             f"timeout of {shown_duration(common.timeout)}; check more often "
+                             "or raise the timeout")
+            elif seconds is not None:
+                every = seconds
+        read = self.block(raw.get("read"), raw.where("read"), "read", in_catch)
+        return WaitUntil(common, value, read, every)
 
     def call(self, raw: YMap, common: Common, value: Any, vpos: Pos,
              in_catch: bool) -> Node | None:

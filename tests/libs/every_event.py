@@ -1,7 +1,7 @@
 """A small robot that makes the runner write every type of event it has (libs/events.py): a
-log, a call, a work-item loop with a done, a business exception and a skipped item, a work
-queue, a retried step and a failing step with its screenshot. Used by the events tests of libs
-and of the orchestrator."""
+log, a call (whose robot waits until a condition holds), a work-item loop with a done, a
+business exception and a skipped item, a work queue, a retried step and a failing step with its
+screenshot. Used by the events tests of libs and of the orchestrator."""
 
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ CHILD = """
     robot: child
     steps:
       - log: in the child
+      - set: {checks: 0}
+      - wait_until: "${checks >= 2}"
+        read: [set: {checks: "${checks + 1}"}]
+        every: 50ms
     """
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from libs.checker import check_file
 from libs.errors import RobotFileError
-from libs.plan import Action, ForEach, If
+from libs.plan import Action, ForEach, If, WaitUntil, walk
 
 Write = Callable[[str, str], Path]
 
@@ -191,6 +191,65 @@ def test_a_robot_calling_itself_is_refused(robot_file: Write) -> None:
     assert any("call each other in a circle" in p for p in found)
 
 
+def test_wait_until_is_checked_like_every_control_step(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: waits
+        steps:
+          - wait_until: done
+            read: {browser.read_text: "#status"}
+          - wait_until: "${status == '完成'}"
+            read:
+              - browser.read_txt: {target: '#status', into: status}
+            evry: 1s
+            every: 10ms
+          - wait_until: "${status == '完成'}"
+            every: 1m
+            timeout: 30s
+          - wait_until: {status: 完成}
+            every: "${pause}"
+          - wait_until: "${status.__class__}"
+            every: soon
+          - {wait_until: "${status == '完成'}", every: 0}
+        """, "r.yaml"))
+    assert found == [
+        "r.yaml:3:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
+        "not the text 'done'",
+        "r.yaml:4:11: 'read' must be a list of steps, each starting with '- '",
+        "r.yaml:7:9: unknown step 'browser.read_txt'; did you mean 'browser.read_text'?",
+        "r.yaml:8:5: 'wait_until' does not take 'evry'; did you mean 'every'? (it takes: label, "
+        "timeout, retry, optional, read, every)",
+        "r.yaml:9:12: 'every' of 10ms is too often: a wait_until checks at most every 50ms; "
+        "write every: 50ms or more",
+        "r.yaml:11:12: 'every' of 1m is longer than the wait's timeout of 30s; check more often "
+        "or raise the timeout",
+        "r.yaml:13:17: 'wait_until' needs a condition to wait for, like ${status == '完成'}, "
+        "not a map",
+        "r.yaml:14:12: 'every' must be a fixed duration like 30s, not an expression",
+        "r.yaml:15:17: '__class__' in '${status.__class__}' is not allowed: expressions cannot "
+        "reach names starting with '_'; use the value's plain fields",
+        "r.yaml:16:12: 'every': 'soon' is not a duration; write it like 500ms, 2s, 5m or 1h",
+        "r.yaml:17:46: 'every' of 0 is too often: a wait_until checks at most every 50ms; "
+        "write every: 50ms or more",
+    ]
+
+
+def test_a_wait_until_plan_keeps_its_read_steps_and_interval(robot_file: Write) -> None:
+    plan = check_file(robot_file("""
+        robot: waits
+        steps:
+          - wait_until: "${status == '完成'}"
+            read: [browser.read_text: {target: '#status', into: status}]
+            every: 100ms
+            timeout: 5s
+          - wait_until: "${status == '完成'}"
+        """, "r.yaml"))
+    first, second = plan.steps
+    assert isinstance(first, WaitUntil) and isinstance(second, WaitUntil)
+    assert (first.every, first.common.timeout, second.every, second.common.timeout) == (
+        0.1, 5.0, 0.25, None)
+    assert [n.name for n in walk(plan.steps) if isinstance(n, Action)] == ["browser.read_text"]
+
+
 SECRET = "the secret 'credentials.bank.password' can only be passed whole"
 
 
@@ -262,3 +321,96 @@ def test_loops_waits_and_timeouts_have_limits(robot_file: Write) -> None:
     assert any(p.startswith("r.yaml:10:23: 'timeout' of 25h") for p in found), found
     assert any(p.startswith("r.yaml:10:46: 'attempts' of 1000 is over the limit of 100")
                for p in found), found
+
+
+def test_a_map_of_options_only_is_not_taken_for_the_main_argument(robot_file: Write) -> None:
+    plan = check_file(robot_file("""
+        robot: options-only
+        steps:
+          - browser.read_table: {into: found}
+          - browser.check: {label: 同意}
+        """, "r.yaml"))
+    first, second = plan.steps
+    assert isinstance(first, Action) and first.into == "found" and "target" not in first.args
+    assert isinstance(second, Action) and second.args["target"] == {"label": "同意"}
+
+
+def test_browser_network_permissions_and_position_are_checked(robot_file: Write) -> None:
+    good = robot_file("""
+        robot: good-network
+        settings:
+          browser:
+            network:
+              block: [ads.example.com, "*.tracker.cn", "**/track/**", "10.0.0.0/8"]
+              allow: [127.0.0.1, "*.bank.local"]
+              fulfil: [{url: "**/api/rates", file: rates.json, status: 200,
+                        content_type: application/json}]
+              log_requests: true
+            permissions: [geolocation, clipboard-read]
+            geolocation: {latitude: 31.23, longitude: 121.47}
+        steps:
+          - browser.click: {target: "#row", modifiers: [control, Shift]}
+        """, "r.yaml")
+    (good.parent / "rates.json").write_text("{}", encoding="utf-8")
+    check_file(good)
+    bad = robot_file("""
+        robot: bad-network
+        settings:
+          browser:
+            network:
+              blok: [x]
+              block: ["ads example.com", "ftp://files.bank.cn/**", "api/rates", "**/a/***"]
+              allow: ["**/api/**", "银行"]
+              fulfil:
+                - {url: "**/api/rates", file: data/missing.json}
+                - {url: "**/api/x", file: ../../etc/passwd, status: 900}
+                - {file: /etc/hosts, type: json}
+              log_requests: yes
+            permissions: [geolocaton, camera]
+            geolocation: {latitude: 200, longitud: 1}
+        steps:
+          - browser.click: {target: "#row", modifiers: [Strg]}
+        """, "r.yaml")
+    assert problems(bad) == [
+        "r.yaml:5:7: unknown network setting 'blok'; did you mean 'block'? (network settings: "
+        'block, allow, fulfil, log_requests)',
+        "r.yaml:6:15: network block: 'ads example.com' contains a space; write a host such as "
+        'ads.example.com, *.example.com or 10.0.0.0/8, or an address pattern such as '
+        '**/api/rates or https://ads.example.com/**',
+        "r.yaml:6:34: network block: 'ftp://files.bank.cn/**' starts with 'ftp://'; address "
+        'patterns match http, https, ws or wss addresses (or * for any of them)',
+        "r.yaml:6:60: network block: 'api/rates' is neither a host nor a whole address; start "
+        'the pattern with ** (e.g. **/api/rates) or with http:// or https://',
+        "r.yaml:6:73: network block: '**/a/***' has '***'; write ** for any characters, * for "
+        "any but '/'",
+        "r.yaml:7:15: network allow: '**/api/**' is an address pattern, but allow takes hosts "
+        'only (e.g. ebank.bank.cn, *.bank.cn, 10.0.0.0/8); to refuse addresses use block',
+        "r.yaml:7:28: network allow: '银行' is not a host name; write a host such as "
+        'ads.example.com, *.example.com or 10.0.0.0/8, or an address pattern such as '
+        '**/api/rates or https://ads.example.com/**',
+        "r.yaml:9:39: fulfil file 'data/missing.json' was not found in the robot's folder; "
+        'put it there or correct the path',
+        "r.yaml:10:35: fulfil file: '../../etc/passwd' climbs out of the robot's folder with "
+        "'../'; robots read files from their own folder, their output folder or a folder the "
+        'worker allows',
+        'r.yaml:10:61: fulfil status must be an HTTP status from 100 to 599, e.g. 200, not '
+        '900',
+        "r.yaml:11:11: a fulfil answer needs url, e.g. {url: '**/api/rates', file: "
+        'data/rates.json}',
+        "r.yaml:11:18: fulfil file: '/etc/hosts' is in the system folder /etc, outside the "
+        "robot's folder; robots read files from their own folder, their output folder or a "
+        'folder the worker allows',
+        "r.yaml:11:30: a fulfil answer has no 'type' (it has: url, file, status, "
+        'content_type)',
+        "r.yaml:12:21: 'log_requests' must be true or false, not text",
+        "r.yaml:13:19: unknown browser permission 'geolocaton'; did you mean 'geolocation'? "
+        '(permissions: geolocation, clipboard-read, clipboard-write, notifications)',
+        "r.yaml:13:31: unknown browser permission 'camera' (permissions: geolocation, "
+        'clipboard-read, clipboard-write, notifications)',
+        'r.yaml:14:18: geolocation needs longitude, e.g. {latitude: 31.23, longitude: 121.47}',
+        'r.yaml:14:29: geolocation latitude must be a number from -90 to 90, not 200',
+        "r.yaml:14:34: geolocation has no 'longitud'; did you mean 'longitude'? (it has: "
+        'latitude, longitude, accuracy)',
+        "r.yaml:16:48: argument 'modifiers' of 'browser.click': 'Strg' is not a modifier key; "
+        'use Control, Shift, Alt or Meta (e.g. modifiers: [Control])',
+    ]

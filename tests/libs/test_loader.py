@@ -41,3 +41,16 @@ def test_a_billion_laughs_never_expands() -> None:
     bomb = 'a: &a ["x","x"]\nb: &b [*a,*a]\nc: &c [*b,*b]\nd: [*c,*c]\n'
     with pytest.raises(RobotFileError, match="aliases"):
         load_yaml(bomb, "r")
+
+
+def test_a_closed_bracket_with_syntax_in_a_value_asks_for_quotes() -> None:
+    with pytest.raises(RobotFileError) as caught:
+        load_yaml("steps:\n  - browser.fill: {target: {placeholder: What needs to be done?}, "
+                  "text: x}\n", "e1.yaml")
+    assert str(caught.value) == (
+        "e1.yaml:2:42: 'What needs to be done?' has '?', which YAML reads as syntax inside "
+        "{...} and [...]; put the value in quotes: \"What needs to be done?\"")
+    with pytest.raises(RobotFileError) as caught:
+        load_yaml("steps:\n  - log: {message: a: b}\n", "e2.yaml")
+    assert str(caught.value) == ("e2.yaml:2:20: 'a: b' has ':', which YAML reads as syntax "
+                                 "inside {...} and [...]; put the value in quotes: \"a: b\"")

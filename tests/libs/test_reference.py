@@ -42,3 +42,13 @@ def test_the_schema_catches_what_editors_should_underline() -> None:
         jsonschema.validate(bad_duration, robot_schema())
     good = {"robot": "x", "steps": [{"wait": "${pause}"}, {"log": "hi", "label": "问候"}]}
     jsonschema.validate(good, robot_schema())
+
+
+def test_the_schema_knows_wait_until() -> None:
+    waits = {"robot": "x", "steps": [{"wait_until": "${status == '完成'}", "every": "200ms",
+                                      "timeout": "30s", "read": [{"log": "${status}"}]}]}
+    jsonschema.validate(waits, robot_schema())
+    for wrong in ({"wait_until": "${done}", "every": 0.01}, {"wait_until": "${done}", "evry": 1},
+                  {"wait_until": "done"}, {"wait_until": "${done}", "read": {"log": "x"}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"robot": "x", "steps": [wrong]}, robot_schema())

@@ -9,7 +9,7 @@ import pytest
 
 from libs.checker import _RobotChecker, check_file
 from libs.context import StepContext
-from libs.errors import SystemFailure
+from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import REGISTRY, step
 from libs.runner import Runner
 from libs.secrets import reveal
@@ -314,8 +314,8 @@ def test_the_final_masking_pass_catches_a_label_holding_page_text(run_robot: Run
 
 def test_loops_waits_and_the_run_have_limits(run_robot: Run, unchecked: None,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("libs.runner.MAX_LOOP_ITEMS", 3)
-    monkeypatch.setattr("libs.runner.MAX_REPEAT", 4)
+    monkeypatch.setattr("libs.loops.MAX_LOOP_ITEMS", 3)
+    monkeypatch.setattr("libs.loops.MAX_REPEAT", 4)
     result, _ = run_robot("""
         robot: loops
         steps:
@@ -420,3 +420,51 @@ steps:
 """, credentials=BANK)
     assert result.status == "failed" and message in str(result.error), result.error
     assert PASSWORD not in _outputs(tmp_path)
+
+
+def test_optional_covers_every_failure_of_the_step_but_a_refusal(
+        run_robot: Run, tmp_path: Path, unchecked: None) -> None:
+    """An argument only found wrong at run time (StepArgumentError) is a warning like any other
+    failure; a refused use of a secret, a path or a host still stops the run."""
+
+    @step("fake.pick")
+    def pick(ctx: StepContext, how: Annotated[str, "what goes wrong"]) -> None:
+        """Fails as a page with two matching elements, or as a refused path does."""
+        if how == "ambiguous":
+            raise StepArgumentError("fake.pick: {text: 登录} matches 2 elements; add nth")
+        ctx.reach.readable(Path("/etc/passwd"), "fake.pick")
+
+    try:
+        result, events = run_robot("""
+            robot: options
+            credentials: [bank]
+            steps:
+              - fake.pick: {how: ambiguous, optional: true}
+              - set: {row: {户名: 张三}}
+              - fake.flaky: {key: "${row.账号}", optional: true}
+              - log: still going
+              - {log: "${credentials.bank.password | upper}", optional: true}
+            """, credentials=BANK, inputs={})
+        refused, _ = run_robot("""
+            robot: options
+            steps:
+              - fake.pick: {how: path, optional: true}
+              - log: never
+            """)
+    finally:
+        REGISTRY.pop("fake.pick")
+    warnings = [e["message"].replace(f"{tmp_path}/", "") for e in events.of_type("log")
+                if e["level"] == "warning"]
+    assert warnings == [
+        "optional step failed, continuing: robot.yaml:4:5: fake.pick: {text: 登录} matches 2 "
+        "elements; add nth",
+        "optional step failed, continuing: robot.yaml:6:5: in '${row.账号}': there is no field "
+        "'账号' (check its spelling, or the column names of the data)",
+    ]
+    assert [e["message"] for e in events.of_type("log") if e["level"] == "info"] == [
+        "still going"]
+    assert result.status == "failed" and result.error is not None  # the secret: refused
+    assert SECRET_REFUSED in result.error["message"]
+    assert refused.status == "failed" and refused.error is not None
+    assert "fake.pick" in refused.error["message"] and "/etc/passwd" in refused.error["message"]
+    assert not [e for e in events.of_type("log") if e["message"] == "never"]

@@ -87,3 +87,30 @@ def test_check_also_checks_schedules_against_the_robots_beside_them(tmp_path: Pa
     assert checked.returncode == 1
     assert "schedules/morning.yaml:2:8:" in checked.stderr
     assert "daily-check" in checked.stderr  # did you mean
+
+
+def test_check_skips_a_credentials_file_beside_the_robots(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("robot: r\nsteps:\n  - log: 你好\n", encoding="utf-8")
+    (tmp_path / "demo.yaml").write_text("bank: {username: u, password: p, hosts: [127.0.0.1]}\n",
+                                        encoding="utf-8")
+    checked = workhand("check", "demo.yaml", "r.yaml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.splitlines() == [
+        "demo.yaml: skipped, a credentials file, not a robot (give it to workhand run "
+        "--credentials demo.yaml)", "1 robot file(s) OK"]
+
+
+def test_every_failed_item_can_be_read_whole_in_the_terminal(tmp_path: Path) -> None:
+    reason = "企业状态为 注销（" + "很长的原因" * 30 + "）"
+    (tmp_path / "r.yaml").write_text(
+        "robot: many\nsteps:\n  - for_each: [" + ", ".join(str(n) for n in range(25)) + "]\n"
+        "    as: n\n"
+        "    work_item: 'A${n}'\n    steps:\n"
+        f"      - fail_item: '{reason}'\n", encoding="utf-8")
+    ran = workhand("run", "r.yaml", "--output", "out", cwd=tmp_path)
+    assert "… and 5 more: workhand items out lists them all" in ran.stdout
+    listed = workhand("items", "out", "--outcome", "business_exception", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("business_exception") == 25
+    assert listed.stdout.splitlines()[0] == f"A0  business_exception  {reason}"
+    assert listed.stdout.count(reason) == 25

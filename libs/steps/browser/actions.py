@@ -1,14 +1,16 @@
-"""Browser steps that act on a page: open, click, fill, type, select, check, press, hover."""
+"""Browser steps that act on a page: open, click, drag, fill, type, select, check, press, hover."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from pydantic import BeforeValidator, WithJsonSchema
 
@@ -16,7 +18,7 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
 from libs.secrets import Secret, reveal
-from libs.steps.browser.failures import acting, first_line, seconds
+from libs.steps.browser.failures import acting, current_url, explain, first_line, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
 from libs.types import Duration, SecretText, Target, WebAddress
@@ -32,6 +34,30 @@ def _as_text(value: Any) -> Any:
 Text = Annotated[str, BeforeValidator(_as_text),
                  WithJsonSchema({"type": ["string", "number"]})]
 
+MODIFIERS = ("Control", "Shift", "Alt", "Meta")
+DRAG_MOVES = 8
+ModifierName = Literal["Control", "Shift", "Alt", "Meta"]
+
+
+def _modifiers(value: Any) -> Any:
+    # Written the way people say them: ctrl, CONTROL and shift work, and one key alone as text.
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list):
+        return value
+    found: list[Any] = []
+    for name in names:
+        wanted = name.strip().lower() if isinstance(name, str) else name
+        wanted = "control" if wanted == "ctrl" else wanted
+        known = next((m for m in MODIFIERS if m.lower() == wanted), None)
+        if known is None:
+            raise ValueError(f"'{name}' is not a modifier key; use Control, Shift, Alt or Meta "
+                             "(e.g. modifiers: [Control])")
+        found.append(known)
+    return list(dict.fromkeys(found))
+
+
+Modifiers = Annotated[list[ModifierName], BeforeValidator(_modifiers)]
+
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _NET_ERRORS = {
     "ERR_CONNECTION_REFUSED": "nothing answers at this address (connection refused)",
@@ -42,16 +68,52 @@ _NET_ERRORS = {
     "ERR_CERT_": "the site's certificate is not trusted (for an intranet site with its own "
                  "certificate set settings.browser.ignore_https_errors: true)",
     "ERR_INTERNET_DISCONNECTED": "this machine has no network",
+    "ERR_BLOCKED_BY_CLIENT": "the address is blocked (by the worker's hosts, "
+                             "settings.browser.local_only or settings.browser.network; the "
+                             "run's network-blocked.jsonl names the rule)",
 }
+
+
+WaitUntil = Annotated[Literal["load", "domcontentloaded", "networkidle"],
+                      "when the page counts as opened: load (everything loaded), "
+                      "domcontentloaded (the HTML is ready: faster), networkidle (no network "
+                      "traffic for 0.5s)"]
+
+
+@contextlib.contextmanager
+def navigating(ctx: StepContext, step: str, page: Page, url: str,
+               wait_until: str) -> Iterator[None]:
+    """Playwright's navigation failures (goto, reload, back, forward) as clear step failures."""
+    try:
+        yield
+    except PlaywrightTimeoutError:
+        raise SystemFailure(ctx.masker.text(
+            f"{step}: {url} did not finish loading ({wait_until}) within "
+            f"{seconds(ctx.timeout)}; the system may be slow: raise the step's timeout, or use "
+            "wait_until: domcontentloaded")) from None
+    except PlaywrightError as err:
+        _settle_error_page(ctx, page, err)
+        reason = first_line(err)
+        for code, meaning in _NET_ERRORS.items():
+            if code in reason:
+                reason = meaning
+                break
+        raise SystemFailure(ctx.masker.text(
+            f"{step}: cannot open {url}: {reason}; check the address and that the system "
+            "is running")) from None
+
+
+def answered(ctx: StepContext, step: str, url: str, response: Response | None) -> None:
+    """A page that answers with an HTTP error still opens: say so in the log."""
+    if response is not None and response.status >= 400:
+        ctx.log(f"{step}: {url} answered HTTP {response.status} {response.status_text}",
+                "warning")
 
 
 @step("browser.open", main="url")
 def open_(ctx: StepContext,
           url: Annotated[WebAddress, "the address, e.g. http://127.0.0.1:8000/login"],
-          wait_until: Annotated[Literal["load", "domcontentloaded", "networkidle"],
-                                "when the page counts as opened: load (everything loaded), "
-                                "domcontentloaded (the HTML is ready: faster), networkidle "
-                                "(no network traffic for 0.5s)"] = "load",
+          wait_until: WaitUntil = "load",
           new_tab: Annotated[bool, "open the address in a new tab (which becomes current)"]
           = False) -> None:
     """Open a web address in the current tab (the browser starts on first use).
@@ -64,26 +126,9 @@ def open_(ctx: StepContext,
     ctx.policy.check_url(url, "browser.open")  # no file://, only hosts the worker allows
     session = session_for(ctx)
     page = session.new_page() if new_tab else session.page
-    try:
+    with navigating(ctx, "browser.open", page, url, wait_until):
         response = page.goto(url, wait_until=wait_until, timeout=timeout_ms(ctx))
-    except PlaywrightTimeoutError:
-        raise SystemFailure(ctx.masker.text(
-            f"browser.open: {url} did not finish loading ({wait_until}) within "
-            f"{seconds(ctx.timeout)}; the system may be slow: raise the step's timeout, or use "
-            "wait_until: domcontentloaded")) from None
-    except PlaywrightError as err:
-        _settle_error_page(ctx, page, err)
-        reason = first_line(err)
-        for code, meaning in _NET_ERRORS.items():
-            if code in reason:
-                reason = meaning
-                break
-        raise SystemFailure(ctx.masker.text(
-            f"browser.open: cannot open {url}: {reason}; check the address and that the system "
-            "is running")) from None
-    if response is not None and response.status >= 400:
-        ctx.log(f"browser.open: {url} answered HTTP {response.status} {response.status_text}",
-                "warning")
+    answered(ctx, "browser.open", url, response)
 
 
 def _settle_error_page(ctx: StepContext, page: Page, err: PlaywrightError) -> None:
@@ -100,20 +145,25 @@ def click(ctx: StepContext,
           target: Annotated[Target, "the element to click"],
           button: Annotated[Literal["left", "right", "middle"], "mouse button"] = "left",
           double: Annotated[bool, "double-click"] = False,
+          modifiers: Annotated[Modifiers, "keys held down during the click: Control, "
+                                               "Shift, Alt, Meta, e.g. [Control] to add a row "
+                                               "to a selection"] = [],  # noqa: B006 - never mutated
           opens_tab: Annotated[bool, "the click opens a new tab or pop-up window: wait for it "
                                      "and make it the current tab"] = False) -> None:
     """Click an element (waits until it is visible, enabled and not covered).
 
-    To save a file the click downloads, use browser.download instead.
+    `modifiers: [Control]` is a Ctrl-click (`[Shift]` a Shift-click: select a range). To save
+    a file the click downloads, use browser.download instead.
     """
     session = session_for(ctx)
     locator = locate(session.page, target)
+    press = Press(button, double, modifiers)
     if not opens_tab:
-        _click(ctx, locator, target, button, double)
+        _click(ctx, locator, target, press)
         return
     try:
         with session.context.expect_page(timeout=timeout_ms(ctx)) as opened:
-            _click(ctx, locator, target, button, double)
+            _click(ctx, locator, target, press)
     except PlaywrightTimeoutError:
         raise SystemFailure(ctx.masker.text(
             f"browser.click: clicking {describe(target)} on {session.url} opened no new tab "
@@ -125,13 +175,51 @@ def click(ctx: StepContext,
         page.wait_for_load_state("domcontentloaded", timeout=timeout_ms(ctx))
 
 
-def _click(ctx: StepContext, locator: Locator, target: Target, button: Literal[
-           "left", "right", "middle"], double: bool) -> None:
-    with acting(ctx, "browser.click", target=target, doing="click it"):
-        if double:
-            locator.dblclick(button=button, timeout=timeout_ms(ctx))
+@dataclass(frozen=True)
+class Press:
+    button: Literal["left", "right", "middle"]
+    double: bool
+    modifiers: list[ModifierName]
+
+
+def _click(ctx: StepContext, locator: Locator, target: Target, press: Press) -> None:
+    held = f" holding {'+'.join(press.modifiers)}" if press.modifiers else ""
+    with acting(ctx, "browser.click", target=target, doing=f"click it{held}"):
+        if press.double:
+            locator.dblclick(button=press.button, modifiers=press.modifiers,
+                             timeout=timeout_ms(ctx))
         else:
-            locator.click(button=button, timeout=timeout_ms(ctx))
+            locator.click(button=press.button, modifiers=press.modifiers,
+                          timeout=timeout_ms(ctx))
+
+
+@step("browser.drag")
+def drag(ctx: StepContext,
+         target: Annotated[Target, "the element to drag, e.g. a card or a row"],
+         to: Annotated[Target, "where to drop it, e.g. a column or a drop zone"]) -> None:
+    """Drag an element and drop it onto another (both must be visible on the page).
+
+    Works with pages that use HTML5 drag and drop and with pages that follow the mouse
+    (mousedown, mousemove, mouseup). E.g. `- browser.drag: {target: {text: 凭证 001}, to:
+    "#approved"}`.
+    """
+    session = session_for(ctx)
+    source = locate(session.page, target)
+    drop = locate(session.page, to)
+    try:
+        # several moves on the way, not one jump: drag libraries (SortableJS, dnd-kit) start a
+        # drag only once the pointer has travelled a few pixels with the button down
+        source.drag_to(drop, steps=DRAG_MOVES, timeout=timeout_ms(ctx))
+    except PlaywrightError as err:
+        # Playwright's log names no side: when the drop target is the one missing, say so
+        if isinstance(err, PlaywrightTimeoutError) and drop.count() == 0 \
+                and source.count() > 0:
+            raise SystemFailure(ctx.masker.text(
+                f"browser.drag: no element matches {describe(to)} (where to drop) on "
+                f"{current_url(ctx)} after {seconds(ctx.timeout)}; check the target (the page "
+                "may show it under another name)")) from None
+        raise explain(ctx, "browser.drag", err, target=target, url=current_url(ctx),
+                      doing=f"drag it onto {describe(to)}") from None
 
 
 @step("browser.fill")

@@ -6,8 +6,8 @@ pay for it, and ``browser.close`` lets the next browser step start a fresh one.
 
 The robot chooses none of the browser's reach: the program is the worker's (WORKHAND_CHROMIUM,
 set from the worker's `chromium` setting), its flags come from an allow-list
-(libs/browser_flags.py), and when the run's policy lists hosts every request goes through a
-route that refuses the others.
+(libs/browser_flags.py), and when the run's policy lists hosts, or the robot narrows them
+(local_only, settings.browser.network), every request goes through the route in network.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from playwright.sync_api import (
     Browser,
@@ -25,7 +24,6 @@ from playwright.sync_api import (
     Dialog,
     Page,
     Playwright,
-    Route,
     sync_playwright,
 )
 from playwright.sync_api import Error as PlaywrightError
@@ -34,10 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from libs.browser_flags import check_flag, proxy_hosts
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
+from libs.network_rules import Geolocation, NetworkRules, Permission
 from libs.policy import Refused
 from libs.registry import describe_error
 from libs.secrets import Secret
 from libs.steps.browser.failures import first_line
+from libs.steps.browser.network import NetworkGuard
+from libs.steps.browser.targets import PLACE_ENGINE, PLACE_SCRIPT
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 # Chromium otherwise keeps calling Google services (update, sync, autofill) in the background:
@@ -50,9 +51,6 @@ QUIET_ARGS = [
     "--no-default-browser-check",
 ]
 LOCAL_ONLY_ARG = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-# Schemes that never leave the browser: not routed, not refused.
-LOCAL_SCHEMES = ("data", "blob", "about", "chrome-error")
 
 
 class Viewport(BaseModel):
@@ -79,6 +77,20 @@ class BrowserSettings(BaseModel):
     ignore_https_errors: bool = Field(False, description="accept sites whose certificate is not "
                                                          "trusted (intranet systems with their "
                                                          "own certificates)")
+    network: NetworkRules = Field(default_factory=NetworkRules, description="the robot's own "
+                                  "network rules: block, allow, fulfil, log_requests")
+    permissions: list[Permission] = Field(default_factory=list, description="what pages may "
+                                          "use without asking: geolocation, clipboard-read, "
+                                          "clipboard-write, notifications")
+    geolocation: Geolocation | None = Field(None, description="the position pages read "
+                                            "{latitude, longitude} (grants geolocation)")
+
+    def granted(self) -> list[str]:
+        """The permissions to grant: a position given is a position pages may read."""
+        wanted: list[str] = list(dict.fromkeys(self.permissions))
+        if self.geolocation is not None and "geolocation" not in wanted:
+            wanted.append("geolocation")
+        return wanted
 
 
 DialogAction = Literal["accept", "dismiss"]
@@ -116,8 +128,13 @@ class BrowserSession:
         self.secrets_typed: list[str] = []
         self._history: list[Page] = []  # tabs in the order they were made current
         self._adopted: set[int] = set()
-        self._blocked: set[str] = set()  # hosts whose requests were refused (logged once)
-        self._local_only = False
+        self._network: NetworkGuard | None = None
+
+    def acting_for(self, ctx: StepContext) -> None:
+        """Make this step the one logs and records name (requests are seen during it)."""
+        self.ctx = ctx
+        if self._network is not None:
+            self._network.ctx = ctx
 
     # -- the browser ------------------------------------------------------------------------
 
@@ -174,15 +191,22 @@ class BrowserSession:
         executable = self._executable()
         headless = settings.headless and not self.ctx.state.headed
         args = [*QUIET_ARGS, *([LOCAL_ONLY_ARG] if settings.local_only else []), *extra]
+        network = NetworkGuard(self.ctx, settings)  # reads fulfil files: refused before launch
+        where = settings.geolocation
         try:
             self._playwright = sync_playwright().start()
+            self._playwright.selectors.register(PLACE_ENGINE, PLACE_SCRIPT)
             self._browser = self._playwright.chromium.launch(
                 executable_path=executable, headless=headless, slow_mo=settings.slow_mo,
                 args=args, timeout=max(timeout_ms(self.ctx), 30_000))
             self._context = self._browser.new_context(
                 viewport={"width": settings.viewport.width, "height": settings.viewport.height},
                 locale=settings.locale, accept_downloads=True,
-                ignore_https_errors=settings.ignore_https_errors)
+                ignore_https_errors=settings.ignore_https_errors,
+                permissions=settings.granted(),
+                geolocation=None if where is None else {
+                    "latitude": where.latitude, "longitude": where.longitude,
+                    "accuracy": where.accuracy})
         except PlaywrightError as err:
             self.close()
             hint = ("a window needs a display: set DISPLAY (e.g. start Xvfb) or run headless"
@@ -192,33 +216,8 @@ class BrowserSession:
             raise SystemFailure(f"cannot start Chromium ({executable}): {first_line(err)}; "
                                 f"{hint}") from None
         self._context.on("page", self._adopt)
-        if settings.local_only or self.ctx.policy.hosts is not None:  # a route costs: only then
-            self._local_only = settings.local_only
-            self._context.route("**/*", self._guard)
-
-    def _guard(self, route: Route) -> None:
-        """Every request of the browser when hosts are restricted: those to a host the run may
-        not reach (and file: addresses) are aborted, and each host refused is logged once."""
-        url = route.request.url
-        parts = urlsplit(url)
-        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-        if scheme in LOCAL_SCHEMES:
-            route.continue_()
-            return
-        allowed = (scheme in ("http", "https", "ws", "wss") and bool(host)
-                   and self.ctx.policy.allows_host(host)
-                   and (not self._local_only or host in LOCAL_HOSTS))
-        if allowed:
-            route.continue_()
-            return
-        route.abort("blockedbyclient")
-        shown = host or f"{scheme}:"
-        if shown not in self._blocked:
-            self._blocked.add(shown)
-            why = ("settings.browser.local_only allows only this machine" if self._local_only
-                   and (not host or self.ctx.policy.allows_host(host))
-                   else "it is not among the hosts this worker allows robots to reach")
-            self.ctx.log(f"browser: blocked requests to '{shown}' ({why})", "warning")
+        self._network = network
+        network.install(self._context)
 
     def close(self) -> None:
         """Close the browser; the next browser step starts a new one."""
@@ -233,6 +232,7 @@ class BrowserSession:
             except Exception:  # a dead browser cannot be closed twice
                 continue
         self._playwright = self._browser = self._context = self._page = None
+        self._network = None
         self.secrets_typed.clear()
         self._history.clear()
         self._adopted.clear()
@@ -343,6 +343,6 @@ class BrowserSession:
 def session_for(ctx: StepContext) -> BrowserSession:
     """The run's browser session (created on first use), now acting for this step."""
     session = ctx.resources.get("browser", lambda: BrowserSession(ctx))
-    session.ctx = ctx
+    session.acting_for(ctx)
     return session
 

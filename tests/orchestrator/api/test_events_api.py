@@ -62,7 +62,7 @@ def test_every_event_the_runner_writes_is_stored_and_served_typed(client: TestCl
     out = run_every_event(tmp_path / "robot")
     job_id = leased(client)
     events, _, _ = EventTail(out / "events.jsonl").batch()
-    assert len({e["type"] for e in events}) == 12  # every event type (tests/libs/every_event)
+    assert len({e["type"] for e in events}) == 13  # every event type (tests/libs/every_event)
     answer = send(client, job_id, events)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"stored": len(events)}
@@ -128,7 +128,7 @@ def test_fields_a_later_runner_adds_are_kept(client: TestClient) -> None:
     ({**STEP, "type": "step.finished"},
      "events[1] (step.finished, seq 2): 'step.finished' is not an event type (known: "
      "'run.start', 'run.end', 'step.start', 'step.end', 'log', 'retry', 'loop.start', "
-     "'item.start', 'item.end', 'item.skipped', 'call.start', 'call.end')"),
+     "'item.start', 'item.end', 'item.skipped', 'call.start', 'call.end', 'wait.end')"),
     ({k: v for k, v in STEP.items() if k != "type"},
      "events[1]: it has no 'type' (run.start, step.end, ...)"),
 ])
@@ -168,7 +168,7 @@ def test_openapi_shows_each_event_type(client: TestClient) -> None:
     assert "relative to the run's output folder" in (
         step_end["properties"]["screenshot"]["description"])
     every = {"run.start", "run.end", "step.start", "step.end", "log", "retry", "loop.start",
-             "item.start", "item.end", "item.skipped", "call.start", "call.end"}
+             "item.start", "item.end", "item.skipped", "call.start", "call.end", "wait.end"}
     batch = types["EventBatch"]["properties"]["events"]["items"]
     assert set(batch["discriminator"]["mapping"]) == every
     served = schema["paths"]["/api/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]
