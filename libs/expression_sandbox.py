@@ -78,6 +78,13 @@ def evaluating() -> Iterator[Evaluation]:
         _current.reset(token)
 
 
+def remaining_seconds() -> float:
+    """How long the expression being evaluated may still run (functions that can take long,
+    like a regular expression, bound themselves by it)."""
+    state = _current.get()
+    return MAX_SECONDS if state is None else state.deadline - time.monotonic()
+
+
 def _tick() -> None:
     state = _current.get()
     if state is not None and time.monotonic() > state.deadline:

@@ -1,28 +1,43 @@
 """``${...}`` values, evaluated in Jinja2's sandbox.
 
 A string that is exactly ``${expr}`` keeps the expression's type; ``${...}`` inside other text is
-formatted into it. Expressions can compare, do arithmetic, index, and call the safe functions in
-``FUNCTIONS``. The sandbox (libs/expression_sandbox.py) refuses attribute walking (``__class__``),
-any value larger than its limits (``'a' * 10**10``, ``'a'.center(10**9)``, ``(10**1000)**1000``),
-expressions that run longer than ``MAX_SECONDS``, and any use of a secret but passing it whole.
+formatted into it. Expressions can compare, do arithmetic, index, build lists and maps
+(``[1, 2]``, ``{'a': 1}``), and call the safe functions in ``FUNCTIONS`` (each described in one
+line by ``FUNCTION_DOCS``): numbers read from text (libs/amounts.py), lists built whole and
+regular expressions bounded in time (libs/expression_functions.py). The sandbox
+(libs/expression_sandbox.py) refuses attribute walking (``__class__``), any value larger than
+its limits (``'a' * 10**10``, ``'a'.center(10**9)``, ``(10**1000)**1000``), expressions that run
+longer than ``MAX_SECONDS``, and any use of a secret but passing it whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
-from collections.abc import Callable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 
+from libs.amounts import find_number, to_number
+from libs.expression_functions import (
+    UsageError,
+    enumerate_list,
+    range_list,
+    re_findall,
+    re_replace,
+    re_search,
+    re_test,
+    zip_lists,
+)
 from libs.secrets import SecretMisuse, find_secret, is_secret_field, misuse_message
 
 _DUNDER = re.compile(r"__\w+__")
 _NO_FIELD = re.compile(r"^'[\w ]+ object' has no attribute '(.+)'$")
+_UNDEFINED = re.compile(r"^'(.+)' is undefined$")
 
 
 class ExpressionError(Exception):
@@ -39,20 +54,6 @@ class SecretUseError(ExpressionError):
 
 class DataError(ExpressionError):
     """The robot is right but a value is not usable (e.g. number('一千元'))."""
-
-
-def to_number(value: Any) -> float | int:
-    """'1,234.50', '￥1 234.5', ' 12 ' → a number; bank amounts often come as text."""
-    if isinstance(value, int | float):
-        return value
-    text = str(value).strip().replace(",", "").replace("，", "").replace(" ", "")
-    text = text.lstrip("￥¥$").replace("元", "")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"'{value}' is not a number") from None
-    whole = number == number.to_integral_value() and "." not in text
-    return int(number) if whole else float(number)
 
 
 def parse_date(value: Any) -> dt.date:
@@ -72,9 +73,60 @@ def parse_date(value: Any) -> dt.date:
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len, "int": int, "float": float, "str": str, "round": round, "abs": abs,
     "min": min, "max": max, "sum": sum, "sorted": sorted, "bool": bool, "list": list,
-    "number": to_number, "date": parse_date, "days": lambda n: dt.timedelta(days=n),
+    "dict": dict, "range": range_list, "zip": zip_lists, "enumerate": enumerate_list,
+    "number": find_number, "date": parse_date, "days": lambda n: dt.timedelta(days=n),
+    "re_search": re_search, "re_findall": re_findall, "re_replace": re_replace,
+    "re_test": re_test,
 }
 """The safe functions every expression may call, beside Jinja's own filters (``x | upper``)."""
+
+FUNCTION_DOCS: dict[str, str] = {
+    "abs": "abs(x): the number without its sign: abs(-3) is 3",
+    "bool": "bool(x): true or false: bool('') is false",
+    "date": "date(text): the date in '2026-12-03', '2026/12/03', '20261203', '2026年12月3日' "
+            "or '2026.12.03'",
+    "days": "days(n): a span of n days, to add to or take from a date: today - days(1)",
+    "dict": "dict(a=1, b='x'): a map (so does {'a': 1, 'b': 'x'})",
+    "enumerate": "enumerate(xs, start=0): each item with its number: [[0, x0], [1, x1], ...]",
+    "float": "float(x): a number with decimals: float('1.5') is 1.5",
+    "int": "int(x): a whole number: int('12') is 12, int(2.9) is 2",
+    "len": "len(x): how many items a list or map has, or characters a text",
+    "list": "list(x): the items of x (or the characters of a text) as a list",
+    "max": "max(a, b, ...) or max(xs): the largest",
+    "min": "min(a, b, ...) or min(xs): the smallest",
+    "number": "number(text): the one number in a text: '￥1,234.50', 'Item total: $17.98', "
+              "'(12.50)' (negative), '１２３４．５', '1.5万', '壹万贰仟元整'; two different "
+              "numbers in the text are an error",
+    "range": "range(n), range(a, b) or range(a, b, step): the whole numbers from 0 (or a) up "
+             "to, not including, n (or b), as a list: range(3) is [0, 1, 2]",
+    "re_findall": "re_findall(text, pattern): every match of a regular expression, as a list "
+                  "(of the group if the pattern has one, of lists of groups if several)",
+    "re_replace": "re_replace(text, pattern, replacement): the text with every match "
+                  "replaced; '\\1' in the replacement is the first group",
+    "re_search": "re_search(text, pattern): the first match of a regular expression, or none "
+                 "(the group if the pattern has one, a list of groups if several)",
+    "re_test": "re_test(text, pattern): whether a regular expression matches anywhere in the "
+               "text",
+    "round": "round(x) or round(x, n): x rounded to a whole number, or to n decimals: "
+             "round(1.236, 2) is 1.24",
+    "sorted": "sorted(xs): the items in order; sorted(xs, reverse=true) largest first",
+    "str": "str(x): x as text",
+    "sum": "sum(xs): the numbers of a list added up",
+    "zip": "zip(a, b, ...): the lists side by side, as long as the shortest: "
+           "[[a0, b0], [a1, b1], ...]",
+}
+"""One line per function, for the user guide and messages: ``for name in sorted(FUNCTIONS):
+print(FUNCTION_DOCS[name])`` (tests/libs/test_expressions.py checks that every one has a line)."""
+
+
+def function_list() -> str:
+    """'the functions are: abs, bool, ..., zip', for messages about a name called as one."""
+    return f"the functions are: {', '.join(sorted(FUNCTIONS))}"
+
+
+def close_function(name: str) -> str | None:
+    close = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 from libs.expression_sandbox import (  # noqa: E402  (FUNCTIONS above are what the sandbox offers)
@@ -90,9 +142,10 @@ from libs.expression_sandbox import (  # noqa: E402  (FUNCTIONS above are what t
 )
 
 _ENV = make_environment(FUNCTIONS)
-__all__ = ["MAX_DIGITS", "MAX_EXPONENT", "MAX_SECONDS", "MAX_SEQUENCE", "DataError",
-           "ExpressionError", "SecretUseError", "evaluate", "find", "parse", "references",
-           "render", "render_text"]
+__all__ = ["FUNCTIONS", "FUNCTION_DOCS", "MAX_DIGITS", "MAX_EXPONENT", "MAX_SECONDS",
+           "MAX_SEQUENCE", "DataError", "ExpressionError", "SecretUseError", "called_names",
+           "evaluate", "find", "find_number", "parse", "references", "render", "render_text",
+           "to_number"]
 
 
 def find(text: str) -> Iterator[tuple[int, int, str]]:
@@ -165,6 +218,40 @@ def references(expr: str) -> list[tuple[str, str | None]]:
         if name.ctx == "load" and id(name) not in attributed:
             found.append((name.name, None))
     return [ref for ref in found if ref[0] not in FUNCTIONS]
+
+
+def called_names(expr: str) -> set[str]:
+    """The names an expression calls as functions: ``range`` in ``range(3)``."""
+    return {call.node.name for call in parse(expr).find_all(nodes.Call)
+            if isinstance(call, nodes.Call) and isinstance(call.node, nodes.Name)}
+
+
+def unknown_name(name: str, expr: str, known: Iterable[str]) -> str:
+    """Why a name an expression reads at run time is unknown: a function that is not one, or a
+    variable not set (with the names that are); evaluate's message for Jinja's 'x is
+    undefined'."""
+    try:
+        called = name in called_names(expr)
+    except ExpressionError:
+        called = False
+    if called:
+        close = close_function(name)
+        hint = f"; did you mean '{close}'?" if close else ""
+        return f"'{name}' is not a function{hint} ({function_list()})"
+    names = sorted(n for n in known if not n.startswith("_"))
+    close_names = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close_names[0]}'?" if close_names else ""
+    return f"unknown variable '{name}'{hint} ({known_names(names)})"
+
+
+MAX_NAMES_SHOWN = 30
+
+
+def known_names(names: list[str]) -> str:
+    """'the names known here: a, b, c', cut after MAX_NAMES_SHOWN."""
+    shown = ", ".join(names[:MAX_NAMES_SHOWN])
+    more = f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
+    return f"the names known here: {shown}{more}"
 
 
 def _key(node: nodes.Node) -> str | None:
@@ -241,7 +328,13 @@ def evaluate(expr: str, scope: Mapping[str, Any]) -> Any:
                 raise ExpressionError(f"in '${{{expr}}}': there is no field '{missing[1]}' "
                                       "(check its spelling, or the column names of the data)"
                                       ) from None
+            unknown = _UNDEFINED.match(err.message or "")
+            if unknown:
+                raise ExpressionError(f"in '${{{expr}}}': "
+                                      f"{unknown_name(unknown[1], expr, scope)}") from None
             raise ExpressionError(f"in '${{{expr}}}': {err.message}") from None
+        except UsageError as err:  # range(10**9), re_test(x, '('): the robot's to fix
+            raise ExpressionError(f"in '${{{expr}}}': {err}") from None
         except SecurityError as err:
             raise ExpressionError(f"in '${{{expr}}}': refused by the sandbox: {err}") from None
         except ExpressionError:

@@ -183,6 +183,10 @@ def _codepoint(char: str) -> str:
 
 def _hint(err: yaml.MarkedYAMLError) -> str:
     context, problem = err.context or "", err.problem or ""
+    if "unknown escape character" in problem:  # '\d' of a regular expression, mostly
+        return ("inside double quotes a backslash starts an escape like \\n; write two "
+                "(\\\\d), or put the value in single quotes with double quotes inside: "
+                "'${re_search(x, \"\\d+\")}'")
     if "quoted scalar" in context:
         return "this quote is never closed; add the closing quote at the end of the value"
     if context.startswith("while parsing a flow"):

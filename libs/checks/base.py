@@ -18,7 +18,13 @@ from libs.types import MAX_STEP_TIMEOUT, parse_duration
 
 IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
 BUILTIN_NAMES = {"inputs", "env", "credentials", "run", "item", "today", "now"}
-RESERVED = BUILTIN_NAMES | {"error"} | set(expressions.FUNCTIONS)
+LOOP_NAMES = {
+    "loop": "inside a for_each's steps and its 'work_item:' (loop.index, loop.number, "
+            "loop.first, loop.last, loop.length)",
+    "repeat_index": "inside a repeat's steps and its 'until:' (0, 1, 2, ...)",
+}
+"""The names the runner sets inside a loop, and where they are known."""
+RESERVED = BUILTIN_NAMES | {"error"} | set(LOOP_NAMES) | set(expressions.FUNCTIONS)
 
 
 def suggest(word: str, options: Iterable[str]) -> str:
@@ -55,8 +61,10 @@ class Checks:
         self.inputs: dict[str, Input] = {}
         self.credentials: tuple[str, ...] = ()
         self.defined: set[str] = set()
-        # (expression, where, in catch, may hold a secret passed whole, is the whole value)
-        self.expression_checks: list[tuple[str, Pos, bool, bool, bool]] = []
+        # (expression, where, in catch, may hold a secret passed whole, is the whole value,
+        # the loop names known there)
+        self.expression_checks: list[tuple[str, Pos, bool, bool, bool, frozenset[str]]] = []
+        self.loop_names: frozenset[str] = frozenset()  # inside for_each: loop; repeat: ...
         self.secret_vars: dict[str, str] = {}  # set: {pw: ${credentials.x.password}} → pw
 
     @property

@@ -387,15 +387,17 @@ class StepChecks(ExpressionChecks):
         if "as" in raw:
             self.variable_name(var, raw.where("as"))
         work_item = raw.get("work_item")
-        if work_item is not None:
-            self.value_or_expression(work_item, raw.where("work_item"), in_catch)
+        if work_item is not None:  # the runner sets loop before it names the item
+            self.within_loop("loop", lambda: self.value_or_expression(
+                work_item, raw.where("work_item"), in_catch))
         if "retry" in raw and work_item is None and queue is None:
             self.problem(raw.key_pos["retry"], "'retry' on a for_each retries one work item at "
                          "a time, so it needs 'work_item:' (e.g. work_item: \"${row.账号}\"); or "
                          "put 'retry' on the steps inside")
         if "steps" not in raw:
             self.problem(raw.key_pos["for_each"], "'for_each' needs 'steps:' to run per item")
-        steps = self.block(raw.get("steps"), raw.where("steps"), "steps", in_catch)
+        steps = self.within_loop("loop", lambda: self.block(raw.get("steps"), raw.where("steps"),
+                                                            "steps", in_catch))
         return ForEach(common, None if queue else value, queue, str(var), work_item, steps)
 
     def repeat(self, raw: YMap, common: Common, value: Any, vpos: Pos,
@@ -419,10 +421,12 @@ class StepChecks(ExpressionChecks):
                          "work queue for more")
             times = 1
         delay = self.duration(value.get("delay", 0), where("delay"), "delay", MAX_WAIT) or 0.0
-        steps = self.block(raw.get("steps"), raw.where("steps"), "steps", in_catch)
+        steps = self.within_loop("repeat_index", lambda: self.block(
+            raw.get("steps"), raw.where("steps"), "steps", in_catch))
         until = value.get("until")
         if until is not None:
-            self.value_or_expression(until, where("until"), in_catch)
+            self.within_loop("repeat_index", lambda: self.value_or_expression(
+                until, where("until"), in_catch))
         return Repeat(common, times, until, delay, steps)
 
     def wait_until(self, raw: YMap, common: Common, value: Any, vpos: Pos,

@@ -66,12 +66,81 @@ def test_every_problem_is_reported_at_once_with_positions(robot_file: Write) -> 
         "r.yaml:5:11: argument 'duration' of 'wait': 'soon' is not a duration; write it like "
         "500ms, 2s, 5m or 1h",
         "r.yaml:6:20: unknown variable 'countr' in '${countr}'; did you mean 'count'? "
-        "(variables come from inputs, 'into:', 'set:' and 'as:')",
+        "(variables come from inputs, 'into:', 'set:' and 'as:'; the names known here: count, "
+        "credentials, env, inputs, item, now, run, today)",
         "r.yaml:6:33: 'log' has no argument 'levle'; did you mean 'level'? "
         "(arguments: message, level)",
         "r.yaml:8:10: unknown input 'missing' (inputs are declared under 'inputs:')",
         "r.yaml:9:15: for_each needs a list or an expression like ${rows}, not the text 'rows'",
         "r.yaml:11:10: 'error' is only known inside 'catch:' steps",
+    ]
+
+
+FUNCTION_LIST = ("abs, bool, date, days, dict, enumerate, float, int, len, list, max, min, "
+                 "number, range, re_findall, re_replace, re_search, re_test, round, sorted, "
+                 "str, sum, zip")
+
+
+def test_a_name_called_as_a_function_is_checked_against_the_functions(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: calls
+        steps:
+          - log: "${rnage(3)}"
+          - log: "${foo(1) + len([1])}"
+          - log: "${range(3) | length} ${max(1, 2)} ${sorted([2, 1], reverse=true)}"
+          - log: "${re_search('a1')}"
+          - log: "${enumerate([1], begin=1)}"
+        """, "r.yaml"))
+    assert found == [
+        f"r.yaml:3:10: 'rnage' in '${{rnage(3)}}' is not a function; did you mean 'range'? "
+        f"(the functions are: {FUNCTION_LIST})",
+        f"r.yaml:4:10: 'foo' in '${{foo(1) + len([1])}}' is not a function (the functions "
+        f"are: {FUNCTION_LIST})",
+        "r.yaml:6:10: in '${re_search('a1')}': re_search() missing a required argument: "
+        "'pattern'; re_search(text, pattern): the first match of a regular expression, or none "
+        "(the group if the pattern has one, a list of groups if several)",
+        "r.yaml:7:10: in '${enumerate([1], begin=1)}': enumerate() got an unexpected keyword "
+        "argument 'begin'; enumerate(xs, start=0): each item with its number: "
+        "[[0, x0], [1, x1], ...]",
+    ]
+
+
+def test_a_pattern_written_in_the_robot_is_checked_before_the_run(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: patterns
+        steps:
+          - set: {t: abc}
+          - log: "${re_search(t, '([0-9]+')}"
+          - log: "${re_replace(t, '[0-9]+', '#')}"
+        """, "r.yaml"))
+    assert found == [
+        "r.yaml:4:10: in '${re_search(t, '([0-9]+')}': the pattern '([0-9]+' is not a valid "
+        "regular expression: missing ) at position 7; put a backslash before a character "
+        "meant literally, e.g. '\\(' or '\\.'",
+    ]
+
+
+def test_loop_names_are_known_inside_their_loops_only(robot_file: Write) -> None:
+    found = problems(robot_file("""
+        robot: loops
+        steps:
+          - for_each: "${range(3)}"
+            work_item: "${loop.number}"
+            steps:
+              - log: "${loop.number} of ${loop.length}"
+              - repeat: {times: 2, until: "${repeat_index == 1}"}
+                steps:
+                  - log: "${loop.index} ${repeat_index}"
+              - log: "${repeat_index}"
+          - log: "${loop.index}"
+          - set: {loop: 1}
+        """, "r.yaml"))
+    assert found == [
+        "r.yaml:10:14: 'repeat_index' is only known inside a repeat's steps and its 'until:' "
+        "(0, 1, 2, ...)",
+        "r.yaml:11:10: 'loop' is only known inside a for_each's steps and its 'work_item:' "
+        "(loop.index, loop.number, loop.first, loop.last, loop.length)",
+        "r.yaml:12:11: 'loop' is a built-in name; choose another variable name",
     ]
 
 
