@@ -5,8 +5,8 @@ the step's timeout), a target must match exactly one element, and a failure name
 the robot wrote it and the page's address.
 """
 
-from libs.steps.browser import actions, files, reading, tables, tabs, waiting
+from libs.steps.browser import actions, files, questions, reading, tables, tabs, waiting
 from libs.steps.browser.session import BrowserSession, BrowserSettings, session_for
 
-__all__ = ["BrowserSession", "BrowserSettings", "actions", "files", "reading", "session_for",
-           "tables", "tabs", "waiting"]
+__all__ = ["BrowserSession", "BrowserSettings", "actions", "files", "questions", "reading",
+           "session_for", "tables", "tabs", "waiting"]

@@ -12,7 +12,7 @@ from pydantic import Field
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.registry import step
-from libs.steps.browser.failures import acting, explain, seconds
+from libs.steps.browser.failures import acting, explain, pick_one, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
 from libs.types import Target
@@ -121,8 +121,7 @@ def _usable(ctx: StepContext, more: Locator, next_page: Target, page: Page) -> b
     if len(usable) > 1:
         raise StepArgumentError(
             f"browser.read_table: the next_page target {describe(next_page)} matches "
-            f"{len(usable)} elements on {page.url}; add nth (0 = the first) or make it more "
-            "specific")
+            f"{len(usable)} elements on {page.url}; {pick_one(next_page)}")
     return bool(usable and usable[0])
 
 

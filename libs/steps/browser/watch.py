@@ -1,0 +1,201 @@
+"""Watching a page from the inside, so that waits see states that last only a moment.
+
+Playwright's own waits sample: locator.wait_for re-checks after 0, 20, 50, 100, 100 ms and then
+every 500 ms, expect() after 100, 250, 500 ms and then every second (see retryWithProgressAndBackoff
+and pollAgainstDeadline in the driver's coreBundle.js). A progress text shown for 150 ms falls
+between two samples and a robot waits for it in vain. Here the page reports instead:
+
+- on an element that is in the page, a watcher runs inside the page (frame.wait_for_function):
+  a MutationObserver checks the condition on every change of the document, the moment it
+  happens, and requestAnimationFrame checks it every frame (for changes no mutation shows, such
+  as a CSS transition);
+- for an element that is not in the page yet, a MutationObserver counts the document's changes,
+  and the next change (not a timer) makes us look for the element again.
+
+Targets keep Playwright's selector engines (role, label, text...): those live in Playwright's
+own script, which page scripts cannot call, so the element is found by Playwright and only the
+watching happens in the page. A target inside an iframe is looked for again every 50 ms
+instead, because the main document's observer does not see the iframe's changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Literal, NamedTuple
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+Condition = Literal["visible", "hidden", "attached", "detached", "text", "no_text"]
+GONE: tuple[Condition, ...] = ("hidden", "detached", "no_text")  # met when nothing matches
+FRAME_SLICE = 0.05  # seconds between looks for a target inside an iframe
+_KEY = "__workhand_changes__"
+
+# Visible as Playwright means it: a non-empty box and not visibility:hidden.
+_VISIBLE = """el => {
+  const style = getComputedStyle(el);
+  if (style.display === "contents") {
+    return [...el.children].some(child => isVisible(child));
+  }
+  if (!el.checkVisibility({visibilityProperty: true})) return false;
+  const box = el.getBoundingClientRect();
+  return box.width > 0 && box.height > 0;
+}"""
+
+_HOLDS = f"""(el, a) => {{
+  const isVisible = {_VISIBLE};
+  const shows = () => {{
+    const norm = s => String(s ?? "").replace(/\\s+/g, " ").trim();
+    return norm(el.innerText ?? el.textContent).includes(norm(a.text));
+  }};
+  const here = el.isConnected;
+  switch (a.cond) {{
+    case "visible": return here && isVisible(el);
+    case "hidden": return !here || !isVisible(el);
+    case "attached": return here;
+    case "detached": return !here;
+    case "text": return here && shows();
+    case "no_text": return !here || !shows();
+  }}
+  return false;
+}}"""
+
+# Evaluated once per wait: the closure keeps its observer; Playwright calls the returned
+# function every animation frame. It answers "met", or "gone" when the element left the page
+# (the target may match a new element: the caller finds it again).
+_WATCH = f"""(() => {{
+  const holds = {_HOLDS};
+  let seen = false, observer = null, stop = 0;
+  const done = answer => {{ observer?.disconnect(); clearTimeout(stop); return answer; }};
+  return a => {{
+    if (observer === null) {{
+      observer = new MutationObserver(() => {{ if (!seen && holds(a.el, a)) seen = true; }});
+      observer.observe(a.el.ownerDocument, {{subtree: true, childList: true, attributes: true,
+                                             characterData: true}});
+      stop = setTimeout(() => observer.disconnect(), a.ms + 1000);  // the wait gave up
+    }}
+    if (seen || holds(a.el, a)) return done("met");
+    if (!a.el.isConnected) return done("gone");
+    return false;
+  }};
+}})()"""
+
+# Counts the document's changes; installed once per document, read by _next_change.
+_ARM = f"""() => {{
+  let w = window["{_KEY}"];
+  if (!w) {{
+    w = {{n: 0}};
+    Object.defineProperty(window, "{_KEY}", {{value: w}});
+    new MutationObserver(() => {{ w.n += 1; }}).observe(document, {{subtree: true,
+      childList: true, attributes: true, characterData: true}});
+  }}
+  return w.n;
+}}"""
+_CHANGED = f"""m => {{ const w = window["{_KEY}"]; return !w || w.n > m; }}"""
+
+ANY_VISIBLE = f"""els => {{ const isVisible = {_VISIBLE}; return els.some(isVisible); }}"""
+
+
+class Watched(NamedTuple):
+    met: bool
+    found: bool  # an element matched at some point (a message says "stayed hidden", not "none")
+
+
+def _left_ms(until: float) -> float:
+    return max((until - time.monotonic()) * 1000, 1.0)
+
+
+def _arm(page: Page) -> int:
+    try:
+        return int(page.evaluate(_ARM))
+    except PlaywrightError as err:
+        if "closed" in str(err):
+            raise
+        return -1  # a new document is loading; the next look finds its elements
+
+
+def next_change(page: Page, mark: int, until: float, in_frame: bool) -> None:
+    """Return at the page's next change after `mark` (or at `until`, or after a short slice for
+    targets in an iframe)."""
+    if mark < 0 or in_frame:
+        page.wait_for_timeout(min(FRAME_SLICE * 1000, _left_ms(until)))
+        return
+    try:
+        page.wait_for_function(_CHANGED, arg=mark, polling="raf", timeout=_left_ms(until))
+    except PlaywrightTimeoutError:
+        return
+    except PlaywrightError as err:
+        if "closed" in str(err):
+            raise
+        # a navigation replaced the document: look again
+
+
+def watch(page: Page, locator: Locator, cond: Condition, until: float, *,
+          text: str = "", in_frame: bool = False, strict: bool = True) -> Watched:
+    """Wait until the element of `locator` meets `cond`, watching inside the page.
+
+    Strict (as Playwright is): several matches raise Playwright's strict mode violation, except
+    for `attached` with strict=False (a question: is there any?).
+    """
+    found = False
+    while True:
+        mark = _arm(page)
+        count = locator.count()
+        if count == 0:
+            if cond in GONE:
+                return Watched(True, found)
+        elif cond == "attached" and not strict:
+            return Watched(True, True)
+        else:
+            found = True
+            outcome = _watch_element(locator, cond, text, until)
+            if outcome is not None:
+                return Watched(outcome, True)
+            if time.monotonic() >= until:
+                return Watched(cond in GONE and locator.count() == 0, True)
+            continue  # the element went away (or the document changed): look again
+        if time.monotonic() >= until:
+            return Watched(False, found)
+        next_change(page, mark, until, in_frame)
+
+
+def _watch_element(locator: Locator, cond: Condition, text: str, until: float) -> bool | None:
+    """True when met, False at `until`, None when the element is gone and may come back."""
+    try:
+        # Strict, like Playwright's own waits; short: the element was there a moment ago.
+        handle = locator.element_handle(timeout=min(250.0, _left_ms(until)))
+    except PlaywrightTimeoutError:
+        return None  # it went away meanwhile
+    try:
+        frame = handle.owner_frame()
+        if frame is None:
+            return None
+        left = _left_ms(until)
+        answer = frame.wait_for_function(
+            _WATCH, arg={"el": handle, "cond": cond, "text": text, "ms": left},
+            polling="raf", timeout=left).json_value()
+    except PlaywrightTimeoutError:
+        return False
+    except PlaywrightError as err:
+        if "closed" in str(err) or "strict mode violation" in str(err):
+            raise
+        return None  # a navigation took the element with it
+    finally:
+        with contextlib.suppress(PlaywrightError):  # its page may be gone
+            handle.dispose()
+    return True if answer == "met" else None
+
+
+def first_shown(page: Page, locators: list[Locator], until: float, in_frame: bool) -> int | None:
+    """The index of the first locator with a visible element (several matches are fine), or None
+    at `until`."""
+    while True:
+        mark = _arm(page)
+        for index, locator in enumerate(locators):
+            if locator.evaluate_all(ANY_VISIBLE):
+                return index
+        if time.monotonic() >= until:
+            return None
+        next_change(page, mark, until, in_frame)
