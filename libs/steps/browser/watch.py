@@ -82,7 +82,7 @@ _WATCH = f"""(() => {{
   }};
 }})()"""
 
-# Counts the document's changes; installed once per document, read by _next_change.
+# Counts the document's changes; installed once per document, read by next_change.
 _ARM = f"""() => {{
   let w = window["{_KEY}"];
   if (!w) {{
@@ -95,7 +95,14 @@ _ARM = f"""() => {{
 }}"""
 _CHANGED = f"""m => {{ const w = window["{_KEY}"]; return !w || w.n > m; }}"""
 
-ANY_VISIBLE = f"""els => {{ const isVisible = {_VISIBLE}; return els.some(isVisible); }}"""
+# One look, one round trip: arm the counter, then find the elements and check each, so an
+# element that is there now is judged now (not a round trip later, when it may be gone).
+_LOOK = f"""(els, a) => {{
+  const arm = {_ARM};
+  const holds = {_HOLDS};
+  return {{mark: arm(), held: els.map(el => holds(el, a))}};
+}}"""
+
 
 
 class Watched(NamedTuple):
@@ -105,15 +112,6 @@ class Watched(NamedTuple):
 
 def _left_ms(until: float) -> float:
     return max((until - time.monotonic()) * 1000, 1.0)
-
-
-def _arm(page: Page) -> int:
-    try:
-        return int(page.evaluate(_ARM))
-    except PlaywrightError as err:
-        if "closed" in str(err):
-            raise
-        return -1  # a new document is loading; the next look finds its elements
 
 
 def next_change(page: Page, mark: int, until: float, in_frame: bool) -> None:
@@ -137,28 +135,37 @@ def watch(page: Page, locator: Locator, cond: Condition, until: float, *,
     """Wait until the element of `locator` meets `cond`, watching inside the page.
 
     Strict (as Playwright is): several matches raise Playwright's strict mode violation, except
-    for `attached` with strict=False (a question: is there any?).
+    with strict=False, where any match meeting `cond` will do (a question: is there any?).
     """
     found = False
     while True:
-        mark = _arm(page)
-        count = locator.count()
-        if count == 0:
-            if cond in GONE:
-                return Watched(True, found)
-        elif cond == "attached" and not strict:
+        look = _look(locator, cond, text)
+        mark, held = look if look is not None else (-1, [])  # None: a new document is loading
+        found = found or bool(held)
+        if look is not None and not held and cond in GONE:
+            return Watched(True, found)
+        if held and (not strict or len(held) == 1) and any(held):
             return Watched(True, True)
-        else:
-            found = True
+        if len(held) > 1 and strict:
+            locator.element_handle(timeout=1)  # raises Playwright's strict mode violation
+        if len(held) == 1 and strict:
             outcome = _watch_element(locator, cond, text, until)
             if outcome is not None:
                 return Watched(outcome, True)
-            if time.monotonic() >= until:
-                return Watched(cond in GONE and locator.count() == 0, True)
             continue  # the element went away (or the document changed): look again
         if time.monotonic() >= until:
             return Watched(False, found)
         next_change(page, mark, until, in_frame)
+
+
+def _look(locator: Locator, cond: Condition, text: str) -> tuple[int, list[bool]] | None:
+    try:
+        answer = locator.evaluate_all(_LOOK, {"cond": cond, "text": text})
+    except PlaywrightError as err:
+        if "closed" in str(err):
+            raise
+        return None
+    return int(answer["mark"]), [bool(held) for held in answer["held"]]
 
 
 def _watch_element(locator: Locator, cond: Condition, text: str, until: float) -> bool | None:
@@ -167,7 +174,7 @@ def _watch_element(locator: Locator, cond: Condition, text: str, until: float) -
         # Strict, like Playwright's own waits; short: the element was there a moment ago.
         handle = locator.element_handle(timeout=min(250.0, _left_ms(until)))
     except PlaywrightTimeoutError:
-        return None  # it went away meanwhile
+        return None if time.monotonic() < until else False  # it went away meanwhile
     try:
         frame = handle.owner_frame()
         if frame is None:
@@ -192,9 +199,14 @@ def first_shown(page: Page, locators: list[Locator], until: float, in_frame: boo
     """The index of the first locator with a visible element (several matches are fine), or None
     at `until`."""
     while True:
-        mark = _arm(page)
+        mark = -1
         for index, locator in enumerate(locators):
-            if locator.evaluate_all(ANY_VISIBLE):
+            look = _look(locator, "visible", "")
+            if look is None:
+                break  # a new document is loading
+            if index == 0:
+                mark = look[0]  # counted before any of the looks
+            if any(look[1]):
                 return index
         if time.monotonic() >= until:
             return None
