@@ -52,10 +52,10 @@ def wait_for(ctx: StepContext,
         raise StepArgumentError("browser.wait_for needs target, text, url or any; e.g. "
                                 "{text: 查询完成} or {target: '#result'} or {url: '**/result*'}")
     if any is not None:
-        if target is not None or text is not None or not any:
+        if target is not None or text is not None or url is not None or not any:
             raise StepArgumentError(
-                "browser.wait_for: 'any' is a list of targets and goes alone (no target, "
-                "text); e.g. {any: [{text: 成功}, {text: 失败}], into: which}")
+                "browser.wait_for: 'any' is a list of targets and goes alone (no target, text "
+                "or url); e.g. {any: [{text: 成功}, {text: 失败}], into: which}")
         return _wait_any(ctx, session_for(ctx).page, any)
     page = session_for(ctx).page
     if url is not None:

@@ -104,7 +104,6 @@ _LOOK = f"""(els, a) => {{
 }}"""
 
 
-
 class Watched(NamedTuple):
     met: bool
     found: bool  # an element matched at some point (a message says "stayed hidden", not "none")
@@ -147,8 +146,12 @@ def watch(page: Page, locator: Locator, cond: Condition, until: float, *,
         if held and (not strict or len(held) == 1) and any(held):
             return Watched(True, True)
         if len(held) > 1 and strict:
-            locator.element_handle(timeout=1)  # raises Playwright's strict mode violation
+            with contextlib.suppress(PlaywrightTimeoutError):  # (unless they went away)
+                locator.element_handle(timeout=1)  # raises Playwright's strict mode violation
+            continue
         if len(held) == 1 and strict:
+            if time.monotonic() >= until:
+                return Watched(False, True)
             outcome = _watch_element(locator, cond, text, until)
             if outcome is not None:
                 return Watched(outcome, True)

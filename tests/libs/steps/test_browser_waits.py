@@ -3,6 +3,9 @@ page timer opens while the robot pauses; real Chromium, pages served from 127.0.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +16,7 @@ from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
 from libs.events import Collector
 from libs.run_result import RunResult
+from libs.steps import builtin  # noqa: F401 - registers wait
 from tests.libs.steps import test_browser as shared
 
 # The browser tests' fixtures: one browser and one site for this module
@@ -103,8 +107,10 @@ def test_wait_for_any_failures(make_ctx: Callable[..., StepContext], site: str) 
     with pytest.raises(StepArgumentError) as wrong:
         run(ctx, "browser.wait_for", {"any": ["#banner"], "text": "成功"})
     assert str(wrong.value) == (
-        "browser.wait_for: 'any' is a list of targets and goes alone (no target, text); e.g. "
-        "{any: [{text: 成功}, {text: 失败}], into: which}")
+        "browser.wait_for: 'any' is a list of targets and goes alone (no target, text or "
+        "url); e.g. {any: [{text: 成功}, {text: 失败}], into: which}")
+    with pytest.raises(StepArgumentError, match="goes alone"):
+        run(ctx, "browser.wait_for", {"any": []})
 
 
 def test_wait_for_failures_keep_their_messages(make_ctx: Callable[..., StepContext],
@@ -171,3 +177,18 @@ def test_a_dialog_opened_by_a_page_timer_is_answered_during_a_wait(
     assert kinds[at - 1] == ("step.start", "wait")  # logged during the pause, at the wait
     assert next(e for e in events.of_type("log") if "dialog" in e["message"])["step"] == \
         f"{next(e for e in events.of_type('step.start') if e['name'] == 'wait')['step']}"
+
+
+def test_a_wait_with_a_browser_open_lasts_its_time_and_can_be_cancelled(
+        step: Callable[..., Any], site: str) -> None:
+    step("browser.open", {"url": f"{site}/form.html"})
+    started = time.monotonic()
+    step("wait", {"duration": "500ms"})
+    assert 0.5 <= time.monotonic() - started < 0.9
+    # a cancel (the worker's SIGTERM becomes KeyboardInterrupt, as SIGINT does) stops it at once
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        step("wait", {"duration": "5s"})
+    assert time.monotonic() - started < 1.5
+    assert step("browser.read_text", {"target": "h1"}) == "开户登记"  # the browser still works
