@@ -133,6 +133,9 @@ def _wait_state(ctx: StepContext, page: Page, target: Target, state: State) -> N
 
 def _wait_any(ctx: StepContext, page: Page, targets: list[Target]) -> int:
     locators = [locate(page, target) for target in targets]
+    for target, locator in zip(targets, locators, strict=True):  # a bad selector names itself
+        with acting(ctx, "browser.wait_for", target=target, doing="look for it"):
+            locator.count()
     with acting(ctx, "browser.wait_for", doing="wait for one of several targets"):
         index = first_shown(page, locators, _until(ctx),
                             in_frame=any(_in_frame(t) for t in targets))

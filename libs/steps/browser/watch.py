@@ -5,7 +5,7 @@ every 500 ms, expect() after 100, 250, 500 ms and then every second (see retryWi
 and pollAgainstDeadline in the driver's coreBundle.js). A progress text shown for 150 ms falls
 between two samples and a robot waits for it in vain. Here the page reports instead:
 
-- on an element that is in the page, a watcher runs inside the page (frame.wait_for_function):
+- on an element that is in the page, a watcher runs inside the page (an evaluate on it):
   a MutationObserver checks the condition on every change of the document, the moment it
   happens, and requestAnimationFrame checks it every frame (for changes no mutation shows, such
   as a CSS transition);
@@ -62,25 +62,35 @@ _HOLDS = f"""(el, a) => {{
   return false;
 }}"""
 
-# Evaluated once per wait: the closure keeps its observer; Playwright calls the returned
-# function every animation frame. It answers "met", or "gone" when the element left the page
-# (the target may match a new element: the caller finds it again).
-_WATCH = f"""(() => {{
+# Runs in the page on the element until it answers: "met"; "gone" when the element left the
+# page (the target may match a new element: the caller finds it again); "time" at a.ms. It
+# checks at every change of the document, the moment it happens (MutationObserver), and every
+# frame (requestAnimationFrame: changes no mutation shows, such as a CSS transition).
+# An evaluate, not wait_for_function: after a navigation Playwright retries a wait_for_function
+# in the new document, where the element's handle cannot go, until the time is up; an
+# evaluate fails at once and the caller looks again.
+_WATCH = f"""(el, a) => new Promise(resolve => {{
   const holds = {_HOLDS};
-  let seen = false, observer = null, stop = 0;
-  const done = answer => {{ observer?.disconnect(); clearTimeout(stop); return answer; }};
-  return a => {{
-    if (observer === null) {{
-      observer = new MutationObserver(() => {{ if (!seen && holds(a.el, a)) seen = true; }});
-      observer.observe(a.el.ownerDocument, {{subtree: true, childList: true, attributes: true,
-                                             characterData: true}});
-      stop = setTimeout(() => observer.disconnect(), a.ms + 1000);  // the wait gave up
-    }}
-    if (seen || holds(a.el, a)) return done("met");
-    if (!a.el.isConnected) return done("gone");
-    return false;
+  let done = false, frame = 0, timer = 0;
+  const observer = new MutationObserver(() => check());
+  const finish = answer => {{
+    done = true;
+    observer.disconnect();
+    cancelAnimationFrame(frame);
+    clearTimeout(timer);
+    resolve(answer);
   }};
-}})()"""
+  const check = () => {{
+    if (done) return;
+    if (holds(el, a)) finish("met");
+    else if (!el.isConnected) finish("gone");
+  }};
+  const tick = () => {{ check(); if (!done) frame = requestAnimationFrame(tick); }};
+  observer.observe(el.ownerDocument, {{subtree: true, childList: true, attributes: true,
+                                       characterData: true}});
+  timer = setTimeout(() => done || finish("time"), a.ms);
+  tick();
+}})"""
 
 # Counts the document's changes; installed once per document, read by next_change.
 _ARM = f"""() => {{
@@ -104,6 +114,16 @@ _LOOK = f"""(els, a) => {{
 }}"""
 
 
+# What Playwright says when a navigation (or a re-render) took the document or the element away
+# mid-look: look again. Any other error (a bad selector, a closed page) is the caller's to tell.
+_MOVED_ON = ("context was destroyed", "was detached", "Cannot find context", "different document",
+             "is disposed", "not attached")
+
+
+def _moved_on(err: PlaywrightError) -> bool:
+    return any(marker in str(err) for marker in _MOVED_ON)
+
+
 class Watched(NamedTuple):
     met: bool
     found: bool  # an element matched at some point (a message says "stayed hidden", not "none")
@@ -124,7 +144,7 @@ def next_change(page: Page, mark: int, until: float, in_frame: bool) -> None:
     except PlaywrightTimeoutError:
         return
     except PlaywrightError as err:
-        if "closed" in str(err):
+        if not _moved_on(err):
             raise
         # a navigation replaced the document: look again
 
@@ -165,7 +185,7 @@ def _look(locator: Locator, cond: Condition, text: str) -> tuple[int, list[bool]
     try:
         answer = locator.evaluate_all(_LOOK, {"cond": cond, "text": text})
     except PlaywrightError as err:
-        if "closed" in str(err):
+        if not _moved_on(err):
             raise
         return None
     return int(answer["mark"]), [bool(held) for held in answer["held"]]
@@ -179,23 +199,17 @@ def _watch_element(locator: Locator, cond: Condition, text: str, until: float) -
     except PlaywrightTimeoutError:
         return None if time.monotonic() < until else False  # it went away meanwhile
     try:
-        frame = handle.owner_frame()
-        if frame is None:
-            return None
-        left = _left_ms(until)
-        answer = frame.wait_for_function(
-            _WATCH, arg={"el": handle, "cond": cond, "text": text, "ms": left},
-            polling="raf", timeout=left).json_value()
-    except PlaywrightTimeoutError:
-        return False
+        # The page keeps the time (a.ms): an evaluate has no timeout of its own. A page whose
+        # script never yields holds it, as it would hold any step; the job's time limit ends it.
+        answer = handle.evaluate(_WATCH, {"cond": cond, "text": text, "ms": _left_ms(until)})
     except PlaywrightError as err:
-        if "closed" in str(err) or "strict mode violation" in str(err):
+        if not _moved_on(err):
             raise
         return None  # a navigation took the element with it
     finally:
         with contextlib.suppress(PlaywrightError):  # its page may be gone
             handle.dispose()
-    return True if answer == "met" else None
+    return {"met": True, "time": False}.get(answer)
 
 
 def first_shown(page: Page, locators: list[Locator], until: float, in_frame: bool) -> int | None:

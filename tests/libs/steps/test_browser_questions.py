@@ -88,6 +88,10 @@ def test_questions_refuse_ambiguous_and_wrong_targets(ctx: StepContext, site: st
     assert str(too_long.value) == (
         "browser.exists: within 60s is longer than the step's timeout of 10s; shorten within "
         "or give the step a longer timeout")
+    for name in ("browser.exists", "browser.count", "browser.is_visible", "browser.is_enabled",
+                 "browser.is_checked"):
+        with pytest.raises(StepArgumentError, match=rf"^{name}: '##bad' is not a valid selector"):
+            run(ctx, name, {"target": "##bad"})
     with pytest.raises(StepArgumentError, match=r"exactly one of .*found: label, css"):
         run(ctx, "browser.count", {"target": {"label": "户名", "css": "#name"}})
 

@@ -113,6 +113,17 @@ def test_wait_for_any_failures(make_ctx: Callable[..., StepContext], site: str) 
         run(ctx, "browser.wait_for", {"any": []})
 
 
+def test_waits_outlive_the_page_going_to_another_address(step: Callable[..., Any],
+                                                        site: str) -> None:
+    for args in ({"text": "账户明细"}, {"target": "h1", "text": "账户明细"},
+                 {"target": "#note", "state": "detached"}, {"target": {"text": "账户明细"}},
+                 {"any": ["#nothing", "h1"]}):
+        step("browser.open", {"url": f"{site}/redirect.html"})
+        step("browser.wait_for", args)
+        assert step("browser.read_text", {"target": "h1"}) == "账户明细", args
+        assert step("browser.exists", {"target": "#note"}) is False
+
+
 def test_wait_for_failures_keep_their_messages(make_ctx: Callable[..., StepContext],
                                                site: str) -> None:
     run(make_ctx(), "browser.open", {"url": f"{site}/flash.html"})
@@ -144,6 +155,13 @@ def test_wait_for_failures_keep_their_messages(make_ctx: Callable[..., StepConte
             run(make_ctx(timeout=0.3), "browser.wait_for", args)
         assert str(caught.value) == message
         assert time.monotonic() - started < 1.5, args  # the budget, not more
+    for args in ({"target": "##bad"}, {"target": "##bad", "text": "x"},
+                 {"target": "##bad", "state": "hidden"}, {"any": ["#banner", "##bad"]}):
+        started = time.monotonic()
+        with pytest.raises(StepArgumentError, match=r"^browser.wait_for: '##bad' is not a "
+                                                    "valid selector"):
+            run(make_ctx(timeout=5), "browser.wait_for", args)
+        assert time.monotonic() - started < 1, args  # known at once: no waiting it out
     # gone already: met at once
     run(make_ctx(timeout=0.3), "browser.wait_for", {"target": "#missing", "state": "hidden"})
     run(make_ctx(timeout=0.3), "browser.wait_for", {"target": "#banner", "state": "hidden"})
