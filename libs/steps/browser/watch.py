@@ -71,8 +71,10 @@ _HOLDS = f"""(el, a) => {{
 # evaluate fails at once and the caller looks again.
 _WATCH = f"""(el, a) => new Promise(resolve => {{
   const holds = {_HOLDS};
-  let done = false, frame = 0, timer = 0;
-  const observer = new MutationObserver(() => check());
+  let done = false, frame = 0, timer = 0, slow = false;
+  // A check that costs (innerText of a large page) waits for the next frame instead of running
+  // at every change: a busy page must not be slowed down by the robot watching it.
+  const observer = new MutationObserver(() => slow || check());
   const finish = answer => {{
     done = true;
     observer.disconnect();
@@ -82,8 +84,10 @@ _WATCH = f"""(el, a) => new Promise(resolve => {{
   }};
   const check = () => {{
     if (done) return;
+    const started = performance.now();
     if (holds(el, a)) finish("met");
     else if (!el.isConnected) finish("gone");
+    slow = performance.now() - started > 4;
   }};
   const tick = () => {{ check(); if (!done) frame = requestAnimationFrame(tick); }};
   observer.observe(el.ownerDocument, {{subtree: true, childList: true, attributes: true,
