@@ -24,7 +24,7 @@ from libs.registry import step
 from libs.steps.browser.failures import acting, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
-from libs.steps.browser.watch import watch
+from libs.steps.browser.watch import probe_for, watch
 from libs.types import Duration, Target
 
 # The element was counted a moment ago; if it went away meanwhile the answer is "no", not a
@@ -53,7 +53,8 @@ def exists(ctx: StepContext,
             return locator.count() > 0
         in_frame = not isinstance(target, str) and target.frame is not None
         until = time.monotonic() + min(within, ctx.remaining)
-        return watch(page, locator, "attached", until, in_frame=in_frame, strict=False).met
+        return watch(page, locator, "attached", until, in_frame=in_frame, strict=False,
+                     probe=probe_for(target)).met
 
 
 @step("browser.count", main="target")

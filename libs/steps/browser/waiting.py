@@ -18,7 +18,7 @@ from libs.registry import step
 from libs.steps.browser.failures import acting, explain, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
-from libs.steps.browser.watch import Condition, first_shown, watch
+from libs.steps.browser.watch import Condition, first_shown, probe_for, watch
 from libs.types import Target
 
 State = Literal["visible", "hidden", "attached", "detached"]
@@ -81,7 +81,7 @@ def _watched(ctx: StepContext, page: Page, target: Target | None, cond: Conditio
     where = locate(page, target) if target is not None else page.locator("body")
     try:
         met, found = watch(page, where, cond, _until(ctx), text=text,
-                           in_frame=_in_frame(target))
+                           in_frame=_in_frame(target), probe=probe_for(target))
     except PlaywrightError as err:
         raise explain(ctx, "browser.wait_for", err, target=target, url=page.url,
                       doing=doing) from None

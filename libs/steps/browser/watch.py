@@ -21,12 +21,15 @@ instead, because the main document's observer does not see the iframe's changes.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from libs.types import Target
 
 Condition = Literal["visible", "hidden", "attached", "detached", "text", "no_text"]
 GONE: tuple[Condition, ...] = ("hidden", "detached", "no_text")  # met when nothing matches
@@ -109,6 +112,51 @@ _ARM = f"""() => {{
 }}"""
 _CHANGED = f"""m => {{ const w = window["{_KEY}"]; return !w || w.n > m; }}"""
 
+# For a target the page can find by itself (css, xpath, a non-exact text), the wait for the
+# next change also checks the target at that change, the moment it happens, so an element that
+# is in the page for a moment is seen even when the look that follows comes too late (a loaded
+# machine: 100 ms between a change and our next look). Evaluated once per wait (Playwright
+# caches the function it yields and calls it every frame).
+_APPEARS = f"""(() => {{
+  const holds = {_HOLDS};
+  const norm = s => String(s ?? "").replace(/\\s+/g, " ").trim().toLowerCase();
+  const find = p => {{
+    if (p.css !== undefined) return [...document.querySelectorAll(p.css)];
+    if (p.xpath !== undefined) {{
+      const found = document.evaluate(p.xpath, document, null,
+                                      XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
+      return [...Array(found.snapshotLength).keys()].map(i => found.snapshotItem(i))
+        .filter(node => node instanceof Element);
+    }}
+    // a text: the page shows it (its own element is the one Playwright finds)
+    return norm(document.body?.innerText).includes(norm(p.text)) ? [document.body] : [];
+  }};
+  const there = a => {{
+    let els = find(a.probe);
+    if (a.probe.nth !== undefined) els = els.slice(a.probe.nth, a.probe.nth + 1);
+    if (a.probe.text !== undefined || a.cond === "attached") return els.length > 0;
+    return els.some(el => holds(el, a));
+  }};
+  let seen = false, observer = null, broken = false;
+  return a => {{
+    if (observer === null && !broken) {{
+      try {{ seen = there(a); }} catch (e) {{ broken = true; }}  // e.g. Playwright-only CSS
+      observer = new MutationObserver(() => {{
+        try {{ if (!seen && !broken && there(a)) seen = true; }} catch (e) {{ broken = true; }}
+      }});
+      observer.observe(document, {{subtree: true, childList: true, attributes: true,
+                                   characterData: true}});
+      setTimeout(() => observer.disconnect(), a.ms + 1000);  // the wait gave up
+    }}
+    const w = window["{_KEY}"];
+    if (seen) {{ observer.disconnect(); return "seen"; }}
+    // Any other change: Playwright looks again (it finds what the page cannot, e.g. in a
+    // shadow root). The observer saw that change first, so nothing is lost by returning.
+    if (!w || w.n > a.mark) {{ observer?.disconnect(); return "changed"; }}
+    return false;
+  }};
+}})()"""
+
 # One look, one round trip: arm the counter, then find the elements and check each, so an
 # element that is there now is judged now (not a round trip later, when it may be gone).
 _LOOK = f"""(els, a) => {{
@@ -137,24 +185,60 @@ def _left_ms(until: float) -> float:
     return max((until - time.monotonic()) * 1000, 1.0)
 
 
-def next_change(page: Page, mark: int, until: float, in_frame: bool) -> None:
+def next_change(page: Page, mark: int, until: float, in_frame: bool,
+                probe: dict[str, Any] | None = None, cond: Condition = "attached",
+                text: str = "") -> bool:
     """Return at the page's next change after `mark` (or at `until`, or after a short slice for
-    targets in an iframe)."""
+    targets in an iframe). With a probe, return only when the page saw the target meet `cond`
+    (True: trust it, even if it is gone by now) or at `until`."""
     if mark < 0 or in_frame:
         page.wait_for_timeout(min(FRAME_SLICE * 1000, _left_ms(until)))
-        return
+        return False
     try:
-        page.wait_for_function(_CHANGED, arg=mark, polling="raf", timeout=_left_ms(until))
+        if probe is None:
+            page.wait_for_function(_CHANGED, arg=mark, polling="raf", timeout=_left_ms(until))
+            return False
+        left = _left_ms(until)
+        seen = page.wait_for_function(
+            _APPEARS, arg={"probe": probe, "cond": cond, "text": text, "mark": mark, "ms": left},
+            polling="raf", timeout=left)
+        return bool(seen.json_value() == "seen")
     except PlaywrightTimeoutError:
-        return
+        return False
     except PlaywrightError as err:
         if not _moved_on(err):
             raise
-        # a navigation replaced the document: look again
+        return False  # a navigation replaced the document: look again
+
+
+_ENGINE = re.compile(r"^\s*([a-z][a-z-]*)=")
+
+
+def probe_for(target: Target | None) -> dict[str, Any] | None:
+    """How the page itself can find `target` (None: only Playwright can, e.g. roles, labels,
+    targets in an iframe, exact texts)."""
+    if isinstance(target, str):
+        engine = _ENGINE.match(target)
+        if ">>" in target or (engine and engine.group(1) not in ("css", "xpath")):
+            return None
+        kind = engine.group(1) if engine else (
+            "xpath" if target.lstrip().startswith(("/", "(")) else "css")
+        return {kind: target[engine.end():] if engine else target}
+    if target is None or target.frame is not None:
+        return None
+    nth = {} if target.nth is None else {"nth": target.nth}
+    if target.css is not None:
+        return {"css": target.css, **nth}
+    if target.xpath is not None:
+        return {"xpath": target.xpath, **nth}
+    if target.text is not None and not target.exact and target.nth is None:
+        return {"text": target.text}
+    return None
 
 
 def watch(page: Page, locator: Locator, cond: Condition, until: float, *,
-          text: str = "", in_frame: bool = False, strict: bool = True) -> Watched:
+          text: str = "", in_frame: bool = False, strict: bool = True,
+          probe: dict[str, Any] | None = None) -> Watched:
     """Wait until the element of `locator` meets `cond`, watching inside the page.
 
     Strict (as Playwright is): several matches raise Playwright's strict mode violation, except
@@ -182,7 +266,9 @@ def watch(page: Page, locator: Locator, cond: Condition, until: float, *,
             continue  # the element went away (or the document changed): look again
         if time.monotonic() >= until:
             return Watched(False, found)
-        next_change(page, mark, until, in_frame)
+        watching = probe if cond in ("visible", "attached", "text") else None
+        if next_change(page, mark, until, in_frame, watching, cond, text):
+            return Watched(True, True)  # the page saw it: it may be gone again by now
 
 
 def _look(locator: Locator, cond: Condition, text: str) -> tuple[int, list[bool]] | None:
