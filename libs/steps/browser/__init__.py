@@ -11,6 +11,7 @@ from libs.steps.browser import (
     lists,
     navigation,
     network,
+    questions,
     reading,
     tables,
     tabs,
@@ -19,4 +20,4 @@ from libs.steps.browser import (
 from libs.steps.browser.session import BrowserSession, BrowserSettings, session_for
 
 __all__ = ["BrowserSession", "BrowserSettings", "actions", "files", "lists", "navigation",
-           "network", "reading", "session_for", "tables", "tabs", "waiting"]
+           "network", "questions", "reading", "session_for", "tables", "tabs", "waiting"]

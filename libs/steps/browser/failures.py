@@ -17,7 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure, WorkhandError
 from libs.steps.browser.targets import describe
-from libs.types import Target
+from libs.types import Target, TargetSpec
 
 _NOT_READY = [  # what Playwright's call log says → how a person would say it
     ("element is not enabled", "stayed disabled"),
@@ -72,9 +72,40 @@ def _strictness(err: Exception) -> str:
                                                                   if shown else "")
 
 
+_ENGINE = re.compile(r"^\s*([a-z][a-z-]*)=")
+
+
+def pick_one(target: Target | None) -> str:
+    """How to say which of several matches is meant, written out for this very target: nth is
+    a key of the target (users wrote it beside the target, at step level, and were refused)."""
+    if isinstance(target, TargetSpec):
+        first = describe(target.model_copy(update={"nth": 0}))
+    elif isinstance(target, str):
+        engine = _ENGINE.match(target)
+        kind = engine.group(1) if engine else ("xpath" if target.lstrip().startswith(("/", "("))
+                                              else "css")
+        body = target[engine.end():] if engine else target
+        first = (describe(TargetSpec(**{kind: body.strip(), "nth": 0}))
+                 if kind in ("css", "xpath") and ">>" not in target
+                 else describe(f"{target} >> nth=0"))
+    else:
+        return "make the target more specific"
+    return (f"write the target as {first} for the first (nth: 1 for the second), or make it "
+            "more specific (e.g. {role: button, name: 登录}, or exact: true)")
+
+
 def explain(ctx: StepContext, step: str, err: Exception, *, target: Target | None,
             url: str, doing: str) -> WorkhandError:
-    """The Workhand error for a Playwright failure while `doing` something with `target`."""
+    """The Workhand error for a Playwright failure while `doing` something with `target`.
+
+    Which kind of error: a target that matches nothing until the time is up stays a
+    SystemFailure (retried by policy). From here we cannot tell a slow or broken system (the
+    page did not finish, a back end is down: retrying helps) from a robot that names the wrong
+    element; sending every miss back to a person would turn outages into review work. What is
+    certain without the page - a target that is malformed (a bad selector) or contradictory
+    (two kinds, 'name' without 'role', an unknown role: libs/steps/browser/targets.py) or
+    ambiguous (several matches) - is a StepArgumentError, never retried.
+    """
     what = describe(target)
     budget = seconds(ctx.timeout)
     text = str(err)
@@ -95,8 +126,7 @@ def explain(ctx: StepContext, step: str, err: Exception, *, target: Target | Non
             "raise the step's timeout, or check the page"))
     if "strict mode violation" in text:
         return StepArgumentError(ctx.masker.text(
-            f"{step}: {what} matches {_strictness(err)} on {url}; add nth (0 = the first) or make "
-            "the target more specific (e.g. add exact: true, or use {role, name})"))
+            f"{step}: {what} matches {_strictness(err)} on {url}; {pick_one(target)}"))
     if any(marker in text for marker in _BAD_SELECTOR):
         return StepArgumentError(ctx.masker.text(
             f"{step}: {what} is not a valid selector ({first_line(err)}); write a CSS selector "

@@ -17,7 +17,7 @@ from playwright.sync_api import Locator, Page
 
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure
-from libs.steps.browser.failures import acting, explain, seconds
+from libs.steps.browser.failures import acting, explain, pick_one, seconds
 from libs.steps.browser.session import timeout_ms
 from libs.steps.browser.targets import describe, locate
 from libs.types import Target
@@ -64,8 +64,7 @@ def _usable(ctx: StepContext, step: str, more: Locator, next_page: Target, page:
     if len(usable) > 1:
         raise StepArgumentError(
             f"{step}: the next_page target {describe(next_page)} matches "
-            f"{len(usable)} elements on {page.url}; add nth (0 = the first) or make it more "
-            "specific")
+            f"{len(usable)} elements on {page.url}; {pick_one(next_page)}")
     return bool(usable and usable[0])
 
 

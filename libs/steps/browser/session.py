@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -262,6 +263,27 @@ class BrowserSession:
         except Exception:
             return None
         return path
+
+    def idle(self, ctx: StepContext, seconds: float) -> bool:
+        """Pause for `seconds` (the pause of step `ctx`) while Playwright keeps delivering the
+        browser's events, so a dialog a page timer opens meanwhile is answered (and logged, at
+        that step) during the pause, not at the next browser step. False, without pausing, when
+        no page is open (the caller sleeps).
+        """
+        page = self._page
+        if page is None or page.is_closed() or not self.running:
+            return False
+        self.ctx = ctx  # what happens meanwhile is logged at the pausing step
+        end = time.monotonic() + seconds
+        # Slices: the pause ends on time even if the tab closes, and a cancel (SIGTERM becomes
+        # KeyboardInterrupt) is never held for long inside one Playwright call.
+        while (left := end - time.monotonic()) > 0:
+            try:
+                page.wait_for_timeout(min(left, 0.25) * 1000)
+            except PlaywrightError:  # the tab or the browser went away meanwhile
+                time.sleep(max(0.0, end - time.monotonic()))
+                break
+        return True
 
     # -- tabs -------------------------------------------------------------------------------
 

@@ -315,7 +315,7 @@ def test_wait_for_failures_say_what_did_not_happen(
         make_ctx: Callable[..., StepContext], site: str) -> None:
     ctx = make_ctx()
     run(ctx, "browser.open", {"url": f"{site}/delayed.html"})
-    with pytest.raises(StepArgumentError, match="needs target, text or url"):
+    with pytest.raises(StepArgumentError, match="needs target, text, url or any"):
         run(ctx, "browser.wait_for", {"state": "visible"})
     with pytest.raises(SystemFailure, match="the text '从未出现' did not appear in the page"):
         run(make_ctx(timeout=0.5), "browser.wait_for", {"text": "从未出现"})
@@ -351,12 +351,19 @@ def test_an_ambiguous_target_asks_for_nth(ctx: StepContext, site: str) -> None:
     run(ctx, "browser.open", {"url": f"{site}/form.html"})
     with pytest.raises(StepArgumentError) as caught:
         run(ctx, "browser.click", {"target": {"text": "登录"}})
-    message = str(caught.value)
-    assert "{text: 登录} matches 2 elements" in message
-    assert "<button" in message and "<a" in message
-    assert "add nth" in message
-    with pytest.raises(StepArgumentError, match="matches 2 elements"):
-        run(ctx, "browser.read_text", {"target": {"text": "登录"}})
+    assert str(caught.value) == (
+        "browser.click: {text: 登录} matches 2 elements (1) <button type=\"button\" "
+        "onclick=\"document.getElementById('who').innerText = '已登录'\">登录</button>; 2) "
+        f"<a href=\"#top\">登录</a>) on {site}/form.html; write the target as "
+        "{text: 登录, nth: 0} for the first (nth: 1 for the second), or make it more specific "
+        "(e.g. {role: button, name: 登录}, or exact: true)")
+    # a selector text: the fix is written as the map it becomes with nth
+    for name in ("browser.read_text", "browser.wait_for"):
+        with pytest.raises(StepArgumentError, match=rf"^{name}: 'button' matches 3 elements "
+                           r".*; write the target as \{css: button, nth: 0\} for the first"):
+            run(ctx, name, {"target": "button"})
+    with pytest.raises(StepArgumentError, match=r"write the target as 'text=登录 >> nth=0' for"):
+        run(ctx, "browser.read_text", {"target": "text=登录"})
     run(ctx, "browser.click", {"target": {"text": "登录", "nth": 0}})
     assert run(ctx, "browser.read_text", {"target": "#who"}) == "已登录"
 
@@ -423,7 +430,7 @@ def test_step_signatures_robots_rely_on() -> None:
     assert REGISTRY["browser.open"].main == "url"
     assert params("browser.click") == ["target", "button", "double", "modifiers", "opens_tab"]
     assert params("browser.read_table") == ["target", "next_page", "max_pages"]
-    assert params("browser.wait_for") == ["target", "state", "text", "url"]
+    assert params("browser.wait_for") == ["target", "state", "text", "url", "any"]
     assert REGISTRY["browser.read_text"].returns and not REGISTRY["browser.click"].returns
     for name, spec in REGISTRY.items():
         if name.startswith("browser."):
