@@ -6,6 +6,7 @@ the frictions gone, one robot each."""
 
 from __future__ import annotations
 
+import csv
 import http.server
 import json
 import re
@@ -256,3 +257,148 @@ def test_friction_5_a_timer_dialog_is_answered_and_recorded_during_wait(
     dialog = [e for e in logged if e["type"] == "log" and "dialog" in e["message"]]
     assert [(e["message"], e["step"]) for e in dialog] == [
         ("browser alert dialog: '会话即将超时' (accepted)", wait)]
+
+
+# -- 6: expressions have the basics -------------------------------------------------------------
+
+def test_friction_6_range_zip_enumerate_loop_regex_and_numbers_in_text(
+        tmp_path: Path, site: str) -> None:
+    result, _ = run(tmp_path, f"""
+        robot: cart-check
+        settings: {{browser: {{local_only: true}}}}
+        steps:
+          - browser.open: {site}/cart.html
+          - browser.read_text: {{target: "#cart li", all: true, into: lines}}
+          - browser.read_text: {{target: "#total", into: total}}
+          - browser.read_text: {{target: "#amount", into: 大写}}
+          - set: {{names: [], prices: [], rows: []}}
+          - for_each: "${{range(len(lines))}}"
+            as: i
+            steps:
+              - set:
+                  names: "${{names + [re_search(lines[i], '^([A-Za-z]+)')]}}"
+                  prices: "${{prices + [number(re_search(lines[i], '— (.+)$'))]}}"
+          - for_each: "${{zip(names, prices)}}"
+            as: pair
+            steps:
+              - set:
+                  rows: "${{rows + [{{'no': loop.number, 'name': pair[0], 'price': pair[1]}}]}}"
+          - assert: {{that: "${{round(sum(prices), 2) == number(total)}}", message: 合计不符}}
+          - csv.write_rows: {{path: cart.csv, rows: "${{rows}}"}}
+          - output: {{name: total, value: "${{number(total)}}"}}
+          - output: {{name: 大写金额, value: "${{number(大写)}}"}}
+          - output: {{name: numbered, value: "${{enumerate(names, start=1)}}"}}
+        """)
+    passed(result)
+    assert result["outputs"] == {"total": 17.98, "大写金额": 17.98,
+                                 "numbered": [[1, "Pen"], [2, "Notebook"], [3, "Stamp"]]}
+    with (tmp_path / "out" / "cart.csv").open(encoding="utf-8-sig", newline="") as file:
+        assert list(csv.reader(file)) == [["no", "name", "price"], ["1", "Pen", "3.0"],
+                                          ["2", "Notebook", "12.48"], ["3", "Stamp", "2.5"]]
+    assert problems(tmp_path, """
+        robot: typo
+        steps:
+          - log: "${rnage(3)}"
+        """) == [
+        "wrong.yaml:3:10: 'rnage' in '${rnage(3)}' is not a function; did you mean 'range'? "
+        "(the functions are: abs, bool, date, days, dict, enumerate, float, int, len, list, "
+        "max, min, number, range, re_findall, re_replace, re_search, re_test, round, sorted, "
+        "str, sum, zip)"]
+
+
+# -- 7: repeated blocks and div grids ------------------------------------------------------------
+
+def test_friction_7_product_cards_over_two_pages_and_a_div_grid_into_csv(
+        tmp_path: Path, site: str) -> None:
+    result, _ = run(tmp_path, f"""
+        robot: shop-prices
+        settings: {{browser: {{local_only: true}}}}
+        steps:
+          - browser.open: {site}/cards.html
+          - browser.read_list:
+              items: {{css: .product-card}}
+              fields:
+                名称: {{css: .title}}
+                价格: {{css: .price}}
+              next_page: {{role: link, name: 下一页}}
+              into: products
+          - csv.write_rows: {{path: 商品.csv, rows: "${{products}}"}}
+          - browser.open: {site}/grid.html
+          - browser.read_table:
+              target: {{role: grid, name: 订单}}
+              next_page: {{role: button, name: 下一页}}
+              into: orders
+          - csv.write_rows: {{path: 订单.csv, rows: "${{orders}}"}}
+        """)
+    passed(result)
+
+    def read(name: str) -> list[list[str]]:
+        with (tmp_path / "out" / name).open(encoding="utf-8-sig", newline="") as file:
+            return list(csv.reader(file))
+
+    assert read("商品.csv") == [
+        ["名称", "价格"], ["华为 Mate 60 手机", "¥1,234.50"], ["小米 空气净化器", "¥899.00"],
+        ["联想 笔记本电脑", "¥5,999.00"], ["格力 空调 1.5匹", "¥2,499.00"],
+        ["海尔 冰箱（预售）", ""]]
+    assert read("订单.csv") == [
+        ["订单号", "客户", "金额", "列4"], ["D20261201", "甲公司", "¥12,000.00", "查看"],
+        ["D20261202", "乙公司", "¥3,450.50", "查看"], ["D20261203", "丙公司", "¥800.00", "查看"],
+        ["D20261204", "丁公司", "¥99.90", "查看"]]
+
+
+# -- 8: browser controls -------------------------------------------------------------------------
+
+@pytest.mark.usefixtures("page_record")
+def test_friction_8_drag_ctrl_click_history_network_rules_and_geolocation(
+        tmp_path: Path, site: str) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rates.json").write_text(RATES, encoding="utf-8")
+    result, _ = run(tmp_path, f"""
+        robot: approve-vouchers
+        settings:
+          browser:
+            local_only: true
+            geolocation: {{latitude: 28.68, longitude: 115.86}}
+            network:
+              block: ["**/track/**"]
+              fulfil: [{{url: "**/api/rates", file: data/rates.json}}]
+        steps:
+          - browser.open: {site}/controls.html
+          - browser.drag: {{target: {{text: 凭证 001}}, to: "#approved-html5"}}
+          - browser.click: {{target: {{text: 张三}}}}
+          - browser.click: {{target: {{text: 赵六}}, modifiers: [ctrl]}}
+          - browser.read_text: {{target: "#selected", into: selected}}
+          - browser.read_text: {{target: "#html5-result", into: moved}}
+          - browser.reload
+          - browser.read_text: {{target: "#loads", into: reloaded}}
+          - browser.open: {site}/network.html
+          - browser.wait_for: {{target: "#done", text: 完成}}
+          - browser.read_text: {{target: "#rates", into: rates}}
+          - browser.back
+          - browser.read_text: {{target: "#loads", into: back}}
+          - browser.open: {site}/permissions.html
+          - browser.click: {{target: {{role: button, name: 定位}}}}
+          - browser.wait_for: {{target: "#position", text: ","}}
+          - browser.read_text: {{target: "#position", into: position}}
+          - output:
+              name: seen
+              value: {{selected: "${{selected}}", moved: "${{moved}}", reloaded: "${{reloaded}}",
+                      rates: "${{rates}}", back: "${{back}}", position: "${{position}}"}}
+        """)
+    passed(result)
+    assert result["outputs"] == {"seen": {
+        "selected": "A1,A4", "moved": "凭证 001 → 已审批", "reloaded": "载入 2",
+        "rates": f"200:{RATES}", "back": "载入 3", "position": "28.68,115.86"}}
+    # the server's own log: reload and back asked again, the tracker and the answered API
+    # never reached it
+    assert Site.asked == ["/controls.html", "/controls.html", "/network.html", "/controls.html",
+                          "/permissions.html"]
+    blocked = [json.loads(line) for line in (tmp_path / "out" / "network-blocked.jsonl")
+               .read_text(encoding="utf-8").splitlines()]
+    assert sorted((b["url"], b["by"], b["reason"]) for b in blocked) == [
+        (f"{site}/track/visit?token=***", "block",
+         "settings.browser.network.block has the address pattern '**/track/**'"),
+        ("http://ads.example.com/pixel?uid=***", "local_only",
+         "settings.browser.local_only allows only this machine"),
+        ("http://other.example.org/b", "local_only",
+         "settings.browser.local_only allows only this machine")]
