@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import csv
 import http.server
+import io
 import json
 import re
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from rich.console import Console
 
 from libs.checker import check_file
 from libs.checks.steps import CONTROL_KEYS
+from libs.console import ConsoleReporter
 from libs.errors import RobotFileError
-from libs.events import Collector
+from libs.events import Collector, Sink
 from libs.expressions import FUNCTIONS
 from libs.runner import Runner
 from tests.servers import static_site
@@ -73,11 +78,11 @@ def write(folder: Path, text: str, name: str = "robot.yaml") -> Path:
     return path
 
 
-def run(folder: Path, text: str, **kwargs: Any) -> tuple[dict[str, Any], Collector]:
+def run(folder: Path, text: str, sinks: list[Sink] = ()) -> tuple[dict[str, Any], Collector]:
     """Check the robot as `workhand check` does, run it, and return its result.json."""
     plan = check_file(write(folder, text), shown_as="robot.yaml")
     events = Collector()
-    Runner(plan, output_dir=folder / "out", sinks=[events], **kwargs).run()
+    Runner(plan, output_dir=folder / "out", sinks=[events, *sinks]).run()
     result = json.loads((folder / "out" / "result.json").read_text(encoding="utf-8"))
     return result, events
 
@@ -282,7 +287,7 @@ def test_friction_6_range_zip_enumerate_loop_regex_and_numbers_in_text(
             as: pair
             steps:
               - set:
-                  rows: "${{rows + [{{'no': loop.number, 'name': pair[0], 'price': pair[1]}}]}}"
+                  rows: "${{rows + [{{'no': loop.index + 1, 'name': pair[0], 'price': pair[1]}}]}}"
           - assert: {{that: "${{round(sum(prices), 2) == number(total)}}", message: 合计不符}}
           - csv.write_rows: {{path: cart.csv, rows: "${{rows}}"}}
           - output: {{name: total, value: "${{number(total)}}"}}
@@ -402,3 +407,132 @@ def test_friction_8_drag_ctrl_click_history_network_rules_and_geolocation(
          "settings.browser.local_only allows only this machine"),
         ("http://other.example.org/b", "local_only",
          "settings.browser.local_only allows only this machine")]
+
+
+# -- 9: a robot returns its answer ---------------------------------------------------------------
+
+def test_friction_9_outputs_are_in_result_json(tmp_path: Path, site: str) -> None:
+    result, events = run(tmp_path, f"""
+        robot: pending-bills
+        settings: {{browser: {{local_only: true}}}}
+        steps:
+          - browser.open: {site}/frictions.html
+          - browser.read_text: {{target: "#bills li", all: true, into: bills}}
+          - output: {{name: count, value: "${{len(bills)}}"}}
+          - output: {{name: bills, value: "${{bills}}"}}
+          - output: {{name: first, value: {{name: "${{bills[0]}}", approvable: false}}}}
+        """)
+    passed(result)
+    assert result["outputs"] == {"count": 3, "bills": ["单据一", "单据二", "单据三"],
+                                 "first": {"name": "单据一", "approvable": False}}
+    [end] = events.of_type("run.end")
+    assert end["status"] == "passed"
+
+
+# -- 10: the messages that misled ----------------------------------------------------------------
+
+LONG = "企业状态为 注销（" + "工商登记信息与开户资料不一致" * 8 + "）"
+
+
+def test_friction_10_the_misleading_messages_and_promises(
+        tmp_path: Path, site: str, page_record: list[dict[str, Any]]) -> None:
+    assert problems(tmp_path, """
+        robot: todo
+        steps:
+          - browser.fill: {target: {placeholder: What needs to be done?}, text: Buy milk}
+        """) == ["wrong.yaml:3:42: 'What needs to be done?' has '?', which YAML reads as syntax "
+                 "inside {...} and [...]; put the value in quotes: \"What needs to be done?\""]
+    url = f"{site}/frictions.html"
+    console = io.StringIO()
+    with ConsoleReporter(Console(file=console, width=1000)) as reporter:
+        result, events = run(tmp_path, f"""
+            robot: todo
+            settings: {{browser: {{local_only: true}}}}
+            steps:
+              - browser.open: {url}
+              - browser.fill: {{target: {{placeholder: "What needs to be done?"}}, text: Buy milk}}
+              - browser.read_text: {{target: button, optional: true}}
+              - browser.read_text: {{target: "##bad", optional: true}}
+              - set: {{rounds: []}}
+              - repeat: {{max: 5, until: "${{repeat_index == 2}}"}}
+                steps:
+                  - set: {{rounds: "${{rounds + [repeat_index]}}"}}
+              - output: {{name: rounds, value: "${{rounds}}"}}
+              - try:
+                  - repeat: {{max: 2, until: "${{status == '完成'}}"}}
+                    steps:
+                      - browser.read_text: {{target: "#status", into: status}}
+                catch:
+                  - output: {{name: gave_up, value: "${{error.message}}"}}
+              - for_each: [A1]
+                work_item: "${{item}}"
+                steps:
+                  - fail_item: "{LONG}"
+              - browser.click: {{target: {{test_id: submit}}}}
+              - browser.wait_for: {{text: 已提交 form}}
+              - browser.read_text: {{target: "#bills li", into: bill}}
+            """, sinks=[reporter])
+    assert [r["todo"] for r in page_record] == ["Buy milk"]  # the quoted placeholder worked
+    assert result["status"] == "failed"
+    several = (f"browser.read_text: '#bills li' matches 3 elements (1) <li>单据一</li>; 2) "
+               f"<li>单据二</li>; 3) <li>单据三</li>) on {url}; write the target as "
+               "{css: \"#bills li\", nth: 0} for the first (nth: 1 for the second), or make it "
+               "more specific (e.g. {role: button, name: 登录}, or exact: true)")
+    assert local(result["error"]["message"], tmp_path) == f"robot.yaml:25:5: {several}"
+    # the step's name once on the console's line
+    assert f"✗ robot.yaml:25:5 {several}" in local(console.getvalue(), tmp_path).splitlines()
+    assert result["outputs"] == {
+        "rounds": [0, 1, 2],  # repeat_index, accepted by the checker
+        "gave_up": "repeat gave up after 2 rounds: ${status == '完成'} never "
+                   "became true (status = '待处理'); raise 'max' or check the condition"}
+    # optional covers an ambiguous target and a selector the browser cannot read
+    assert warnings(events, tmp_path) == [
+        "optional step failed, continuing: robot.yaml:6:5: browser.read_text: 'button' matches "
+        "4 elements (1) <button data-testid=\"submit\" onclick=\"submitForm()\">提交</button>; "
+        "2) <button disabled id=\"approve\">审批</button>; 3) <button id=\"start\" "
+        f"onclick=\"start()\">开始</button> ...) on {url}; write the target as "
+        "{css: button, nth: 0} for the first (nth: 1 for the second), or make it more specific "
+        "(e.g. {role: button, name: 登录}, or exact: true)",
+        "optional step failed, continuing: robot.yaml:7:5: browser.read_text: '##bad' is not a "
+        "valid selector (Unexpected token \"#\" while parsing css selector \"##bad\". Did you "
+        "mean to CSS.escape it?); write a CSS selector such as '#login', or a map such as "
+        "{role: button, name: 登录}"]
+    # `workhand items` shows the whole message; `workhand check` skips a credentials file
+    items = workhand("items", "out", "--outcome", "business_exception", cwd=tmp_path)
+    assert items.stdout.splitlines() == [f"A1  business_exception  {LONG}"]
+    (tmp_path / "demo.yaml").write_text("bank: {username: u, password: p}\n", encoding="utf-8")
+    checked = workhand("check", "demo.yaml", "robot.yaml", cwd=tmp_path)
+    assert (checked.returncode, checked.stdout.splitlines()) == (0, [
+        "demo.yaml: skipped, a credentials file, not a robot (give it to workhand run "
+        "--credentials demo.yaml)", "1 robot file(s) OK"])
+
+
+def workhand(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "workhand", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=120, check=False)
+
+
+@pytest.mark.xfail(strict=True, reason="nth written beside the target, as the old message "
+                   "taught, is refused with \"'browser.read_text' has no argument 'nth' "
+                   "(arguments: target, all)\": it does not say that nth goes inside the target")
+def test_friction_10_nth_beside_the_target_says_where_it_goes(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, """
+        robot: bills
+        steps:
+          - browser.read_text: {target: "#bills li", nth: 1, into: bill}
+        """)
+    assert problem.startswith("wrong.yaml:3:") and \
+        "{target: {css: \"#bills li\", nth: 1}}" in problem, problem
+
+
+@pytest.mark.xfail(strict=True, reason="a selector the browser cannot parse ('##bad') passes "
+                   "workhand check and fails only at run time (issue 9 asks that every "
+                   "malformed target be a check error at file:line:col)")
+def test_friction_2_a_malformed_selector_is_refused_at_check_time(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+        robot: bad-selector
+        steps:
+          - browser.click: {target: "##bad"}
+        """)
+    assert [p.split(": ", 1)[0] for p in found] == ["wrong.yaml:3:29"]
+    assert "'##bad' is not a valid selector" in found[0]
