@@ -185,10 +185,17 @@ def test_friction_3_sibling_labels_places_rows_and_test_ids_and_contradictions_r
           - browser.check: {{target: {{role: checkbox, inside: {{css: li, has_text: Buy eggs}}}}}}
           - browser.click: {{target: {{test_id: submit}}}}
           - browser.wait_for: {{text: 已提交 form}}
+          - browser.open: {site}/targets.html                 # a form in a frame in a frame
+          - browser.fill: {{target: {{label: 户名, frame: ["#outer", "#inner"]}}, text: 王五}}
+          - browser.click: {{target: {{role: button, name: 提交, frame: ["#outer", "#inner"]}}}}
+          - browser.read_text: {{target: {{css: "#result", frame: ["#outer", "#inner"]}}}}
+            into: sent
+          - output: {{name: sent, value: "${{sent}}"}}
         """)
     passed(result)
     assert [{k: r[k] for k in ("user", "name", "amount", "checked")} for r in page_record] == [
         {"user": "ops01", "name": "南昌恒达", "amount": "100.00", "checked": ["Buy eggs"]}]
+    assert result["outputs"]["sent"].startswith("户名=王五;")
     assert problems(tmp_path, """
         robot: todos
         steps:
