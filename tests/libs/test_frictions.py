@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -78,7 +78,7 @@ def write(folder: Path, text: str, name: str = "robot.yaml") -> Path:
     return path
 
 
-def run(folder: Path, text: str, sinks: list[Sink] = ()) -> tuple[dict[str, Any], Collector]:
+def run(folder: Path, text: str, sinks: Sequence[Sink] = ()) -> tuple[dict[str, Any], Collector]:
     """Check the robot as `workhand check` does, run it, and return its result.json."""
     plan = check_file(write(folder, text), shown_as="robot.yaml")
     events = Collector()
@@ -101,8 +101,12 @@ def passed(result: dict[str, Any]) -> None:
     assert result["status"] == "passed", result.get("error")
 
 
+def of_type(events: Collector, kind: str) -> list[dict[str, Any]]:
+    return [dict(e) for e in events.of_type(kind)]
+
+
 def warnings(events: Collector, folder: Path) -> list[str]:
-    return [local(str(e["message"]), folder) for e in events.of_type("log")
+    return [local(str(e["message"]), folder) for e in of_type(events, "log")
             if e.get("level") == "warning"]
 
 
@@ -243,7 +247,7 @@ def test_friction_4_questions_a_150ms_state_wait_until_and_the_first_of_several(
         """)
     passed(result)
     assert page_record == [{"kind": "waits", "answer": "False,3,False,1,完成"}]
-    [waited] = events.of_type("wait.end")
+    [waited] = of_type(events, "wait.end")
     assert waited["met"] is True and waited["condition"] == "${status == '完成'}"
 
 
@@ -432,7 +436,7 @@ def test_friction_9_outputs_are_in_result_json(tmp_path: Path, site: str) -> Non
     passed(result)
     assert result["outputs"] == {"count": 3, "bills": ["单据一", "单据二", "单据三"],
                                  "first": {"name": "单据一", "approvable": False}}
-    [end] = events.of_type("run.end")
+    [end] = of_type(events, "run.end")
     assert end["status"] == "passed"
 
 
