@@ -536,14 +536,18 @@ def test_friction_10_nth_beside_the_target_says_where_it_goes(tmp_path: Path) ->
         "{target: {css: \"#bills li\", nth: 1}}" in problem, problem
 
 
-@pytest.mark.xfail(strict=True, reason="a selector the browser cannot parse ('##bad') passes "
-                   "workhand check and fails only at run time (issue 9 asks that every "
-                   "malformed target be a check error at file:line:col)")
+@pytest.mark.xfail(strict=True, reason="selectors the browser cannot parse ('##bad', "
+                   "{css: '##bad'}, {xpath: '//div[['}) pass workhand check and fail only at "
+                   "run time; issue 9 asks that every malformed target be a check error at "
+                   "file:line:col")
 def test_friction_2_a_malformed_selector_is_refused_at_check_time(tmp_path: Path) -> None:
     found = problems(tmp_path, """
         robot: bad-selector
         steps:
           - browser.click: {target: "##bad"}
+          - browser.click: {target: {css: "##bad"}}
+          - browser.click: {target: {xpath: "//div[["}}
         """)
-    assert [p.split(": ", 1)[0] for p in found] == ["wrong.yaml:3:29"]
-    assert "'##bad' is not a valid selector" in found[0]
+    assert [p.split(": ", 1)[0] for p in found] == ["wrong.yaml:3:29", "wrong.yaml:4:29",
+                                                    "wrong.yaml:5:29"]
+    assert ["##bad" in found[0], "##bad" in found[1], "//div[[" in found[2]] == [True] * 3
