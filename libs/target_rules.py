@@ -72,6 +72,49 @@ def as_words(text: str) -> str:
 
 def _compounds(selector: str) -> list[str]:
     """The compound selectors of a CSS selector, with (...), [...] and quotes blanked out."""
+    return [part for part in _COMBINATOR.split("".join(_compounds_text(selector))) if part]
+
+
+def balance_problem(selector: str) -> str | None:
+    """An unclosed or stray bracket or quote: no selector engine reads it."""
+    closing = {"(": ")", "[": "]"}
+    stack: list[str] = []
+    quote = ""
+    for ch in selector:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in closing:
+            stack.append(closing[ch])
+        elif ch in ")]" and (not stack or stack.pop() != ch):
+            return f"'{ch}' closes nothing"
+    if quote:
+        return f"the quote {quote} is never closed"
+    if stack:
+        return f"'{stack[-1]}' is missing (a bracket is never closed)"
+    return None
+
+
+_NAME_AFTER = re.compile(r"[#.](?![A-Za-z_\-\\\u00a0-\uffff])")
+
+
+def css_syntax_problem(selector: str) -> str | None:
+    """Why a CSS selector cannot be parsed, or None (Playwright's own extensions pass)."""
+    wrong = balance_problem(selector)
+    if wrong:
+        return wrong
+    blanked = "".join(_compounds_text(selector))
+    stray = _NAME_AFTER.search(blanked)
+    if stray:
+        return f"'{stray.group()}' must be followed by a name (e.g. '#login', '.total')"
+    if re.search(r"[>+~,]\s*$", blanked) or re.match(r"^\s*[>+~,]", blanked):
+        return "it begins or ends with a combinator (>, +, ~ or ,)"
+    return None
+
+
+def _compounds_text(selector: str) -> list[str]:
+    """The selector with (...), [...] and quotes blanked out, as characters."""
     out, depth, quote = [], 0, ""
     for ch in selector:
         if quote:
@@ -88,7 +131,7 @@ def _compounds(selector: str) -> list[str]:
             out.append(ch)
         else:
             out.append("_" if depth > 0 else ch)
-    return [part for part in _COMBINATOR.split("".join(out)) if part]
+    return out
 
 
 def css_problem(selector: str) -> str | None:
@@ -109,8 +152,19 @@ def selector_problem(selector: str) -> str | None:
     if not text:
         return ("the target is empty; write a selector such as '#login' or a map such as "
                 "{role: button, name: 登录}")
-    if _ENGINE.match(text) or text.startswith(("//", "..", "(", "'", '"')) or ">>" in text:
-        return None  # an engine's own syntax: Playwright checks it when the step runs
+    engine = _ENGINE.match(text)
+    if engine or text.startswith(("//", "..", "(", "'", '"')) or ">>" in text:
+        # An engine's own syntax, which Playwright reads; only an XPath's or a CSS body's
+        # brackets are checked here (a text= body may hold any quote).
+        kind = engine.group().rstrip("= ").lower() if engine else (
+            "xpath" if text.startswith(("//", "..", "(")) else "text")
+        body = text[engine.end():] if engine else text
+        wrong = balance_problem(body) if kind in ("xpath", "css") and ">>" not in text else None
+        return f"'{text}' is not a valid selector: {wrong}" if wrong else None
+    wrong = css_syntax_problem(text)
+    if wrong:
+        return (f"'{text}' is not a valid CSS selector: {wrong}; write one such as '#login' "
+                "or '.todo-list li', or a map such as {role: button, name: 登录}")
     if css_problem(text) is None:
         return None
     return (f"'{text}' is not a selector: a plain text target is read as CSS "
@@ -145,13 +199,18 @@ def spec_problem(given: dict[str, object]) -> str | None:
         hint = (f"did you mean '{close[0]}'?" if close else
                 "common roles are button, link, textbox, checkbox, combobox, row, cell")
         return f"'{role}' is not an ARIA role; {hint}"
-    for key in ("css",):
-        value = given.get(key)
-        if isinstance(value, str):
-            wrong = css_problem(value)
-            if wrong:
-                return (f"css: {yaml_text(value)} cannot match anything: {wrong}; "
-                        f"{as_words(value)}")
+    css, xpath = given.get("css"), given.get("xpath")
+    if isinstance(css, str):
+        wrong = css_syntax_problem(css)
+        if wrong:
+            return f"css: {yaml_text(css)} is not a valid CSS selector: {wrong}"
+        wrong = css_problem(css)
+        if wrong:
+            return f"css: {yaml_text(css)} cannot match anything: {wrong}; {as_words(css)}"
+    if isinstance(xpath, str):
+        wrong = balance_problem(xpath)
+        if wrong:
+            return f"xpath: {yaml_text(xpath)} is not a valid XPath: {wrong}"
     nth = given.get("nth")
     if isinstance(nth, int) and nth < -1:
         return "nth counts from 0 (the first match); -1 is the last"
@@ -181,3 +240,33 @@ def shape_problem(target: dict[str, object], computed: Callable[[object], bool])
             return f"inside: {wrong}"
     given = {k: _Computed(v) if computed(v) else v for k, v in target.items()}
     return spec_problem(given)
+
+
+TARGET_ONLY_KEYS = ("nth", "exact", "frame", "has_text", "inside", "right_of", "left_of",
+                    "above", "below", "near")
+"""Keys of a target map that users write beside the target, at step level, by mistake."""
+
+
+def inside_target(target: object, key: str, value: object) -> str:
+    """The target map with `key: value` moved inside it, written as YAML: `nth: 1` beside
+    `target: "#bills li"` becomes {css: "#bills li", nth: 1}."""
+    if isinstance(target, dict):
+        parts = {str(k): v for k, v in target.items()}
+    elif isinstance(target, str):
+        kind = "xpath" if target.lstrip().startswith(("/", "(")) else "css"
+        parts = {kind: target}
+    else:
+        parts = {"css": "..."}
+    parts[key] = value
+    shown = ", ".join(f"{k}: {_flow(v)}" for k, v in parts.items())
+    return "{" + shown + "}"
+
+
+def _flow(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    return yaml_text(value) if isinstance(value, str) else str(value)

@@ -42,7 +42,7 @@ from libs.plan import (
     WaitUntil,
 )
 from libs.registry import StepSpec, describe_error
-from libs.target_rules import shape_problem
+from libs.target_rules import TARGET_ONLY_KEYS, inside_target, shape_problem
 from libs.types import MAX_WAIT, parse_duration
 
 COMMON_KEYS = ("label", "timeout", "retry", "optional")
@@ -287,6 +287,11 @@ class StepChecks(ExpressionChecks):
     def arguments(self, name: str, spec: StepSpec, args: YMap, in_catch: bool) -> None:
         params = spec.params
         for key, value in args.items():
+            if key not in params and "target" in params and key in TARGET_ONLY_KEYS:
+                written = inside_target(args.get("target"), key, value)
+                self.problem(args.key_pos[key], f"'{key}' belongs inside the target, not beside "
+                             f"it: write {{target: {written}}}")
+                continue
             if key not in params:
                 listed = ", ".join(params) or "none"
                 hint = (" — retry options go inside retry: {attempts: 3, delay: 2s}"

@@ -463,7 +463,7 @@ def test_friction_10_the_misleading_messages_and_promises(
               - browser.open: {url}
               - browser.fill: {{target: {{placeholder: "What needs to be done?"}}, text: Buy milk}}
               - browser.read_text: {{target: button, optional: true}}
-              - browser.read_text: {{target: "##bad", optional: true}}
+              - browser.read_text: {{target: "a:::b", optional: true}}
               - set: {{rounds: []}}
               - repeat: {{max: 5, until: "${{repeat_index == 2}}"}}
                 steps:
@@ -504,8 +504,8 @@ def test_friction_10_the_misleading_messages_and_promises(
         f"onclick=\"start()\">开始</button> ...) on {url}; write the target as "
         "{css: button, nth: 0} for the first (nth: 1 for the second), or make it more specific "
         "(e.g. {role: button, name: 登录}, or exact: true)",
-        "optional step failed, continuing: robot.yaml:7:5: browser.read_text: '##bad' is not a "
-        "valid selector (Unexpected token \"#\" while parsing css selector \"##bad\". Did you "
+        "optional step failed, continuing: robot.yaml:7:5: browser.read_text: 'a:::b' is not a "
+        "valid selector (Unexpected token \":\" while parsing css selector \"a:::b\". Did you "
         "mean to CSS.escape it?); write a CSS selector such as '#login', or a map such as "
         "{role: button, name: 登录}"]
     # `workhand items` shows the whole message; `workhand check` skips a credentials file
@@ -523,23 +523,16 @@ def workhand(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=120, check=False)
 
 
-@pytest.mark.xfail(strict=True, reason="nth written beside the target, as the old message "
-                   "taught, is refused with \"'browser.read_text' has no argument 'nth' "
-                   "(arguments: target, all)\": it does not say that nth goes inside the target")
 def test_friction_10_nth_beside_the_target_says_where_it_goes(tmp_path: Path) -> None:
     [problem] = problems(tmp_path, """
         robot: bills
         steps:
           - browser.read_text: {target: "#bills li", nth: 1, into: bill}
         """)
-    assert problem.startswith("wrong.yaml:3:") and \
-        "{target: {css: \"#bills li\", nth: 1}}" in problem, problem
+    assert problem == ("wrong.yaml:3:46: 'nth' belongs inside the target, not beside it: "
+                       "write {target: {css: \"#bills li\", nth: 1}}")
 
 
-@pytest.mark.xfail(strict=True, reason="selectors the browser cannot parse ('##bad', "
-                   "{css: '##bad'}, {xpath: '//div[['}) pass workhand check and fail only at "
-                   "run time; issue 9 asks that every malformed target be a check error at "
-                   "file:line:col")
 def test_friction_2_a_malformed_selector_is_refused_at_check_time(tmp_path: Path) -> None:
     found = problems(tmp_path, """
         robot: bad-selector
@@ -548,6 +541,12 @@ def test_friction_2_a_malformed_selector_is_refused_at_check_time(tmp_path: Path
           - browser.click: {target: {css: "##bad"}}
           - browser.click: {target: {xpath: "//div[["}}
         """)
-    assert [p.split(": ", 1)[0] for p in found] == ["wrong.yaml:3:29", "wrong.yaml:4:29",
-                                                    "wrong.yaml:5:29"]
-    assert ["##bad" in found[0], "##bad" in found[1], "//div[[" in found[2]] == [True] * 3
+    assert found == [
+        "wrong.yaml:3:29: argument 'target' of 'browser.click': '##bad' is not a valid CSS "
+        "selector: '#' must be followed by a name (e.g. '#login', '.total'); write one such as "
+        "'#login' or '.todo-list li', or a map such as {role: button, name: 登录}",
+        "wrong.yaml:4:29: argument 'target' of 'browser.click': css: \"##bad\" is not a valid "
+        "CSS selector: '#' must be followed by a name (e.g. '#login', '.total')",
+        "wrong.yaml:5:29: argument 'target' of 'browser.click': xpath: \"//div[[\" is not a "
+        "valid XPath: ']' is missing (a bracket is never closed)",
+    ]

@@ -369,8 +369,8 @@ def test_wrong_targets_and_addresses_are_argument_errors(ctx: StepContext, site:
         run(ctx, "browser.click", {"target": {"label": "户名", "css": "#name"}})
     with pytest.raises(ValidationError, match="did you mean 'button'"):
         run(ctx, "browser.click", {"target": {"role": "buton", "name": "提交"}})
-    with pytest.raises(StepArgumentError, match="'##bad' is not a valid selector"):
-        run(ctx, "browser.click", {"target": "##bad"})
+    with pytest.raises(StepArgumentError, match="'a:::b' is not a valid selector"):
+        run(ctx, "browser.click", {"target": "a:::b"})
     with pytest.raises(StepArgumentError, match="'Enterr' is not a key name"):
         run(ctx, "browser.press", {"key": "Enterr"})
     with pytest.raises(StepArgumentError, match="not a full address"):
