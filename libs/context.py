@@ -30,6 +30,14 @@ class Capturable(Protocol):
     def capture(self, path: Path) -> Path | None: ...
 
 
+@runtime_checkable
+class Idles(Protocol):
+    """A run resource that keeps working while the robot pauses (the browser session): True
+    when it paused (`ctx` is the pausing step, None between steps), False when it cannot."""
+
+    def idle(self, ctx: StepContext | None, seconds: float) -> bool: ...
+
+
 class Resources:
     """Run-wide resources (a browser, an SMTP connection), opened on first use, closed at end."""
 
@@ -46,6 +54,14 @@ class Resources:
 
     def values(self) -> list[Any]:
         return list(self._items.values())
+
+    def pause(self, seconds: float, ctx: StepContext | None = None) -> None:
+        """Pause the run; a resource that must keep running meanwhile (the browser: a dialog
+        a page timer opens is answered now, not at the next browser step) pauses instead."""
+        for item in self._items.values():
+            if isinstance(item, Idles) and item.idle(ctx, seconds):
+                return
+        time.sleep(seconds)
 
     def close(self) -> None:
         for item in reversed(list(self._items.values())):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from libs import events, expressions
 from libs.checks.base import shown_duration
+from libs.context import RunState
 from libs.errors import StepArgumentError, SystemFailure, WorkhandError
 from libs.plan import MAX_LOOP_ITEMS, MAX_REPEAT, Common, ForEach, Node, Repeat, Retry, WaitUntil
 from libs.queues import QueueItem, QueueSource
@@ -93,6 +94,7 @@ class Loops:
 
     if TYPE_CHECKING:
         masker: Masker
+        state: RunState
         queues: QueueSource | None
         current_timeout: float
 
@@ -177,7 +179,7 @@ class Loops:
                 if node.until is not None and self.truth(node.until, scope, node.common):
                     return
                 if delay and count < limit:
-                    time.sleep(delay)
+                    self.state.resources.pause(delay)
             if node.until is not None:  # the values as the last round left them
                 message = gave_up(f"repeat gave up after {count} rounds", node.until,
                                   "never became true", scope, "raise 'max'")
@@ -211,7 +213,7 @@ class Loops:
                         shot = self.screenshot_on_failure(common, err)
                         raise err
                     self.past_deadline(common)
-                    time.sleep(min(node.every, left))
+                    self.state.resources.pause(min(node.every, left))
             finally:
                 ended = events.WaitEnd(type="wait.end", step=str(common.pos),
                                        condition=str(node.condition), met=met, checks=checks,

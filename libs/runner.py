@@ -350,7 +350,7 @@ class Runner(Loops):
                 pause = retry.pause(attempt)
                 self.emit(events.Retry(type="retry", attempt=attempt, next_in_s=pause,
                                        message=str(err), step=getattr(err, "step", "")))
-                time.sleep(pause)
+                self.state.resources.pause(pause)
         return attempts
 
     def action(self, node: Action, scope: dict[str, Any]) -> None:

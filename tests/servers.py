@@ -12,9 +12,14 @@ each sets SO_REUSEADDR too.
 
 from __future__ import annotations
 
+import functools
+import http.server
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -89,3 +94,24 @@ class ThreadServer:
     def close(self) -> None:
         self.stop()
         self.port.close()
+
+
+class QuietPages(http.server.SimpleHTTPRequestHandler):
+    """Static files, without a log line per request."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def static_site(directory: Path | None = None,
+                handler: type[http.server.BaseHTTPRequestHandler] | None = None) -> Iterator[str]:
+    """An http.server in a thread serving `directory` (or answering with `handler`); its URL."""
+    made = handler or functools.partial(QuietPages, directory=str(directory))
+    server = http.server.ThreadingHTTPServer((HOST, 0), made)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{HOST}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal
 
 from libs.context import StepContext
 from libs.errors import BusinessException, StepArgumentError, SystemFailure
@@ -34,18 +33,7 @@ def wait(ctx: StepContext, duration: Annotated[Duration, "how long to pause"]) -
         raise StepArgumentError(f"wait of {duration:g}s is longer than the limit of "
                                 f"{MAX_WAIT:g}s; wait in shorter steps, or schedule the robot "
                                 "to start later")
-    browser = ctx.resources.peek("browser")
-    # With a browser open, pause inside Playwright (its events keep coming: a dialog a page
-    # timer opens is answered now). Duck-typed: this library must not import Playwright.
-    if not (isinstance(browser, _Idles) and browser.idle(ctx, duration)):
-        time.sleep(duration)
-
-
-@runtime_checkable
-class _Idles(Protocol):
-    """A run resource that must keep running while the robot pauses (the browser session)."""
-
-    def idle(self, ctx: StepContext, seconds: float) -> bool: ...
+    ctx.resources.pause(duration, ctx)
 
 
 @step("fail", main="message")

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from libs.expressions import (
     to_number,
 )
 from libs.secrets import Secret
+from tests.servers import static_site
 
 
 def test_a_whole_expression_keeps_its_type_and_text_is_formatted() -> None:
@@ -336,22 +335,10 @@ def test_every_function_has_a_line_of_documentation() -> None:
 PAGES = Path(__file__).parent / "steps" / "pages"
 
 
-class _Pages(http.server.SimpleHTTPRequestHandler):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, directory=str(PAGES), **kwargs)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with static_site(PAGES) as url:
+        yield url
 
 
 CART_ROBOT = r"""

@@ -3,10 +3,7 @@ loop variables and their restoring after an inner loop."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +17,7 @@ from libs.queues import QueueItem
 from libs.registry import REGISTRY, step
 from libs.secrets import reveal
 from libs.types import SecretText
+from tests.servers import static_site
 
 Run = Callable[..., Any]
 PAGES = Path(__file__).parent / "steps" / "pages"
@@ -32,19 +30,10 @@ def local(message: str, folder: Path) -> str:
     return message.replace(f"{folder}/", "")
 
 
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    handler = partial(Quiet, directory=str(PAGES))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with static_site(PAGES) as url:
+        yield url
 
 
 @pytest.fixture

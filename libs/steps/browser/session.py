@@ -264,7 +264,7 @@ class BrowserSession:
             return None
         return path
 
-    def idle(self, ctx: StepContext, seconds: float) -> bool:
+    def idle(self, ctx: StepContext | None, seconds: float) -> bool:
         """Pause for `seconds` (the pause of step `ctx`) while Playwright keeps delivering the
         browser's events, so a dialog a page timer opens meanwhile is answered (and logged, at
         that step) during the pause, not at the next browser step. False, without pausing, when
@@ -273,7 +273,8 @@ class BrowserSession:
         page = self._page
         if page is None or page.is_closed() or not self.running:
             return False
-        self.ctx = ctx  # what happens meanwhile is logged at the pausing step
+        if ctx is not None:  # what happens meanwhile is logged at the pausing step
+            self.ctx = ctx
         end = time.monotonic() + seconds
         # Slices: the pause ends on time even if the tab closes, and a cancel (SIGTERM becomes
         # KeyboardInterrupt) is never held for long inside one Playwright call.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from libs.registry import REGISTRY
 from libs.secrets import Secret
 from libs.steps import browser  # noqa: F401 - registers the browser steps
 from libs.steps.browser.session import BrowserSession
-from tests.servers import Port
+from tests.servers import Port, static_site
 
 PAGES = Path(__file__).parent / "pages"
 STATEMENT = "户名,金额\n张三,100.00\n李四,200.00\n"
@@ -56,12 +55,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with static_site(handler=Handler) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

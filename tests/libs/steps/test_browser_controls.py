@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import http.server
 import json
 import socketserver
 import threading
@@ -23,18 +22,15 @@ from libs.events import RunEvent
 from libs.policy import Policy, Refused
 from libs.steps.browser.session import BrowserSession
 from tests.libs.steps.test_browser import Handler, run
+from tests.servers import static_site
 
 RATES = '{"USD": 7.12, "币种": "美元"}'
 
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with static_site(handler=Handler) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

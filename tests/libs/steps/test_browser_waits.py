@@ -212,6 +212,28 @@ def test_a_dialog_opened_by_a_page_timer_is_answered_during_a_wait(
         f"{next(e for e in events.of_type('step.start') if e['name'] == 'wait')['step']}"
 
 
+def test_a_dialog_is_answered_during_a_repeat_delay_too(
+        run_robot: Callable[..., tuple[RunResult, Collector]], base: StepContext,
+        site: str) -> None:
+    base.resources.close()  # one Playwright per thread: the robot's run starts its own
+    result, events = run_robot(f"""
+        robot: timer-dialog-in-a-delay
+        settings:
+          browser: {{local_only: true}}
+        steps:
+          - browser.open: {site}/timer-dialog.html
+          - repeat: {{max: 2, delay: 1s}}
+            steps: [log: 再看一次]
+          - browser.read_text: "#out"
+            into: shown
+          - output: {{name: shown, value: "${{shown}}"}}
+        """)
+    assert result.status == "passed", result.error["message"] if result.error else ""
+    assert result.outputs == {"shown": "已确认"}
+    logs = [e["message"] for e in events.of_type("log")]
+    assert logs.index("browser alert dialog: '会话即将超时' (accepted)") < logs.index("再看一次", 1)
+
+
 def test_a_wait_with_a_browser_open_lasts_its_time_and_can_be_cancelled(
         step: Callable[..., Any], site: str) -> None:
     step("browser.open", {"url": f"{site}/form.html"})
