@@ -154,7 +154,11 @@ def test_example(block: Block, tmp_path: Path) -> None:
         return
     tmp_path.mkdir(parents=True, exist_ok=True)
     bundle = _bundle(tmp_path)
-    data = yaml.safe_load(block.text)
+    try:
+        data = yaml.safe_load(block.text)
+    except yaml.YAMLError:  # a 'yaml wrong' example may be wrong YAML itself (a backslash)
+        assert kind == "wrong", f"{block.where}: the example is not YAML"
+        data = {"robot": None} if block.text.startswith("robot:") else None
     whole = isinstance(data, dict) and "robot" in data
     if kind == "wrong":
         assert whole, f"{block.where}: a 'yaml wrong' example is a whole robot (its line and " \
@@ -231,3 +235,37 @@ def test_a_wrong_example_must_give_exactly_its_report(tmp_path: Path) -> None:
     test_example(right, tmp_path / "a")
     with pytest.raises(AssertionError):
         test_example(wrong, tmp_path / "b")
+
+
+def _section(text: str, heading: str) -> str:
+    """The text under a heading, up to the next heading of the same or a higher level."""
+    level = heading.split(" ", 1)[0]
+    start = text.index(heading + "\n")
+    following = re.compile(rf"^#{{1,{len(level)}}} ", re.M)
+    found = following.search(text, start + len(heading) + 1)
+    return text[start:found.start() if found else len(text)]
+
+
+LANGUAGE_PAGES = {"language.md": ("### Functions", "## Control steps"),
+                  "language.zh.md": ("### 函数", "## 流程控制")}
+
+
+@pytest.mark.parametrize("page", sorted(LANGUAGE_PAGES))
+def test_the_language_page_lists_every_function_and_control_step(page: str) -> None:
+    from libs.checks.steps import CONTROL_KEYS
+    from libs.expressions import FUNCTIONS
+
+    text = (ROOT / "docs" / "guide" / page).read_text(encoding="utf-8")
+    functions, control = LANGUAGE_PAGES[page]
+    rows = [line for line in _section(text, functions).splitlines() if line.startswith("| `")]
+    listed = {name for row in rows for name in re.findall(r"`(\w+)\(", row.split("|")[1])}
+    assert sorted(set(FUNCTIONS) - listed) == [], f"{page}: functions missing from the table"
+    assert sorted(listed - set(FUNCTIONS)) == [], f"{page}: the table lists no such function"
+    steps = _section(text, control)
+    headings = {word for line in steps.splitlines() if line.startswith("### ")
+                for word in re.findall(r"\w+", line)}
+    for key, sub_keys in CONTROL_KEYS.items():
+        assert key in headings, f"{page}: no heading for the control step '{key}'"
+        for sub in sub_keys:
+            assert re.search(rf"(?<![\w.]){sub}:", steps), \
+                f"{page}: '{sub}:' of '{key}' is not shown under {control}"

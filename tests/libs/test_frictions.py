@@ -115,9 +115,6 @@ def warnings(events: Collector, folder: Path) -> list[str]:
 GUIDES = ("language.md", "language.zh.md")
 
 
-@pytest.mark.xfail(strict=True, reason="docs/guide/language(.zh).md do not document wait_until "
-                   "(nor its read/every) and still say 'Coming soon' for dict, range, zip, "
-                   "enumerate and the re_* functions")
 def test_friction_1_the_guide_documents_every_control_step_and_function() -> None:
     keys = sorted({key for control, extra in CONTROL_KEYS.items() for key in (control, *extra)})
     missing = {name: [k for k in keys if not re.search(rf"\b{k}:", text)]
