@@ -43,6 +43,7 @@ steps:
           - fail_item: "account ${row} is frozen"
       - log: "handled ${row}"
   - files.write_text: {path: out/report.txt, text: "3 rows"}
+  - output: {name: 处理行数, value: "${rows | length}"}
 """,
     "flaky": """robot: flaky
 steps:
@@ -220,6 +221,7 @@ def test_a_job_runs_with_its_inputs_items_events_and_files(setup: Setup) -> None
     assert [(i["reference"], i["outcome"]) for i in job["items"]] == [
         ("A-1", "done"), ("B-2", "business_exception"), ("C-3", "done")]
     assert job["result"]["items"]["done"] == 2
+    assert job["result"]["outputs"] == {"处理行数": 3}  # what a system starting robots reads
     events = setup.events(job_id)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["type"] == "run.start" and events[-1]["type"] == "run.end"
