@@ -62,6 +62,7 @@ _CN_AMOUNT = re.compile(rf"""
     [整正]?
 """, re.VERBOSE)
 _ANY_DIGIT = re.compile("[0-9]")
+_UNIT = re.compile("[元圆圓]")
 _ANY_NUMERAL = re.compile(f"[{_CN}{''.join(_SCALES)}]")
 # cn2an reads the common forms but not 貳/參/陸/圓 or 〇 in every place: write them its way
 _CN2AN_FORM = str.maketrans({"貳": "贰", "參": "叁", "陸": "陆", "〇": "零", "萬": "万",
@@ -165,7 +166,10 @@ def to_number(value: Any) -> int | float:
     if number is not None and not (number.is_finite() and number.adjusted() >= MAX_DIGITS):
         return _as_result(number, "." not in text) if number.is_finite() else float(number)
     amounts = _chinese_amounts(text)
-    if len(amounts) == 1 and amounts[0][1] == text:
+    # Chinese numerals make a number here only as an amount (大写, or with 元): a form's 三 for
+    # a count, or a 十 in a cell, is more likely a slip than a number the robot should use.
+    if len(amounts) == 1 and amounts[0][1] == text and (_FORMAL & set(text) or
+                                                        _UNIT.search(text)):
         return amounts[0][2]
     raise ValueError(f"'{shown(str(value))}' is not a number")
 

@@ -294,8 +294,9 @@ def test_to_number_is_strict_for_inputs_and_cells() -> None:
     assert to_number("伍佰元整") == 500
     assert to_number("(12.50)") == -12.5
     assert to_number("1,234.50-") == -1234.5  # a ledger's trailing minus
-    for text in ("Item total: $17.98", "3 17.98", "很多", "Order 17"):
-        with pytest.raises(ValueError, match="is not a number"):
+    assert to_number("一千元") == 1000  # an amount: it says 元
+    for text in ("Item total: $17.98", "3 17.98", "很多", "Order 17", "三", "十"):
+        with pytest.raises(ValueError, match="is not a number"):  # a form's 三 is a slip
             to_number(text)
 
 
