@@ -42,7 +42,7 @@ from libs.plan import (
     WaitUntil,
 )
 from libs.registry import StepSpec, describe_error
-from libs.target_rules import TARGET_ONLY_KEYS, inside_target, shape_problem
+from libs.target_rules import TARGET_ONLY_KEYS, inside_target, shape_problem, yaml_text
 from libs.types import MAX_WAIT, parse_duration
 
 COMMON_KEYS = ("label", "timeout", "retry", "optional")
@@ -246,7 +246,10 @@ class StepChecks(ExpressionChecks):
             args.pos, args.key_pos, args.value_pos = vpos, {spec.main: vpos}, {spec.main: vpos}
         else:
             need = ", ".join(spec.params) or "no arguments"
-            self.problem(vpos, f"'{name}' takes a map of arguments ({need}), not a single value")
+            example = (f"; e.g. {name}: {{target: {yaml_text(value)}}}"
+                       if "target" in spec.params and isinstance(value, str) else "")
+            self.problem(vpos, f"'{name}' takes a map of arguments ({need}), not a single "
+                         f"value{example}")
             return None
         common_raw.pos = raw.pos
         common = self.common_for_action(common_raw, raw.key_pos[name], name)

@@ -435,3 +435,14 @@ def test_an_option_a_control_step_would_ignore_is_refused(robot_file: Write) -> 
         "r.yaml:7:5: 'timeout' does nothing on 'repeat'; put it on the steps inside, e.g. "
         "- browser.click: {target: ..., timeout: 30s}",
     ]
+
+
+def test_a_single_value_for_a_step_without_a_main_argument_shows_the_map(
+        robot_file: Write) -> None:
+    assert problems(robot_file("""
+        robot: single
+        steps:
+          - browser.wait_for: "#result"
+        """, "r.yaml")) == [
+        "r.yaml:3:23: 'browser.wait_for' takes a map of arguments (target, state, text, url, "
+        "any), not a single value; e.g. browser.wait_for: {target: \"#result\"}"]
