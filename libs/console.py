@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from libs.events import RunEvent
+from libs.events import OPTIONAL_FAILED, RunEvent
 from libs.run_result import ItemRecord, RunResult
 
 OUTCOME_STYLE = {"done": "green", "business_exception": "yellow", "system_error": "red",
@@ -35,6 +35,7 @@ class ConsoleReporter:
                                  transient=True)
         self.step_task: TaskID | None = None
         self.items_task: TaskID | None = None
+        self.failed_at: str | None = None  # the last failed step, as file:line:col
 
     def __enter__(self) -> ConsoleReporter:
         self.progress.start()
@@ -61,6 +62,7 @@ class ConsoleReporter:
                 message = message.removeprefix(f"{event['name']}: ")
                 out.print(f"[red]✗[/] {event['step']} {event['label'] or event['name']}: "
                           f"{escape(message)}", highlight=False)
+                self.failed_at = event["step"]
             elif self.verbose:
                 out.print(f"[green]✓[/] {event['label'] or event['name']} "
                           f"[dim]{event['duration_ms']:.0f} ms[/]", highlight=False)
@@ -84,6 +86,11 @@ class ConsoleReporter:
                 out.print(f"[dim]○ item {escape(event['item'])} skipped: "
                           f"{escape(event['message'])}[/]", highlight=False)
         elif event["type"] == "log":
+            if event.get("step") == self.failed_at and \
+                    str(event["message"]).startswith(OPTIONAL_FAILED):
+                # the ✗ line just said why: only say the robot goes on
+                out.print("[yellow]›[/] optional step: the robot goes on", highlight=False)
+                return
             style = {"warning": "yellow", "error": "red"}.get(event["level"], "cyan")
             out.print(f"[{style}]›[/] {escape(str(event['message']))}", highlight=False)
         elif event["type"] == "wait.end" and event["met"] and self.verbose:  # a give-up is

@@ -22,6 +22,10 @@ from typing_extensions import TypedDict  # pydantic reads only this one on Pytho
 Where = Annotated[str, Field(description="the step's place in its robot file: file:line:col")]
 
 
+OPTIONAL_FAILED = "optional step failed, continuing: "
+"""How the warning for a failed optional step begins (the console shortens it)."""
+
+
 @with_config(ConfigDict(extra="allow"))  # what a later runner adds is kept, not refused
 class Stamped(TypedDict):
     """What every event carries once emitted (Runner.emit adds both)."""

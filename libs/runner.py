@@ -32,7 +32,7 @@ from libs.errors import (
     SystemFailure,
     WorkhandError,
 )
-from libs.events import JsonlSink, RunEvent, Sink, stamp
+from libs.events import OPTIONAL_FAILED, JsonlSink, RunEvent, Sink, stamp
 from libs.loops import Loops
 from libs.plan import (
     Action,
@@ -423,7 +423,7 @@ class Runner(Loops):
                                              | RobotFileError):
             return False
         self.emit(events.Log(type="log", level="warning", step=str(common.pos),
-                             message=f"optional step failed, continuing: {err}"))
+                             message=f"{OPTIONAL_FAILED}{err}"))
         return True
 
     def label(self, common: Common, scope: dict[str, Any]) -> str:
