@@ -242,8 +242,7 @@ def shape_problem(target: dict[str, object], computed: Callable[[object], bool])
     return spec_problem(given)
 
 
-TARGET_ONLY_KEYS = ("nth", "exact", "frame", "has_text", "inside", "right_of", "left_of",
-                    "above", "below", "near")
+TARGET_ONLY_KEYS = (*(key for key in OTHER_KEYS if key != "name"), *RELATIONS)
 """Keys of a target map that users write beside the target, at step level, by mistake."""
 
 
@@ -258,15 +257,16 @@ def inside_target(target: object, key: str, value: object) -> str:
     else:
         parts = {"css": "..."}
     parts[key] = value
-    shown = ", ".join(f"{k}: {_flow(v)}" for k, v in parts.items())
+    shown = ", ".join(f"{k}: {flow_value(v)}" for k, v in parts.items())
     return "{" + shown + "}"
 
 
-def _flow(value: object) -> str:
+def flow_value(value: object) -> str:
+    """A value as the robot would write it in a YAML flow map."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {flow_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(_flow(v) for v in value) + "]"
+        return "[" + ", ".join(flow_value(v) for v in value) + "]"
     return yaml_text(value) if isinstance(value, str) else str(value)

@@ -94,6 +94,14 @@ def pick_one(target: Target | None) -> str:
             "more specific (e.g. {role: button, name: 登录}, or exact: true)")
 
 
+def no_match(ctx: StepContext, step: str, target: Target, url: str) -> SystemFailure:
+    """Nothing matched the target until the step's time ran out (a SystemFailure: from the page,
+    a slow system and a wrong target look alike)."""
+    return SystemFailure(ctx.masker.text(
+        f"{step}: no element matches {describe(target)} on {url} after {seconds(ctx.timeout)}; "
+        "check the target (the page may show it under another name)"))
+
+
 def explain(ctx: StepContext, step: str, err: Exception, *, target: Target | None,
             url: str, doing: str) -> WorkhandError:
     """The Workhand error for a Playwright failure while `doing` something with `target`.
@@ -116,10 +124,8 @@ def explain(ctx: StepContext, step: str, err: Exception, *, target: Target | Non
             message = (f"{step}: {what} was found on {url} but {_not_ready(text)} for {budget} "
                        f"while trying to {doing}; {hint}, or check that the target is the right "
                        "element")
-        else:
-            message = (f"{step}: no element matches {what} on {url} after {budget}; check the "
-                       "target (the page may show it under another name)")
-        return SystemFailure(ctx.masker.text(message))
+            return SystemFailure(ctx.masker.text(message))
+        return no_match(ctx, step, target, url)
     if isinstance(err, PlaywrightTimeoutError):
         return SystemFailure(ctx.masker.text(
             f"{step}: could not {doing} within {budget} (page: {url}); the system may be slow: "

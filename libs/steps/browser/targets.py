@@ -12,7 +12,7 @@ from typing import Any, Literal, cast
 from playwright.sync_api import FrameLocator, Locator, Page
 
 from libs.errors import StepArgumentError
-from libs.target_rules import RELATIONS, selector_problem, yaml_text
+from libs.target_rules import RELATIONS, flow_value, selector_problem
 from libs.types import Target, TargetSpec
 
 PLACE_ENGINE = "workhand-place"
@@ -80,13 +80,7 @@ def describe(target: Target | None) -> str:
 
 
 def _yaml_value(value: Any) -> str:
-    if isinstance(value, TargetSpec):
-        return describe(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    return yaml_text(str(value)) if isinstance(value, str) else str(value)
+    return describe(value) if isinstance(value, TargetSpec) else flow_value(value)
 
 
 def locate(root: Root, target: Target) -> Locator:

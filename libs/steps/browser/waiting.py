@@ -15,7 +15,7 @@ from playwright.sync_api import Page
 from libs.context import StepContext
 from libs.errors import StepArgumentError, SystemFailure, WorkhandError
 from libs.registry import step
-from libs.steps.browser.failures import acting, explain, seconds
+from libs.steps.browser.failures import acting, explain, no_match, seconds
 from libs.steps.browser.session import session_for, timeout_ms
 from libs.steps.browser.targets import describe, locate
 from libs.steps.browser.watch import Condition, first_shown, probe_for, watch
@@ -100,10 +100,7 @@ def _wait_text(ctx: StepContext, page: Page, target: Target | None, text: str,
 def _text_failure(ctx: StepContext, page: Page, target: Target | None, text: str, gone: bool,
                   found: bool) -> WorkhandError:
     if target is not None and not gone and not found:
-        return SystemFailure(ctx.masker.text(
-            f"browser.wait_for: no element matches {describe(target)} on {page.url} after "
-            f"{seconds(ctx.timeout)}; check the target (the page may show it under another name)"
-        ))
+        return no_match(ctx, "browser.wait_for", target, page.url)
     verb = "was still shown" if gone else "did not appear"
     where = "the page" if target is None else describe(target)
     return SystemFailure(ctx.masker.text(
@@ -126,8 +123,7 @@ def _wait_state(ctx: StepContext, page: Page, target: Target, state: State) -> N
                    f"{budget} while trying to wait until it is visible; the system may be slow "
                    "(raise the step's timeout), or check that the target is the right element")
     else:
-        message = (f"browser.wait_for: no element matches {what} on {page.url} after {budget}; "
-                   "check the target (the page may show it under another name)")
+        raise no_match(ctx, "browser.wait_for", target, page.url)
     raise SystemFailure(ctx.masker.text(message))
 
 
