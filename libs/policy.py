@@ -63,6 +63,9 @@ class Policy:
     folders: tuple[AllowedFolder, ...] = ()
     hosts: tuple[str, ...] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # desktop applications robots may launch, by name: the command line is the admin's, the
+    # robot names the application only (desktop.launch: filing)
+    apps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     # -- network ---------------------------------------------------------------------------
 
@@ -91,7 +94,8 @@ class Policy:
     def to_spec(self) -> dict[str, Any]:
         return {"folders": [f.to_spec() for f in self.folders],
                 "hosts": None if self.hosts is None else list(self.hosts),
-                "env": dict(self.env)}
+                "env": dict(self.env),
+                "apps": {name: list(command) for name, command in self.apps.items()}}
 
     @classmethod
     def from_spec(cls, raw: Mapping[str, Any] | None) -> Policy:
@@ -99,7 +103,8 @@ class Policy:
         hosts = raw.get("hosts")
         return cls(tuple(AllowedFolder.from_spec(f) for f in raw.get("folders") or ()),
                    None if hosts is None else tuple(str(h) for h in hosts),
-                   {str(k): str(v) for k, v in (raw.get("env") or {}).items()})
+                   {str(k): str(v) for k, v in (raw.get("env") or {}).items()},
+                   {str(k): tuple(str(a) for a in v) for k, v in (raw.get("apps") or {}).items()})
 
 
 def host_matches(host: str, patterns: Iterable[str]) -> bool:

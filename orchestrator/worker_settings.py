@@ -9,6 +9,8 @@
     chromium: /usr/bin/chromium                                # the browser program
     sandbox: auto                                              # auto | bubblewrap | off
     grace: 25              # seconds running robots get to end after SIGTERM (worker_stop.py)
+    apps:                  # desktop applications robots may launch (desktop.launch: filing)
+      filing: [/usr/bin/python3, -m, workhand.demo.filing, --data, /srv/filing]
 
 An admin writes this file, never a robot author: the robot file cannot widen any of it.
 """
@@ -27,7 +29,7 @@ from libs.policy import PLATFORM_ENV_PREFIX, AllowedFolder, Policy, inside
 from orchestrator.sandbox import SANDBOX_MODES, SandboxMode
 from orchestrator.worker_stop import MAX_GRACE
 
-KEYS = ("folders", "hosts", "env", "pass_env", "chromium", "sandbox", "grace")
+KEYS = ("folders", "hosts", "env", "pass_env", "chromium", "sandbox", "grace", "apps")
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 # Below Kubernetes' default terminationGracePeriodSeconds (30 s) by more than the second the
 # worker takes to hand jobs back and exit: it is never killed with jobs still held.
@@ -48,12 +50,13 @@ class WorkerSettings:
                           or DEFAULT_CHROMIUM)
     sandbox: SandboxMode = "auto"
     grace_s: float = DEFAULT_GRACE  # not the robots' reach: how long a stopping worker waits
+    apps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def policy(self, environ: Mapping[str, str] | None = None) -> Policy:
         """The robots' policy; pass_env values are read from the worker's environment now."""
         environ = os.environ if environ is None else environ
         env = {**{k: environ[k] for k in self.pass_env if k in environ}, **self.env}
-        return Policy(self.folders, self.hosts, env)
+        return Policy(self.folders, self.hosts, env, self.apps)
 
     def check_work_dir(self, work_dir: Path, protected: Sequence[Path] = ()) -> None:
         """An allowed folder must not show the worker's work dir (other jobs' runs and
@@ -81,7 +84,8 @@ def parse(raw: Any, where: str = "the worker's settings") -> WorkerSettings:
     values: dict[str, Any] = {"folders": _folders(raw.get("folders"), where),
                               "hosts": _hosts(raw.get("hosts"), where),
                               "env": _env(raw.get("env"), where),
-                              "pass_env": tuple(_names(raw.get("pass_env"), where))}
+                              "pass_env": tuple(_names(raw.get("pass_env"), where)),
+                              "apps": _apps(raw.get("apps"), where)}
     if raw.get("chromium") is not None:
         chromium = raw["chromium"]
         if not isinstance(chromium, str) or not chromium.startswith("/"):
@@ -99,6 +103,29 @@ def parse(raw: Any, where: str = "the worker's settings") -> WorkerSettings:
     if raw.get("grace") is not None:
         values["grace_s"] = _grace(raw["grace"], where)
     return WorkerSettings(**values)
+
+
+def _apps(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    """{name: [program, arg, ...]}: the program an absolute path, so PATH cannot change it."""
+    if raw is None:
+        return {}
+    example = "apps: {filing: [/usr/bin/python3, -m, workhand.demo.filing]}"
+    if not isinstance(raw, dict):
+        raise WorkerSettingsError(f"{where}: apps must be a map of names to command lines, "
+                                  f"e.g. {example}")
+    apps = {}
+    for name, command in raw.items():
+        if not isinstance(name, str) or not name.strip():
+            raise WorkerSettingsError(f"{where}: an app's name must be text, e.g. {example}")
+        if (not isinstance(command, list) or not command
+                or not all(isinstance(part, str | int | float) for part in command)):
+            raise WorkerSettingsError(f"{where}: app '{name}' must be a list: the program "
+                                      f"and its arguments, e.g. {example}")
+        if not str(command[0]).startswith("/"):
+            raise WorkerSettingsError(f"{where}: app '{name}' must start with the program's "
+                                      f"absolute path, not '{command[0]}'")
+        apps[name] = tuple(str(part) for part in command)
+    return apps
 
 
 def _grace(raw: Any, where: str) -> float:

@@ -36,28 +36,25 @@ class OcrEngine(Protocol):
     name: str
     profile: str
 
-    def read(self, image: Image) -> list[TextLine]:
-        """Every line of text in the image, top to bottom, left to right."""
+    def read(self, image: Image, region: Box | None = None) -> list[TextLine]:
+        """Every line of text in the image (only in `region`, when given), top to bottom, left
+        to right; boxes in the image's coordinates, whatever the region."""
         ...
 
 
 @dataclass
 class FakeOcr:
-    """Answers ``lines`` (offset into a cropped image, as a real engine would see it)."""
+    """Answers the ``lines`` that lie inside the region asked (image coordinates)."""
 
     lines: Sequence[TextLine] = ()
     name: str = "fake"
     profile: str = "fast"
-    calls: list[tuple[int, int]] = field(default_factory=list)  # (height, width) of each image
-    origin: tuple[int, int] = (0, 0)  # tests set where a crop starts, to shift lines into it
+    calls: list[Box | None] = field(default_factory=list)  # the region of each read
 
-    def read(self, image: Image) -> list[TextLine]:
+    def read(self, image: Image, region: Box | None = None) -> list[TextLine]:
+        self.calls.append(region)
         height, width = image.shape[:2]
-        self.calls.append((height, width))
-        ox, oy = self.origin
-        found = []
-        for line in self.lines:
-            box = Box(line.box.x - ox, line.box.y - oy, line.box.width, line.box.height)
-            if box.x >= 0 and box.y >= 0 and box.right <= width and box.bottom <= height:
-                found.append(TextLine(line.text, box, line.confidence))
-        return found
+        area = region or Box(0, 0, width, height)
+        return [line for line in self.lines
+                if area.x <= line.box.x and area.y <= line.box.y
+                and line.box.right <= area.right and line.box.bottom <= area.bottom]
