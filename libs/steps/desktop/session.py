@@ -22,11 +22,13 @@ from libs.errors import StepArgumentError, SystemFailure
 from libs.steps.desktop.driver import DesktopDriver, Window
 from libs.steps.desktop.targets import (
     Found,
+    Region,
     ScreenTarget,
     beside,
     field_beside,
     find_text,
 )
+from libs.steps.ocr.for_run import ocr_for, use_ocr
 from libs.steps.vision.box import Box
 
 if TYPE_CHECKING:
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
     from libs.steps.vision.box import Image
 
 DRIVER = "desktop"
-OCR = "ocr.engine"
 POLL = 0.2  # seconds between looks at the screen while waiting for a target
 DEFAULT_IMAGE_CONFIDENCE = 0.9
 DEFAULT_TEXT_CONFIDENCE = 0.5
@@ -72,7 +73,7 @@ def use_driver(ctx: StepContext, driver: DesktopDriver,
     """Make `driver` (and `ocr`) the run's: for tests and for the worker's own displays."""
     session = ctx.resources.get(DRIVER, lambda: DesktopSession(driver))
     if ocr is not None:
-        ctx.resources.get(OCR, lambda: ocr)
+        use_ocr(ctx, ocr)
     return session
 
 
@@ -90,16 +91,6 @@ def _open_display(step: str) -> DesktopDriver:
     from libs.steps.desktop.xdriver import XDesktop
 
     return XDesktop(display)
-
-
-def ocr_for(ctx: StepContext) -> OcrEngine:
-    """The worker's OCR engine (settings.ocr: engine, profile), loaded on first use."""
-    def load() -> OcrEngine:
-        from libs.steps.ocr.choose import engine_for
-
-        return engine_for(ctx.settings.get("ocr") or {})
-
-    return ctx.resources.get(OCR, load)
 
 
 def save_png(image: Image, path: Path) -> None:
@@ -185,7 +176,7 @@ def locate_all(ctx: StepContext, target: ScreenTarget, timeout: float | None = N
 def find_on(ctx: StepContext, grab: Image, target: ScreenTarget,
             driver: DesktopDriver) -> list[Found]:
     """Every match of the target on one grab, best (or first, top to bottom) first."""
-    area = search_area(ctx, grab, target, driver)
+    area = search_area(ctx, grab, driver, target.window, target.region)
     if area is None:
         return []
     if target.x is not None and target.y is not None:
@@ -216,24 +207,23 @@ def find_on(ctx: StepContext, grab: Image, target: ScreenTarget,
     return []
 
 
-def search_area(ctx: StepContext, grab: Image, target: ScreenTarget,
-                driver: DesktopDriver) -> Box | None:
-    """Where to look: the screen, or the target's window, narrowed by its region. None while
-    the window is not open."""
+def search_area(ctx: StepContext, grab: Image, driver: DesktopDriver, window: str | None,
+                region: Region | None) -> Box | None:
+    """Where to look: the screen, or a window, narrowed by a region (measured from the window).
+    None while the window is not open."""
     height, width = grab.shape[:2]
     area = Box(0, 0, width, height)
-    if target.window is not None:
-        window = find_window(driver, target.window)
-        if window is None:
+    if window is not None:
+        found = find_window(driver, window)
+        if found is None:
             return None
-        area = window.box
-    if target.region is not None:
-        region = target.region.box()
-        area = Box(area.x + region.x, area.y + region.y,
-                   min(region.width, area.width - region.x),
-                   min(region.height, area.height - region.y))
+        area = found.box
+    if region is not None:
+        part = region.box()
+        area = Box(area.x + part.x, area.y + part.y, min(part.width, area.width - part.x),
+                   min(part.height, area.height - part.y))
         if area.width <= 0 or area.height <= 0:
-            raise StepArgumentError(f"{ctx.name}: the region {target.region.model_dump()} lies "
+            raise StepArgumentError(f"{ctx.name}: the region {region.model_dump()} lies "
                                     "outside the window; measure it from the window's top left")
     return clip(area, width, height)
 
