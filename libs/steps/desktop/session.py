@@ -9,10 +9,12 @@ FakeDesktop (and a FakeOcr) in the run's resources first: ``use_driver(ctx, fake
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,10 +34,11 @@ from libs.steps.ocr.for_run import ocr_for, use_ocr
 from libs.steps.vision.box import Box
 
 if TYPE_CHECKING:
-    from libs.steps.ocr.engine import OcrEngine
+    from libs.steps.ocr.engine import OcrEngine, TextLine
     from libs.steps.vision.box import Image
 
 DRIVER = "desktop"
+READ_CACHE = 8  # areas whose OCR reading is kept
 POLL = 0.2  # seconds between looks at the screen while waiting for a target
 DEFAULT_IMAGE_CONFIDENCE = 0.9
 DEFAULT_TEXT_CONFIDENCE = 0.5
@@ -52,6 +55,24 @@ class DesktopSession:
     driver: DesktopDriver
     launched: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     secret_typed: bool = False
+    # what OCR read in an area, by the digest of its pixels: finding three labels of one
+    # unchanged form reads it once
+    read_cache: OrderedDict[bytes, list[TextLine]] = field(default_factory=OrderedDict)
+
+    def read(self, ctx: StepContext, grab: Image, area: Box) -> list[TextLine]:
+        """The lines OCR reads in an area of the grab (screen coordinates), cached."""
+        pixels = area.crop(grab)
+        digest = hashlib.blake2b(repr(area).encode(), digest_size=16)
+        digest.update(pixels.tobytes())
+        key = digest.digest()
+        if key in self.read_cache:
+            self.read_cache.move_to_end(key)
+            return self.read_cache[key]
+        lines = ocr_for(ctx).read(grab, area)
+        self.read_cache[key] = lines
+        while len(self.read_cache) > READ_CACHE:
+            self.read_cache.popitem(last=False)
+        return lines
 
     def capture(self, path: Path) -> Path | None:
         """A screenshot of the whole screen, for a failure report."""
@@ -182,17 +203,18 @@ def find_on(ctx: StepContext, grab: Image, target: ScreenTarget,
     if target.x is not None and target.y is not None:
         return [Found(Box(area.x + target.x, area.y + target.y, 1, 1), 1.0, "point")]
     anchor = target.anchor
+    session = desktop_for(ctx)
     candidates: list[Found] = []
     if target.image is not None:
         candidates = find_images(ctx, grab, target.image, area,
                                  target.confidence or DEFAULT_IMAGE_CONFIDENCE)
     elif target.text is not None:
-        candidates = find_text(grab, target.text, area, ocr_for(ctx), exact=target.exact,
+        candidates = find_text(session.read(ctx, grab, area), target.text, exact=target.exact,
                                confidence=target.confidence or DEFAULT_TEXT_CONFIDENCE)
     if anchor is None:
         return candidates
     relation, words = anchor
-    labels = find_text(grab, words, area, ocr_for(ctx),
+    labels = find_text(session.read(ctx, grab, area), words,
                        confidence=DEFAULT_TEXT_CONFIDENCE if target.text is None or
                        target.confidence is None else target.confidence)
     for label in labels:

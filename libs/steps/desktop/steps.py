@@ -26,7 +26,6 @@ from libs.steps.desktop.session import (
 )
 from libs.steps.desktop.targets import Region, ScreenTarget, ScreenTargetArg
 from libs.steps.documents.fields import FieldSpec, extract
-from libs.steps.ocr.for_run import ocr_for
 from libs.types import Duration, SecretText, WritePath
 
 WindowTitle = Annotated[str, "the window's title, or a part of it, e.g. 账户备案系统"]
@@ -253,7 +252,7 @@ def read_text(ctx: StepContext,
     if area is None:
         _window(ctx, window or "")  # raises: names the open windows
         raise AssertionError("unreachable")
-    lines = ocr_for(ctx).read(grab, area)
+    lines = session.read(ctx, grab, area)
     if label is None and pattern is None:
         return "\n".join(line.text for line in lines)
     found = extract(lines, label or pattern or "", FieldSpec(label=label, where=where,
