@@ -1,0 +1,38 @@
+"""python -m workhand.demo.filing --data DIR [--users FILE] [--slow SECONDS]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from workhand.demo.filing.tellers import load_tellers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m workhand.demo.filing",
+        description="账户备案系统（演示）: a legacy desktop filing client for desktop robots.")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="folder of the client's records (filings.sqlite3 is made there)")
+    parser.add_argument("--users", type=Path, default=None,
+                        help='JSON file of tellers, {"0101": "password"}; default: 0101 and 0102 '
+                             "with the password Filing@2026")
+    parser.add_argument("--slow", type=float, default=0.0, metavar="SECONDS",
+                        help="how long the back end takes to accept a filing (正在提交…)")
+    args = parser.parse_args(argv)
+    try:
+        tellers = load_tellers(args.users)
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    from workhand.demo.filing.app import run  # Tk only now: --help needs no display
+
+    try:
+        return run(args.data, tellers, args.slow)
+    except Exception as error:  # no display, a data folder that cannot be written
+        print(f"账户备案系统 cannot start: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
