@@ -231,11 +231,31 @@ class FilingClient:
         self._focus(self.entries[FIELDS[0].key])
 
     def _choice(self, parent: tk.Misc, spot: Spot) -> ttk.Combobox:
-        """账户类型: a read-only list. Keyboard: Down opens it, Down/Up move, Return chooses."""
+        """账户类型: a read-only list, driven as on Windows (a robot needs no list on screen).
+
+        Closed: Home / End choose the first / last type, Down / Up the next / previous one (from
+        nothing chosen, Down gives the first). Alt+Down or F4 opens the list (so does a click):
+        Down / Up move, Return or a click chooses, Escape closes it unchanged.
+        """
         box = ttk.Combobox(parent, values=list(ACCOUNT_TYPES), state="readonly",
                            font=self.text_font, height=len(ACCOUNT_TYPES))
         box.place(x=spot.x, y=spot.y - HEADER_HEIGHT, width=spot.width // 2 + 40,
                   height=spot.height)
+
+        def step(to: Callable[[int], int]) -> Callable[[tk.Event[ttk.Combobox]], str]:
+            def handler(_event: tk.Event[ttk.Combobox]) -> str:
+                if str(box.cget("state")) != "disabled":
+                    box.current(max(0, min(len(ACCOUNT_TYPES) - 1, to(box.current()))))
+                    box.selection_clear()
+                return "break"  # not ttk's own Down, which opens the list
+            return handler
+
+        box.bind("<Down>", step(lambda i: i + 1))
+        box.bind("<Up>", step(lambda i: i - 1 if i >= 0 else 0))
+        box.bind("<Home>", step(lambda _i: 0))
+        box.bind("<End>", step(lambda _i: len(ACCOUNT_TYPES) - 1))
+        for keys in ("<Alt-Down>", "<F4>"):
+            box.bind(keys, lambda _e: (box.tk.call("ttk::combobox::Post", box), "break")[1])
         return box
 
     def form_values(self) -> dict[str, str]:
@@ -331,7 +351,7 @@ def _text(widget: tk.Entry | ttk.Combobox) -> str:
 def run(data_dir: Path, tellers: dict[str, str], slow_seconds: float = 0.0) -> int:
     """Open the window and run until it is closed (or SIGTERM/SIGINT); returns the exit code."""
     store = FilingStore(data_dir)
-    root = tk.Tk(className="FilingDemo")
+    root = tk.Tk(className="filing")  # WM_CLASS: filing, Filing
     FilingClient(root, store, tellers, slow_seconds)
 
     def stop(_signal: int, _frame: FrameType | None) -> None:
