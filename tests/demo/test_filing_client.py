@@ -408,3 +408,20 @@ def test_anything_typed_is_kept_or_refused_and_the_client_lives(client: Client) 
 def test_closing_the_window_exits_0(client: Client) -> None:
     client.wait_for("login")
     assert client.close_window() == 0
+
+
+def test_a_users_file_names_the_tellers(tmp_path: Path) -> None:
+    from workhand.demo.filing.tellers import load_tellers
+
+    users = tmp_path / "users.json"
+    users.write_text('{"0301": "秘密@2026"}', encoding="utf-8")
+    assert load_tellers(users) == {"0301": "秘密@2026"}
+    assert load_tellers(None) == DEFAULT_TELLERS
+    users.write_text('["0301"]', encoding="utf-8")
+    with pytest.raises(ValueError, match="teller number"):
+        load_tellers(users)
+    out = subprocess.run([sys.executable, "-m", "workhand.demo.filing", "--data",
+                          str(tmp_path / "d"), "--users", str(users)],
+                         env=os.environ | {"PYTHONPATH": str(ROOT)}, capture_output=True,
+                         text=True, timeout=WAIT)
+    assert out.returncode == 2 and "teller number" in out.stderr

@@ -270,9 +270,9 @@ class FilingClient:
         if found:
             errors = [message for _, message in found]
             self.store.record_rejection(self.teller, errors, values)
-            shown = "\n".join(errors[:3])
-            if len(errors) > 3:
-                shown += f"\n（另有{len(errors) - 3}项错误）"
+            # three lines fit under the button: three messages, or two and how many more
+            shown = "\n".join(errors if len(errors) <= 3 else
+                              [*errors[:2], f"（另有{len(errors) - 2}项错误）"])
             self.message.configure(text=shown, fg=ERROR_RED)
             self._focus(self.entries[found[0][0]])  # the topmost field with a problem
             return
