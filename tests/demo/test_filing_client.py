@@ -6,6 +6,7 @@ exists as pixels. The client's own records are then compared field by field.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from libs.xvfb import VirtualScreen
 from tests.display import screen  # noqa: F401
-from workhand.demo.filing import app as layout
+from workhand.demo.filing import layout
 from workhand.demo.filing.batch import HEADERS, make_batch, write_batch
 from workhand.demo.filing.records import (
     FilingStore,
@@ -43,7 +44,8 @@ needs_x_tools = pytest.mark.skipif(
 
 def test_importing_the_package_and_its_apis_opens_no_display() -> None:
     code = ("import sys, workhand.demo.filing, workhand.demo.filing.records, "
-            "workhand.demo.filing.batch, workhand.demo.filing.__main__; "
+            "workhand.demo.filing.batch, workhand.demo.filing.layout, "
+            "workhand.demo.filing.__main__; "
             "print(sorted(m for m in ('tkinter', 'Xlib', 'mss', 'rapidocr') if m in sys.modules))")
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"} | {"PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
@@ -150,7 +152,7 @@ class Client:
         self.key("ctrl+v")
 
     def click(self, spot: layout.Spot) -> None:
-        x, y = spot.x + spot.width // 2, spot.y + spot.height // 2
+        x, y = spot.centre
         self.xdotool("mousemove", str(layout.WINDOW_X + x), str(layout.WINDOW_Y + y),
                      "click", "1")
 
@@ -425,3 +427,12 @@ def test_a_users_file_names_the_tellers(tmp_path: Path) -> None:
                          env=os.environ | {"PYTHONPATH": str(ROOT)}, capture_output=True,
                          text=True, timeout=WAIT)
     assert out.returncode == 2 and "teller number" in out.stderr
+
+
+def test_the_layout_is_printed_for_robot_authors() -> None:
+    out = subprocess.run([sys.executable, "-m", "workhand.demo.filing", "--layout"],
+                         env=os.environ | {"PYTHONPATH": str(ROOT)}, capture_output=True,
+                         text=True, timeout=WAIT, check=True)
+    described = json.loads(out.stdout)
+    assert described["title"] == layout.TITLE
+    assert described["form"]["账号"] == {"x": 230, "y": 140, "width": 480, "height": 38}

@@ -1,8 +1,9 @@
-"""python -m workhand.demo.filing --data DIR [--users FILE] [--slow SECONDS]"""
+"""python -m workhand.demo.filing --data DIR [--users FILE] [--slow SECONDS] | --layout"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -13,7 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m workhand.demo.filing",
         description="账户备案系统（演示）: a legacy desktop filing client for desktop robots.")
-    parser.add_argument("--data", type=Path, required=True,
+    parser.add_argument("--layout", action="store_true",
+                        help="print where every field and button is (JSON) and exit")
+    parser.add_argument("--data", type=Path,
                         help="folder of the client's records (filings.sqlite3 is made there)")
     parser.add_argument("--users", type=Path, default=None,
                         help='JSON file of tellers, {"0101": "password"}; default: 0101 and 0102 '
@@ -21,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", type=float, default=0.0, metavar="SECONDS",
                         help="how long the back end takes to accept a filing (正在提交…)")
     args = parser.parse_args(argv)
+    if args.layout:
+        from workhand.demo.filing.layout import describe
+
+        print(json.dumps(describe(), ensure_ascii=False, indent=2))
+        return 0
+    if args.data is None:
+        parser.error("--data DIR is required")
     try:
         tellers = load_tellers(args.users)
     except (OSError, ValueError) as error:

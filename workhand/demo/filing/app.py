@@ -5,8 +5,7 @@ are plain text beside their fields (nothing links a label to its entry — a rob
 by the label's text on the screen), a slow back end, and a confirmation number that is only
 drawn (on a Canvas), never in a widget: OCR is the only way to read it.
 
-Every position below is inside the window, whose top-left corner is at WINDOW_X, WINDOW_Y on
-the screen (no window manager moves it under Xvfb).
+Where everything is drawn is in ``layout`` (no Tk there, for robots' tests to import).
 """
 
 from __future__ import annotations
@@ -16,60 +15,43 @@ import sys
 import tkinter as tk
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from tkinter import font as tkfont
 from tkinter import ttk
 from types import FrameType, TracebackType
 
+from workhand.demo.filing.layout import (
+    BACKGROUND,
+    CONFIRMATION_LABEL_AT,
+    CONFIRMATION_NUMBER_AT,
+    CONFIRMED_TITLE_AT,
+    CONTINUE_BUTTON,
+    ERROR_RED,
+    FIELD_BACKGROUND,
+    FONT_FAMILY,
+    FORM_ENTRY_WIDTH,
+    FORM_ENTRY_X,
+    FORM_LABEL_X,
+    FORM_MESSAGE,
+    FORM_ROWS,
+    HEADER_HEIGHT,
+    LOGIN_BUTTON,
+    LOGIN_ENTRY_X,
+    LOGIN_LABEL_X,
+    LOGIN_MESSAGE,
+    LOGIN_PASSWORD,
+    LOGIN_TELLER,
+    SUBMIT_BUTTON,
+    TEXT_PX,
+    TITLE,
+    WINDOW_HEIGHT,
+    WINDOW_WIDTH,
+    WINDOW_X,
+    WINDOW_Y,
+    Spot,
+)
 from workhand.demo.filing.records import FilingStore
 from workhand.demo.filing.rules import ACCOUNT_TYPES, FIELDS, problems
-
-TITLE = "账户备案系统（演示）"
-WINDOW_WIDTH, WINDOW_HEIGHT = 900, 640
-WINDOW_X, WINDOW_Y = 100, 80
-FONT_FAMILY = "Noto Sans CJK SC"
-TEXT_PX = 18  # OCR reads 14 px and up; 18 leaves room
-BACKGROUND = "#f5f5f0"
-FIELD_BACKGROUND = "#ffffff"
-ERROR_RED = "#c00000"
-
-HEADER_HEIGHT = 56
-
-
-@dataclass(frozen=True)
-class Spot:
-    """Where a widget sits inside the window (pixels from its top-left corner)."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-
-
-# The login screen
-LOGIN_LABEL_X, LOGIN_ENTRY_X = 280, 380
-LOGIN_TELLER = Spot(LOGIN_ENTRY_X, 230, 240, 38)
-LOGIN_PASSWORD = Spot(LOGIN_ENTRY_X, 290, 240, 38)
-LOGIN_BUTTON = Spot(LOGIN_ENTRY_X, 356, 120, 42)
-LOGIN_MESSAGE = Spot(LOGIN_LABEL_X, 416, 400, 34)
-
-# The filing form: one row per field, top to bottom (the tab order)
-FORM_LABEL_X, FORM_ENTRY_X, FORM_ENTRY_WIDTH = 90, 230, 480
-FORM_FIRST_ROW_Y, FORM_ROW_STEP, FORM_ROW_HEIGHT = 84, 56, 38
-FORM_ROWS: dict[str, Spot] = {
-    f.key: Spot(FORM_ENTRY_X, FORM_FIRST_ROW_Y + i * FORM_ROW_STEP, FORM_ENTRY_WIDTH,
-                FORM_ROW_HEIGHT)
-    for i, f in enumerate(FIELDS)
-}
-SUBMIT_BUTTON = Spot(FORM_ENTRY_X, 486, 140, 42)
-FORM_MESSAGE = Spot(FORM_ENTRY_X, 540, 620, 90)
-
-# The confirmation view: a Canvas under the header; texts drawn at these points (window coords)
-CONFIRMED_TITLE_AT = (WINDOW_WIDTH // 2, 150)  # "备案成功", centred
-CONFIRMATION_LABEL_AT = (200, 240)  # "备案编号", left-anchored
-CONFIRMATION_NUMBER_AT = (340, 240)  # the number, left-anchored, TEXT_PX + 8 px high
-CONTINUE_BUTTON = Spot(380, 440, 140, 42)
 
 
 class FilingClient:
@@ -239,7 +221,7 @@ class FilingClient:
         """
         box = ttk.Combobox(parent, values=list(ACCOUNT_TYPES), state="readonly",
                            font=self.text_font, height=len(ACCOUNT_TYPES))
-        box.place(x=spot.x, y=spot.y - HEADER_HEIGHT, width=spot.width // 2 + 40,
+        box.place(x=spot.x, y=spot.y - HEADER_HEIGHT, width=spot.width,
                   height=spot.height)
 
         def step(to: Callable[[int], int]) -> Callable[[tk.Event[ttk.Combobox]], str]:
