@@ -137,6 +137,7 @@ class FilingClient:
         entry.place(x=spot.x, y=spot.y - HEADER_HEIGHT, width=spot.width, height=spot.height)
         entry.bind("<Control-a>", _select_all)
         entry.bind("<Control-A>", _select_all)
+        entry.bind("<<Paste>>", _paste_over_selection)
         return entry
 
     def _button(self, parent: tk.Misc, text: str, spot: Spot,
@@ -320,6 +321,21 @@ def _select_all(event: tk.Event[tk.Entry]) -> str:
     """Ctrl+A selects the whole field (as on Windows; Tk's default moves to the line start)."""
     event.widget.select_range(0, "end")
     event.widget.icursor("end")
+    return "break"
+
+
+def _paste_over_selection(event: tk.Event[tk.Entry]) -> str:
+    """Ctrl+V replaces the selected text, as on Windows (Tk on X11 inserts beside it: a robot
+    that selects all and pastes would double the field)."""
+    entry = event.widget
+    try:
+        text = entry.clipboard_get()
+    except tk.TclError:
+        return "break"  # an empty clipboard pastes nothing
+    if entry.selection_present():
+        entry.delete("sel.first", "sel.last")
+    entry.insert("insert", text)
+    entry.tk.call("::tk::EntrySeeInsert", str(entry))  # what Tk's own paste does next
     return "break"
 
 
