@@ -437,3 +437,33 @@ def test_the_layout_is_printed_for_robot_authors() -> None:
     described = json.loads(out.stdout)
     assert described["title"] == layout.TITLE
     assert described["form"]["账号"] == {"x": 230, "y": 140, "width": 480, "height": 38}
+
+
+@needs_x_tools
+def test_a_busy_back_end_files_nothing_and_the_same_form_goes_through_again(
+        screen: VirtualScreen, tmp_path: Path) -> None:  # noqa: F811
+    from workhand.demo.filing.app import BUSY
+
+    busy = Client(screen, tmp_path / "data", "--busy-every", "2")
+    try:
+        busy.wait_for("login")
+        busy.log_in()
+        busy.wait_for("form")
+        first, second = make_batch(2, seed=21)
+        busy.fill(first)
+        busy.key("ctrl+s")
+        busy.wait_for("confirmation")
+        busy.key("Return")
+        busy.wait_for("form")
+        busy.fill(second)
+        busy.key("ctrl+s")  # the second filing: the back end is busy
+        wait_until(lambda: len(read_rejections(busy.data)) == 1, "the busy answer")
+        assert read_rejections(busy.data)[0].errors == (BUSY,)
+        assert len(read_filings(busy.data)) == 1
+        busy.wait_for("form")  # still typed in: submitting again needs no retyping
+        busy.key("ctrl+s")
+        busy.wait_for("confirmation")
+        assert [f.as_row() for f in read_filings(busy.data)] == [
+            first | {"备注": ""}, second | {"备注": ""}]
+    finally:
+        busy.stop()

@@ -1,4 +1,5 @@
-"""python -m workhand.demo.filing --data DIR [--users FILE] [--slow SECONDS] | --layout"""
+"""python -m workhand.demo.filing --data DIR [--users FILE] [--slow SECONDS] [--busy-every N]
+(or --layout: where everything is drawn, as JSON)"""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
                              "with the password Filing@2026")
     parser.add_argument("--slow", type=float, default=0.0, metavar="SECONDS",
                         help="how long the back end takes to accept a filing (正在提交…)")
+    parser.add_argument("--busy-every", type=int, default=0, metavar="N",
+                        help="answer 系统繁忙，请稍后重试 to every Nth valid filing, filing "
+                             "nothing (a robot's retry); 0, the default: never")
     args = parser.parse_args(argv)
     if args.layout:
         from workhand.demo.filing.layout import describe
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from workhand.demo.filing.app import run  # Tk only now: --help needs no display
 
     try:
-        return run(args.data, tellers, args.slow)
+        return run(args.data, tellers, args.slow, args.busy_every)
     except Exception as error:  # no display, a data folder that cannot be written
         print(f"账户备案系统 cannot start: {error}", file=sys.stderr)
         return 1

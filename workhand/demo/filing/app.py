@@ -53,16 +53,21 @@ from workhand.demo.filing.layout import (
 from workhand.demo.filing.records import FilingStore
 from workhand.demo.filing.rules import ACCOUNT_TYPES, FIELDS, problems
 
+BUSY = "系统繁忙，请稍后重试"
+"""What the back end answers to every --busy-every'th filing (nothing is filed)."""
+
 
 class FilingClient:
     """The client's three screens (login, form, confirmation) in one fixed-size window."""
 
     def __init__(self, root: tk.Tk, store: FilingStore, tellers: dict[str, str],
-                 slow_seconds: float = 0.0) -> None:
+                 slow_seconds: float = 0.0, busy_every: int = 0) -> None:
         self.root = root
         self.store = store
         self.tellers = tellers
         self.slow_ms = max(0, int(slow_seconds * 1000))
+        self.busy_every = max(0, busy_every)
+        self.valid_submissions = 0
         self.teller = ""
         self.submitting = False
         self.text_font = tkfont.Font(root, family=FONT_FAMILY, size=-TEXT_PX)
@@ -267,18 +272,28 @@ class FilingClient:
         self.root.after(self.slow_ms, lambda: self._file(values))
 
     def _file(self, values: dict[str, str]) -> None:
+        self.valid_submissions += 1
+        if self.busy_every and self.valid_submissions % self.busy_every == 0:
+            # a busy back end, as real ones are now and then: nothing filed, try again
+            self.store.record_rejection(self.teller, [BUSY], values)
+            self._reopen_form(BUSY)
+            return
         try:
             filing = self.store.add_filing(self.teller, values)
         except Exception as error:  # the back end failed: say so, keep what was typed
             traceback.print_exc()
-            self.submitting = False
-            for widget in self.entries.values():
-                widget.configure(state="readonly" if isinstance(widget, ttk.Combobox)
-                                 else "normal")
-            self.submit_button.configure(state="normal")
-            self.message.configure(text=f"提交失败：{error}", fg=ERROR_RED)
+            self._reopen_form(f"提交失败：{error}")
             return
         self.show_confirmation(filing.confirmation, values)
+
+    def _reopen_form(self, message: str) -> None:
+        """Back to the form as it was typed, with a red message (the filing was not made)."""
+        self.submitting = False
+        for widget in self.entries.values():
+            widget.configure(state="readonly" if isinstance(widget, ttk.Combobox) else "normal")
+        self.submit_button.configure(state="normal")
+        self.message.configure(text=message, fg=ERROR_RED)
+        self._focus(self.submit_button)
 
     # ---- the confirmation ----------------------------------------------------------------
 
@@ -346,11 +361,12 @@ def _text(widget: tk.Entry | ttk.Combobox) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def run(data_dir: Path, tellers: dict[str, str], slow_seconds: float = 0.0) -> int:
+def run(data_dir: Path, tellers: dict[str, str], slow_seconds: float = 0.0,
+        busy_every: int = 0) -> int:
     """Open the window and run until it is closed (or SIGTERM/SIGINT); returns the exit code."""
     store = FilingStore(data_dir)
     root = tk.Tk(className="filing")  # WM_CLASS: filing, Filing
-    FilingClient(root, store, tellers, slow_seconds)
+    FilingClient(root, store, tellers, slow_seconds, busy_every)
 
     def stop(_signal: int, _frame: FrameType | None) -> None:
         root.after_idle(root.destroy)
