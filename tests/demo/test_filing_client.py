@@ -32,7 +32,7 @@ from workhand.demo.filing.rules import ACCOUNT_TYPES, FIELDS, id_check_character
 from workhand.demo.filing.tellers import DEFAULT_TELLERS
 
 ROOT = Path(__file__).resolve().parents[2]
-WAIT = 20.0  # seconds: how long to wait for a screen before failing (a loaded CI machine)
+WAIT = 60.0  # seconds: how long to wait for a screen before failing (a loaded CI machine)
 TELLER, PASSWORD = "0101", DEFAULT_TELLERS["0101"]
 
 needs_x_tools = pytest.mark.skipif(
@@ -255,7 +255,12 @@ class Client:
             x.flush()
         finally:
             x.close()
-        return self.process.wait(WAIT)
+        try:
+            return self.process.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            windows = self.xdotool("search", "--class", "^Filing$").split()
+            raise AssertionError(f"still running {WAIT:.0f} s after WM_DELETE_WINDOW went to "
+                                 f"{self.window}; its windows: {windows}") from None
 
     def stop(self) -> None:
         if self.process.poll() is None:
