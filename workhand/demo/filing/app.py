@@ -76,6 +76,9 @@ class FilingClient:
         self.big_font = tkfont.Font(root, family=FONT_FAMILY, size=-(TEXT_PX + 12),
                                     weight="bold")
         self.number_font = tkfont.Font(root, family=FONT_FAMILY, size=-(TEXT_PX + 8))
+        if self.text_font.actual("family") != FONT_FAMILY:  # Tk falls back without a word
+            print(f"账户备案系统: font {FONT_FAMILY!r} is missing (Debian: fonts-noto-cjk); "
+                  f"drawing with {self.text_font.actual('family')!r}", file=sys.stderr)
         self._set_up_window()
         self.header_teller = tk.Label(root, text="", font=self.text_font, bg=BACKGROUND,
                                       fg="black", anchor="e")
