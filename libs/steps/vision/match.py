@@ -51,6 +51,8 @@ SWEEP_STEP = 1.04          # 4 % apart: the fine search (±3 %) closes every gap
 FINE_REACH = 0.045         # the fine search: ±3 % around the scale, ±4.5 % around a peak
                            # of the 4 %-step sweep (the true scale can sit half-way) …
 FINE_STEP = 0.005          # … in steps of at most 0.5 % (one pixel for needles up to 200 px)
+SWEEP_MIN_SIDE = 8         # px: the sweep only ranks scales, a smaller level will do
+CLIMB_STEPS = 12           # px the best fine scale may still move (see _find_scale)
 SWEEP_PEAKS = 3            # sweep peaks refined by the fine search
 SMOOTHING = 0.8            # Gaussian sigma (px) before the full-size score: see _smooth
 SMOOTH_REACH = 2           # … over a 5×5 kernel
@@ -211,8 +213,9 @@ class _Screen:
         _check_image(screen, "the screen")
         if screen.ndim == 2:
             screen = _u8(cv2.cvtColor(screen, cv2.COLOR_GRAY2BGR))
-        elif screen.shape[2] == 4:
-            screen = screen[:, :, :3]
+        elif screen.shape[2] == 4:  # an mss grab is BGRA: cvtColor drops alpha in ~1 ms,
+            # where numpy's strided copy of screen[:, :, :3] takes ~40 ms for 1920×1080
+            screen = _u8(cv2.cvtColor(screen, cv2.COLOR_BGRA2BGR))
         height, width = screen.shape[:2]
         self.size = (int(width), int(height))
         if region is None:
@@ -314,13 +317,11 @@ def _find_scale(search: _Search) -> tuple[float | None, list[Match]]:
     """The scale the needle is drawn at, and the matches there (empty, None: not found)."""
     known = _known_scale(search.needle.digest, search.screen.size)
     search.require_fit([1.0 if known is None else known])
-    if known is not None:
-        # this needle was found on this screen size before: the display draws it at that
-        # scale, so a search that misses now (a robot waiting for a button) needs no sweep
-        found = search.at_scale(known)
-        return (known if found else None), found
+    # a hint, not a rule: on X11 each application scales itself (Tk, GTK, a browser's zoom),
+    # so one screen can show the same button at 100 % in one window and 125 % in another
+    likely = ([] if known is None else [known]) + _likely_scales(search.screen.size)
     tried: set[float] = set()
-    for scale in _likely_scales(search.screen.size):
+    for scale in likely:
         if scale in tried or not search.fits(scale):
             continue
         tried.add(scale)
@@ -330,14 +331,27 @@ def _find_scale(search: _Search) -> tuple[float | None, list[Match]]:
     # the sweep gives each peak's scale and place; the fine scales are then scored at full
     # size in a window around that place only (a fraction of a millisecond each) and the
     # whole search, colour check and find_all included, runs once, at the best of them
-    best_score, best_scale = -1.0, 0.0
+    best_score, best_scale, best_place = -1.0, 0.0, (0, 0, 1)
     for peak, x, y, factor in search.sweep_peaks():
         for scale in _fine_scales(search.needle, peak):
             if scale in tried or not search.fits(scale):
                 continue
             score = search.score_near(scale, x, y, factor)
             if score > best_score:
-                best_score, best_scale = score, scale
+                best_score, best_scale, best_place = score, scale, (x, y, factor)
+    # small needles rank scales roughly on the coarse level, and the best can lie past the
+    # fine range: climb on, a pixel of the longer side at a time, while the score rises
+    step = 1 / max(search.needle.width, search.needle.height)
+    for direction in (1, -1):
+        scale = best_scale
+        for _ in range(CLIMB_STEPS):
+            scale = round(scale + direction * step, 4)
+            if not search.fits(scale) or scale <= 0:
+                break
+            score = search.score_near(scale, *best_place)
+            if score <= best_score:
+                break
+            best_score, best_scale = score, scale
     if best_score >= search.confidence:
         found = search.at_scale(best_scale)
         if found:
@@ -381,10 +395,10 @@ class _Search:
             f"the image to find ({width}×{height}{at}) is larger than "
             f"{self.screen.describe()}: it cannot be in it")
 
-    def level_for(self, width: int, height: int) -> int:
-        """The coarsest level (4, 2 or 1) at which the needle keeps MIN_COARSE_SIDE pixels."""
+    def level_for(self, width: int, height: int, least: int = MIN_COARSE_SIDE) -> int:
+        """The coarsest level (4, 2 or 1) at which the needle keeps `least` pixels a side."""
         for factor in (4, 2):
-            if min(width, height) // factor >= MIN_COARSE_SIDE:
+            if min(width, height) // factor >= least:
                 return factor
         return 1
 
@@ -469,7 +483,7 @@ class _Search:
             if not self.fits(scale):
                 continue
             width, height = self.needle.size_at(scale)
-            factor = self.level_for(width, height)
+            factor = self.level_for(width, height, SWEEP_MIN_SIDE)
             _, grey, mask = self.needle.resized(width, height)
             if factor == 1:
                 trim = 0

@@ -126,6 +126,22 @@ def test_detect_scale_and_the_remembered_scale() -> None:
     assert detect_scale(draw_screen(1.0).image, np.ascontiguousarray(needle[:, ::-1])) is None
 
 
+def test_a_remembered_scale_is_a_hint_not_a_rule() -> None:
+    # on X11 each application scales itself: the same button can be at 125 % in one window
+    # and 100 % in the next, on one screen size
+    needle = needle_of("确定")
+    assert find_image(draw_screen(1.25).image, needle)[0].scale != 1.0
+    plain = draw_screen(1.0)
+    found = find_image(plain.image, needle)
+    assert [(match.box, match.scale) for match in found] == [(plain.boxes["确定"], 1.0)]
+
+
+def test_a_bgra_grab_is_searched_as_it_comes(desktop: Image) -> None:
+    bgra = cv2.cvtColor(desktop, cv2.COLOR_BGR2BGRA)  # what mss returns
+    found = find_image(bgra, needle_of("确定"))
+    assert [match.box for match in found] == [draw_screen(1.0).boxes["确定"]]
+
+
 def test_given_scales_are_the_only_ones_searched() -> None:
     drawn = draw_screen(1.25)
     needle = needle_of("确定")
@@ -278,7 +294,8 @@ def grab(display: xvfb.VirtualScreen) -> Image:
 
     with mss.MSS(display=display.display) as shooter:
         shot = shooter.grab(shooter.monitors[0])
-    return np.ascontiguousarray(np.asarray(shot)[:, :, :3])
+    bgra = np.frombuffer(shot.raw, np.uint8).reshape(shot.height, shot.width, 4)
+    return cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR)
 
 
 def test_a_tk_button_cut_from_one_grab_is_found_after_the_window_moved(
