@@ -250,7 +250,8 @@ def test_errors_say_what_is_wrong(tmp_path: Path, desktop: Image) -> None:
 
 
 def test_importing_the_module_loads_no_opencv() -> None:
-    code = ("import sys, libs.steps.vision.match; "
+    code = ("import sys, libs.steps.vision.match, libs.steps.vision.images, "
+            "libs.steps.vision.scoring; "
             "print(sorted(m for m in ('cv2', 'mss', 'Xlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
