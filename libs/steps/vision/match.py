@@ -67,7 +67,7 @@ COARSE_SLACK = 0.25        # a coarse score this far below `confidence` is still
 CANDIDATES_ONE = 12        # spots refined when only the best match is wanted
 CANDIDATES_ALL = 300       # … and when every match is (repeated icons)
 SWEEP_RANGE = (0.5, 2.0)   # scales the sweep covers: 50 %–200 % screens either way round
-SWEEP_STEP = 1.04          # 4 % apart: the fine search (±3 %) closes every gap
+SWEEP_STEP = 1.04          # 4 % apart: the fine search around each peak closes the gaps
 FINE_REACH = 0.045         # the fine search: ±3 % around the scale, ±4.5 % around a peak
                            # of the 4 %-step sweep (the true scale can sit half-way) …
 FINE_STEP = 0.005          # … in steps of at most 0.5 % (one pixel for needles up to 200 px)
@@ -163,7 +163,7 @@ def _find_scale(search: _Search) -> tuple[float | None, list[Match]]:
     # small needles rank scales roughly on the coarse level, and the best can lie past the
     # fine range: climb on, a pixel of the longer side at a time, while the score rises
     step = 1 / max(search.needle.width, search.needle.height)
-    for direction in (1, -1):
+    for direction in ((1, -1) if best_score > 0 else ()):
         scale = best_scale
         for _ in range(CLIMB_STEPS):
             scale = round(scale + direction * step, 4)
@@ -181,7 +181,7 @@ def _find_scale(search: _Search) -> tuple[float | None, list[Match]]:
 
 
 def _fine_scales(needle: Needle, peak: float) -> list[float]:
-    """Scales within ±3 % of a sweep peak. Stepped by whole pixels of the needle's longer
+    """Scales within FINE_REACH of a sweep peak. Stepped by whole pixels of the needle's longer
     side rather than by 1 %: at 150 px, 1 % steps jump from 149 to 151 px and miss the one
     size that scores 0.99 (the score falls off within a pixel or two)."""
     longer = max(needle.width, needle.height)
@@ -229,6 +229,11 @@ class _Search:
         colour, grey_full, mask = self.needle.resized(width, height)
         grey, trim = smooth_template(grey_full, scale, mask is not None)
         factor = self.level_for(width, height)
+        if factor > 1:
+            small, small_mask, small_trim = coarse_template(grey_full, mask, factor)
+            level = self.screen.level(factor)
+            if small.shape[0] > level.shape[0] or small.shape[1] > level.shape[1]:
+                factor = 1  # a region about the needle's size: search it at full size
         threshold = max(self.confidence - COARSE_SLACK, 0.2) if factor > 1 else self.confidence
         limit = CANDIDATES_ALL if self.find_all else CANDIDATES_ONE
         if factor == 1:
@@ -237,10 +242,6 @@ class _Search:
                                        else self.screen.smooth, grey, trimmed(mask, trim)),
                             threshold, limit, width, height)]
         else:
-            small, small_mask, small_trim = coarse_template(grey_full, mask, factor)
-            level = self.screen.level(factor)
-            if small.shape[0] > level.shape[0] or small.shape[1] > level.shape[1]:
-                return []
             coarse = peaks(correlate(level, small, small_mask), threshold, limit,
                             small.shape[1], small.shape[0])
             spots = [refined for x, y, _ in coarse
@@ -317,11 +318,11 @@ class _Search:
                 continue
             _, best, _, (x, y) = cv2.minMaxLoc(correlate(level, small, small_mask))
             curve.append((scale, float(best), (x - trim) * factor, (y - trim) * factor, factor))
-        peaks = [curve[i] for i in range(len(curve))
-                 if (i == 0 or curve[i][1] >= curve[i - 1][1])
-                 and (i == len(curve) - 1 or curve[i][1] >= curve[i + 1][1])]
-        peaks.sort(key=lambda peak: peak[1], reverse=True)
-        return [(scale, x, y, factor) for scale, _, x, y, factor in peaks[:SWEEP_PEAKS]]
+        tops = [curve[i] for i in range(len(curve))
+                if (i == 0 or curve[i][1] >= curve[i - 1][1])
+                and (i == len(curve) - 1 or curve[i][1] >= curve[i + 1][1])]
+        tops.sort(key=lambda top: top[1], reverse=True)
+        return [(scale, x, y, factor) for scale, _, x, y, factor in tops[:SWEEP_PEAKS]]
 
 
 def _sweep_scales() -> list[float]:

@@ -174,6 +174,8 @@ def test_the_region_is_honoured_and_boxes_stay_in_screen_coordinates(desktop: Im
     assert [match.box for match in found] == [confirm]
     elsewhere = Box(0, 0, 800, 600)
     assert find_image(desktop, needle, region=elsewhere) == []
+    exact = find_image(desktop, needle, region=confirm)  # a region just the needle's size
+    assert [match.box for match in exact] == [confirm]
 
 
 def test_find_all_returns_every_repeated_icon_best_first(desktop: Image) -> None:
