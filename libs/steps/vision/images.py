@@ -143,9 +143,6 @@ class Screen:
         check_image(screen, "the screen")
         if screen.ndim == 2:
             screen = as_u8(cv2.cvtColor(screen, cv2.COLOR_GRAY2BGR))
-        elif screen.shape[2] == 4:  # an mss grab is BGRA: cvtColor drops alpha in ~1 ms,
-            # where numpy's strided copy of screen[:, :, :3] takes ~40 ms for 1920×1080
-            screen = as_u8(cv2.cvtColor(screen, cv2.COLOR_BGRA2BGR))
         height, width = screen.shape[:2]
         self.size = (int(width), int(height))
         if region is None:
@@ -161,10 +158,19 @@ class Screen:
             self.origin = (left, top)
             part = screen[top:bottom, left:right]
         self.region = region
-        self.colour: Image = np.ascontiguousarray(part)
-        self.grey = as_u8(cv2.cvtColor(self.colour, cv2.COLOR_BGR2GRAY))
+        # no copy of the colour pixels: only found patches are compared in colour. An mss
+        # grab is BGRA and stays so (a numpy copy of grab[:, :, :3] took 40 ms at 1920×1080)
+        if part.strides[-1] != 1 or part.strides[-2] != part.shape[2]:
+            part = np.ascontiguousarray(part)  # OpenCV wants packed pixels (rows may stride)
+        self._colour = part
+        code = cv2.COLOR_BGRA2GRAY if part.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        self.grey = as_u8(cv2.cvtColor(part, code))
         self._levels: dict[int, NDArray[np.uint8]] = {1: self.grey}
         self._smooth: NDArray[np.uint8] | None = None
+
+    def patch(self, x: int, y: int, width: int, height: int) -> Image:
+        """The BGR pixels of a box of the searched part (its own coordinates)."""
+        return self._colour[y:y + height, x:x + width, :3]
 
     @property
     def width(self) -> int:

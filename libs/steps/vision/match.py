@@ -253,7 +253,7 @@ class _Search:
             if score < self.confidence:
                 continue
             if self.colour:
-                patch = self.screen.colour[y:y + height, x:x + width]
+                patch = self.screen.patch(x, y, width, height)
                 score = min(score, colour_score(colour, patch, mask))
                 if score < self.confidence:
                     continue
