@@ -111,6 +111,11 @@ def prepare_needle(needle: Image) -> Needle:
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     counted = grey if mask is None else grey[mask > 0]
     if float(counted.std()) < 1.0:
+        if mask is not None:  # a one-colour glyph on transparency: its shape is all alpha
+            raise ImageMatchError(
+                "the visible pixels of the image to find are one flat colour: its shape is "
+                "only in its transparency, which cannot be matched (capture it with the "
+                "background it sits on, without transparency)")
         raise ImageMatchError("the image to find is one flat colour: it has no shape to match "
                               "(capture it with some of its border or text)")
     digest = hashlib.blake2b(image.tobytes(), digest_size=16)

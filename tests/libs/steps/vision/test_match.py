@@ -247,6 +247,12 @@ def test_errors_say_what_is_wrong(tmp_path: Path, desktop: Image) -> None:
         find_image(np.zeros((0, 5, 3), np.uint8), needle)
     with pytest.raises(ImageMatchError, match="one flat colour"):
         find_image(desktop, np.full((20, 20, 3), 200, np.uint8))
+    glyph = np.zeros((20, 20, 4), np.uint8)
+    cv2.circle(glyph, (10, 10), 6, (0, 0, 0, 255), -1)  # a black dot on transparency
+    with pytest.raises(ImageMatchError, match="its shape is only in its transparency"):
+        find_image(desktop, glyph)
+    with pytest.raises(ImageMatchError, match="fully transparent"):
+        find_image(desktop, np.zeros((20, 20, 4), np.uint8))
     with pytest.raises(ImageMatchError, match="confidence"):
         find_image(desktop, needle, confidence=90)
 
