@@ -63,6 +63,7 @@ class Needle:
     grey: NDArray[np.uint8]
     mask: NDArray[np.uint8] | None       # 255 where a pixel counts, or None: all count
     digest: str
+    in_colour: bool = True               # False for a greyscale needle: no colour check
 
     @property
     def width(self) -> int:
@@ -122,7 +123,8 @@ def prepare_needle(needle: Image) -> Needle:
     digest.update(repr(image.shape).encode())
     if mask is not None:
         digest.update(mask.tobytes())
-    return Needle(as_u8(image), as_u8(grey), mask, digest.hexdigest())
+    return Needle(as_u8(image), as_u8(grey), mask, digest.hexdigest(),
+                  in_colour=needle.ndim == 3)
 
 
 def check_image(image: object, what: str) -> None:

@@ -98,7 +98,8 @@ def find_image(screen: Image, needle: Image, *, region: Box | None = None,
     `region` limits the search to part of the screen (boxes are still in screen coordinates).
     `scales` given: only those are searched; otherwise the scale is found (and remembered for
     this needle and screen size). `find_all`: every match, no two overlapping by more than
-    half; otherwise at most one. `colour`: the found patch must also match in colour.
+    half; otherwise at most one. `colour`: the found patch must also match in colour (not
+    for a greyscale needle, which has none).
     """
     if not 0.0 < confidence <= 1.0:
         raise ImageMatchError(f"confidence must be between 0 and 1 (got {confidence})")
@@ -252,7 +253,7 @@ class _Search:
         for x, y, score in spots:
             if score < self.confidence:
                 continue
-            if self.colour:
+            if self.colour and self.needle.in_colour:
                 patch = self.screen.patch(x, y, width, height)
                 score = min(score, colour_score(colour, patch, mask))
                 if score < self.confidence:

@@ -166,6 +166,12 @@ def test_a_button_of_another_colour_is_rejected(desktop: Image) -> None:
     assert find_image(repainted, needle_of("确定"), colour=False, confidence=0.8) != []
 
 
+def test_a_greyscale_needle_matches_a_colour_screen(desktop: Image) -> None:
+    grey = cv2.cvtColor(needle_of("确定"), cv2.COLOR_BGR2GRAY)
+    found = find_image(desktop, grey)
+    assert [match.box for match in found] == [draw_screen(1.0).boxes["确定"]]
+
+
 def test_the_region_is_honoured_and_boxes_stay_in_screen_coordinates(desktop: Image) -> None:
     confirm = draw_screen(1.0).boxes["确定"]
     needle = needle_of("确定")
