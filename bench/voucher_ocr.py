@@ -62,11 +62,11 @@ def bench_quality(engine: Any, quality: str, count: int, seed: int) -> dict[str,
                 all_read = False
                 best = max(lines, default="", key=lambda line, p=printed:
                            difflib.SequenceMatcher(None, p, line).ratio())
-                seal = v.degradations.get("seal")
-                if seal and seal["over"] == field:
-                    under_seal[field] += 1
-                misses[field].append({"printed": printed, "read": best,
-                                      "under_seal": bool(seal and seal["over"] == field)})
+                seal = v.degradations.get("seal") or {}
+                covered = field in seal.get("covers", ())
+                under_seal[field] += covered
+                misses[field].append({"voucher": v.voucher_no, "printed": printed,
+                                      "read": best, "under_seal": covered})
             whole += all_read
     return {
         "quality": quality, "vouchers": count,

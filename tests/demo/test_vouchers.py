@@ -224,3 +224,25 @@ def test_clean_vouchers_can_be_read_by_rapidocr(tmp_path: Path) -> None:
         assert v.printed.payer_account in text, (v.voucher_no, result.txts)
         assert v.printed.payee_account in text, (v.voucher_no, result.txts)
         assert _ocr_text(v.printed.amount_text) in text, (v.voucher_no, result.txts)
+
+
+def test_image_box_follows_the_scan_rotation(batch: tuple[Path, list[Voucher]]) -> None:
+    """A printed value's ink (black: the form's own ink is coloured) near a field sits inside
+    image_box, which is not where it was drawn."""
+    import numpy as np
+
+    out, vouchers = batch
+    tilted = [v for v in vouchers if abs(v.degradations["rotation_deg"]) > 1]
+    assert tilted
+    for v in tilted[:4]:
+        pixels = np.asarray(Image.open(out / v.image).convert("RGB")).astype(int)
+        brightest, dullest = pixels.max(axis=2), pixels.min(axis=2)
+        black = (brightest < 100) & (brightest - dullest < 40)
+        for name in ("payer_name", "payee_account", "voucher_no"):
+            x, y, w, h = v.image_box(name)
+            dx, dy, dw, dh = v.boxes[name]
+            pad = 16
+            near = black[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad].sum()
+            inside = black[y:y + h, x:x + w].sum()
+            assert inside >= 0.9 * near > 0, (v.voucher_no, name)
+            assert black[dy:dy + dh, dx:dx + dw].sum() < inside, (v.voucher_no, name)

@@ -58,7 +58,18 @@ def _seal(image: Image.Image, rng: random.Random, quality: str,
     radius = rng.randint(62, 80)
     opacity = round(rng.uniform(0.3, 0.5) if quality == "scanned" else rng.uniform(0.5, 0.8), 2)
     stamp(image, rng, centre, radius, opacity, SEAL_TEXT, "业务专用章")
-    return {"over": over, "centre": list(centre), "radius": radius, "opacity": opacity}
+    covers = sorted(name for name, (bx, by, bw, bh) in boxes.items()
+                    if _circle_meets_box(centre, radius, (bx, by, bw, bh)))
+    return {"over": over, "covers": covers, "centre": list(centre), "radius": radius,
+            "opacity": opacity}
+
+
+def _circle_meets_box(centre: tuple[int, int], radius: int,
+                      box: tuple[int, int, int, int]) -> bool:
+    x, y, w, h = box
+    nearest_x = min(max(centre[0], x), x + w)
+    nearest_y = min(max(centre[1], y), y + h)
+    return (nearest_x - centre[0]) ** 2 + (nearest_y - centre[1]) ** 2 <= radius ** 2
 
 
 def degrade(image: Image.Image, rng: random.Random, quality: str,

@@ -16,9 +16,9 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
-from workhand.demo.vouchers.model import Printed
+from workhand.demo.vouchers.model import PAGE_SIZE, Printed
 
-WIDTH, HEIGHT = 1200, 600
+WIDTH, HEIGHT = PAGE_SIZE
 FONT_DIR = "/usr/share/fonts/opentype/noto"
 SANS = f"{FONT_DIR}/NotoSansCJK-Regular.ttc"
 SERIF = f"{FONT_DIR}/NotoSerifCJK-Regular.ttc"

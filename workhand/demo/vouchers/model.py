@@ -7,11 +7,13 @@ transaction records (交易流水.xlsx), never the truth.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 TRUTH_SCHEMA = 1
+PAGE_SIZE = (1200, 600)  # every voucher image, whatever its quality
 
 # The fields a voucher check compares with the record, in the order a report lists them.
 COMPARED_FIELDS = ("payer_name", "payer_account", "payee_name", "payee_account", "amount",
@@ -83,7 +85,8 @@ class Voucher:
     printed: Printed
     mismatches: tuple[Mismatch, ...] = ()
     degradations: dict[str, Any] = field(default_factory=dict)
-    boxes: dict[str, list[int]] = field(default_factory=dict)  # field → [x, y, w, h], unrotated
+    # field → [x, y, w, h] where it was drawn, before the scan's rotation (image_box applies it)
+    boxes: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def matches(self) -> bool:
@@ -93,6 +96,23 @@ class Voucher:
     @property
     def mismatched_fields(self) -> set[str]:
         return {m.field for m in self.mismatches}
+
+    def image_box(self, name: str) -> list[int]:
+        """Where field ``name`` is in the image file: its drawn box turned by the scan's
+        rotation about the page centre (PIL's rotate: counter-clockwise for a positive angle),
+        as the upright box [x, y, w, h] around it, clipped to the page."""
+        x, y, w, h = self.boxes[name]
+        angle = math.radians(float(self.degradations.get("rotation_deg") or 0.0))
+        cx, cy = PAGE_SIZE[0] / 2, PAGE_SIZE[1] / 2
+        cos, sin = math.cos(angle), math.sin(angle)
+        xs, ys = [], []
+        for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h)):
+            xs.append(cx + (px - cx) * cos + (py - cy) * sin)
+            ys.append(cy - (px - cx) * sin + (py - cy) * cos)
+        left, top = max(0, math.floor(min(xs))), max(0, math.floor(min(ys)))
+        right = min(PAGE_SIZE[0], math.ceil(max(xs)))
+        bottom = min(PAGE_SIZE[1], math.ceil(max(ys)))
+        return [left, top, right - left, bottom - top]
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
