@@ -5,9 +5,9 @@ records, and a truth file saying what each voucher shows and which fields were p
         [--quality clean|scanned|poor]
 """
 
-from workhand.demo.vouchers.amounts import capital_amount, figures_amount, parse_capital_amount
+from workhand.demo.vouchers.amounts import capital_amount, figures_amount
 from workhand.demo.vouchers.generator import generate, load_truth, read_records
 from workhand.demo.vouchers.model import COMPARED_FIELDS, Mismatch, Printed, Record, Voucher
 
 __all__ = ["COMPARED_FIELDS", "Mismatch", "Printed", "Record", "Voucher", "capital_amount",
-           "figures_amount", "generate", "load_truth", "parse_capital_amount", "read_records"]
+           "figures_amount", "generate", "load_truth", "read_records"]
