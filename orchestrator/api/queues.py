@@ -46,6 +46,9 @@ class QueueCreate(BaseModel):
                              description="tries after the first one when an item has a system "
                                          "error (business exceptions are never retried)")
     description: str = Field("", max_length=2000)
+    review_next: str | None = Field(None, min_length=1, max_length=200,
+                                    description="the queue items approved in human review go "
+                                                "to (a robot's review.request may name another)")
 
 
 class ItemIn(BaseModel):
@@ -93,6 +96,7 @@ class QueueView(BaseModel):
     max_retries: int
     description: str
     created: dt.datetime | None
+    review_next: str | None = Field(None, description="where items approved in review go")
     counts: dict[str, int] = Field(description="items per state (new, in_progress, done, "
                                                "business_exception, failed, abandoned) and "
                                                "total")
@@ -135,7 +139,8 @@ class Reported(BaseModel):
 @router.post("/queues", status_code=status.HTTP_201_CREATED, response_model=QueueView)
 def create_queue(body: QueueCreate, caller: Operator, request: Request) -> dict[str, Any]:
     with transaction(request) as session:
-        queue = queues.create_queue(session, body.name, body.max_retries, body.description)
+        queue = queues.create_queue(session, body.name, body.max_retries, body.description,
+                                    body.review_next)
         return queues.queue_view(queue, queues.all_stats(session, [queue.name])[queue.name])
 
 
