@@ -58,7 +58,7 @@ class ReviewRequest:
         return {"reason": self.reason, "next_queue": self.next_queue, "fields": fields}
 
 
-class HandedToReview(Exception):  # noqa: N818  (a signal, not an error: the item is fine)
+class HandedToReview(Exception):  # a signal, not an error: the item is fine
     """Raised by review.request: the runner ends the current work item in review."""
 
     def __init__(self, request: ReviewRequest) -> None:

@@ -36,7 +36,7 @@ MAX_REFERENCE = 500
 MAX_ITEMS = imports.MAX_ROWS  # items one request (or one file) may add
 MAX_MESSAGE = 4000
 BATCH = 5000  # items per INSERT statement
-OUTCOMES = ("done", "business_exception", "system_error")
+OUTCOMES = ("done", "business_exception", "system_error", "in_review")
 
 
 class ItemState(StrEnum):
