@@ -7,6 +7,7 @@ Running alone (``workhand run``) there is no queue service; the orchestrator's w
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,15 +74,21 @@ class ReviewSource(Protocol):
 
 
 def write_local_review(output_dir: Path, reference: str, request: ReviewRequest) -> Path:
-    """A local run's review request: one JSON line in the run folder, crops named by their
-    paths relative to it."""
+    """A local run's review request: one JSON line in the run folder, its crops named by
+    their paths in it (a crop from elsewhere, e.g. the robot's folder, is copied to
+    review/<n>/<field>.png first, so the run folder holds all the evidence)."""
     path = output_dir / LOCAL_REVIEWS
+    number = sum(1 for _ in path.open(encoding="utf-8")) + 1 if path.exists() else 1
 
     def relative(image: Path) -> str:
         try:
             return image.resolve().relative_to(output_dir.resolve()).as_posix()
         except ValueError:
-            return str(image)
+            name = next(f["name"] for f in request.fields if f.get("image") == str(image))
+            copy = output_dir / "review" / str(number) / f"{name}.png"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(image, copy)
+            return copy.relative_to(output_dir).as_posix()
 
     line = {"reference": reference, **request.to_json(relative)}
     with path.open("a", encoding="utf-8") as out:
