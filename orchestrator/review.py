@@ -142,6 +142,17 @@ def parse_fields(raw: Any) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
     return fields, images
 
 
+def known(db: Session | Connection, item_id: int) -> int:
+    """The waiting review of an item reported in_review again without its evidence (a
+    repeat); an item handed over without evidence is refused (the transaction is undone)."""
+    found = connection_of(db).execute(select(Review.id).where(
+        Review.item_id == item_id, Review.state.in_(WAITING))).scalar()
+    if found is None:
+        raise Invalid("an in_review outcome comes with its review (fields with both values, "
+                      "reason): what people need to decide")
+    return int(found)
+
+
 def hand_over(db: Session | Connection, item_id: int, job_id: int, request: Mapping[str, Any],
               now: dt.datetime | None = None) -> int:
     """Keep the evidence of an item its job reported in_review (queue_work.report, in the
@@ -149,10 +160,10 @@ def hand_over(db: Session | Connection, item_id: int, job_id: int, request: Mapp
     approval never fails for a queue nobody made."""
     conn = connection_of(db)
     fields, images = parse_fields(request.get("fields"))
-    known_review = conn.execute(select(Review.id).where(
+    repeated = conn.execute(select(Review.id).where(
         Review.item_id == item_id, Review.state.in_(WAITING))).scalar()
-    if known_review is not None:  # the same report again (its reply was lost)
-        return int(known_review)
+    if repeated is not None:  # the same report again (its reply was lost)
+        return int(repeated)
     item = conn.execute(select(QueueItem.queue, QueueItem.reference)
                         .where(QueueItem.id == item_id)).one()
     next_queue = request.get("next_queue") or conn.execute(

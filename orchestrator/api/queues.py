@@ -288,16 +288,18 @@ async def report(item_id: ItemId, body: Report, caller: QueueCaller, request: Re
     """How the item ended: {id, queue, state, attempts}, and with next: true the job's next
     item ('next'); 409 when the item was taken back from this job."""
     caller.hold(body.job_id, body.attempt, body.worker)
-    if (body.outcome == "in_review") != (body.review is not None):
-        raise Invalid("an in_review outcome comes with its review (fields, reason), and only "
-                      "it does")
+    if body.review is not None and body.outcome != "in_review":
+        raise Invalid("only an in_review outcome comes with a review")
     evidence = None if body.review is None else body.review.model_dump()
 
     def record(conn: Connection) -> dict[str, Any]:
         queue_work.hold(conn, body.job_id, body.worker, body.attempt)
         answer = queue_work.report(conn, item_id, body.job_id, body.outcome, body.message)
-        if evidence is not None:
-            answer["review_id"] = review.hand_over(conn, item_id, body.job_id, evidence)
+        if body.outcome == "in_review":
+            # without the evidence only as a repeat (the worker reports the robot's last item
+            # again from its events): the review made by the first report stands
+            answer["review_id"] = review.hand_over(conn, item_id, body.job_id, evidence) \
+                if evidence is not None else review.known(conn, item_id)
         if body.next:
             item = queue_work.lease_item(conn, answer["queue"], body.job_id,
                                          settings.lease_seconds, attempt=body.attempt)

@@ -210,11 +210,28 @@ def test_reject_and_the_4xx_sentences(client: TestClient, tokens: Headers,
 
 
 def test_an_in_review_report_needs_its_evidence(client: TestClient, tokens: Headers,
-                                                handed: dict[str, Any]) -> None:
+                                                handed: dict[str, Any],
+                                                sessions: Sessions) -> None:
     body = {"job_id": handed["job"], "attempt": 1, "worker": "w1", "outcome": "in_review"}
-    answer = client.post("/api/v1/queue-items/1/report", headers=tokens["worker"], json=body)
-    assert answer.status_code == 422 and "comes with its review" in answer.json()["detail"]
+    with sessions.begin() as session:
+        ids = {i.reference: i.id for i in session.scalars(select(QueueItem))}
+        session.add(QueueItem(queue="凭证核对", reference="V-4", state="in_progress",
+                              job_id=handed["job"], attempts=1))
+    # the worker reports the robot's last item again from its events: answered as before
+    again = client.post(f"/api/v1/queue-items/{ids['V-3']}/report", headers=tokens["worker"],
+                        json=body)
+    assert again.status_code == 200 and again.json()["review_id"] == handed["reviews"]["V-3"]
+    with sessions.begin() as session:
+        fresh = session.scalar(select(QueueItem.id).where(QueueItem.reference == "V-4"))
+    bare = client.post(f"/api/v1/queue-items/{fresh}/report", headers=tokens["worker"],
+                       json=body)
+    assert bare.status_code == 422 and "comes with its review" in bare.json()["detail"]
+    assert states(sessions)[("凭证核对", "V-4")][0] == "in_progress"  # nothing changed
     png = base64.b64encode(b"not a png").decode()
-    bad = client.post("/api/v1/queue-items/1/report", headers=tokens["worker"], json={
-        **body, "outcome": "done", "review": {"fields": [{"name": "a", "image": png}]}})
-    assert bad.status_code == 422
+    evidence = {"fields": [{"name": "a", "image": png}]}
+    bad = client.post(f"/api/v1/queue-items/{fresh}/report", headers=tokens["worker"],
+                      json={**body, "review": evidence})
+    assert bad.status_code == 422 and "must be a PNG" in bad.json()["detail"]
+    done = client.post(f"/api/v1/queue-items/{fresh}/report", headers=tokens["worker"],
+                       json={**body, "outcome": "done", "review": evidence})
+    assert done.status_code == 422 and "only an in_review" in done.json()["detail"]
