@@ -58,6 +58,16 @@ VOUCHERS = [
 ]
 
 
+POSTING = """robot: posting
+title: 复核后入账
+steps:
+  - for_each: {queue: 入账}
+    as: v
+    steps:
+      - log: "入账 ${v.account} ${v.amount} (复核 ${v.review.decided_by})"
+"""
+
+
 @pytest.fixture
 def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(make_app(db_url, tmp_path)) as c:
@@ -72,6 +82,28 @@ def tokens(sessions: Sessions) -> Headers:
                 for role in Role}
         made["reviewer-b"] = create_token(s, Role.REVIEWER, "reviewer-b")
     return {name: {"Authorization": f"Bearer {token}"} for name, token in made.items()}
+
+
+def run_robot(sessions: Sessions, db_url: str, folder: Path, name: str,
+              tmp_path: Path) -> Any:
+    """Deploy the robot, lease its job as worker w1 and run it against a live server."""
+    with sessions.begin() as session:
+        deploy.deploy_robot(session, folder / f"{name}.yaml")
+        jobs.create_job(session, robot=name)
+    with sessions.begin() as session:
+        [leased] = dispatch.lease(session, worker="w1", labels=[], settings=Settings(
+            data_dir=tmp_path / "data", lease_seconds=60))
+    live = LiveServer(make_app(db_url, tmp_path))
+    live.start()
+    try:
+        source = HttpQueueSource(live.url, leased["job_token"], leased["id"],
+                                 leased["attempt"], "w1")
+        result = Runner(check_file(folder / f"{name}.yaml"), output_dir=tmp_path / name,
+                        queues=source).run()
+        source.close()
+    finally:
+        live.close()
+    return leased, result
 
 
 @pytest.fixture
@@ -90,22 +122,7 @@ def handed(client: TestClient, tokens: Headers, sessions: Sessions, db_url: str,
     folder.mkdir()
     (folder / "voucher-check.yaml").write_text(ROBOT, encoding="utf-8")
     Image.new("RGB", (120, 32), "white").save(folder / "amount.png")
-    with sessions.begin() as session:
-        deploy.deploy_robot(session, folder / "voucher-check.yaml")
-        jobs.create_job(session, robot="voucher-check")
-    with sessions.begin() as session:
-        [leased] = dispatch.lease(session, worker="w1", labels=[], settings=Settings(
-            data_dir=tmp_path / "data", lease_seconds=60))
-    live = LiveServer(make_app(db_url, tmp_path))
-    live.start()
-    try:
-        source = HttpQueueSource(live.url, leased["job_token"], leased["id"],
-                                 leased["attempt"], "w1")
-        result = Runner(check_file(folder / "voucher-check.yaml"), output_dir=tmp_path / "out",
-                        queues=source).run()
-        source.close()
-    finally:
-        live.close()
+    leased, result = run_robot(sessions, db_url, folder, "voucher-check", tmp_path)
     assert [(i.id, i.outcome) for i in result.work_items] == [
         ("V-1", "done"), ("V-2", "in_review"), ("V-3", "in_review")]
     assert result.counts["in_review"] == 2
@@ -235,3 +252,26 @@ def test_an_in_review_report_needs_its_evidence(client: TestClient, tokens: Head
     done = client.post(f"/api/v1/queue-items/{fresh}/report", headers=tokens["worker"],
                        json={**body, "outcome": "done", "review": evidence})
     assert done.status_code == 422 and "only an in_review" in done.json()["detail"]
+
+
+def test_a_second_robot_works_the_approved_items(client: TestClient, tokens: Headers,
+                                                 handed: dict[str, Any], sessions: Sessions,
+                                                 db_url: str, tmp_path: Path) -> None:
+    v2, v3 = handed["reviews"]["V-2"], handed["reviews"]["V-3"]
+    a, b = tokens["reviewer"], tokens["reviewer-b"]
+    assert client.post(f"/api/v1/reviews/{v2}/decision", headers=a,  # the system was right
+                       json={"action": "accept", "use": "record"}).json()["changes"] == []
+    client.post(f"/api/v1/reviews/{v3}/decision", headers=b,
+                json={"action": "accept", "use": "found"})  # the document was: four-eyes
+    client.post(f"/api/v1/reviews/{v3}/approve", headers=a)
+    (tmp_path / "robots" / "posting.yaml").write_text(POSTING, encoding="utf-8")
+    _, result = run_robot(sessions, db_url, tmp_path / "robots", "posting", tmp_path)
+    assert [(i.id, i.outcome) for i in result.work_items] == [("V-2", "done"),
+                                                              ("V-3", "done")]
+    logged = (tmp_path / "posting" / "events.jsonl").read_text(encoding="utf-8")
+    assert "入账 6222020200114455 350.00 (复核 reviewer" in logged
+    assert "入账 6222020200116677 83.00 (复核 reviewer-b" in logged
+    found = states(sessions)
+    assert {k: v[0] for k, v in found.items()} == {
+        ("凭证核对", "V-1"): "done", ("凭证核对", "V-2"): "reviewed",
+        ("凭证核对", "V-3"): "reviewed", ("入账", "V-2"): "done", ("入账", "V-3"): "done"}
