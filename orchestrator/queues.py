@@ -117,7 +117,10 @@ def create_queue(session: Session, name: str, max_retries: int = 2,
         raise Invalid(f"max_retries must be between 0 and 100, not {max_retries}")
     if session.get(Queue, name) is not None:
         raise Conflict(f"queue '{name}' already exists")
-    if review_next is not None and review_next != name:
+    if review_next == name:
+        raise Invalid(f"queue '{name}' cannot send the items approved in review back into "
+                      "itself: name the queue of the robot that works them (review_next)")
+    if review_next is not None:
         get_queue(session, review_next)
     queue = Queue(name=name, max_retries=max_retries, description=description,
                   review_next=review_next)

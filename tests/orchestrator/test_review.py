@@ -138,6 +138,11 @@ def test_a_bad_request_is_refused_with_a_sentence(setup: Sessions, bad: Any,
 def test_the_next_queue_must_exist_when_the_item_is_handed_over(setup: Sessions) -> None:
     with pytest.raises(NotFound, match="no work queue 'nowhere'"):
         hand_over(setup, next_queue="nowhere")
+    with setup.begin() as session:
+        with pytest.raises(NotFound, match="no work queue 'nowhere'"):
+            queues.create_queue(session, "x", review_next="nowhere")
+        with pytest.raises(Invalid, match="back into itself"):
+            queues.create_queue(session, "x", review_next="x")
 
 
 def test_accepting_the_record_ends_it_reviewed_and_it_flows_on_once(setup: Sessions) -> None:
