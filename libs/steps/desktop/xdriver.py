@@ -16,7 +16,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from libs.steps.desktop.driver import Button, Window
 from libs.steps.desktop.xkeys import Keymap, KeyStroke, keysym_for_char, keysym_for_name
@@ -30,6 +30,8 @@ BUTTONS: dict[str, int] = {"left": 1, "middle": 2, "right": 3}
 DRAG_STEP_PX = 20  # a motion event every 20 px, so applications see the pointer travel
 DRAG_STEP_PAUSE_S = 0.005  # between motion events: some toolkits drop motion that comes at once
 PASTE_TIMEOUT_S = 5.0  # how long the focused program gets to ask for pasted text
+LEND_SETTLE_S = 0.05  # after lending keycodes, before pressing them ("keymap" input)
+UnicodeInput = Literal["paste", "keymap"]
 
 
 class DesktopError(RuntimeError):
@@ -40,10 +42,13 @@ class XDesktop:
     """A DesktopDriver on the X display `display` (":3"), e.g. a worker's Xvfb."""
 
     def __init__(self, display: str, key_pause_s: float = 0.0,
-                 paste_keys: Sequence[str] = ("ctrl", "v")) -> None:
-        """Open the display. `key_pause_s` waits between typed characters (0: as fast as X);
-        `paste_keys` is the paste hotkey of the applications driven, for text typed by pasting
-        (some legacy programs take only shift+Insert)."""
+                 paste_keys: Sequence[str] = ("ctrl", "v"),
+                 unicode_input: UnicodeInput = "paste") -> None:
+        """Open the display. `key_pause_s` waits between typed characters (0: as fast as X).
+        `unicode_input` is how characters the keyboard layout lacks (Chinese) are typed:
+        "paste" (clipboard, then `paste_keys`; some legacy programs take only shift+Insert) or
+        "keymap" (spare keycodes lent their keysym — for programs that cannot paste; X clients
+        may read a lent keycode's symbol late, see xkeys.py, so it is not the default)."""
         from Xlib import X
         from Xlib.display import Display
         from Xlib.ext import xtest
@@ -51,6 +56,7 @@ class XDesktop:
         self.display_name = display
         self.key_pause_s = key_pause_s
         self.paste_keys = list(paste_keys)
+        self.unicode_input = unicode_input
         try:
             self._display = Display(display)
         except Exception as error:
@@ -271,15 +277,29 @@ class XDesktop:
     # -- keyboard ---------------------------------------------------------------------------
 
     def type_text(self, text: str) -> None:
-        """Type any text into the focused field. Characters of the layout go by their own keys;
-        others (Chinese) through spare keycodes lent their keysym. Text that needs more spare
-        keycodes than are free (19 on Xvfb; a keycode pressed in the last second is not yet
-        free, see xkeys.py) is pasted instead, and the clipboard put back as it was."""
+        """Type any text into the focused field. Characters of the keyboard layout are typed
+        with their own keys (Shift where needed); runs of other characters (Chinese) are pasted
+        — the clipboard is put back afterwards — or, with unicode_input="keymap", typed through
+        spare keycodes lent their keysym (pasted all the same when too few are free)."""
         keysyms = [keysym_for_char(char) for char in text]
-        if not self._keymap.can_lend(keysyms):
-            self._paste(text)
+        if self.unicode_input == "keymap" and self._keymap.can_lend(keysyms):
+            self._type_keysyms(keysyms, lend=True)
             return
-        self._keymap.lend(keysyms)  # one keymap change, before any press
+        start = 0
+        for end in range(1, len(text) + 1):
+            if end < len(text) and (self._keymap.in_layout(keysyms[end])
+                                    == self._keymap.in_layout(keysyms[start])):
+                continue  # the run goes on
+            if self._keymap.in_layout(keysyms[start]):
+                self._type_keysyms(keysyms[start:end], lend=False)
+            else:
+                self._paste(text[start:end])
+            start = end
+
+    def _type_keysyms(self, keysyms: list[int], lend: bool) -> None:
+        if lend and not all(self._keymap.in_layout(keysym) for keysym in keysyms):
+            self._keymap.lend(keysyms)  # one keymap change, before any press
+            time.sleep(LEND_SETTLE_S)
         for keysym in keysyms:
             self._tap(self._keymap.stroke(keysym))
             if self.key_pause_s:
