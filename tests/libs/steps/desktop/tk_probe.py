@@ -100,7 +100,8 @@ class Probe:
         state = int(event.state)
         held = [name for bit, name in ((CONTROL, "ctrl"), (ALT, "alt"), (SHIFT, "shift"))
                 if state & bit]
-        self.state["keys"].append("+".join([*held, event.keysym]))
+        # The last 100 only: rewriting an ever longer list would slow the probe down.
+        self.state["keys"] = [*self.state["keys"][-99:], "+".join([*held, event.keysym])]
         self.write()
 
     def copy_name(self) -> None:
