@@ -23,6 +23,19 @@ from tests.display import screen  # noqa: F401
 PROBE = Path(__file__).with_name("tk_probe.py")
 WAIT_S = 15.0  # how long an effect may take to show on a loaded machine (a wait, not a timing)
 ORANGE_BGR = [0, 128, 255]  # tk_probe's PROBE_COLOUR
+# An X client with a window that takes no WM_DELETE_WINDOW and sets no _NET_WM_PID.
+BARE_WINDOW = """
+from Xlib import X, display
+connection = display.Display()
+window = connection.screen().root.create_window(
+    40, 700, 200, 100, 0, X.CopyFromParent, background_pixel=connection.screen().white_pixel)
+window.change_property(connection.intern_atom("_NET_WM_NAME"),
+                       connection.intern_atom("UTF8_STRING"), 8, "无协议窗口".encode())
+window.map()
+connection.sync()
+while True:
+    connection.next_event()
+"""
 
 
 class Probe:
@@ -231,6 +244,22 @@ def test_close_window_makes_the_application_exit(desktop: XDesktop, probe: Probe
     assert all(window.title != "探针 甲" for window in desktop.windows())
 
 
+def test_a_window_without_wm_delete_is_closed_by_disconnecting_its_client(
+        screen: xvfb.VirtualScreen, desktop: XDesktop) -> None:
+    client = subprocess.Popen([sys.executable, "-c", BARE_WINDOW],
+                              env={**os.environ, **screen.env()}, stderr=subprocess.DEVNULL)
+    try:
+        window = window_titled(desktop, "无协议窗口")
+        assert window.pid == client.pid  # no _NET_WM_PID: the X-Resource extension knows it
+        desktop.close_window(window)
+        assert client.wait(WAIT_S) != 0  # its connection was closed under it
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    assert all(window.title != "无协议窗口" for window in desktop.windows())
+
+
 def test_grab_shows_the_window_pixels(desktop: XDesktop, probe: Probe) -> None:
     window = window_titled(desktop, "探针 甲")
     image = desktop.grab()
@@ -246,7 +275,8 @@ def test_a_display_that_cannot_be_opened_is_explained() -> None:
 
 def test_importing_the_driver_opens_no_display() -> None:
     code = ("import sys, libs.steps.desktop.xdriver, libs.steps.desktop.xclipboard; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('Xlib', 'mss', 'numpy')))")
+            "heavy = ('Xlib', 'mss', 'numpy', 'cv2'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
     env = {key: value for key, value in os.environ.items() if key != "DISPLAY"}
     found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                            text=True, check=True, cwd=Path(__file__).parents[4])
