@@ -143,12 +143,42 @@ def main() -> None:
                     if not results[f"{name}|{len(text)}"][-1][2]:
                         got = state.read()["entries"]["address"]
                         print(f"{name}: typed {got[:30]!r}…, not the text", file=sys.stderr)
+            operations = other_operations(desktop, state)
             desktop.close()
             keymap_desktop.close()
         finally:
             probe.terminate()
             probe.wait(10)
     print_table(results, args.runs)
+    print("\n| other call | median |\n| --- | ---: |")
+    for name, seconds in operations.items():
+        print(f"| {name} | {seconds * 1000:.3f} ms |")
+
+
+def other_operations(desktop: XDesktop, state: ProbeState) -> dict[str, float]:
+    """Median time of each of the driver's other calls (20 calls each, the probe open)."""
+    window = next(w for w in desktop.windows() if w.title == state.read()["title"])
+    x, y, _, _ = state.read()["places"]["canvas"]
+    calls: dict[str, Callable[[], object]] = {
+        "windows() (one window)": desktop.windows,
+        "focus(window)": lambda: desktop.focus(window),
+        "grab() 1920×1080 → BGR": desktop.grab,
+        "move(x, y)": lambda: desktop.move(500, 500),
+        "hotkey(['ctrl', 's'])": lambda: desktop.hotkey(["ctrl", "s"]),
+        "set_clipboard('广州市天河区')": lambda: desktop.set_clipboard("广州市天河区"),
+        "get_clipboard() (owned by us)": desktop.get_clipboard,
+        "drag() over 280 px (14 steps, 5 ms apart)": lambda: desktop.drag(
+            (x + 20, y + 20), (x + 300, y + 150)),
+    }
+    medians: dict[str, float] = {}
+    for name, call in calls.items():
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        medians[name] = statistics.median(times)
+    return medians
 
 
 def print_table(results: dict[str, list[tuple[float, float, bool]]], runs: int) -> None:
