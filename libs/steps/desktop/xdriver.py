@@ -1,13 +1,17 @@
 """The real DesktopDriver: one X display through python-xlib (XTest for input) and mss (pixels).
 
 Input goes through the XTEST extension on one connection: no process per action (xdotool) and
-no pause after each call (pyautogui). Typing works for any text under any layout: characters the
-layout lacks (Chinese) are typed through spare keycodes lent their keysym (xkeys.py). The
-clipboard is served by a thread of its own (xclipboard.py). Windows are found by walking the
-root window's children, which works with no window manager (Xvfb) and with a reparenting one.
+no pause after each call (pyautogui). Typing works for any text under any layout: characters of
+the layout go by their own keys; runs of others (Chinese) are pasted through the clipboard,
+whose paste request proves the program handled every key before it (lending spare keycodes
+their keysym, xkeys.py, raced in Tk: unicode_input="keymap" keeps it for programs that cannot
+paste). The clipboard is served by a thread of its own (xclipboard.py). Windows are found by
+walking the root window's children, which works with no window manager (Xvfb) and with a
+reparenting one.
 
-Nothing here is imported at module level that would open a display: Xlib and mss are imported
-inside the methods, so loading the step libraries stays free of X.
+One XDesktop is used from one thread (python-xlib connections are not shared); the clipboard
+thread has its own connection. Nothing here is imported at module level that would open a
+display: Xlib, mss and OpenCV are imported inside the methods.
 """
 
 from __future__ import annotations
