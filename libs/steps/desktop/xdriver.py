@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from libs.steps.desktop.driver import Button, Window
+from libs.steps.desktop.driver import Button, DesktopDriver, Window
 from libs.steps.desktop.xkeys import Keymap, KeyStroke, keysym_for_char, keysym_for_name
 from libs.steps.vision.box import Box
 
@@ -130,13 +130,14 @@ class XDesktop:
                 attributes = child.get_attributes()
                 if attributes.map_state != X.IsViewable or attributes.override_redirect:
                     continue  # hidden, or a menu / tooltip rather than a window
-                if child.get_full_property(wm_state, X.AnyPropertyType) is not None \
-                        or self._has_title(child):
-                    yield child
+                if child.get_full_property(wm_state, X.AnyPropertyType) is not None:
+                    yield child  # a client the window manager did not reparent
                     continue
                 client = self._client_in_frame(child, wm_state)
                 if client is not None:
-                    yield client
+                    yield client  # a window manager's frame: the client inside is the window
+                elif self._has_title(child):
+                    yield child  # no window manager (Xvfb): nothing sets WM_STATE
             except error.XError:
                 continue
 
@@ -405,6 +406,11 @@ class XDesktop:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _conforms(desktop: XDesktop) -> DesktopDriver:
+    """mypy checks here that XDesktop has every method of the DesktopDriver protocol."""
+    return desktop
 
 
 def _button_code(button: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -266,6 +267,37 @@ def test_grab_shows_the_window_pixels(desktop: XDesktop, probe: Probe) -> None:
     assert image.shape == (1080, 1920, 3) and desktop.screen_size() == (1920, 1080)
     assert image[window.box.y + 30, window.box.x + 60].tolist() == ORANGE_BGR
     assert image[window.box.y + 30, window.box.x - 5].tolist() != ORANGE_BGR
+
+
+@pytest.mark.skipif(shutil.which("openbox") is None, reason="openbox is not installed")
+def test_windows_focus_and_close_under_a_reparenting_window_manager(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with xvfb.start() as managed:  # a display of its own: the window manager stays there
+        monkeypatch.setenv("XAUTHORITY", str(managed.xauthority))
+        manager = subprocess.Popen(["openbox"], env={**os.environ, **managed.env()},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        first = start_probe(managed, tmp_path, "探针 甲", "100,100")
+        second = start_probe(managed, tmp_path, "Probe 乙", "700,100")
+        desktop = XDesktop(managed.display)
+        try:
+            one, two = window_titled(desktop, "探针 甲"), window_titled(desktop, "Probe 乙")
+            assert (one.pid, two.pid) == (first.process.pid, second.process.pid)
+            assert one.box.x >= 100 and one.box.y >= 100  # inside openbox's frame
+            assert desktop.grab()[one.box.y + 30, one.box.x + 60].tolist() == ORANGE_BGR
+            desktop.focus(two)
+            desktop.type_text("乙x")
+            second.wait_for(lambda state: state["entries"]["name"] == "乙x", "乙x in the second")
+            desktop.focus(one)
+            desktop.type_text("甲y")
+            first.wait_for(lambda state: state["entries"]["name"] == "甲y", "甲y in the first")
+            desktop.close_window(one)
+            assert first.process.wait(WAIT_S) == 0
+        finally:
+            desktop.close()
+            first.stop()
+            second.stop()
+            manager.terminate()
+            manager.wait(10)
 
 
 def test_a_display_that_cannot_be_opened_is_explained() -> None:
