@@ -317,7 +317,7 @@ class XDesktop:
     def _paste(self, text: str) -> None:
         """Put `text` on the clipboard, press the paste keys, wait until the program has asked
         for it (the SelectionRequest is the proof it handled every key before), put back the
-        clipboard's former text."""
+        clipboard's former text (empty when there was none)."""
         from libs.steps.desktop.xclipboard import ClipboardError
 
         clipboard = self._clipboard_thread()
@@ -333,8 +333,8 @@ class XDesktop:
                 f"typing {text[:20]!r}… by pasting: nothing asked for the clipboard within "
                 f"{PASTE_TIMEOUT_S:.0f} s of {'+'.join(self.paste_keys)} — is a text field "
                 "focused, and is that its paste key (see XDesktop's paste_keys)?")
-        if former:
-            clipboard.set_text(former)
+        # Put the former text back — or an empty one: a typed secret must not stay pasteable.
+        clipboard.set_text(former or "")
 
     def _tap(self, stroke: KeyStroke) -> None:
         X, shift = self._X, self._keymap.shift_keycode

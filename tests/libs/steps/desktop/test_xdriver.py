@@ -123,6 +123,7 @@ def test_types_chinese_and_mixed_ascii_exactly(desktop: XDesktop, probe: Probe) 
     state = type_into(desktop, probe, "account", "Acct-6217 0000")
     assert state["entries"] == {"name": "张三", "address": "广州市天河区",
                                 "account": "Acct-6217 0000", "paste": ""}
+    assert desktop.get_clipboard() == ""  # what was pasted to type it does not stay there
 
 
 def test_types_more_distinct_characters_than_there_are_spare_keycodes(
