@@ -74,7 +74,9 @@ _FIGURES = re.compile(r"""^
     \s*(?:元|圆)?\s*(?:整|正)?
 $""", re.VERBOSE)
 _GROUPED = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$")
-_FORMAL = set("零壹贰貳叁參肆伍陆陸柒捌玖拾佰仟万萬亿億元圆圓角分整正")
+_FORMAL = set("零壹贰貳叁參参肆伍陆陸柒捌玖拾佰仟万萬亿億元圆圓角分整正")
+_CAPITAL_VARIANTS = str.maketrans({"参": "叁"})
+"""'参' (the simplified '參') for 叁: written on vouchers, and PP-OCRv4 reads 叁 so."""
 
 
 def normalise_amount(text: str) -> Decimal:
@@ -111,7 +113,7 @@ def _chinese_amount(capitals: str, original: str) -> Decimal:
     from libs.amounts import to_number
 
     try:
-        value = to_number(capitals)
+        value = to_number(capitals.translate(_CAPITAL_VARIANTS))
     except ValueError:
         raise ValueError(f"{original!r} is not an amount") from None
     return Decimal(str(value)).quantize(Decimal("0.01"))
