@@ -1,22 +1,23 @@
 """Reading a screen fast: only the regions asked, and only what changed since the last read.
 
 A 1920×1080 screen read whole takes about half a second on 2 cores; a robot that waits for a
-text reads the same screen many times with a few lines changed. ``ScreenReader`` keeps, per
-region, the previous reading and a hash of each horizontal band of pixels; a read re-reads only
-the bands whose pixels changed and keeps the previous lines elsewhere.
+text reads the same screen many times with a few values changed. ``ScreenReader`` keeps, per
+region, the previous reading and a hash of each tile of pixels (64 rows × 240 columns); a read
+re-reads only around the tiles whose pixels changed and keeps the previous lines elsewhere.
 
-Why bands and not tiles: text runs horizontally, so a full-width band never cuts a line
-lengthwise. A line may still cross the border between two bands (one changed, one not), so a
-changed run of bands is grown before it is read:
+Tiles cut lines; the reading must not. A changed part (changed tiles joined) is grown before it
+is read, until nothing changes:
 
-1. to cover every previous line it touches (a changed line's old reading must go, whole);
-2. by a margin above and below (``margin``, at least the tallest line expected) for the
-   detector: a new line that starts in a changed band and reaches into an unchanged one is
-   read whole from the window, never cut at the band border.
+1. parts closer than their windows' margins are joined (no line is read twice);
+2. every previous line a part touches is taken in whole (a changed line's old reading goes,
+   and the unchanged start of a line whose end changed is read with it).
 
-Of the window's lines, those touching the changed run are the new reading; those entirely in
-the margin are unchanged text, already known, and are dropped (they may be cut by the window's
-edge). A new line that still reaches the window's edge is read again with a wider margin.
+Each part is then read in a window: the part plus margins (``margin`` rows above and below,
+``side_margin`` columns left and right) for the detector, so a new line reaching from a changed
+tile into an unchanged one is read whole. Of the window's lines, those touching the part are the
+new reading; those only in the margins are unchanged text, already known, and are dropped (the
+window's edge may cut them). A new line that still reaches the window's edge may be cut: the
+part is read again in a window with twice, then four times the margins.
 """
 
 from __future__ import annotations
@@ -34,29 +35,37 @@ if TYPE_CHECKING:
     from libs.steps.vision.box import Image
 
 BAND_HEIGHT = 64
-"""Pixel rows per hashed band: small enough that one changed line re-reads little."""
+"""Pixel rows per tile: small enough that one changed line re-reads little."""
+TILE_WIDTH = 240
+"""Pixel columns per tile (8 across a 1920-px screen)."""
 MARGIN = 48
-"""Rows read above and below a changed run: more than a line of 32-px text with its padding."""
+"""Rows read above and below a changed part: more than a line of 32-px text with its padding."""
+SIDE_MARGIN = 96
+"""Columns read left and right of a changed part (a few characters of the same line)."""
+
+_Rect = tuple[int, int, int, int]  # left, top, right, bottom, in the area's own pixels
 
 
 @dataclass
 class _Reading:
-    hashes: list[bytes]
+    hashes: list[list[bytes]]  # [tile row][tile column]
     lines: list[TextLine]  # in screen coordinates
 
 
 @dataclass
 class ScreenReader:
-    """Reads screens (BGR images) through `engine`, re-reading only the bands that changed.
+    """Reads screens (BGR images) through `engine`, re-reading only the tiles that changed.
 
     One reader per screen (per robot): its memory is the last reading of each region asked.
-    ``rows_read`` tells how many pixel rows the last ``read`` gave the engine (0: nothing
+    ``pixels_read`` tells how many pixels the last ``read`` gave the engine (0: nothing
     changed), for tests and benchmarks."""
 
     engine: OcrEngine
     band_height: int = BAND_HEIGHT
+    tile_width: int = TILE_WIDTH
     margin: int = MARGIN
-    rows_read: int = 0
+    side_margin: int = SIDE_MARGIN
+    pixels_read: int = 0
     _readings: dict[tuple[int, int, int, int], _Reading] = field(default_factory=dict)
 
     def forget(self) -> None:
@@ -68,19 +77,21 @@ class ScreenReader:
         coordinates, top to bottom, left to right."""
         height, width = screen.shape[:2]
         area = _clip(region or Box(0, 0, width, height), width, height)
-        self.rows_read = 0
+        self.pixels_read = 0
         if area.width == 0 or area.height == 0:
             return []
         pixels = area.crop(screen)
         key = (area.x, area.y, area.width, area.height)
-        hashes = self._band_hashes(pixels)
+        hashes = self._tile_hashes(pixels)
         previous = self._readings.get(key)
-        if previous is None or len(previous.hashes) != len(hashes):
-            lines = self._read_window(pixels, area, 0, area.height)
-            self.rows_read = area.height
+        if previous is None:
+            lines = self._read_window(pixels, area, (0, 0, area.width, area.height))
         else:
-            changed = [index for index, (old, new) in enumerate(
-                zip(previous.hashes, hashes, strict=True)) if old != new]
+            changed = [self._tile_rect(row, column, area)
+                       for row, (old_row, new_row) in enumerate(
+                           zip(previous.hashes, hashes, strict=True))
+                       for column, (old, new) in enumerate(zip(old_row, new_row, strict=True))
+                       if old != new]
             lines = self._update(pixels, area, previous.lines, changed) if changed \
                 else previous.lines
         self._readings[key] = _Reading(hashes, lines)
@@ -88,71 +99,76 @@ class ScreenReader:
 
     def read_regions(self, screen: Image, regions: list[Box]) -> list[list[TextLine]]:
         """Each region's lines (each region remembered on its own)."""
-        rows = 0
+        pixels = 0
         answers = []
         for region in regions:
             answers.append(self.read(screen, region))
-            rows += self.rows_read
-        self.rows_read = rows
+            pixels += self.pixels_read
+        self.pixels_read = pixels
         return answers
 
-    def _band_hashes(self, pixels: Image) -> list[bytes]:
-        hashes = []
+    def _tile_hashes(self, pixels: Image) -> list[list[bytes]]:
+        rows = []
         for top in range(0, pixels.shape[0], self.band_height):
             band = pixels[top:top + self.band_height]
-            hashes.append(hashlib.blake2b(band.tobytes(), digest_size=16).digest())
-        return hashes
+            rows.append([hashlib.blake2b(band[:, left:left + self.tile_width].tobytes(),
+                                         digest_size=16).digest()
+                         for left in range(0, pixels.shape[1], self.tile_width)])
+        return rows
+
+    def _tile_rect(self, row: int, column: int, area: Box) -> _Rect:
+        return (column * self.tile_width, row * self.band_height,
+                min((column + 1) * self.tile_width, area.width),
+                min((row + 1) * self.band_height, area.height))
 
     def _update(self, pixels: Image, area: Box, old_lines: list[TextLine],
-                changed: list[int]) -> list[TextLine]:
-        """Re-reads the changed bands (grown to whole old lines), keeps the other lines."""
-        runs = _merge([(index * self.band_height,
-                        min((index + 1) * self.band_height, area.height)) for index in changed])
-        # in the area's own rows from here on
-        old = [(line, line.box.y - area.y, line.box.bottom - area.y) for line in old_lines]
-        grown = True
-        while grown:  # cover every old line a run touches; that may reach another old line
-            grown = False
-            widened = []
-            for top, bottom in runs:
-                for _, line_top, line_bottom in old:
-                    if line_top < bottom and line_bottom > top and (
-                            line_top < top or line_bottom > bottom):
-                        top, bottom = min(top, line_top), max(bottom, line_bottom)
-                        grown = True
-                widened.append((max(top, 0), min(bottom, area.height)))
-            runs = _merge(widened)
-        # runs whose windows would overlap are read as one (no line read twice)
-        runs = _merge(runs, gap=2 * self.margin)
-        kept = [line for line, line_top, line_bottom in old
-                if not any(line_top < bottom and line_bottom > top for top, bottom in runs)]
+                changed: list[_Rect]) -> list[TextLine]:
+        """Re-reads the changed tiles (grown to whole old lines), keeps the other lines."""
+        old = [(line, (line.box.x - area.x, line.box.y - area.y, line.box.right - area.x,
+                       line.box.bottom - area.y)) for line in old_lines]
+        rects = changed
+        while True:
+            # parts whose windows would overlap are read as one (no line read twice) ...
+            rects = _merge(rects, 2 * self.side_margin, 2 * self.margin)
+            # ... and every old line a part touches is read again whole (its old reading goes)
+            grown = [_union([rect] + [line_rect for _, line_rect in old
+                                      if _intersects(rect, line_rect)]) for rect in rects]
+            if grown == rects:
+                break
+            rects = grown
+        kept = [line for line, line_rect in old
+                if not any(_intersects(rect, line_rect) for rect in rects)]
         fresh: list[TextLine] = []
-        for top, bottom in runs:
-            fresh += self._read_run(pixels, area, top, bottom)
+        for rect in rects:
+            for line in self._read_part(pixels, area, rect):
+                if not any(_overlap(line.box, other.box) > 0.5 for other in fresh):
+                    fresh.append(line)
         # an unchanged line the detector saw again, whole, in a window: keep one of the two
         kept = [line for line in kept if not any(_overlap(line.box, new.box) > 0.5
                                                   for new in fresh)]
         return sort_lines(kept + fresh)
 
-    def _read_run(self, pixels: Image, area: Box, top: int, bottom: int) -> list[TextLine]:
-        """The lines touching rows [top, bottom) of the area, read in a window with margins."""
-        margin = self.margin
+    def _read_part(self, pixels: Image, area: Box, rect: _Rect) -> list[TextLine]:
+        """The lines touching `rect` (area pixels), read in a window with margins around it;
+        a wider window when a line found reaches the window's edge (it may be cut)."""
+        left, top, right, bottom = rect
+        scale = 1
         while True:
-            window_top, window_bottom = max(top - margin, 0), min(bottom + margin, area.height)
-            lines = self._read_window(pixels, area, window_top, window_bottom)
-            self.rows_read += window_bottom - window_top
-            touching = [line for line in lines
-                        if line.box.y - area.y < bottom and line.box.bottom - area.y > top]
-            cut = any((line.box.y - area.y <= window_top and window_top > 0) or
-                      (line.box.bottom - area.y >= window_bottom and window_bottom < area.height)
-                      for line in touching)
-            if not cut or margin >= 4 * self.margin:
+            window = (max(left - scale * self.side_margin, 0), max(top - scale * self.margin, 0),
+                      min(right + scale * self.side_margin, area.width),
+                      min(bottom + scale * self.margin, area.height))
+            lines = self._read_window(pixels, area, window)
+            touching = [line for line in lines if _intersects(rect, _in_area(line.box, area))]
+            if scale >= 4 or not any(_at_edge(_in_area(line.box, area), window, area)
+                                     for line in touching):
                 return touching
-            margin *= 2
+            scale *= 2
 
-    def _read_window(self, pixels: Image, area: Box, top: int, bottom: int) -> list[TextLine]:
-        lines = self.engine.read(pixels[top:bottom])
-        return [TextLine(line.text, Box(line.box.x + area.x, line.box.y + area.y + top,
+    def _read_window(self, pixels: Image, area: Box, window: _Rect) -> list[TextLine]:
+        left, top, right, bottom = window
+        self.pixels_read += (right - left) * (bottom - top)
+        lines = self.engine.read(pixels[top:bottom, left:right])
+        return [TextLine(line.text, Box(line.box.x + area.x + left, line.box.y + area.y + top,
                                         line.box.width, line.box.height), line.confidence)
                 for line in lines]
 
@@ -163,15 +179,46 @@ def _clip(box: Box, width: int, height: int) -> Box:
     return Box(left, top, max(right - left, 0), max(bottom - top, 0))
 
 
-def _merge(runs: list[tuple[int, int]], gap: int = 0) -> list[tuple[int, int]]:
-    """Row intervals merged where they overlap, touch or are less than `gap` rows apart."""
-    merged: list[tuple[int, int]] = []
-    for top, bottom in sorted(runs):
-        if merged and top <= merged[-1][1] + gap:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], bottom))
-        else:
-            merged.append((top, bottom))
-    return merged
+def _in_area(box: Box, area: Box) -> _Rect:
+    return box.x - area.x, box.y - area.y, box.right - area.x, box.bottom - area.y
+
+
+def _intersects(first: _Rect, second: _Rect) -> bool:
+    return (first[0] < second[2] and second[0] < first[2] and first[1] < second[3]
+            and second[1] < first[3])
+
+
+def _union(rects: list[_Rect]) -> _Rect:
+    return (min(rect[0] for rect in rects), min(rect[1] for rect in rects),
+            max(rect[2] for rect in rects), max(rect[3] for rect in rects))
+
+
+def _at_edge(rect: _Rect, window: _Rect, area: Box) -> bool:
+    """Whether `rect` reaches an edge of `window` that is not the area's own edge."""
+    return ((rect[0] <= window[0] and window[0] > 0) or (rect[1] <= window[1] and window[1] > 0)
+            or (rect[2] >= window[2] and window[2] < area.width)
+            or (rect[3] >= window[3] and window[3] < area.height))
+
+
+def _merge(rects: list[_Rect], gap_x: int, gap_y: int) -> list[_Rect]:
+    """Rectangles joined (into their bounding box) while any two are less than the gaps
+    apart, overlap or touch."""
+    merged = sorted(rects)
+    joined = True
+    while joined:
+        joined = False
+        for index, first in enumerate(merged):
+            for other in range(index + 1, len(merged)):
+                second = merged[other]
+                if (first[0] <= second[2] + gap_x and second[0] <= first[2] + gap_x
+                        and first[1] <= second[3] + gap_y and second[1] <= first[3] + gap_y):
+                    merged[index] = _union([first, second])
+                    del merged[other]
+                    joined = True
+                    break
+            if joined:
+                break
+    return sorted(merged)
 
 
 def _overlap(first: Box, second: Box) -> float:

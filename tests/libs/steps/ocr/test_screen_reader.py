@@ -1,8 +1,9 @@
-"""ScreenReader's bands: what is re-read, what is kept, and that no line is ever cut.
+"""ScreenReader's tiles: what is re-read, what is kept, and that no line is ever cut.
 
-The fake engine here "reads" filled rectangles: each colour is one line of known text. A
-rectangle that touches the top or bottom edge of the image it was given may be cut by that
-edge, and the fake then answers it as '~cut~' — so a test sees any window that cut a line.
+The fake engine here "reads" filled rectangles: each connected block of colour is one line,
+its text the words of its colours from left to right (RED is 账号, GREEN 金额...). A block that
+touches an edge of the image it was given may be cut by that edge, and the fake then answers it
+as '~cut~' — so a test sees any window that cut a line.
 """
 
 from __future__ import annotations
@@ -30,18 +31,29 @@ class RectangleOcr:
     calls: list[tuple[int, int]] = field(default_factory=list)
 
     def read(self, image: np.ndarray) -> list[TextLine]:
+        import cv2
+
         self.calls.append(image.shape[:2])
+        height, width = image.shape[:2]
+        ink = np.any(image != 255, axis=2).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=4)
         lines = []
-        for colour, text in self.texts.items():
-            ys, xs = np.nonzero(np.all(image == np.array(colour, np.uint8), axis=2))
-            if len(ys) == 0:
-                continue
-            top = max(int(ys.min()) - self.padding, 0)
-            bottom = min(int(ys.max()) + 1 + self.padding, image.shape[0])
-            cut = top == 0 or bottom == image.shape[0]
-            lines.append(TextLine("~cut~" if cut else text,
-                                  Box(int(xs.min()), top, int(xs.max()) + 1 - int(xs.min()),
-                                      bottom - top), 0.9))
+        for label in range(1, count):
+            x, y, w, h = (int(value) for value in stats[label][:4])
+            block = image[y:y + h, x:x + w][labels[y:y + h, x:x + w] == label]
+            words = []
+            for column in range(x, x + w):  # the colours of the block, left to right
+                for colour, text in self.texts.items():
+                    if text not in words and np.any(np.all(
+                            image[y:y + h, column] == np.array(colour, np.uint8), axis=1)):
+                        words.append(text)
+            assert len(block)
+            left, top = max(x - self.padding, 0), max(y - self.padding, 0)
+            right = min(x + w + self.padding, width)
+            bottom = min(y + h + self.padding, height)
+            cut = left == 0 or top == 0 or right == width or bottom == height
+            lines.append(TextLine("~cut~" if cut else "".join(words),
+                                  Box(left, top, right - left, bottom - top), 0.9))
         return sorted(lines, key=lambda line: (line.box.y, line.box.x))
 
 
@@ -71,10 +83,10 @@ def test_first_read_reads_everything_then_nothing_when_unchanged() -> None:
     image = screen((RED, 10, 10, 100, 20), (GREEN, 10, 200, 120, 20))
     first = reader.read(image)
     assert texts(first) == ["账号", "金额"]
-    assert reader.rows_read == HEIGHT
+    assert reader.pixels_read == HEIGHT * WIDTH
     again = reader.read(image.copy())
     assert again == first
-    assert reader.rows_read == 0
+    assert reader.pixels_read == 0
     assert len(engine.calls) == 1  # nothing changed: the engine was not asked
 
 
@@ -86,7 +98,8 @@ def test_only_the_changed_band_is_read_again() -> None:
     lines = reader.read(changed)
     assert texts(lines) == ["账号", "日期"]
     assert lines == full_read(changed)
-    assert reader.rows_read == 64 + 2 * 24  # one band and its margins, not 320 rows
+    # one 64 × 240 tile and its margins (24 rows, 96 columns: the left edge is the screen's)
+    assert reader.pixels_read == (64 + 2 * 24) * (240 + 96)
 
 
 def test_a_changed_line_across_a_band_border_is_read_whole() -> None:
@@ -127,8 +140,8 @@ def test_the_window_widens_when_a_box_reaches_its_edge() -> None:
     # the new line's box, so the run is read again with a wider margin
     engine = RectangleOcr(TEXTS, padding=10)
     reader = ScreenReader(engine, band_height=64, margin=4)
-    reader.read(screen((RED, 10, 30, 40, 20)))
-    after = screen((RED, 10, 30, 40, 20), (BLACK, 100, 130, 200, 50))  # band 2, rows 130-180
+    reader.read(screen((RED, 30, 30, 40, 20)))
+    after = screen((RED, 30, 30, 40, 20), (BLACK, 100, 130, 200, 50))  # band 2, rows 130-180
     lines = reader.read(after)
     assert texts(lines) == ["账号", "确定"]
     assert lines == RectangleOcr(TEXTS, padding=10).read(after)
@@ -169,10 +182,34 @@ def test_regions_are_read_alone_in_screen_coordinates() -> None:
     # a change outside the region does not make it read again
     elsewhere = screen((RED, 10, 10, 40, 20), (GREEN, 210, 150, 60, 20), (GREY, 10, 280, 40, 20))
     assert reader.read(elsewhere, region) == lines
-    assert reader.rows_read == 0
+    assert reader.pixels_read == 0
     both = reader.read_regions(elsewhere, [region, Box(0, 250, 100, 70)])
     assert [texts(found) for found in both] == [["金额"], ["户名"]]
-    assert reader.rows_read == 70
+    assert reader.pixels_read == 100 * 70
+
+
+def test_a_line_whose_end_changed_is_read_again_whole() -> None:
+    # 账号金额 spans two tile columns (x 150-330); only its end (in the second column) changes
+    engine = RectangleOcr(TEXTS)
+    reader = ScreenReader(engine, band_height=64, tile_width=200, margin=24, side_margin=16)
+    before = screen((RED, 150, 100, 100, 20), (GREEN, 250, 100, 80, 20), (GREY, 10, 250, 40, 20))
+    reader.read(before)
+    after = screen((RED, 150, 100, 100, 20), (BLUE, 250, 100, 80, 20), (GREY, 10, 250, 40, 20))
+    lines = reader.read(after)
+    assert texts(lines) == ["账号日期", "户名"]
+    assert lines == full_read(after)
+
+
+def test_far_apart_changes_are_read_in_small_windows() -> None:
+    engine = RectangleOcr(TEXTS)
+    reader = ScreenReader(engine, band_height=64, tile_width=100, margin=8, side_margin=8)
+    reader.read(screen((RED, 10, 10, 40, 20), (GREEN, 350, 280, 40, 20)))
+    after = screen((BLUE, 10, 10, 40, 20), (GREY, 350, 280, 40, 20))
+    lines = reader.read(after)
+    assert texts(lines) == ["日期", "户名"]
+    assert lines == full_read(after)
+    # two windows of one tile each (plus margins inside the screen), not one 400-px-wide band
+    assert engine.calls[1:] == [(64 + 8, 100 + 8), (64 + 8, 100 + 8)]
 
 
 def test_a_region_off_the_screen_is_clipped() -> None:
