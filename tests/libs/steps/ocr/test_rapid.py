@@ -73,6 +73,17 @@ def test_a_line_has_its_box_and_confidence(engine: RapidEngine) -> None:
     assert 0.8 < line.confidence <= 1.0
 
 
+def test_a_tight_crop_and_a_bgra_grab_read_too(engine: RapidEngine) -> None:
+    import numpy as np
+
+    tight = render_line("凭证号：NO.20240315008", 14, margin=2)  # about 20 px high
+    assert normalise_text("".join(line.text for line in engine.read(tight))) == \
+        normalise_text("凭证号：NO.20240315008")
+    line = render_line("确定", 20)
+    bgra = np.dstack([line, np.full(line.shape[:2], 255, np.uint8)])  # as mss grabs
+    assert [found.text for found in engine.read(bgra)] == ["确定"]
+
+
 def test_a_blank_or_empty_image_has_no_lines(engine: RapidEngine) -> None:
     import numpy as np
 
