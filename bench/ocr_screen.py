@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from libs.steps.ocr.normalise import normalise_text
-from libs.steps.ocr.rapid import RapidEngine
+from libs.steps.ocr.rapid import DETECTOR_LIMIT, RapidEngine
 from libs.steps.ocr.screen_reader import ScreenReader
 from libs.steps.vision.box import Box
 from tests.libs.steps.ocr.samples import (
@@ -75,9 +75,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1,
                         help="onnxruntime intra-op threads (engine_for's default on 2 cores: 1)")
+    parser.add_argument("--limit", type=int, default=DETECTOR_LIMIT,
+                        help="the detector's longest side (limit_type max)")
+    parser.add_argument("--no-lines", action="store_true", help="skip the bank lines")
     arguments = parser.parse_args()
     load = os.getloadavg()
-    engines = {name: RapidEngine(name, threads=arguments.threads) for name in PROFILES}
+    engines = {name: RapidEngine(name, threads=arguments.threads, detector_limit=arguments.limit)
+               for name in PROFILES}
     base, variants = screens()
     expected = sorted(normalise_text(text) for text, *_ in SCREEN_TEXTS)
     for engine in engines.values():
@@ -103,7 +107,7 @@ def main() -> None:
             timings["unchanged"].append(timed(reader.read, variant)[0])
             timings["regions"].append(timed(ScreenReader(engine).read_regions, base, REGIONS)[0])
     line_results: dict[tuple[str, int], tuple[float, int]] = {}
-    for size in (20, 14):
+    for size in () if arguments.no_lines else (20, 14):
         images = [(text, render_line(text, size)) for text in BANK_LINES]
         for name in PROFILES:
             engine = engines[name]
@@ -118,7 +122,8 @@ def main() -> None:
     def ms(values: list[float]) -> str:
         return f"{statistics.median(values) * 1000:.0f} ms"
 
-    print(f"OCR of a 1920×1080 screen, RapidOCR, {arguments.threads} onnxruntime threads, "
+    print(f"OCR of a 1920×1080 screen, RapidOCR, detector limit {arguments.limit}, "
+          f"{arguments.threads} onnxruntime threads, "
           f"{os.cpu_count()} cores, medians of {arguments.runs} runs "
           f"(load average at start {load[0]:.2f})\n")
     print("| profile | models | full screen | changed-only (pixels re-read) | unchanged | "
@@ -138,14 +143,16 @@ def main() -> None:
         print(f"CPU time, {name}: full screen {ms(CPU[f'{name} full'])}, changed-only "
               f"{ms(CPU[f'{name} changed'])}")
     print()
-    print("| profile | line 20 px | exact 20 px | line 14 px | exact 14 px |")
-    print("|---|---|---|---|---|")
-    for name in PROFILES:
-        (t20, e20), (t14, e14) = line_results[(name, 20)], line_results[(name, 14)]
-        print(f"| {name} | {t20 * 1000:.0f} ms | {e20}/{len(BANK_LINES)} | {t14 * 1000:.0f} ms "
-              f"| {e14}/{len(BANK_LINES)} |")
+    if line_results:
+        print("| profile | line 20 px | exact 20 px | line 14 px | exact 14 px |")
+        print("|---|---|---|---|---|")
+        for name in PROFILES:
+            (t20, e20), (t14, e14) = line_results[(name, 20)], line_results[(name, 14)]
+            print(f"| {name} | {t20 * 1000:.0f} ms | {e20}/{len(BANK_LINES)} | "
+                  f"{t14 * 1000:.0f} ms | {e14}/{len(BANK_LINES)} |")
     print(f"\ncommand: PYTHONPATH=$PWD .venv/bin/python bench/ocr_screen.py --runs "
-          f"{arguments.runs} --threads {arguments.threads}")
+          f"{arguments.runs} --threads {arguments.threads} --limit {arguments.limit}"
+          f"{' --no-lines' if arguments.no_lines else ''}")
 
 
 if __name__ == "__main__":

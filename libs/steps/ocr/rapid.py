@@ -10,9 +10,9 @@ Settings that matter (measured, /work/shared/RECIPES.md and bench/ocr_screen.py)
   (``min``, 736) upscales a 60-px line to 736 px — 2.4 s a line and worse reading; with ``max``
   a small image is read at its own size (never upscaled for detection) and a 1920×1080 screen
   is detected at half size, the text still recognised from the full-resolution crop. Measured
-  on the synthetic bank screen (15 texts, 16–22 px): 640 px missed a 16-px line with both
-  profiles and saved about a quarter of the time; 960 read all 15; 1280 read all 15 at two to
-  three times the time of 960;
+  on the synthetic bank screen (15 texts, 16–22 px; bench/ocr_screen.py --limit, CPU time with
+  1 thread): 640 px missed a 16-px line with both profiles (0.52–0.57 s); 960 read all 15
+  (0.81–0.94 s); 1280 read all 15 too, in 1.08 s;
 - explicit local paths for every model: asked for a model it does not carry, RapidOCR starts a
   download from a hub;
 - ``ORT_DISABLE_TELEMETRY=1`` before onnxruntime loads (it looks a telemetry host up otherwise).
