@@ -105,7 +105,8 @@ def main() -> None:
             timings["changed"].append(timed(reader.read, variant, label=f"{name} changed")[0])
             share[name] = reader.pixels_read / (1920 * 1080)
             timings["unchanged"].append(timed(reader.read, variant)[0])
-            timings["regions"].append(timed(ScreenReader(engine).read_regions, base, REGIONS)[0])
+            timings["regions"].append(timed(ScreenReader(engine).read_regions, base, REGIONS,
+                                            label=f"{name} regions")[0])
     line_results: dict[tuple[str, int], tuple[float, int]] = {}
     for size in () if arguments.no_lines else (20, 14):
         images = [(text, render_line(text, size)) for text in BANK_LINES]
@@ -141,7 +142,7 @@ def main() -> None:
           " (CPU)")
     for name in PROFILES:
         print(f"CPU time, {name}: full screen {ms(CPU[f'{name} full'])}, changed-only "
-              f"{ms(CPU[f'{name} changed'])}")
+              f"{ms(CPU[f'{name} changed'])}, 2 regions {ms(CPU[f'{name} regions'])}")
     print()
     if line_results:
         print("| profile | line 20 px | exact 20 px | line 14 px | exact 14 px |")
