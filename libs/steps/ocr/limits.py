@@ -10,9 +10,10 @@ its process dies, so a killed robot never keeps a slot.
 The default leaves one core to the rest of the machine: ``slots = cores - 1`` (at least 1),
 and onnxruntime's intra-op threads per read are set to match, ``(cores - 1) // slots`` (at least
 1): the OCR running at once never uses more than ``cores - 1`` threads (one on 2 cores).
-Measured on 2 cores shared with other busy processes (load average 11): a full-screen read
-took 1.9 s with 1 thread and 6.6 s with 2 — onnxruntime's threads spin while they wait for
-each other, so oversubscribing the cores costs far more than it gains.
+Measured on 2 cores shared with other busy processes: at load average 11 a full-screen read
+took 1.9 s with 1 thread and 6.6 s with 2; at load 2–4, 0.98 s with 1 and 1.12 s with 2 (and
+70 % more CPU time) — onnxruntime's threads spin while they wait for each other, so
+oversubscribing the cores costs more than it gains.
 """
 
 from __future__ import annotations
