@@ -10,10 +10,12 @@ its process dies, so a killed robot never keeps a slot.
 The default leaves one core to the rest of the machine: ``slots = cores - 1`` (at least 1),
 and onnxruntime's intra-op threads per read are set to match, ``(cores - 1) // slots`` (at least
 1): the OCR running at once never uses more than ``cores - 1`` threads (one on 2 cores).
-Measured on 2 cores shared with other busy processes: at load average 11 a full-screen read
-took 1.9 s with 1 thread and 6.6 s with 2; at load 2–4, 0.98 s with 1 and 1.12 s with 2 (and
-70 % more CPU time) — onnxruntime's threads spin while they wait for each other, so
-oversubscribing the cores costs more than it gains.
+Measured on 2 cores (bench/ocr_screen.py --threads): on a quiet machine 2 threads read a full
+screen in 0.51 s against 0.71 s with 1, but small reads got slower (a changed value 0.17 s
+against 0.11 s, two regions 0.36 s against 0.23 s) for 40–190 % more CPU time; with other busy
+processes (load average 11) a full screen took 6.6 s with 2 threads and 1.9 s with 1 —
+onnxruntime's threads spin while they wait for each other, so oversubscribed cores cost far
+more than they gain.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ and 40 rendered Chinese bank lines, 20 px and 14 px):
 
 - ``"accurate"`` — PP-OCRv6 small detection and recognition, carried in the ``rapidocr`` wheel:
   read all 40 lines and all 15 screen texts exactly.
-- ``"fast"`` — PP-OCRv4 mobile (ch_PP-OCRv4 det/rec): a full screen in 0.86–0.93 of the
-  accurate profile's CPU time, a changed-only re-read (small windows) in 0.64–0.67 (four runs;
-  wall time on this shared machine was too noisy to tell the full screens apart); all 15 screen
+- ``"fast"`` — PP-OCRv4 mobile (ch_PP-OCRv4 det/rec): a full screen in 0.86–0.94 of the
+  accurate profile's CPU time, a changed-only re-read (small windows) in 0.64–0.70 (five runs,
+  medians of 5–7 each; on a quiet machine 0.71 s against 0.76 s a screen); all 15 screen
   texts, 39 of 40 lines (a bracket doubled: '(大写))'), and it reads 叁 as 参 now and then
   (normalise_amount accepts 参). Its
   files come from the older ``rapidocr_onnxruntime`` wheel on PyPI, extracted at install time
