@@ -64,6 +64,28 @@ def engine_for(settings: dict[str, Any] | None) -> OcrEngine:
         return engine
 
 
+def ocr_problems(settings: dict[str, Any] | None) -> list[str]:
+    """What stops the configured engine from reading, as sentences with the fix; [] when it
+    can. A worker calls this when it starts (it hashes the model files; loads nothing)."""
+    try:
+        chosen = ocr_settings(settings)
+    except OcrSettingsError as error:
+        return [f"{error}."]
+    models_dir = Path(chosen["models_dir"]) if chosen["models_dir"] else None
+    if chosen["engine"] == "rapidocr":
+        from libs.steps.ocr.models import verify_models
+
+        return verify_models(chosen["profile"], models_dir)
+    import importlib.util
+
+    from libs.steps.ocr.paddle import INSTALL_HINT, PaddleEngine
+
+    if importlib.util.find_spec("paddleocr") is None:
+        return [f"The paddleocr package is not installed: {INSTALL_HINT}."]
+    return [f"{problem[0].upper()}{problem[1:]}." for problem in
+            PaddleEngine(chosen["profile"], models_dir=models_dir).model_problems()]
+
+
 def forget_engines() -> None:
     """Drops the cached engines (tests; a worker whose settings changed)."""
     with _lock:

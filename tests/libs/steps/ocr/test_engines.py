@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from libs.steps.ocr.choose import OcrSettingsError, engine_for, forget_engines, ocr_settings
+from libs.steps.ocr.choose import (
+    OcrSettingsError,
+    engine_for,
+    forget_engines,
+    ocr_problems,
+    ocr_settings,
+)
 from libs.steps.ocr.engine import FakeOcr, TextLine
 from libs.steps.ocr.limits import CappedEngine
 from libs.steps.ocr.paddle import PaddleEngine
@@ -62,6 +68,28 @@ def test_a_slots_folder_caps_reads_with_threads_to_match(tmp_path: Path) -> None
 def test_wrong_settings_say_what_to_write(ocr: dict[str, object], message: str) -> None:
     with pytest.raises(OcrSettingsError, match=message):
         ocr_settings({"ocr": ocr})
+
+
+def test_a_worker_checks_its_ocr_settings_at_start(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ocr_problems({}) == []
+    assert ocr_problems({"ocr": {"profile": "accurate"}}) == []
+    (missing_det, _) = ocr_problems({"ocr": {"models_dir": str(tmp_path)}})
+    assert "is missing: run `.venv/bin/python -m libs.steps.ocr.models install`" in missing_det
+    (wrong,) = ocr_problems({"ocr": {"engine": "tesseract"}})
+    assert wrong.startswith("unknown OCR engine 'tesseract'")
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name ==
+                        "paddleocr" else real_find_spec(name, *rest))
+    (no_paddle,) = ocr_problems({"ocr": {"engine": "paddleocr"}})
+    assert "paddleocr package is not installed" in no_paddle and "pip install" in no_paddle
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: object())
+    problems = ocr_problems({"ocr": {"engine": "paddleocr", "models_dir": str(tmp_path)}})
+    assert [problem.split(" is missing")[0] for problem in problems] == [
+        f"The paddleocr model folder {tmp_path / 'PP-OCRv5_mobile_det'}",
+        f"The paddleocr model folder {tmp_path / 'PP-OCRv5_mobile_rec'}"]
 
 
 def test_fake_ocr_answers_lines_inside_the_crop() -> None:
