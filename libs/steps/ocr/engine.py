@@ -2,9 +2,10 @@
 
 An OcrEngine reads an image (numpy, BGR) and answers the lines of text it found, each with its
 box and confidence. Which engine a worker runs (RapidOCR, the default; PaddleOCR, optional) and
-which model profile ("fast", "accurate") is the worker's setting; robots ask ``engine_for(ctx)``
-and never load a model themselves. The real engines are imported on first use, so loading the
-step libraries never loads a model. FakeOcr answers what a test told it, for unit tests.
+which model profile ("fast", "accurate") is the worker's setting; steps ask
+``libs.steps.ocr.choose.engine_for(settings)`` and never load a model themselves. The real
+engines are imported on first use, so loading the step libraries never loads a model. FakeOcr
+answers what a test told it, for unit tests.
 """
 
 from __future__ import annotations
