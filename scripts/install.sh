@@ -35,6 +35,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# OCR: the "fast" profile's PP-OCRv4 models, taken from the pinned rapidocr_onnxruntime wheel on
+# PyPI (never installed: it pulls the non-headless opencv-python) into
+# .venv/share/workhand/ocr-models, checked by SHA-256; nothing to do when they are there
+.venv/bin/python -m libs.steps.ocr.models install
 
 # The console's front-end packages (htmx, ECharts), exactly as package-lock.json pins them;
 # the orchestrator serves them itself (never a CDN).

@@ -9,12 +9,10 @@ FakeDesktop (and a FakeOcr) in the run's resources first: ``use_driver(ctx, fake
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import signal
 import subprocess
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +29,7 @@ from libs.steps.desktop.targets import (
     find_text,
 )
 from libs.steps.ocr.for_run import ocr_for, use_ocr
+from libs.steps.ocr.screen_reader import ScreenReader
 from libs.steps.vision.box import Box
 
 if TYPE_CHECKING:
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from libs.steps.vision.box import Image
 
 DRIVER = "desktop"
-READ_CACHE = 8  # areas whose OCR reading is kept
 POLL = 0.2  # seconds between looks at the screen while waiting for a target
 DEFAULT_IMAGE_CONFIDENCE = 0.9
 DEFAULT_TEXT_CONFIDENCE = 0.5
@@ -55,24 +53,14 @@ class DesktopSession:
     driver: DesktopDriver
     launched: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     secret_typed: bool = False
-    # what OCR read in an area, by the digest of its pixels: finding three labels of one
-    # unchanged form reads it once
-    read_cache: OrderedDict[bytes, list[TextLine]] = field(default_factory=OrderedDict)
+    reader: ScreenReader | None = None  # OCR that re-reads only what changed on the screen
 
     def read(self, ctx: StepContext, grab: Image, area: Box) -> list[TextLine]:
-        """The lines OCR reads in an area of the grab (screen coordinates), cached."""
-        pixels = area.crop(grab)
-        digest = hashlib.blake2b(repr(area).encode(), digest_size=16)
-        digest.update(pixels.tobytes())
-        key = digest.digest()
-        if key in self.read_cache:
-            self.read_cache.move_to_end(key)
-            return self.read_cache[key]
-        lines = ocr_for(ctx).read(grab, area)
-        self.read_cache[key] = lines
-        while len(self.read_cache) > READ_CACHE:
-            self.read_cache.popitem(last=False)
-        return lines
+        """The lines OCR reads in an area of the grab (screen coordinates): finding three
+        labels of one unchanged form reads it once, a typed value re-reads around it only."""
+        if self.reader is None:
+            self.reader = ScreenReader(ocr_for(ctx))
+        return self.reader.read(grab, area)
 
     def capture(self, path: Path) -> Path | None:
         """A screenshot of the whole screen, for a failure report."""

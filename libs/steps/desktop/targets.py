@@ -14,13 +14,13 @@ image matching are passed in, so unit tests run on arrays and fakes.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from libs.steps.ocr.normalise import comparable
 from libs.steps.vision.box import Box
 
 if TYPE_CHECKING:
@@ -158,12 +158,6 @@ def find_text(lines: list[TextLine], words: str, *, exact: bool = False,
         found.append(Found(_part_of(line.box, start, len(wanted), len(text)),
                            line.confidence, "text"))
     return sorted(found, key=lambda f: (f.box.y, f.box.x))
-
-
-def comparable(text: str) -> str:
-    """Text as OCR and a robot author may both write it: full-width forms folded (NFKC:
-    ：→:, ０→0), spaces dropped (OCR drops and adds them), case ignored."""
-    return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
 
 
 def _part_of(box: Box, start: int, length: int, total: int) -> Box:

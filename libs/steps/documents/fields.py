@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from libs.steps.desktop.targets import Found, beside, comparable
+from libs.steps.desktop.targets import Found, beside
+from libs.steps.ocr.normalise import (
+    comparable,
+    digits_only,
+    fix_digit_confusions,
+    normalise_amount,
+    to_half_width,
+)
 from libs.steps.vision.box import Box
 
 if TYPE_CHECKING:
@@ -26,12 +33,7 @@ if TYPE_CHECKING:
 
 FieldKind = Literal["account", "amount", "amount_words", "date", "name", "text"]
 SEPARATORS = ":：;；,，、 \t"
-# OCR reads these for digits inside account numbers and amounts (never in names)
-DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "l": "1", "I": "1",
-                                  "|": "1", "i": "1", "Z": "2", "S": "5", "s": "5", "B": "8",
-                                  "g": "9"})
 _DATE = re.compile(r"(\d{4})\s*[年\-/.]\s*(\d{1,2})\s*[月\-/.]\s*(\d{1,2})\s*日?")
-_AMOUNT = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 
 
 class FieldSpec(BaseModel):
@@ -177,45 +179,39 @@ def name_value(text: str) -> str | None:
 
 
 def account_digits(text: str) -> str | None:
-    """Only the digits, lookalike letters read as the digits they are; None unless 6–40."""
-    folded = unicodedata.normalize("NFKC", text).translate(DIGIT_LOOKALIKES)
-    digits = "".join(ch for ch in folded if ch.isdigit())
+    """Only the digits, letters misread inside digit runs read as the digits they are; None
+    unless 6–40 digits."""
+    digits = digits_only(text)
     return digits if 6 <= len(digits) <= 40 else None
 
 
 def amount_value(text: str) -> str | None:
-    """An amount in figures to the cent, e.g. '￥12,345.60' → '12345.60'."""
-    folded = unicodedata.normalize("NFKC", text).translate(DIGIT_LOOKALIKES).replace(" ", "")
-    found = _AMOUNT.findall(folded.replace("¥", "").replace("￥", ""))
-    if not found:
+    """An amount in figures to the cent, e.g. '￥12,345.60' → '12345.60'; None unless the text
+    is one amount."""
+    if not re.search(r"[0-9]", to_half_width(text)):
         return None
-    try:
-        value = Decimal(max(found, key=len).replace(",", ""))
-    except InvalidOperation:
-        return None
-    return f"{value.quantize(Decimal('0.01'))}"
+    return _cents(text)
 
 
 def amount_in_words(text: str) -> str | None:
     """An amount in Chinese capitals (大写), e.g. '人民币壹万贰仟叁佰肆拾伍元陆角柒分' →
-    '12345.67' (libs.amounts reads it, as number() does; 人民币 and labels are dropped first)."""
-    from libs.amounts import to_number
+    '12345.67' (人民币 and a (大写) label dropped first); None unless it is one."""
+    words = "".join(to_half_width(text).split()).replace("(大写)", "").replace("大写", "")
+    if not any(unit in words for unit in "元圆角分") or re.search(r"[0-9]", words):
+        return None
+    return _cents(words)
 
-    words = "".join(unicodedata.normalize("NFKC", text).split())
-    for noise in ("人民币", "(大写)", "大写", "RMB", ":"):
-        words = words.replace(noise, "")
-    if not words or not any(unit in words for unit in "元圆角分"):
-        return None
+
+def _cents(text: str) -> str | None:
     try:
-        number = to_number(words)
-    except (ValueError, TypeError):
+        return f"{normalise_amount(text).quantize(Decimal('0.01'))}"
+    except (ValueError, InvalidOperation):
         return None
-    return f"{Decimal(str(number)).quantize(Decimal('0.01'))}"
 
 
 def date_value(text: str) -> str | None:
     """A date as ISO text: '2026年12月4日', '2026-12-04', '2026/12/4' → '2026-12-04'."""
-    found = _DATE.search(unicodedata.normalize("NFKC", text).translate(DIGIT_LOOKALIKES))
+    found = _DATE.search(fix_digit_confusions(to_half_width(text)))
     if found is None:
         return None
     try:

@@ -10,7 +10,7 @@ answers what a test told it, for unit tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,6 +41,17 @@ class OcrEngine(Protocol):
         """Every line of text in the image (only in `region`, when given), top to bottom, left
         to right; boxes in the image's coordinates, whatever the region."""
         ...
+
+
+def read_in_region(read: Callable[[Image], list[TextLine]], image: Image,
+                   region: Box | None) -> list[TextLine]:
+    """What `read` (an engine reading a whole image) finds in `region` of the image, with boxes
+    in the image's coordinates."""
+    if region is None:
+        return read(image)
+    return [TextLine(line.text, Box(line.box.x + region.x, line.box.y + region.y,
+                                    line.box.width, line.box.height), line.confidence)
+            for line in read(region.crop(image))]
 
 
 @dataclass

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from libs.steps.ocr.engine import OcrEngine, TextLine
-    from libs.steps.vision.box import Image
+    from libs.steps.vision.box import Box, Image
 
 _POLL_FIRST_S = 0.002
 _POLL_MOST_S = 0.02  # a read takes 50 ms or more: waiting 20 ms between tries costs little
@@ -121,6 +121,6 @@ class CappedEngine:
         self.name = engine.name
         self.profile = engine.profile
 
-    def read(self, image: Image) -> list[TextLine]:
+    def read(self, image: Image, region: Box | None = None) -> list[TextLine]:
         with self.slots.slot():
-            return self.engine.read(image)
+            return self.engine.read(image, region)

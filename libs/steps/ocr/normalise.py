@@ -55,6 +55,13 @@ def normalise_text(text: str, spaces: Literal["remove", "collapse"] = "remove",
     return _SPACES.sub(" ", normal).strip()
 
 
+def comparable(text: str) -> str:
+    """Text as OCR and a robot author may both write it, for finding one in the other:
+    normalise_text's spelling (full width folded, spaces gone: OCR drops and adds them), case
+    ignored."""
+    return normalise_text(text).casefold()
+
+
 def digits_only(text: str) -> str:
     """The digits of an account or card number, confusions inside digit runs fixed first:
     '6217 8500 0012 3456 789' → '6217850000123456789', '62l7-85O0' → '62178500'.

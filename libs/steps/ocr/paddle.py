@@ -19,8 +19,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from libs.steps.ocr.engine import TextLine
+from libs.steps.ocr.engine import TextLine, read_in_region
 from libs.steps.ocr.rapid import DETECTOR_LIMIT, quad_to_box, sort_lines
+from libs.steps.vision.box import Box
 
 if TYPE_CHECKING:
     from libs.steps.vision.box import Image
@@ -116,8 +117,12 @@ class PaddleEngine:
                 raise PaddleUnavailable("; ".join(problems))
             self._ocr = PaddleOCR(**self.arguments())
 
-    def read(self, image: Image) -> list[TextLine]:
-        """Every line of text in the image (BGR), top to bottom, left to right."""
+    def read(self, image: Image, region: Box | None = None) -> list[TextLine]:
+        """Every line of text in the image (BGR; in `region` only, when given), top to bottom,
+        left to right."""
+        return read_in_region(self._read, image, region)
+
+    def _read(self, image: Image) -> list[TextLine]:
         self.load()
         if image.size == 0:
             return []

@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from libs.steps.ocr.engine import TextLine
+from libs.steps.ocr.engine import TextLine, read_in_region
 from libs.steps.ocr.models import profile as model_profile
 from libs.steps.ocr.models import verify_models
 from libs.steps.vision.box import Box
@@ -133,8 +133,12 @@ class RapidEngine:
 
             self._ocr = RapidOCR(params=self.params())
 
-    def read(self, image: Image) -> list[TextLine]:
-        """Every line of text in the image (BGR), top to bottom, left to right."""
+    def read(self, image: Image, region: Box | None = None) -> list[TextLine]:
+        """Every line of text in the image (BGR; in `region` only, when given), top to bottom,
+        left to right."""
+        return read_in_region(self._read, image, region)
+
+    def _read(self, image: Image) -> list[TextLine]:
         self.load()
         if image.size == 0:
             return []

@@ -85,14 +85,14 @@ class ScreenReader:
         hashes = self._tile_hashes(pixels)
         previous = self._readings.get(key)
         if previous is None:
-            lines = self._read_window(pixels, area, (0, 0, area.width, area.height))
+            lines = self._read_window(screen, area, (0, 0, area.width, area.height))
         else:
             changed = [self._tile_rect(row, column, area)
                        for row, (old_row, new_row) in enumerate(
                            zip(previous.hashes, hashes, strict=True))
                        for column, (old, new) in enumerate(zip(old_row, new_row, strict=True))
                        if old != new]
-            lines = self._update(pixels, area, previous.lines, changed) if changed \
+            lines = self._update(screen, area, previous.lines, changed) if changed \
                 else previous.lines
         self._readings[key] = _Reading(hashes, lines)
         return list(lines)
@@ -121,7 +121,7 @@ class ScreenReader:
                 min((column + 1) * self.tile_width, area.width),
                 min((row + 1) * self.band_height, area.height))
 
-    def _update(self, pixels: Image, area: Box, old_lines: list[TextLine],
+    def _update(self, screen: Image, area: Box, old_lines: list[TextLine],
                 changed: list[_Rect]) -> list[TextLine]:
         """Re-reads the changed tiles (grown to whole old lines), keeps the other lines."""
         old = [(line, (line.box.x - area.x, line.box.y - area.y, line.box.right - area.x,
@@ -140,7 +140,7 @@ class ScreenReader:
                 if not any(_intersects(rect, line_rect) for rect in rects)]
         fresh: list[TextLine] = []
         for rect in rects:
-            for line in self._read_part(pixels, area, rect):
+            for line in self._read_part(screen, area, rect):
                 if not any(_overlap(line.box, other.box) > 0.5 for other in fresh):
                     fresh.append(line)
         # an unchanged line the detector saw again, whole, in a window: keep one of the two
@@ -148,7 +148,7 @@ class ScreenReader:
                                                   for new in fresh)]
         return sort_lines(kept + fresh)
 
-    def _read_part(self, pixels: Image, area: Box, rect: _Rect) -> list[TextLine]:
+    def _read_part(self, screen: Image, area: Box, rect: _Rect) -> list[TextLine]:
         """The lines touching `rect` (area pixels), read in a window with margins around it;
         a wider window when a line found reaches the window's edge (it may be cut)."""
         left, top, right, bottom = rect
@@ -157,20 +157,19 @@ class ScreenReader:
             window = (max(left - scale * self.side_margin, 0), max(top - scale * self.margin, 0),
                       min(right + scale * self.side_margin, area.width),
                       min(bottom + scale * self.margin, area.height))
-            lines = self._read_window(pixels, area, window)
+            lines = self._read_window(screen, area, window)
             touching = [line for line in lines if _intersects(rect, _in_area(line.box, area))]
             if scale >= 4 or not any(_at_edge(_in_area(line.box, area), window, area)
                                      for line in touching):
                 return touching
             scale *= 2
 
-    def _read_window(self, pixels: Image, area: Box, window: _Rect) -> list[TextLine]:
+    def _read_window(self, screen: Image, area: Box, window: _Rect) -> list[TextLine]:
+        """The lines in a window of the area, in screen coordinates (the engine crops)."""
         left, top, right, bottom = window
         self.pixels_read += (right - left) * (bottom - top)
-        lines = self.engine.read(pixels[top:bottom, left:right])
-        return [TextLine(line.text, Box(line.box.x + area.x + left, line.box.y + area.y + top,
-                                        line.box.width, line.box.height), line.confidence)
-                for line in lines]
+        return self.engine.read(screen, Box(area.x + left, area.y + top, right - left,
+                                            bottom - top))
 
 
 def _clip(box: Box, width: int, height: int) -> Box:

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 from libs.context import StepContext
 from libs.registry import step
-from libs.steps.desktop.targets import Region, comparable
+from libs.steps.desktop.targets import Region
 from libs.steps.ocr.engine import TextLine
 from libs.steps.ocr.for_run import image_file, ocr_for
+from libs.steps.ocr.normalise import comparable
 from libs.types import ReadPath
 
 ImageFile = Annotated[ReadPath, "the image file (PNG or JPEG) in the robot's or run's folder"]

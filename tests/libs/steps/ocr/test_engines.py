@@ -92,14 +92,15 @@ def test_a_worker_checks_its_ocr_settings_at_start(tmp_path: Path,
         f"The paddleocr model folder {tmp_path / 'PP-OCRv5_mobile_rec'}"]
 
 
-def test_fake_ocr_answers_lines_inside_the_crop() -> None:
+def test_fake_ocr_answers_lines_inside_the_region() -> None:
     inside = TextLine("确定", Box(110, 210, 40, 20), 0.99)
     outside = TextLine("取消", Box(400, 210, 40, 20), 0.98)
-    fake = FakeOcr([inside, outside], origin=(100, 200))
-    lines = fake.read(np.zeros((100, 200, 3), np.uint8))
-    assert lines == [TextLine("确定", Box(10, 10, 40, 20), 0.99)]
-    assert fake.calls == [(100, 200)]
-    assert lines[0].to_dict() == {"text": "确定", "box": {"x": 10, "y": 10, "width": 40,
+    fake = FakeOcr([inside, outside])
+    region = Box(100, 200, 200, 100)
+    lines = fake.read(np.zeros((1080, 1920, 3), np.uint8), region)
+    assert lines == [inside]  # boxes in the image's coordinates, whatever the region
+    assert fake.calls == [region]
+    assert lines[0].to_dict() == {"text": "确定", "box": {"x": 110, "y": 210, "width": 40,
                                                            "height": 20}, "confidence": 0.99}
 
 

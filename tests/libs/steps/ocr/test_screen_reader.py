@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from libs.steps.ocr.engine import TextLine
+from libs.steps.ocr.engine import TextLine, read_in_region
 from libs.steps.ocr.screen_reader import ScreenReader
 from libs.steps.vision.box import Box
 
@@ -30,7 +30,10 @@ class RectangleOcr:
     profile: str = "fast"
     calls: list[tuple[int, int]] = field(default_factory=list)
 
-    def read(self, image: np.ndarray) -> list[TextLine]:
+    def read(self, image: np.ndarray, region: Box | None = None) -> list[TextLine]:
+        return read_in_region(self._read, image, region)
+
+    def _read(self, image: np.ndarray) -> list[TextLine]:
         import cv2
 
         self.calls.append(image.shape[:2])
