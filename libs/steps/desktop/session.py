@@ -54,6 +54,11 @@ class DesktopSession:
     launched: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     secret_typed: bool = False
     reader: ScreenReader | None = None  # OCR that re-reads only what changed on the screen
+    focused: int | None = None  # the window the robot last gave the keyboard
+
+    def focus(self, window: Window) -> None:
+        self.driver.focus(window)
+        self.focused = window.id
 
     def read(self, ctx: StepContext, grab: Image, area: Box) -> list[TextLine]:
         """The lines OCR reads in an area of the grab (screen coordinates): finding three

@@ -28,6 +28,7 @@ from libs.steps.desktop.targets import Region, ScreenTarget, ScreenTargetArg
 from libs.steps.documents.fields import FieldSpec, extract
 from libs.types import Duration, SecretText, WritePath
 
+FOCUS_SETTLE = 0.05  # seconds for an application to take the keyboard before the next click
 WindowTitle = Annotated[str, "the window's title, or a part of it, e.g. 账户备案系统"]
 # what a launched application may see of the worker's environment: its display and language
 APP_ENV = ("DISPLAY", "XAUTHORITY", "LANG", "LC_ALL", "TZ", "HOME", "PATH")
@@ -89,7 +90,7 @@ def wait_window_step(ctx: StepContext, title: WindowTitle,
 @step("desktop.focus", main="window")
 def focus(ctx: StepContext, window: WindowTitle) -> None:
     """Bring a window to the front and give it the keyboard."""
-    desktop_for(ctx).driver.focus(_window(ctx, window))
+    desktop_for(ctx).focus(_window(ctx, window))
 
 
 @step("desktop.close", main="window")
@@ -289,9 +290,12 @@ def screenshot(ctx: StepContext,
 
 def _focus_target_window(ctx: StepContext, target: ScreenTarget) -> None:
     """Typing goes to the window the target is in (without a window manager, nothing gives a
-    clicked window the keyboard by itself)."""
+    clicked window the keyboard by itself). Only when it is not the robot's window already:
+    an application given the focus again puts it back on the field it last had (Tk does so
+    after the click that follows), and the text would go there."""
     if target.window is not None:
-        window = find_window(desktop_for(ctx).driver, target.window)
-        if window is not None:
-            desktop_for(ctx).driver.focus(window)
-
+        session = desktop_for(ctx)
+        window = find_window(session.driver, target.window)
+        if window is not None and window.id != session.focused:
+            session.focus(window)
+            ctx.resources.pause(FOCUS_SETTLE, ctx)

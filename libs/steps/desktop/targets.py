@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 KINDS = ("image", "text")
 ANCHORS = ("right_of", "left_of", "below", "above")
 FIELD_GAP = 400  # px: how far from its label a field may start
+FIELD_EDGE = 12  # colour difference (0-255) from the background that starts a field (its border)
+BACKGROUND_AGAIN = 6  # … and that is the background again, where the field has ended
+BACKGROUND_RUN = 10  # px of background in a row that end a field
 SAME_LINE = 0.6  # share of the anchor's height a match must overlap to be on its line
 
 
@@ -196,8 +199,9 @@ def beside(anchor: Box, candidates: list[Found], relation: str) -> list[Found]:
 
 def field_beside(grab: Image, anchor: Box, relation: str, area: Box) -> Found | None:
     """The input field next to a label: walking away from the label's text along its middle,
-    the first run of pixels that differs from the background it starts on (a field's border or
-    its white inside) is the field; it extends while the colour stays that of its inside.
+    the field starts where the pixels first differ from the background the walk starts on (its
+    border) and ends where that background comes back and stays (a field's inside, its text and
+    its cursor are all something else than the background).
 
     Legacy clients draw labels beside entries with nothing linking them: this finds the entry
     the way a person does, by looking beside the label."""
@@ -210,32 +214,27 @@ def field_beside(grab: Image, anchor: Box, relation: str, area: Box) -> Found | 
         fixed = min(max(anchor.center[1], 0), height - 1)
         start = anchor.right + 1 if step > 0 else anchor.x - 1
         limit = min(area.right, width) if step > 0 else max(area.x, 0) - 1
-        line = grab[fixed, :, :].astype(np.int16)
+        line = grab[fixed, :, :3].astype(np.int16)
     else:
         fixed = min(max(anchor.x + min(anchor.width // 2, 10), 0), width - 1)
         start = anchor.bottom + 1 if step > 0 else anchor.y - 1
         limit = min(area.bottom, height) if step > 0 else max(area.y, 0) - 1
-        line = grab[:, fixed, :].astype(np.int16)
-    positions = list(range(start, limit, step))[:FIELD_GAP + 600]
+        line = grab[:, fixed, :3].astype(np.int16)
+    positions = list(range(start, limit, step))
     if not positions:
         return None
-    background = line[positions[0]]
-    edge = next((p for p in positions[:FIELD_GAP]
-                 if int(np.abs(line[p] - background).max()) > 40), None)
-    if edge is None:
+    differs = np.abs(line[positions] - line[positions[0]]).max(axis=1)
+    changed = np.flatnonzero(differs[:FIELD_GAP] > FIELD_EDGE)
+    if not len(changed):
         return None
-    inside_at = edge + 3 * step
-    inside = positions.index(inside_at) if inside_at in positions else None
-    if inside is None:
-        return None
-    colour = line[inside_at]
-    end = inside_at
-    for p in positions[inside:]:
-        if int(np.abs(line[p] - colour).max()) > 40:
-            break
-        end = p
-    near, far = sorted((edge, end + step))
-    length = max(far - near, 8)
+    first = int(changed[0])
+    back = differs[first:] <= BACKGROUND_AGAIN
+    # the background again for BACKGROUND_RUN pixels in a row: the field has ended
+    runs = np.convolve(back.astype(np.int16), np.ones(BACKGROUND_RUN, np.int16), "valid")
+    ended = np.flatnonzero(runs == BACKGROUND_RUN)
+    last = first + (int(ended[0]) if len(ended) else len(back)) - 1
+    near, far = sorted((positions[first], positions[max(last, first)]))
+    length = max(far - near + 1, 8)
     if horizontal:
         box = Box(near, anchor.y, length, anchor.height)
     else:
