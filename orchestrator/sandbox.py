@@ -10,7 +10,9 @@ in a private mount namespace that holds only: the system's programs and librarie
 read, the Python installation and Workhand's own packages (read only), the robot's bundle (read
 only), its run folder and home (read/write), the folders the worker's settings allow, a private
 /tmp, a fresh /dev and a /proc of its own PID namespace; a desktop robot also its own display's
-X socket and Xauthority file (read only), and no other display's. Not there: the rest of /etc
+X socket and Xauthority file (read only), no other display's. (A robot that shares the
+worker's network can still reach an X server's abstract socket, @/tmp/.X11-unix/X<N>, unless
+the server does not listen there: Xvfb -nolisten local.) Not there: the rest of /etc
 (/etc/shadow), /root, the orchestrator's data folder, the worker's work dir (other jobs' runs
 and bundles), the worker's environment (--clearenv: only the minimal variables below), and
 every process outside the sandbox (/proc/<parent>/environ of the worker does not exist in it).

@@ -5,7 +5,8 @@ and everything else the robot started can be killed on cancel or timeout
 (orchestrator/robot_process.py). It sees none of the
 worker's environment, and by default runs in an OS sandbox (orchestrator/sandbox.py) that shows
 it only its bundle, its run folder and the folders the worker's settings allow
-(orchestrator/worker_settings.py). Without a sandbox, the child is forked from a zygote that
+(orchestrator/worker_settings.py); a desktop robot also a display of its own
+(orchestrator/worker_display.py). Without a sandbox, the child is forked from a zygote that
 imported the step libraries once (see orchestrator/child.py), not started as a new interpreter
 that spends ~0.5 s of CPU importing them; a sandboxed robot pays that start. The worker
 itself only heartbeats, streams events.jsonl, watches the clock and reports. The server may go
@@ -310,9 +311,10 @@ class JobRun:
             return Ending("failed", _system(str(err)))
         try:
             child = self.start(robot_file, display)
-            log.info("%s: robot '%s' (version %s) started in process %d%s", self.tag,
+            log.info("%s: robot '%s' (version %s) started in process %d%s%s", self.tag,
                      self.spec["robot"], str(self.spec["version"])[:12], child.pid,
-                     " (sandboxed)" if self.confinement.sandbox else "")
+                     " (sandboxed)" if self.confinement.sandbox else "",
+                     f" on the screen {display.name}" if display else "")
             ending: Ending | None = None
             try:
                 ending = self.supervise(child)
