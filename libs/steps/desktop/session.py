@@ -9,10 +9,12 @@ FakeDesktop (and a FakeOcr) in the run's resources first: ``use_driver(ctx, fake
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,19 +24,21 @@ from libs.errors import StepArgumentError, SystemFailure
 from libs.steps.desktop.driver import DesktopDriver, Window
 from libs.steps.desktop.targets import (
     Found,
+    Region,
     ScreenTarget,
     beside,
     field_beside,
     find_text,
 )
+from libs.steps.ocr.for_run import ocr_for, use_ocr
 from libs.steps.vision.box import Box
 
 if TYPE_CHECKING:
-    from libs.steps.ocr.engine import OcrEngine
+    from libs.steps.ocr.engine import OcrEngine, TextLine
     from libs.steps.vision.box import Image
 
 DRIVER = "desktop"
-OCR = "ocr.engine"
+READ_CACHE = 8  # areas whose OCR reading is kept
 POLL = 0.2  # seconds between looks at the screen while waiting for a target
 DEFAULT_IMAGE_CONFIDENCE = 0.9
 DEFAULT_TEXT_CONFIDENCE = 0.5
@@ -51,6 +55,24 @@ class DesktopSession:
     driver: DesktopDriver
     launched: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     secret_typed: bool = False
+    # what OCR read in an area, by the digest of its pixels: finding three labels of one
+    # unchanged form reads it once
+    read_cache: OrderedDict[bytes, list[TextLine]] = field(default_factory=OrderedDict)
+
+    def read(self, ctx: StepContext, grab: Image, area: Box) -> list[TextLine]:
+        """The lines OCR reads in an area of the grab (screen coordinates), cached."""
+        pixels = area.crop(grab)
+        digest = hashlib.blake2b(repr(area).encode(), digest_size=16)
+        digest.update(pixels.tobytes())
+        key = digest.digest()
+        if key in self.read_cache:
+            self.read_cache.move_to_end(key)
+            return self.read_cache[key]
+        lines = ocr_for(ctx).read(grab, area)
+        self.read_cache[key] = lines
+        while len(self.read_cache) > READ_CACHE:
+            self.read_cache.popitem(last=False)
+        return lines
 
     def capture(self, path: Path) -> Path | None:
         """A screenshot of the whole screen, for a failure report."""
@@ -72,7 +94,7 @@ def use_driver(ctx: StepContext, driver: DesktopDriver,
     """Make `driver` (and `ocr`) the run's: for tests and for the worker's own displays."""
     session = ctx.resources.get(DRIVER, lambda: DesktopSession(driver))
     if ocr is not None:
-        ctx.resources.get(OCR, lambda: ocr)
+        use_ocr(ctx, ocr)
     return session
 
 
@@ -90,16 +112,6 @@ def _open_display(step: str) -> DesktopDriver:
     from libs.steps.desktop.xdriver import XDesktop
 
     return XDesktop(display)
-
-
-def ocr_for(ctx: StepContext) -> OcrEngine:
-    """The worker's OCR engine (settings.ocr: engine, profile), loaded on first use."""
-    def load() -> OcrEngine:
-        from libs.steps.ocr.choose import engine_for
-
-        return engine_for(ctx.settings.get("ocr") or {})
-
-    return ctx.resources.get(OCR, load)
 
 
 def save_png(image: Image, path: Path) -> None:
@@ -185,23 +197,24 @@ def locate_all(ctx: StepContext, target: ScreenTarget, timeout: float | None = N
 def find_on(ctx: StepContext, grab: Image, target: ScreenTarget,
             driver: DesktopDriver) -> list[Found]:
     """Every match of the target on one grab, best (or first, top to bottom) first."""
-    area = search_area(ctx, grab, target, driver)
+    area = search_area(ctx, grab, driver, target.window, target.region)
     if area is None:
         return []
     if target.x is not None and target.y is not None:
         return [Found(Box(area.x + target.x, area.y + target.y, 1, 1), 1.0, "point")]
     anchor = target.anchor
+    session = desktop_for(ctx)
     candidates: list[Found] = []
     if target.image is not None:
         candidates = find_images(ctx, grab, target.image, area,
                                  target.confidence or DEFAULT_IMAGE_CONFIDENCE)
     elif target.text is not None:
-        candidates = find_text(grab, target.text, area, ocr_for(ctx), exact=target.exact,
+        candidates = find_text(session.read(ctx, grab, area), target.text, exact=target.exact,
                                confidence=target.confidence or DEFAULT_TEXT_CONFIDENCE)
     if anchor is None:
         return candidates
     relation, words = anchor
-    labels = find_text(grab, words, area, ocr_for(ctx),
+    labels = find_text(session.read(ctx, grab, area), words,
                        confidence=DEFAULT_TEXT_CONFIDENCE if target.text is None or
                        target.confidence is None else target.confidence)
     for label in labels:
@@ -216,24 +229,23 @@ def find_on(ctx: StepContext, grab: Image, target: ScreenTarget,
     return []
 
 
-def search_area(ctx: StepContext, grab: Image, target: ScreenTarget,
-                driver: DesktopDriver) -> Box | None:
-    """Where to look: the screen, or the target's window, narrowed by its region. None while
-    the window is not open."""
+def search_area(ctx: StepContext, grab: Image, driver: DesktopDriver, window: str | None,
+                region: Region | None) -> Box | None:
+    """Where to look: the screen, or a window, narrowed by a region (measured from the window).
+    None while the window is not open."""
     height, width = grab.shape[:2]
     area = Box(0, 0, width, height)
-    if target.window is not None:
-        window = find_window(driver, target.window)
-        if window is None:
+    if window is not None:
+        found = find_window(driver, window)
+        if found is None:
             return None
-        area = window.box
-    if target.region is not None:
-        region = target.region.box()
-        area = Box(area.x + region.x, area.y + region.y,
-                   min(region.width, area.width - region.x),
-                   min(region.height, area.height - region.y))
+        area = found.box
+    if region is not None:
+        part = region.box()
+        area = Box(area.x + part.x, area.y + part.y, min(part.width, area.width - part.x),
+                   min(part.height, area.height - part.y))
         if area.width <= 0 or area.height <= 0:
-            raise StepArgumentError(f"{ctx.name}: the region {target.region.model_dump()} lies "
+            raise StepArgumentError(f"{ctx.name}: the region {region.model_dump()} lies "
                                     "outside the window; measure it from the window's top left")
     return clip(area, width, height)
 

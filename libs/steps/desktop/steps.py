@@ -21,9 +21,11 @@ from libs.steps.desktop.session import (
     locate,
     locate_all,
     save_png,
+    search_area,
     wait_window,
 )
-from libs.steps.desktop.targets import ScreenTarget, ScreenTargetArg
+from libs.steps.desktop.targets import Region, ScreenTarget, ScreenTargetArg
+from libs.steps.documents.fields import FieldSpec, extract
 from libs.types import Duration, SecretText, WritePath
 
 WindowTitle = Annotated[str, "the window's title, or a part of it, e.g. 账户备案系统"]
@@ -228,6 +230,45 @@ def find_all(ctx: StepContext, target: ScreenTargetArg) -> list[dict[str, Any]]:
     confidence, how} each); an empty list when there is none."""
     found = locate_all(ctx, target, wait=False)
     return [f.to_dict() for f in sorted(found, key=lambda f: (f.box.y, f.box.x))]
+
+
+@step("desktop.read_text")
+def read_text(ctx: StepContext,
+              window: Annotated[str | None, "read only this window (title or part of it)"]
+              = None,
+              region: Annotated[Region | None, "read only {x, y, width, height} (of the "
+                                               "window, with window)"] = None,
+              label: Annotated[str | None, "read the value printed beside this label, e.g. "
+                                           "备案编号"] = None,
+              where: Annotated[Literal["right", "below"], "with label: the value is right of "
+                                                          "it or below it"] = "right",
+              pattern: Annotated[str | None, "keep only what matches this regular expression "
+                                             "(its first group, if it has one)"] = None) -> str:
+    """Read text on the screen by OCR: a window, a region, or the value beside a label (a
+    confirmation number drawn where nothing can copy it). Lines are joined by newlines."""
+    session = desktop_for(ctx)
+    grab = session.driver.grab()
+    area = search_area(ctx, grab, session.driver, window, region)
+    if area is None:
+        _window(ctx, window or "")  # raises: names the open windows
+        raise AssertionError("unreachable")
+    lines = session.read(ctx, grab, area)
+    if label is None and pattern is None:
+        return "\n".join(line.text for line in lines)
+    found = extract(lines, label or pattern or "", FieldSpec(label=label, where=where,
+                                                             pattern=pattern))
+    if found.value is None:
+        seen = "; ".join(line.text for line in lines[:12]) or "no text"
+        raise SystemFailure(f"desktop.read_text: no text {_beside(label, where, pattern)} on "
+                            f"the screen (OCR read: {seen})")
+    return found.text
+
+
+def _beside(label: str | None, where: str, pattern: str | None) -> str:
+    parts = [f"{'right of' if where == 'right' else 'below'} '{label}'"] if label else []
+    if pattern:
+        parts.append(f"matching '{pattern}'")
+    return " and ".join(parts)
 
 
 @step("desktop.screenshot", main="path")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from libs.steps.vision.box import Box
 
 if TYPE_CHECKING:
-    from libs.steps.ocr.engine import OcrEngine
+    from libs.steps.ocr.engine import TextLine
     from libs.steps.vision.box import Image
 
 KINDS = ("image", "text")
@@ -142,13 +142,13 @@ ImageFinder = Callable[["Image", str, Box, float], list[Found]]
 """(grab, image file, search area, confidence) → matches, best first (vision does the work)."""
 
 
-def find_text(grab: Image, words: str, area: Box, engine: OcrEngine, *,
-              exact: bool = False, confidence: float = 0.5) -> list[Found]:
-    """Every place the words are read inside `area`, top to bottom; a word inside a longer
-    line gets the part of the line's box its characters take."""
+def find_text(lines: list[TextLine], words: str, *, exact: bool = False,
+              confidence: float = 0.5) -> list[Found]:
+    """Every place the words were read, top to bottom; a word inside a longer line gets the
+    part of the line's box its characters take."""
     wanted = comparable(words)
     found = []
-    for line in engine.read(grab, area):
+    for line in lines:
         if line.confidence < confidence:
             continue
         text = comparable(line.text)

@@ -160,3 +160,13 @@ def test_contradictory_screen_targets_are_refused_at_check_time(robot_file: Writ
         "x and y, or a label's text to sit beside (right_of, below, ...), e.g. {text: 确定} or "
         "{right_of: 账户名称}",
     ]
+
+
+def test_an_unchanged_screen_is_read_once(fake: Any) -> None:
+    ctx, desktop, ocr = fake
+    for _ in range(3):
+        run(ctx, "desktop.click", {"target": {"right_of": "账户名称", "window": "账户备案"}})
+    assert len(ocr.calls) == 1
+    desktop.screen[600:610, 120:130] = 0  # something on the form changed: it is read again
+    run(ctx, "desktop.click", {"target": {"right_of": "账户名称", "window": "账户备案"}})
+    assert len(ocr.calls) == 2
