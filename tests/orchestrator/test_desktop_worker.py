@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from libs import xvfb
 from libs.policy import AllowedFolder
 from orchestrator import deploy
 from orchestrator.auth import create_token
@@ -58,6 +59,15 @@ settings:
   browser: {headless: false}
 steps:
   - browser.open: "${inputs.page}"
+"""
+# a desktop robot that holds its screen until it is stopped
+HOLD = """robot: screen-hold
+steps:
+  - if: "${false}"
+    then:
+      - desktop.wait_window: 显示测试
+  - log: holding the screen
+  - wait: 120s
 """
 # the whole desktop: an allowed Tk application, its window, a screenshot of the screen
 TK = """robot: tk-window
@@ -105,8 +115,10 @@ class Fleet:
         thread.start()
         self.workers.append((thread, stop))
 
-    def start(self, robot: str, **inputs: str) -> dict[str, Any]:
-        response = self.http.post("/api/v1/jobs", json={"robot": robot, "inputs": inputs})
+    def start(self, robot: str, timeout_s: float | None = None, **inputs: str
+              ) -> dict[str, Any]:
+        response = self.http.post("/api/v1/jobs", json={"robot": robot, "inputs": inputs,
+                                                        "timeout_s": timeout_s})
         assert response.status_code == 201, response.text
         return dict(response.json())
 
@@ -133,7 +145,8 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
     robots, gate = tmp_path / "robots", tmp_path / "gate"
     robots.mkdir()
     gate.mkdir()
-    for name, text in {"screen-probe": PROBE, "headed-browser": HEADED, "tk-window": TK}.items():
+    for name, text in {"screen-probe": PROBE, "headed-browser": HEADED, "tk-window": TK,
+                       "screen-hold": HOLD}.items():
         (robots / f"{name}.yaml").write_text(text, encoding="utf-8")
     orchestrator = Orchestrator(settings)
     orchestrator.start()
@@ -203,6 +216,59 @@ def test_desktop_robots_go_only_to_workers_with_a_display_one_screen_each(
     assert plain["state"] == "failed" and not screens_in(caplog, plain["id"])
     assert "display" in str(plain["error"]).lower(), plain["error"]
     assert not xvfb_children()
+
+
+def test_a_forked_robot_gets_its_screen_and_loses_it_however_it_ends(
+        fleet: Fleet, caplog: pytest.LogCaptureFixture) -> None:
+    """No sandbox: the robot is forked from the zygote, whose environment has no display; the
+    spec on stdin gives it one. Timed out or cancelled, its screen is stopped all the same."""
+    caplog.set_level(logging.INFO, logger="workhand.worker")
+    (fleet.gate / "go").touch()
+    fleet.worker("forks", WorkerSettings(display="xvfb", sandbox="off", folders=(
+        AllowedFolder(fleet.gate.resolve()),)))
+    probe_job = fleet.ended(fleet.start("screen-probe", page=f"{fleet.orchestrator.url}/console/",
+                                        gate=str(fleet.gate))["id"])
+    assert probe_job["state"] == "succeeded", probe_job
+    assert screens_in(caplog, probe_job["id"]) and "(sandboxed)" not in caplog.text
+    late = fleet.ended(fleet.start("screen-hold", timeout_s=3)["id"])
+    assert late["state"] == "timed_out" and screens_in(caplog, late["id"])
+    wait_for("the timed-out robot's screen to stop", lambda: not xvfb_children())
+    held = fleet.start("screen-hold")["id"]
+    wait_for("the robot to hold its screen", lambda: xvfb_children() and any(
+        e["event"].get("message") == "holding the screen" for e in fleet.http.get(
+            f"/api/v1/jobs/{held}/events").json()), timeout=60)
+    assert fleet.http.post(f"/api/v1/jobs/{held}/cancel").status_code == 200
+    assert fleet.ended(held)["state"] == "cancelled"
+    wait_for("the cancelled robot's screen to stop", lambda: not xvfb_children())
+
+
+def test_a_real_screen_runs_one_desktop_robot_at_a_time(
+        fleet: Fleet, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """display: ":N" — the machine's own screen (here an Xvfb of the test's): two slots, but
+    the second desktop robot waits until the first has given the screen back."""
+    caplog.set_level(logging.INFO, logger="workhand.worker")
+    with xvfb.start(1280, 800) as screen:
+        monkeypatch.setenv("XAUTHORITY", str(screen.xauthority))
+        fleet.worker("console-pc", WorkerSettings(display=screen.display, sandbox="off",
+                                                  folders=(AllowedFolder(fleet.gate.resolve()),
+                                                           )), slots=2)
+        page = f"{fleet.orchestrator.url}/console/"
+        first, second = (fleet.start("screen-probe", page=page, gate=str(fleet.gate))["id"]
+                         for _ in range(2))
+        on_screen = wait_for("one robot on the screen", lambda: [
+            i for i in (first, second) if screens_in(caplog, i)], timeout=60)
+        assert len(on_screen) == 1
+        seen = fleet.seen("console-pc")["last_seen"]
+        wait_for("the worker to ask again", lambda: fleet.seen("console-pc")["last_seen"] > seen,
+                 timeout=30)
+        waiting = second if on_screen == [first] else first
+        assert fleet.job(waiting)["state"] == "queued"  # handed back, or never leased
+        assert fleet.seen("console-pc")["labels"] == []  # not asking for desktop meanwhile
+        (fleet.gate / "go").touch()
+        ended = [fleet.ended(i) for i in (first, second)]
+        assert [j["state"] for j in ended] == ["succeeded"] * 2, ended
+        assert {screens_in(caplog, i)[-1] for i in (first, second)} == {screen.display}
+        assert screen.process.poll() is None  # a real screen is not the worker's to stop
 
 
 xdriver_missing = not Path(__file__).parents[2].joinpath(
