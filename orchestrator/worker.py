@@ -64,8 +64,7 @@ from orchestrator.worker_display import (
     DisplayError,
     Displays,
     RunDisplay,
-    granted_labels,
-    offered_labels,
+    worker_labels,
 )
 from orchestrator.worker_files import EventTail, artifacts
 from orchestrator.worker_lease import LeaseKeeper, last_finished_item
@@ -148,11 +147,10 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     confinement = Confinement.prepare(settings or WorkerSettings(), work_dir, protected)
     api = Server(server, token, shutdown)
     displays = confinement.displays
-    try:  # desktop is offered when the worker has a display and its token grants the label
-        labels = offered_labels(labels, displays, lambda: granted_labels(api))
-    except BaseException:
-        api.close()
-        raise
+    offered = worker_labels(api, labels, displays)  # desktop when it has a display (and may)
+    if offered is None:  # stopped before the server answered: nothing was leased
+        return
+    labels = offered
     log.info("worker '%s' asks %s for jobs (labels: %s; %d robot slot%s)", name, api.url,
              ", ".join(labels) or "none", slots, "" if slots == 1 else "s")
     # The zygote forks each robot from a process that imported the libraries already (~15 ms

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from libs import xvfb
 from libs.registry import LIBRARY_NEEDS
-from orchestrator.worker_api import Server
+from orchestrator.worker_api import Server, Stopped
 from orchestrator.worker_settings import LOCAL_DISPLAY, NO_DISPLAY, XVFB, WorkerSettingsError
 
 log = logging.getLogger("workhand.worker")
@@ -207,3 +207,16 @@ def granted_labels(api: Server) -> list[str] | None:
     """The labels this worker's token grants (None when the server does not say)."""
     response = api.call("GET", "/api/v1/whoami")
     return list(response.json().get("labels") or []) if response.status_code == 200 else None
+
+
+def worker_labels(api: Server, labels: Sequence[str], displays: Displays) -> list[str] | None:
+    """offered_labels() asking the server what the token grants; None when the worker was
+    stopped before it answered (the connection is closed then, as on any error)."""
+    try:
+        return offered_labels(labels, displays, lambda: granted_labels(api))
+    except Stopped:
+        api.close()
+        return None
+    except BaseException:
+        api.close()
+        raise
