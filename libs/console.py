@@ -21,7 +21,7 @@ from libs.events import OPTIONAL_FAILED, RunEvent
 from libs.run_result import ItemRecord, RunResult
 
 OUTCOME_STYLE = {"done": "green", "business_exception": "yellow", "system_error": "red",
-                 "skipped": "dim", "passed": "green", "failed": "red"}
+                 "skipped": "dim", "passed": "green", "failed": "red", "in_review": "cyan"}
 
 
 class ConsoleReporter:

@@ -14,7 +14,7 @@ SKIPPED_MESSAGE = "done in an earlier run; skipped by a retry of failed items"
 class ItemRecord:
     id: str
     index: int
-    outcome: str = "done"  # done | business_exception | system_error | skipped
+    outcome: str = "done"  # done | business_exception | system_error | skipped | in_review
     message: str = ""
     attempts: int = 1
     duration_ms: float = 0.0
@@ -62,6 +62,8 @@ class RunResult:
                   "system_errors": outcomes.count("system_error")}
         if skipped := outcomes.count(SKIPPED):
             counts["skipped"] = skipped
+        if in_review := outcomes.count("in_review"):  # handed to people (review.request)
+            counts["in_review"] = in_review
         return counts
 
     def to_json(self) -> dict[str, Any]:

@@ -49,7 +49,15 @@ from libs.plan import (
     WaitUntil,
 )
 from libs.policy import Policy, Refused, local_env
-from libs.queues import QueueItem, QueueSource
+from libs.queues import (
+    IN_REVIEW,
+    HandedToReview,
+    QueueItem,
+    QueueSource,
+    ReviewRequest,
+    ReviewSource,
+    write_local_review,
+)
 from libs.registry import describe_error, load_libraries
 from libs.run_result import SKIPPED, SKIPPED_MESSAGE, ItemRecord, RunResult, StepStats
 from libs.secrets import (
@@ -370,10 +378,18 @@ class Runner(Loops):
                                        label=label, attempt=attempt))
             started = time.perf_counter()
             outcome, error, shot = "passed", None, None
+            handed: HandedToReview | None = None
             try:
                 value = spec.call(ctx, args)
                 if node.into:
                     scope[node.into] = value
+            except HandedToReview as err:  # the step did its work: the item ends in review
+                if self._item is not None:
+                    handed = err
+                else:
+                    outcome, error = "failed", self.located(StepArgumentError(
+                        f"'{node.name}' hands the current work item to people: use it inside "
+                        "a for_each with work_item (or a queue)"), common, node.name, label)
             except ValidationError as err:
                 outcome, error = "failed", self.located(
                     StepArgumentError(f"'{node.name}': {describe_error(err)}"), common,
@@ -404,6 +420,8 @@ class Runner(Loops):
                 self.emit(event)
                 raise error
             self.emit(event)
+            if handed is not None:
+                raise handed
 
         try:
             self.with_retry(common.retry, attempt_fn)
@@ -494,8 +512,12 @@ class Runner(Loops):
             self.block(node.steps, scope)
 
         interrupted = False
+        review: ReviewRequest | None = None
         try:
             self.with_retry(node.common.retry, attempt_fn)
+        except HandedToReview as handed:  # neither done nor an exception: people decide
+            record.outcome, record.message = IN_REVIEW, handed.request.reason
+            review = handed.request
         except BusinessException as err:
             record.outcome, record.message = "business_exception", _plain(err)
             record.step = getattr(err, "step", "")
@@ -523,9 +545,15 @@ class Runner(Loops):
             if interrupted:
                 ended["interrupted"] = True
             self.emit(ended)
-            if leased is not None and self.queues is not None and node.queue is not None \
-                    and not interrupted:
-                self.queues.report(node.queue, leased, record.outcome, record.message)
+            queued = leased is not None and self.queues is not None and node.queue is not None
+            if queued and not interrupted:
+                assert leased is not None and self.queues is not None and node.queue is not None
+                if review is not None and isinstance(self.queues, ReviewSource):
+                    self.queues.review(node.queue, leased, review)
+                else:
+                    self.queues.report(node.queue, leased, record.outcome, record.message)
+            elif review is not None:  # run alone: the request is kept in the run folder
+                write_local_review(self.output_dir, record.id, review)
 
     def skipped(self, reference: str, index: int) -> None:
         """An item done in an earlier run: its steps do not run again, and it is not counted

@@ -31,7 +31,7 @@ from orchestrator.states import IllegalTransition
 
 log = logging.getLogger("workhand.orchestrator")
 ROUTERS = ("jobs", "work", "robots", "schedules", "queues", "credentials", "kpi",
-           "tokens")
+           "tokens", "reviews")
 
 
 def create_app(settings: Settings | None = None, *, services: bool = True) -> FastAPI:

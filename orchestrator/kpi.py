@@ -7,7 +7,8 @@ A job counts on the local date it finished on, in WORKHAND_KPI_TIMEZONE (default
 the banks Workhand is built for close their day there, and a 07:00 run must not land on the
 previous UTC day). Manual minutes saved follow the banks' own sums (libs.plan.Savings):
 items done × minutes_per_item + successful runs × minutes_per_run − business exceptions ×
-review_minutes (the people's time spent on what the robot handed back).
+review_minutes (the people's time spent on what the robot handed back) − the minutes reviewers
+spent on the items it handed to human review (record_review: measured, not declared).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from orchestrator.settings import Settings
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 COUNTS = ("runs", "successes", "failures", "items_done", "business_exceptions", "system_errors")
-SUMS = (*COUNTS, "robot_seconds", "minutes_saved")
+SUMS = (*COUNTS, "robot_seconds", "minutes_saved", "review_minutes")
 PERIODS = ("day", "week", "month")
 
 
@@ -99,9 +100,19 @@ def record(session: Session, *, robot: str, day: dt.date, succeeded: bool,
     connection.execute(upsert_statement(connection.dialect.name), rows({(robot, day): totals}))
 
 
+def record_review(session: Session, *, robot: str, day: dt.date, minutes: float) -> None:
+    """A reviewer's minutes on an item `robot` handed to review (orchestrator/review.py): kept
+    in review_minutes and taken off the robot's minutes saved that day (no run is counted)."""
+    totals: dict[str, float] = defaultdict(float)
+    totals["review_minutes"] += minutes
+    totals["minutes_saved"] -= minutes
+    connection = session.connection()
+    connection.execute(upsert_statement(connection.dialect.name), rows({(robot, day): totals}))
+
+
 def _figures(settings: Settings, runs: int, successes: int, failures: int, items_done: int,
              business_exceptions: int, system_errors: int, robot_seconds: float,
-             minutes_saved: float) -> dict[str, Any]:
+             minutes_saved: float, review_minutes: float = 0.0) -> dict[str, Any]:
     # Called once per row of a two-year report (tens of thousands): kept to plain arithmetic.
     hours = minutes_saved / 60
     return {
@@ -109,6 +120,7 @@ def _figures(settings: Settings, runs: int, successes: int, failures: int, items
         "business_exceptions": business_exceptions, "system_errors": system_errors,
         "robot_minutes": round(robot_seconds / 60, 2),
         "minutes_saved": round(minutes_saved, 2),
+        "review_minutes": round(review_minutes, 2),
         "hours_saved": round(hours, 2),
         # FTE-years of work: over a one-year range this is the FTE equivalent.
         "fte": round(hours / settings.hours_per_fte, 4) if settings.hours_per_fte else 0.0,

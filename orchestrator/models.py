@@ -243,10 +243,13 @@ class Queue(Base):
     max_retries: Mapped[int] = mapped_column(Integer, default=2)
     description: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # where items approved in human review go (a robot's review.request may name another)
+    review_next: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class QueueItem(Base):
-    """States: new, in_progress, done, business_exception, failed, abandoned."""
+    """States: new, in_progress, done, business_exception, failed, abandoned, in_review,
+    reviewed (orchestrator/queues.py: ITEM_TRANSITIONS)."""
 
     __tablename__ = "queue_items"
     __table_args__ = (UniqueConstraint("queue", "reference", name="uq_queue_reference"),
@@ -299,6 +302,9 @@ class KpiDaily(Base):
     system_errors: Mapped[int] = mapped_column(BigInteger, default=0)
     robot_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     minutes_saved: Mapped[float] = mapped_column(Float, default=0.0)
+    # minutes people spent reviewing what the robot handed to review (already taken off
+    # minutes_saved): the robot of the job that handed the item over, the day it was decided
+    review_minutes: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class User(Base):
@@ -392,3 +398,44 @@ class DailyReport(Base):
     by: Mapped[str] = mapped_column(String(200), default="")  # "service" or the admin's name
     claimed: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Review(Base):
+    """A work item a robot handed to people (orchestrator/review.py): its fields with the
+    system's and the document's values, the decision and, for a change to an account number
+    or an amount, the second reviewer who approved it (four-eyes). States: open,
+    awaiting_second, approved, rejected."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_state", "state", "queue", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    queue: Mapped[str] = mapped_column(String(200))
+    reference: Mapped[str] = mapped_column(String(500))
+    job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    robot: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    next_queue: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # [{name, label, kind, record, found, confidence, verdict, image: bool}]
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    requested: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # the first decision: {action, by, at, values, changes: [{name, before, after}], reason}
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    finished: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # when each reviewer opened it ({name: ISO time}): review minutes run from there
+    opened: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    review_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    next_item_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ReviewImage(Base):
+    """A field's crop (PNG) the robot sent with its review request."""
+
+    __tablename__ = "review_images"
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(200), primary_key=True)
+    png: Mapped[bytes] = mapped_column(LargeBinary)

@@ -10,6 +10,7 @@ report the server recorded before its reply was lost is answered 200 again."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.utils
 import logging
@@ -21,7 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from libs.errors import SystemFailure
-from libs.queues import QueueItem
+from libs.queues import QueueItem, ReviewRequest
 from orchestrator.lease_clock import clock
 
 log = logging.getLogger("workhand.queues")
@@ -79,16 +80,19 @@ class HttpQueueSource:
         raise SystemFailure(f"work queue '{queue}': the job's lease could not be renewed, so "
                             "no further item is started (another robot may get the job)")
 
-    def report(self, queue: str, item: QueueItem, outcome: str, message: str) -> None:
+    def report(self, queue: str, item: QueueItem, outcome: str, message: str,
+               review: ReviewRequest | None = None) -> None:
         if self.started is not None:
             self.longest = max(self.longest, time.monotonic() - self.started)
             self.started = None
         # the next item comes with the report when the lease's fence lets it start now (else
         # lease() waits for the worker's renewal, as without)
         more = clock.wait_for(self.longest * 1.5, patience=0)
-        answer = self._post(f"/api/v1/queue-items/{item.handle}/report",
-                            {**self.holder, "outcome": outcome, "message": message,
-                             "next": more})
+        body = {**self.holder, "outcome": outcome, "message": message, "next": more}
+        if review is not None:  # the crops go with it, so the evidence is there at once
+            body["review"] = review.to_json(
+                lambda path: base64.b64encode(path.read_bytes()).decode("ascii"))
+        answer = self._post(f"/api/v1/queue-items/{item.handle}/report", body)
         if answer.status_code == 409:  # taken back (our lease ran out) or already reported
             log.warning("work queue '%s': item '%s' is no longer this job's; its outcome (%s) "
                         "was not recorded: %s", queue, item.reference, outcome, _detail(answer))
@@ -100,6 +104,10 @@ class HttpQueueSource:
         found = answer.json()
         if more and "next" in found:  # (a server without `next` leaves it out)
             self.leased[queue] = None if found["next"] is None else _item(found["next"])
+
+    def review(self, queue: str, item: QueueItem, request: ReviewRequest) -> None:
+        """libs.queues.ReviewSource: the item ends in_review, its evidence with the report."""
+        self.report(queue, item, "in_review", request.reason, review=request)
 
     def close(self) -> None:
         self.client.close()

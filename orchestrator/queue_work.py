@@ -145,8 +145,9 @@ def lease_item(db: Session | Connection, queue: str, job_id: int, lease_s: float
 def report(db: Session | Connection, item_id: int, job_id: int, outcome: str,
            message: str = "", now: dt.datetime | None = None) -> dict[str, Any]:
     """How the job's try of the item ended: done, business_exception (handed to people, never
-    retried) or system_error (retried while the queue allows). Only the holding job may say.
-    Answers {id, queue, state, attempts}."""
+    retried), system_error (retried while the queue allows) or in_review (handed to human
+    review: the caller keeps the evidence, review.hand_over, in the same transaction). Only
+    the holding job may say. Answers {id, queue, state, attempts}."""
     conn, run = _sql(db)
     now = now or utcnow()
     if outcome not in OUTCOMES:

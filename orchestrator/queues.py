@@ -36,7 +36,7 @@ MAX_REFERENCE = 500
 MAX_ITEMS = imports.MAX_ROWS  # items one request (or one file) may add
 MAX_MESSAGE = 4000
 BATCH = 5000  # items per INSERT statement
-OUTCOMES = ("done", "business_exception", "system_error")
+OUTCOMES = ("done", "business_exception", "system_error", "in_review")
 
 
 class ItemState(StrEnum):
@@ -46,6 +46,34 @@ class ItemState(StrEnum):
     BUSINESS_EXCEPTION = "business_exception"
     FAILED = "failed"
     ABANDONED = "abandoned"  # given up: by people, or in progress longer than ABANDON_AFTER
+    IN_REVIEW = "in_review"  # its robot handed it to people (review.request); the robot went on
+    REVIEWED = "reviewed"  # approved in review: it goes on as a new item of the next queue
+
+
+# An item's life, every allowed move in one place (the review's moves are checked against it,
+# orchestrator/review.py):
+#
+#   new ──lease──► in_progress ──► done | business_exception | failed | in_review
+#    ▲                  │                                                │
+#    └── system error, tries left; released; retried ◄── failed,     approved ──► reviewed
+#                                                         b.e., abandoned  rejected ──► b.e.
+ITEM_TRANSITIONS: dict[ItemState, frozenset[ItemState]] = {
+    ItemState.NEW: frozenset({ItemState.IN_PROGRESS, ItemState.ABANDONED}),
+    ItemState.IN_PROGRESS: frozenset({ItemState.DONE, ItemState.BUSINESS_EXCEPTION,
+                                      ItemState.FAILED, ItemState.NEW, ItemState.ABANDONED,
+                                      ItemState.IN_REVIEW}),
+    ItemState.DONE: frozenset(),
+    ItemState.BUSINESS_EXCEPTION: frozenset({ItemState.NEW, ItemState.ABANDONED}),
+    ItemState.FAILED: frozenset({ItemState.NEW, ItemState.ABANDONED}),
+    ItemState.ABANDONED: frozenset({ItemState.NEW}),
+    ItemState.IN_REVIEW: frozenset({ItemState.REVIEWED, ItemState.BUSINESS_EXCEPTION}),
+    ItemState.REVIEWED: frozenset(),
+}
+
+
+def may_become(current: str, wanted: ItemState) -> bool:
+    """Whether an item in state `current` may move to `wanted` (ITEM_TRANSITIONS)."""
+    return wanted in ITEM_TRANSITIONS[ItemState(current)]
 
 
 # An item in progress this long is stuck (its robot hangs while its job keeps the lease): it is
@@ -78,7 +106,7 @@ def _is_pg(session: Session) -> bool:
 # -- queues ---------------------------------------------------------------------------------
 
 def create_queue(session: Session, name: str, max_retries: int = 2,
-                 description: str = "") -> Queue:
+                 description: str = "", review_next: str | None = None) -> Queue:
     if (not name.strip() or name != name.strip() or "/" in name or len(name) > 200
             or any(ord(c) < 32 for c in name)):
         raise Invalid(f"queue name {name!r} must be 1-200 characters, without '/', "
@@ -89,7 +117,13 @@ def create_queue(session: Session, name: str, max_retries: int = 2,
         raise Invalid(f"max_retries must be between 0 and 100, not {max_retries}")
     if session.get(Queue, name) is not None:
         raise Conflict(f"queue '{name}' already exists")
-    queue = Queue(name=name, max_retries=max_retries, description=description)
+    if review_next == name:
+        raise Invalid(f"queue '{name}' cannot send the items approved in review back into "
+                      "itself: name the queue of the robot that works them (review_next)")
+    if review_next is not None:
+        get_queue(session, review_next)
+    queue = Queue(name=name, max_retries=max_retries, description=description,
+                  review_next=review_next)
     session.add(queue)
     session.flush()
     return queue
@@ -130,6 +164,7 @@ def all_stats(session: Session, queues: Iterable[str] | None = None) -> dict[str
 def queue_view(queue: Queue, counts: Mapping[str, int]) -> dict[str, Any]:
     return {"name": queue.name, "max_retries": queue.max_retries,
             "description": queue.description, "created": aware(queue.created),
+            "review_next": queue.review_next,
             "counts": dict(counts)}
 
 

@@ -321,6 +321,7 @@ Reader = Annotated[Caller, Depends(_need(Permission.READ))]
 Starter = Annotated[Caller, Depends(_need(Permission.START))]
 Operator = Annotated[Caller, Depends(_need(Permission.OPERATE))]
 Deployer = Annotated[Caller, Depends(_need(Permission.DEPLOY))]
+Reviewer = Annotated[Caller, Depends(_need(Permission.REVIEW))]
 Admin = Annotated[Caller, Depends(_need(Permission.ADMIN))]
 WorkerCaller = Annotated[Caller, Depends(_need(Permission.WORK))]  # a bound worker (act_as, hold)
 QueueCaller = Annotated[Caller, Depends(_need(Permission.QUEUE))]  # a worker or a job token

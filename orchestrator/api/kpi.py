@@ -25,6 +25,9 @@ class Figures(BaseModel):
     system_errors: int
     robot_minutes: float
     minutes_saved: float
+    review_minutes: float = Field(0.0, description="people's minutes on items handed to "
+                                                  "human review (already taken off "
+                                                  "minutes_saved)")
     hours_saved: float
     fte: float
     cost_saved: float

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from orchestrator import queue_work, queues
+from orchestrator import queue_work, queues, review
 from orchestrator.api.deps import (
     MAX_ID,
     Operator,
@@ -46,6 +46,9 @@ class QueueCreate(BaseModel):
                              description="tries after the first one when an item has a system "
                                          "error (business exceptions are never retried)")
     description: str = Field("", max_length=2000)
+    review_next: str | None = Field(None, min_length=1, max_length=200,
+                                    description="the queue items approved in human review go "
+                                                "to (a robot's review.request may name another)")
 
 
 class ItemIn(BaseModel):
@@ -74,8 +77,31 @@ class Holder(BaseModel):
     worker: Name
 
 
+class ReviewFieldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    label: str = Field("", max_length=200, description="what the reviewer reads, e.g. 金额")
+    kind: Literal["account", "amount", "name", "date", "text"] = Field(
+        "text", description="account and amount: a change needs a second reviewer")
+    record: str | int | float | None = Field(None, description="the system's value")
+    found: str | int | float | None = Field(None, description="the document's value")
+    confidence: float = Field(0.0, ge=0, le=1)
+    verdict: Literal["identical", "different", "unsure"] = "unsure"
+    image: str | None = Field(None, max_length=3_000_000, description="the crop, PNG in base64")
+
+
+class ReviewIn(BaseModel):
+    """What a robot's review.request sends with an in_review outcome."""
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("", max_length=2000)
+    next_queue: str | None = Field(None, min_length=1, max_length=200)
+    fields: list[ReviewFieldIn] = Field(min_length=1, max_length=100)
+
+
 class Report(Holder):
-    outcome: Literal["done", "business_exception", "system_error"]
+    outcome: Literal["done", "business_exception", "system_error", "in_review"]
+    review: ReviewIn | None = Field(None, description="with in_review: the evidence (fields "
+                                                      "with both values and crops)")
     message: str = Field("", max_length=100_000, description="kept up to 4,000 characters")
     next: bool = Field(False, description="also lease the job's next item of the same queue, "
                                           "in the same transaction: answered as 'next' (null "
@@ -93,6 +119,7 @@ class QueueView(BaseModel):
     max_retries: int
     description: str
     created: dt.datetime | None
+    review_next: str | None = Field(None, description="where items approved in review go")
     counts: dict[str, int] = Field(description="items per state (new, in_progress, done, "
                                                "business_exception, failed, abandoned) and "
                                                "total")
@@ -135,7 +162,8 @@ class Reported(BaseModel):
 @router.post("/queues", status_code=status.HTTP_201_CREATED, response_model=QueueView)
 def create_queue(body: QueueCreate, caller: Operator, request: Request) -> dict[str, Any]:
     with transaction(request) as session:
-        queue = queues.create_queue(session, body.name, body.max_retries, body.description)
+        queue = queues.create_queue(session, body.name, body.max_retries, body.description,
+                                    body.review_next)
         return queues.queue_view(queue, queues.all_stats(session, [queue.name])[queue.name])
 
 
@@ -260,10 +288,18 @@ async def report(item_id: ItemId, body: Report, caller: QueueCaller, request: Re
     """How the item ended: {id, queue, state, attempts}, and with next: true the job's next
     item ('next'); 409 when the item was taken back from this job."""
     caller.hold(body.job_id, body.attempt, body.worker)
+    if body.review is not None and body.outcome != "in_review":
+        raise Invalid("only an in_review outcome comes with a review")
+    evidence = None if body.review is None else body.review.model_dump()
 
     def record(conn: Connection) -> dict[str, Any]:
         queue_work.hold(conn, body.job_id, body.worker, body.attempt)
         answer = queue_work.report(conn, item_id, body.job_id, body.outcome, body.message)
+        if body.outcome == "in_review":
+            # without the evidence only as a repeat (the worker reports the robot's last item
+            # again from its events): the review made by the first report stands
+            answer["review_id"] = review.hand_over(conn, item_id, body.job_id, evidence) \
+                if evidence is not None else review.known(conn, item_id)
         if body.next:
             item = queue_work.lease_item(conn, answer["queue"], body.job_id,
                                          settings.lease_seconds, attempt=body.attempt)

@@ -24,7 +24,7 @@ from orchestrator.console.web import (
 )
 
 PAGES = ("account", "run_pages", "robot_pages", "ops_pages", "admin_pages", "kpi_board",
-         "report_pages")
+         "report_pages", "review_pages")
 # the files of npm packages the pages load, by the name they are served under
 VENDOR = {"htmx.min.js": "htmx.org/dist/htmx.min.js",
           "echarts.min.js": "echarts/dist/echarts.min.js"}

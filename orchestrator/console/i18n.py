@@ -190,6 +190,35 @@ ZH: dict[str, str] = {
     "an address is not right: {problem}": "邮箱地址有误：{problem}",
     "the report is enabled but has no recipient": "日报已启用，但没有收件人",
     "the report of {day} is being sent right now; wait a minute": "{day} 的日报正在发送，请稍候",
+    # review (复核): what robots hand to people, four-eyes on accounts and amounts
+    "Review": "复核", "in_review": "待复核", "reviewed": "已复核", "open": "待复核",
+    "awaiting_second": "待二次复核", "approved": "已通过", "rejected": "已退回",
+    "identical": "一致", "different": "不一致", "unsure": "不确定",
+    "all queues": "全部队列", "Reason": "原因", "Handed over": "提交复核时间",
+    "changed by {who}": "{who} 已修改", "Nothing waits for review.": "暂无待复核事项。",
+    "Decided: {what}": "已处理：{what}",
+    "approved items go to {queue}": "通过后进入队列 {queue}",
+    "Saved: the change waits for a second reviewer.": "已保存：该修改需由另一位复核员批准。",
+    "Four-eyes: a second reviewer must approve": "双人复核：需另一位复核员批准",
+    "{who} changed {field}: {before} → {after}": "{who} 将{field}由 {before} 改为 {after}",
+    "You made this change: another reviewer must approve it.":
+        "此修改由您做出，须由另一位复核员批准。",
+    "Approve the change": "批准修改", "Field": "字段", "Document": "单据截图",
+    "System value": "系统值", "Document value": "单据值", "Confidence": "置信度",
+    "Verdict": "比对结果", "Correction": "更正", "four-eyes": "双人复核",
+    "a change needs a second reviewer": "修改须由第二位复核员批准", "no image": "无截图",
+    "Correct {field}": "更正{field}",
+    "Accept the system's values": "确认系统值", "Accept the document's values": "采用单据值",
+    "Save corrections": "保存更正", "Reason to reject": "退回原因", "Reject": "退回",
+    "Next item": "下一项", "Back to the list": "返回列表", "Keyboard": "键盘操作",
+    "next field": "下一个字段", "previous field": "上一个字段",
+    "correct the field: type the value, Enter saves, Esc goes back":
+        "更正该字段：输入正确值，回车保存，Esc 返回",
+    "accept the system's values": "确认系统值", "accept the document's values": "采用单据值",
+    "save the corrections": "保存更正", "reject: type the reason, Enter rejects":
+        "退回：输入原因，回车退回",
+    "approve another reviewer's change": "批准另一位复核员的修改", "next item": "下一项",
+    "Decided by {who}": "复核人：{who}", "second reviewer: {who}": "第二复核人：{who}",
 }
 
 

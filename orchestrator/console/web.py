@@ -112,6 +112,7 @@ def need(permission: Permission) -> Callable[..., Any]:
 Viewer = Annotated[SignedIn, Depends(need(Permission.READ))]
 Starter = Annotated[SignedIn, Depends(need(Permission.START))]
 Operator = Annotated[SignedIn, Depends(need(Permission.OPERATE))]
+Reviewer = Annotated[SignedIn, Depends(need(Permission.REVIEW))]
 Admin = Annotated[SignedIn, Depends(need(Permission.ADMIN))]
 SignedInPerson = Annotated[SignedIn, Depends(_person)]
 

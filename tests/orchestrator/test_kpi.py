@@ -48,8 +48,8 @@ def figures(runs: int, ok: int, failed: int, done: int, exceptions: int, errors:
             rate: float | None) -> dict[str, Any]:
     return {"runs": runs, "successes": ok, "failures": failed, "items_done": done,
             "business_exceptions": exceptions, "system_errors": errors,
-            "robot_minutes": robot_minutes, "minutes_saved": saved, "hours_saved": hours,
-            "fte": fte, "cost_saved": cost, "success_rate": rate}
+            "robot_minutes": robot_minutes, "minutes_saved": saved, "review_minutes": 0,
+            "hours_saved": hours, "fte": fte, "cost_saved": cost, "success_rate": rate}
 
 
 def test_figures_per_day_robot_and_total(recorded: sessionmaker[Session],

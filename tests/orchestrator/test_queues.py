@@ -299,7 +299,7 @@ def test_stats_count_every_state(sessions: Sessions, queue: str) -> None:
     lease(sessions, queue, job_id=2)
     assert counts(sessions, queue) == {"new": 1, "in_progress": 1, "done": 1,
                                        "business_exception": 1, "failed": 0, "abandoned": 0,
-                                       "total": 4}
+                                       "in_review": 0, "reviewed": 0, "total": 4}
 
 
 def test_threads_share_a_queue_without_losing_or_doubling_items(sessions: Sessions,

@@ -69,6 +69,15 @@ EXPECTED = {
     ("GET", "/console/credentials"): P.ADMIN, ("POST", "/console/credentials"): P.ADMIN,
     ("GET", "/console/report"): P.ADMIN, ("POST", "/console/report"): P.ADMIN,
     ("GET", "/console/report/preview"): P.ADMIN, ("POST", "/console/report/send"): P.ADMIN,
+    ("GET", "/api/v1/reviews/{review_id}"): P.REVIEW,
+    ("GET", "/api/v1/reviews/{review_id}/images/{field}"): P.REVIEW,
+    ("POST", "/api/v1/reviews/{review_id}/open"): P.REVIEW,
+    ("POST", "/api/v1/reviews/{review_id}/decision"): P.REVIEW,
+    ("POST", "/api/v1/reviews/{review_id}/approve"): P.REVIEW,
+    ("GET", "/console/reviews/{review_id}"): P.REVIEW,
+    ("GET", "/console/reviews/{review_id}/images/{field}"): P.REVIEW,
+    ("POST", "/console/reviews/{review_id}/decide"): P.REVIEW,
+    ("POST", "/console/reviews/{review_id}/approve"): P.REVIEW,
 }
 
 

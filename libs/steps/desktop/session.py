@@ -266,7 +266,7 @@ def find_images(ctx: StepContext, grab: Image, image: str, area: Box,
 
 def needle_for(ctx: StepContext, image: str) -> Image:
     """The picture a target names, read once a run (a robot looks for it again and again)."""
-    from libs.steps.vision.match import load_image
+    from libs.steps.vision.images import load_image
 
     path = ctx.input_path(image, ctx.name)
     key = f"desktop.image:{path}"

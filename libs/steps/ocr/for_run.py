@@ -30,6 +30,6 @@ def use_ocr(ctx: StepContext, engine: OcrEngine) -> None:
 
 def image_file(ctx: StepContext, path: str, step: str) -> Image:
     """A PNG or JPEG the robot may read (its folder, its run folder, allowed folders)."""
-    from libs.steps.vision.match import load_image
+    from libs.steps.vision.images import load_image
 
     return load_image(ctx.input_path(path, step))

@@ -33,7 +33,8 @@ from tests.orchestrator.console.conftest import (
 
 pytestmark = pytest.mark.acceptance
 NAV = {"/console/": "今日", "/console/runs": "运行记录", "/console/robots": "机器人",
-       "/console/schedules": "计划", "/console/queues": "工作队列", "/console/workers": "工作站",
+       "/console/schedules": "计划", "/console/queues": "工作队列", "/console/reviews": "复核",
+       "/console/workers": "工作站",
        "/console/kpi": "效益看板",
        "/console/credentials": "凭据", "/console/users": "用户", "/console/audit": "审计",
        "/console/report": "日报"}
