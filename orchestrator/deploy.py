@@ -120,7 +120,7 @@ def deploy_robot(session: Session, path: Path, by: str | None = None) -> RobotVe
     needs = worker_needs(plan)
     version = session.get(RobotVersion, digest)
     if version is not None and list(version.needs or []) != needs:
-        # the same content, stored before its needs were (0012) or before a library declared
+        # the same content, stored before its needs were (0013) or before a library declared
         # its own (libs.registry.LIBRARY_NEEDS): what it needs follows from the content
         version.needs = needs
     if version is None:

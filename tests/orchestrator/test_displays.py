@@ -1,4 +1,4 @@
-"""What a robot needs of its worker, from deploy to lease: a robot version's `needs` (0012),
+"""What a robot needs of its worker, from deploy to lease: a robot version's `needs` (0013),
 every job of it labelled with them, leases matching them; the worker's `display` setting, how a
 real screen is lent one robot at a time, the labels a worker offers, and the X socket its
 sandbox shows (a real Xvfb, a real bubblewrap)."""
@@ -69,7 +69,7 @@ def test_every_job_of_a_desktop_robot_needs_a_display(sessions: sessionmaker[Ses
         for job in leased:
             dispatch.complete_one(session, dispatch.Ending(job["id"], "pc-2", 1, "failed"),
                                   settings)
-    with sessions.begin() as session:  # a job labelled before 0012: its retry needs it too
+    with sessions.begin() as session:  # a job labelled before 0013: its retry needs it too
         jobs.get_job(session, job_id).labels = ["zone-a"]
         session.flush()
         assert jobs.retry(session, job_id).labels == ["desktop", "zone-a"]
@@ -80,7 +80,7 @@ def test_deploying_the_same_content_again_sets_its_needs(sessions: sessionmaker[
     with sessions.begin() as session:
         version = session.get(RobotVersion, deployed)
         assert version is not None
-        version.needs = []  # a version stored before 0012
+        version.needs = []  # a version stored before 0013
     with sessions.begin() as session:
         again = deploy.deploy_robot(session, tmp_path / "filing.yaml")
         assert (again.digest, again.needs) == (deployed, ["desktop"])
@@ -98,8 +98,8 @@ def alembic(url: str, target: str, down: bool = False) -> None:
         engine.dispose()
 
 
-def test_0012_gives_old_versions_no_needs_and_goes_back(db_url: str) -> None:
-    alembic(db_url, "0011")
+def test_0013_gives_old_versions_no_needs_and_goes_back(db_url: str) -> None:
+    alembic(db_url, "0012")
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
@@ -111,7 +111,7 @@ def test_0012_gives_old_versions_no_needs_and_goes_back(db_url: str) -> None:
         with engine.begin() as conn:
             needs = conn.execute(text("SELECT needs FROM robot_versions")).scalar()
             assert (json.loads(needs) if isinstance(needs, str) else needs) == []
-        alembic(db_url, "0011", down=True)
+        alembic(db_url, "0012", down=True)
         with engine.connect() as conn:
             row = conn.execute(text("SELECT * FROM robot_versions")).one()
             assert "needs" not in row._mapping and row.robot == "old"

@@ -10,8 +10,8 @@ robot deployed before it may still be leased by a worker with no display, and fa
 A plain column with a server default, added and dropped in place on SQLite and PostgreSQL
 alike (as 0011).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
