@@ -296,11 +296,17 @@ def _decided_values(review: Review, action: str, use: str,
     return {**record, **{k: _text(v, f"'{k}'") for k, v in given.items()}}
 
 
+PEOPLE_ONLY = ("a change to an account number or an amount, and its approval, are made by "
+               "people signed in to the console: four-eyes must know they are two different "
+               "people, and an API token names no person (one person may hold two tokens)")
+
+
 def decide(session: Session, review_id: int, who: str, action: str, *, use: str = "record",
            values: Mapping[str, Any] | None = None, reason: str = "",
-           now: dt.datetime | None = None) -> Decided:
+           now: dt.datetime | None = None, person: bool = True) -> Decided:
     """The first reviewer's decision (accept, correct, reject); a reject is also what a second
-    reviewer does to send back a change they do not approve."""
+    reviewer does to send back a change they do not approve. `person`: False for an API
+    token, which may decide everything but a change that needs four-eyes."""
     now = now or utcnow()
     if action not in ACTIONS:
         raise Invalid(f"action must be one of {', '.join(ACTIONS)}, not '{action}'")
@@ -323,20 +329,23 @@ def decide(session: Session, review_id: int, who: str, action: str, *, use: str 
     sensitive = {f["name"] for f in review.fields if f["kind"] in SENSITIVE}
     changes = [{"name": n, "before": before[n], "after": after[n]}
                for n in before if after[n] != before[n]]
+    needs_second = any(c["name"] in sensitive for c in changes)
+    if needs_second and not person:
+        raise Forbidden(PEOPLE_ONLY)
     review.decision = {"action": action, "use": use if action == "accept" else None,
                        "by": who, "at": now.isoformat(), "values": after, "changes": changes,
                        "reason": reason.strip()}
     review.decided_by = who
     _count_minutes(session, review, who, now)
     decided = Decided(review, before, after, changes)
-    if any(c["name"] in sensitive for c in changes):
+    if needs_second:
         _move(review, ReviewState.AWAITING_SECOND)
         return decided
     return _approve(session, review, now, decided)
 
 
-def approve(session: Session, review_id: int, who: str, now: dt.datetime | None = None
-            ) -> Decided:
+def approve(session: Session, review_id: int, who: str, now: dt.datetime | None = None,
+            *, person: bool = True) -> Decided:
     """A second reviewer approves a change to an account number or an amount (four-eyes)."""
     now = now or utcnow()
     review = get(session, review_id, lock=True)
@@ -345,6 +354,8 @@ def approve(session: Session, review_id: int, who: str, now: dt.datetime | None 
             raise Conflict(f"review {review.id} ('{review.reference}') has no decision to "
                            "approve yet: accept, correct or reject it")
         raise _ended(review)
+    if not person:
+        raise Forbidden(PEOPLE_ONLY)
     decision = review.decision or {}
     if who == review.decided_by:
         changed = ", ".join(c["name"] for c in decision.get("changes", []))

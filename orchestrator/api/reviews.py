@@ -123,14 +123,16 @@ def decide(review_id: ReviewId, body: DecisionIn, caller: Reviewer,
     the next queue, rejected ones end as business exceptions."""
     with transaction(request) as session:
         decided = review.decide(session, review_id, caller.audit_name, body.action,
-                                use=body.use, values=body.values, reason=body.reason)
+                                use=body.use, values=body.values, reason=body.reason,
+                                person=False)
         return _answer(request, decided, body.action)
 
 
 @router.post("/reviews/{review_id}/approve", response_model=Decision)
 def approve(review_id: ReviewId, caller: Reviewer, request: Request) -> dict[str, Any]:
     """A second, different reviewer approves a change to an account number or an amount
-    (403 for the reviewer who made it)."""
+    (403 for the reviewer who made it). People only: an API token gets 403, as for a
+    decision that needs four-eyes (a token names no person)."""
     with transaction(request) as session:
-        return _answer(request, review.approve(session, review_id, caller.audit_name),
-                       "approve")
+        return _answer(request, review.approve(session, review_id, caller.audit_name,
+                                               person=False), "approve")

@@ -1,4 +1,5 @@
-"""Regenerate accounts.xlsx (S1's work list) from the demo systems' seed data.
+"""Regenerate accounts.xlsx (S1's work list) from the demo systems' seed data, and
+s5-待备案账户.xlsx (S5's accounts to file in the desktop client) from its seeded batch.
 
     .venv/bin/python robots/data/make_data.py
 
@@ -16,6 +17,15 @@ from openpyxl.styles import Font
 from workhand.demo.seed import BRANCHES, accounts
 
 HERE = Path(__file__).resolve().parent
+
+
+S5_ACCOUNTS = 5
+
+
+def s5_accounts() -> Path:
+    from workhand.demo.filing.batch import make_batch, write_batch
+
+    return write_batch(make_batch(S5_ACCOUNTS, seed=1), HERE / "s5-待备案账户.xlsx")
 
 
 def main() -> Path:
@@ -39,4 +49,4 @@ def main() -> Path:
 
 
 if __name__ == "__main__":
-    print(f"wrote {main()}")
+    print(f"wrote {main()} and {s5_accounts()}")
