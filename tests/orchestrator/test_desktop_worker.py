@@ -271,12 +271,6 @@ def test_a_real_screen_runs_one_desktop_robot_at_a_time(
         assert screen.process.poll() is None  # a real screen is not the worker's to stop
 
 
-xdriver_missing = not Path(__file__).parents[2].joinpath(
-    "libs", "steps", "desktop", "xdriver.py").is_file()
-
-
-@pytest.mark.skipif(xdriver_missing, reason="the real X driver (libs/steps/desktop/xdriver.py) "
-                                            "is not on this branch yet")
 @pytest.mark.skipif(probe() is not None, reason=f"no sandbox here: {probe()}")
 def test_a_sandboxed_desktop_robot_drives_an_allowed_app_on_its_own_screen(
         fleet: Fleet, caplog: pytest.LogCaptureFixture) -> None:

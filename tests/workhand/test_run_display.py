@@ -93,10 +93,6 @@ def test_allowed_apps_are_absolute_command_lines() -> None:
 
 
 @needs_xvfb
-@pytest.mark.skipif(not (Path(__file__).parents[2] / "libs" / "steps" / "desktop" /
-                         "xdriver.py").is_file(),
-                    reason="the real X driver (libs/steps/desktop/xdriver.py) is not on this "
-                           "branch yet")
 def test_a_desktop_robot_runs_on_its_virtual_screen(tmp_path: Path) -> None:
     (tmp_path / "tk.yaml").write_text(TK, encoding="utf-8")
     ran = subprocess.run(
