@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from libs.errors import Pos
+from libs.registry import LIBRARY_NEEDS, library_of
 
 MAX_REPEAT = 100_000
 """The most rounds of one ``repeat`` (the checker refuses a literal ``times``/``max`` above)."""
@@ -172,3 +173,22 @@ def walk(steps: tuple[Node, ...]) -> list[Node]:
         elif isinstance(node, Try):
             out += walk(node.body) + walk(node.catch) + walk(node.final)
     return out
+
+
+def worker_needs(plan: Plan) -> list[str]:
+    """The labels a worker must have to run this robot (sorted): those of the step libraries it
+    uses, and every robot it calls uses (libs.registry.LIBRARY_NEEDS), e.g. ["desktop"]."""
+    needs: set[str] = set()
+    seen: set[Path] = set()
+    pending = [plan]
+    while pending:
+        current = pending.pop()
+        if current.file in seen:
+            continue
+        seen.add(current.file)
+        for node in walk(current.steps):
+            if isinstance(node, Action) and library_of(node.name) in LIBRARY_NEEDS:
+                needs.add(LIBRARY_NEEDS[library_of(node.name)])
+            elif isinstance(node, Call):
+                pending.append(node.robot)
+    return sorted(needs)

@@ -34,6 +34,17 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+LIBRARY_NEEDS: dict[str, str] = {"desktop": "desktop"}
+"""Step library → the label a worker must have to run a robot that uses it (a desktop robot
+needs a worker with a display). The one place this is said: deploy stores each robot version's
+needs (libs.plan.worker_needs), every job of it carries them as labels, and only workers that
+offer them lease it. A library that needs something of its worker adds itself here."""
+
+
+def library_of(step_name: str) -> str:
+    """The library a step belongs to: 'desktop' for desktop.click, 'builtin' for log."""
+    return step_name.split(".")[0] if "." in step_name else "builtin"
+
 
 @dataclass(frozen=True)
 class StepSpec:
@@ -46,7 +57,7 @@ class StepSpec:
 
     @property
     def library(self) -> str:
-        return self.name.split(".")[0] if "." in self.name else "builtin"
+        return library_of(self.name)
 
     @property
     def summary(self) -> str:

@@ -5,11 +5,12 @@
 or, the same without the ~0.5 s of imports per job, a fresh process forked for each job from a
 zygote the worker starts once (see zygote() below).
 
-The spec — inputs, credentials, and the server, worker name and token for work queues — comes
-on stdin, never on the command line or in the environment, which any user of the machine can
-read (ps, /proc). stdin then stays open: when it closes without the worker having stopped this
-process, the worker is gone, and the robot must not run on unsupervised (its lease will expire
-and another worker will run the job), so the process group stops itself.
+The spec — inputs, credentials, the server, worker name and token for work queues, and a
+desktop robot's display (`display`, `xauthority`) — comes on stdin, never on the command line
+or in the environment, which any user of the machine can read (ps, /proc). stdin then stays
+open: when it closes without the worker having stopped this process, the worker is gone, and the
+robot must not run on unsupervised (its lease will expire and another worker will run the job),
+so the process group stops itself.
 """
 
 from __future__ import annotations
@@ -91,6 +92,17 @@ def queue_source(plan: Plan, spec: dict[str, Any]) -> QueueSource | None:
     return source
 
 
+def use_display(spec: dict[str, Any]) -> None:
+    """The run's own display (a desktop robot's: orchestrator/worker_display.py), as the
+    desktop steps and the applications they launch read it; a run given none has no DISPLAY
+    at all, whatever the zygote's environment held."""
+    for name, key in (("DISPLAY", "display"), ("XAUTHORITY", "xauthority")):
+        if spec.get(key):
+            os.environ[name] = str(spec[key])
+        else:
+            os.environ.pop(name, None)
+
+
 def write_failure(run_dir: Path, robot_file: Path, err: RobotFileError) -> None:
     """The robot does not load (a libs version differing from the server's): a result all the
     same, so the worker reports a robot-file error, which is never retried."""
@@ -110,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=_watch_worker, name="watch-worker", daemon=True).start()
     if spec.get("home"):  # a forked robot inherits the zygote's environment: its own HOME
         os.environ["HOME"] = str(spec["home"])
+    use_display(spec)
     # what the worker's settings let the robot reach; ${env.X} sees only the variables they
     # pass, never this process's environment
     policy = Policy.from_spec(spec.get("policy"))

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from libs.checker import check_file
-from libs.plan import Call, Input, Plan, walk
+from libs.plan import Call, Input, Plan, walk, worker_needs
 from libs.zip_members import MemberRefused, copy_member, too_compressed
 from orchestrator.models import Robot, RobotVersion, utcnow
 
@@ -117,12 +117,17 @@ def deploy_robot(session: Session, path: Path, by: str | None = None) -> RobotVe
         raise ValueError(f"{path}: the robot's title and file name must be at most {MAX_TITLE} "
                          "characters each")
     digest = hashlib.sha256(bundle).hexdigest()
+    needs = worker_needs(plan)
     version = session.get(RobotVersion, digest)
+    if version is not None and list(version.needs or []) != needs:
+        # the same content, stored before its needs were (0013) or before a library declared
+        # its own (libs.registry.LIBRARY_NEEDS): what it needs follows from the content
+        version.needs = needs
     if version is None:
         version = RobotVersion(
             digest=digest, robot=plan.robot, title=plan.title, file=member,
             bundle=bundle, credentials=list(plan.credentials), description=plan.description,
-            inputs=[declared(i) for i in plan.inputs.values()], deployed_by=by,
+            inputs=[declared(i) for i in plan.inputs.values()], deployed_by=by, needs=needs,
             savings={"minutes_per_item": plan.savings.minutes_per_item,
                      "minutes_per_run": plan.savings.minutes_per_run,
                      "review_minutes": plan.savings.review_minutes,

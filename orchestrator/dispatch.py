@@ -97,7 +97,7 @@ class Statements:
                     worker=bindparam("worker"), lease_expires=bindparam("expires"),
                     started=func.coalesce(JOBS.c.started, bindparam("now")))
             .returning(JOBS.c.id, JOBS.c.attempt, JOBS.c.robot, JOBS.c.version, JOBS.c.inputs,
-                       JOBS.c.timeout_s, JOBS.c.priority, JOBS.c.skip_items))
+                       JOBS.c.timeout_s, JOBS.c.priority, JOBS.c.skip_items, JOBS.c.labels))
         self.add_attempts = insert(ATTEMPTS)
         worker = insert_for(dialect)(WORKERS)
         self.seen = worker.on_conflict_do_update(index_elements=["name"], set_={
@@ -224,7 +224,9 @@ def _assignment(session: Session, row: Row[Any], settings: Settings) -> dict[str
             "timeout_s": time_limit(row.timeout_s, settings),
             "lease_seconds": settings.lease_seconds,
             # a retry of the failed items: the work items done before, which the robot skips
-            "skip_items": list(row.skip_items or [])}
+            "skip_items": list(row.skip_items or []),
+            # what the job needs of the worker (desktop: a display of its own for the robot)
+            "labels": list(row.labels or [])}
 
 
 # --- how attempts end --------------------------------------------------------------------

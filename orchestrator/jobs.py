@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import arrivals, states
 from orchestrator.db import connection_of
-from orchestrator.models import Job, JobItem, Robot, Worker
+from orchestrator.models import Job, JobItem, Robot, RobotVersion, Worker
 from orchestrator.refusals import Conflict, Invalid, NotFound, Refusal
 from orchestrator.settings import Settings
 from orchestrator.states import JobState
@@ -54,11 +54,20 @@ def create_job(session: Session, *, robot: str, inputs: dict[str, Any] | None = 
     if max_attempts < 1:
         raise Invalid("max_attempts must be 1 or more")
     job = Job(robot=robot, version=deployed.current, inputs=dict(inputs or {}),
-              priority=priority, not_before=not_before, labels=sorted(set(labels)),
+              priority=priority, not_before=not_before,
+              labels=with_needs(session, deployed.current, labels),
               timeout_s=timeout_s, max_attempts=max_attempts, retry_delay_s=retry_delay_s,
               retry_backoff=retry_backoff, schedule=schedule, source=source,
               state=JobState.QUEUED.value)
     return _queued(session, job)
+
+
+def with_needs(session: Session, version: str, labels: Iterable[str]) -> list[str]:
+    """A job's labels: those asked for and what its robot version needs of a worker (its
+    `needs`, e.g. desktop: libs.plan.worker_needs), so only a worker that offers them leases
+    it — whoever starts the job (the API, a schedule, the console, a retry)."""
+    needs = session.scalar(select(RobotVersion.needs).where(RobotVersion.digest == version))
+    return sorted({*labels, *(needs or ())})
 
 
 def _queued(session: Session, job: Job) -> Job:
@@ -87,7 +96,8 @@ def retry(session: Session, job_id: int, *, only_failed_items: bool = False,
                        "retried; wait for it to end, or cancel it first")
     job = Job(robot=original.robot, version=original.version,
               inputs=dict(original.inputs or {}), priority=original.priority,
-              labels=list(original.labels or []), timeout_s=original.timeout_s,
+              labels=with_needs(session, original.version, original.labels or []),
+              timeout_s=original.timeout_s,
               max_attempts=original.max_attempts, retry_delay_s=original.retry_delay_s,
               retry_backoff=original.retry_backoff, source=source, retry_of=original.id,
               skip_items=done_in_chain(session, original) if only_failed_items else None,

@@ -70,6 +70,9 @@ class RobotVersion(Base):
     # required, description, choices}]
     inputs: Mapped[list[Any]] = mapped_column(default=list)
     deployed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # the labels a worker must have to run it (["desktop"]: a display), from the step
+    # libraries it uses (libs.plan.worker_needs); every job of it carries them as labels
+    needs: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Robot(Base):

@@ -9,7 +9,10 @@ in a private mount namespace that holds only: the system's programs and librarie
 /bin, /lib… links), the few files of /etc that Python, Chromium, fonts, TLS and name lookups
 read, the Python installation and Workhand's own packages (read only), the robot's bundle (read
 only), its run folder and home (read/write), the folders the worker's settings allow, a private
-/tmp, a fresh /dev and a /proc of its own PID namespace. Not there: the rest of /etc
+/tmp, a fresh /dev and a /proc of its own PID namespace; a desktop robot also its own display's
+X socket and Xauthority file (read only), no other display's. (A robot that shares the
+worker's network can still reach an X server's abstract socket, @/tmp/.X11-unix/X<N>, unless
+the server does not listen there: Xvfb -nolisten local.) Not there: the rest of /etc
 (/etc/shadow), /root, the orchestrator's data folder, the worker's work dir (other jobs' runs
 and bundles), the worker's environment (--clearenv: only the minimal variables below), and
 every process outside the sandbox (/proc/<parent>/environ of the worker does not exist in it).
@@ -107,7 +110,10 @@ class Sandbox:
     code: tuple[Path, ...] = field(default_factory=lambda: tuple(code_paths()))
 
     def command(self, argv: Sequence[str], *, run_dir: Path, home: Path, bundle: Path,
-                policy: Policy, env: Mapping[str, str]) -> list[str]:
+                policy: Policy, env: Mapping[str, str],
+                display_files: Sequence[Path] = ()) -> list[str]:
+        """``display_files``: a desktop robot's X socket and Xauthority file (its display's
+        alone, orchestrator/worker_display.py), shown at their places in the private /tmp."""
         # No --new-session: the worker starts bwrap in a session of its own with no terminal
         # (nothing to inject keystrokes into), and the robot must stay in that process group,
         # which the worker signals to stop it.
@@ -124,6 +130,8 @@ class Sandbox:
             cmd += self._bind("--bind" if folder.writable else "--ro-bind", folder.path)
         for path in (run_dir, home):
             cmd += self._bind("--bind", path)
+        for path in display_files:  # after the tmpfs: /tmp/.X11-unix/X<N> lives in /tmp
+            cmd += self._bind("--ro-bind", path)
         for name, value in sorted(env.items()):
             cmd += ["--setenv", name, value]
         cmd += ["--chdir", str(run_dir), "--", *argv]

@@ -5,7 +5,8 @@ and everything else the robot started can be killed on cancel or timeout
 (orchestrator/robot_process.py). It sees none of the
 worker's environment, and by default runs in an OS sandbox (orchestrator/sandbox.py) that shows
 it only its bundle, its run folder and the folders the worker's settings allow
-(orchestrator/worker_settings.py). Without a sandbox, the child is forked from a zygote that
+(orchestrator/worker_settings.py); a desktop robot also a display of its own
+(orchestrator/worker_display.py). Without a sandbox, the child is forked from a zygote that
 imported the step libraries once (see orchestrator/child.py), not started as a new interpreter
 that spends ~0.5 s of CPU importing them; a sandboxed robot pays that start. The worker
 itself only heartbeats, streams events.jsonl, watches the clock and reports. The server may go
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -57,9 +58,17 @@ from orchestrator.worker_api import (
     WorkerError,
     _detail,
 )
+from orchestrator.worker_display import (
+    DESKTOP,
+    DisplayClaim,
+    DisplayError,
+    Displays,
+    RunDisplay,
+    worker_labels,
+)
 from orchestrator.worker_files import EventTail, artifacts
 from orchestrator.worker_lease import LeaseKeeper, last_finished_item
-from orchestrator.worker_settings import WorkerSettings
+from orchestrator.worker_settings import NO_DISPLAY, WorkerSettings
 from orchestrator.worker_slots import RunFolders, Slots
 from orchestrator.worker_stop import Abandonable, Shutdown, wind_down
 
@@ -101,6 +110,7 @@ class Confinement:
     policy: Policy
     chromium: str
     sandbox: Sandbox | None  # None: no OS sandbox (sandbox: off, or auto where none works)
+    displays: Displays = field(default_factory=lambda: Displays(NO_DISPLAY))
 
     @classmethod
     def prepare(cls, settings: WorkerSettings, work_dir: Path,
@@ -108,12 +118,13 @@ class Confinement:
         """Check the settings against this worker and probe the sandbox (once)."""
         settings.check_work_dir(work_dir, protected)
         sandbox = choose(settings.sandbox, protected)
-        log.info("robots run %s; hosts: %s; folders: %s", "in a bubblewrap sandbox"
+        displays = Displays.prepare(settings.display)
+        log.info("robots run %s; hosts: %s; folders: %s; %s", "in a bubblewrap sandbox"
                  if sandbox else "without an OS sandbox",
                  "any" if settings.hosts is None else ", ".join(settings.hosts) or "none",
                  ", ".join(f"{f.path} ({'read/write' if f.writable else 'read'})"
-                           for f in settings.folders) or "none")
-        return cls(settings.policy(), settings.chromium, sandbox)
+                           for f in settings.folders) or "none", displays.describe())
+        return cls(settings.policy(), settings.chromium, sandbox, displays)
 
 
 def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequence[str] = (),
@@ -135,6 +146,11 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     name = name or f"{socket.gethostname()}-{os.getpid()}"
     confinement = Confinement.prepare(settings or WorkerSettings(), work_dir, protected)
     api = Server(server, token, shutdown)
+    displays = confinement.displays
+    offered = worker_labels(api, labels, displays)  # desktop when it has a display (and may)
+    if offered is None:  # stopped before the server answered: nothing was leased
+        return
+    labels = offered
     log.info("worker '%s' asks %s for jobs (labels: %s; %d robot slot%s)", name, api.url,
              ", ".join(labels) or "none", slots, "" if slots == 1 else "s")
     # The zygote forks each robot from a process that imported the libraries already (~15 ms
@@ -158,7 +174,7 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
             if shutdown.asked.is_set():  # no new jobs now; the finally block reports these
                 room.give_back(ended)
                 break
-            ask = {"worker": name, "labels": list(labels), "wait_s": wait_s,
+            ask = {"worker": name, "labels": displays.asking(labels), "wait_s": wait_s,
                    "max_jobs": room.free(), "slots": room.size,
                    "finished": [job.report() for job in ended]}
             lease = Abandonable(functools.partial(
@@ -189,6 +205,11 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
                 job = job_of(spec)
                 if shutdown.asked.is_set():  # it came with the end of the long poll
                     job.hand_back("it arrived as the worker was stopping; not started")
+                    continue
+                job.claim = displays.claim() if job.needs_display else None
+                if job.needs_display and job.claim is None:  # a real screen: one at a time
+                    job.hand_back(f"the worker's screen {displays.setting} is in use by "
+                                  "another desktop robot; not started")
                 else:
                     room.start(job)
             if once and answer["jobs"]:
@@ -231,6 +252,10 @@ class JobRun:
         self.shutdown = api.shutdown
         self.ending = Ending("failed", _system("the attempt did not run"))
         self.took = 0.0  # seconds from the lease to the outcome being ready
+        # a desktop robot's display of its own (orchestrator/worker_display.py), taken when
+        # the job was leased; released when the run ends, whatever happened
+        self.needs_display = DESKTOP in (spec.get("labels") or ())
+        self.claim: DisplayClaim | None = None
 
     def run(self) -> bool:
         """Run the attempt and send its events and artifacts; True when its outcome is ready
@@ -253,6 +278,9 @@ class JobRun:
             log.error("%s", err)
             self.shutdown.hurry()
             return False
+        finally:
+            if self.claim is not None:  # stopped already unless the run never started
+                self.claim.release()
         self.took = time.monotonic() - started
         return True
 
@@ -275,10 +303,16 @@ class JobRun:
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
         try:
-            child = self.start(robot_file)
-            log.info("%s: robot '%s' (version %s) started in process %d%s", self.tag,
+            display = self.claim.open() if self.claim is not None else None
+        except DisplayError as err:  # a system error: retried by the job's policy
+            shutil.rmtree(self.home, ignore_errors=True)
+            return Ending("failed", _system(str(err)))
+        try:
+            child = self.start(robot_file, display)
+            log.info("%s: robot '%s' (version %s) started in process %d%s%s", self.tag,
                      self.spec["robot"], str(self.spec["version"])[:12], child.pid,
-                     " (sandboxed)" if self.confinement.sandbox else "")
+                     " (sandboxed)" if self.confinement.sandbox else "",
+                     f" on the screen {display.name}" if display else "")
             ending: Ending | None = None
             try:
                 ending = self.supervise(child)
@@ -288,7 +322,9 @@ class JobRun:
                 handed_back = ending is not None and ending.status == RELEASED
                 kill_tree(child, 0.0 if handed_back or self.shutdown.robots_must_stop()
                           else KILL_GRACE)
-        finally:
+        finally:  # the robot and what it started are gone: so goes its screen
+            if self.claim is not None:
+                self.claim.release()
             shutil.rmtree(self.home, ignore_errors=True)
         if ending.result is None:
             ending.result = self.read_result()
@@ -319,12 +355,12 @@ class JobRun:
             shutil.rmtree(temp, ignore_errors=True)
         return folder
 
-    def start(self, robot_file: Path) -> Child:
+    def start(self, robot_file: Path, display: RunDisplay | None = None) -> Child:
         # Inputs, credentials and the token go through stdin: the command line and the
         # environment of a process can be read by any user of the machine (ps, /proc).
         args = [str(robot_file), str(self.run_dir)]
         conf = self.confinement
-        env = robot_os_env(self.home, conf.chromium)
+        env = {**robot_os_env(self.home, conf.chromium), **(display.env() if display else {})}
         with (self.run_dir / "child.log").open("wb") as output:
             child: Child | None = (self.zygote.spawn(args, output)
                                    if self.zygote is not None else None)
@@ -333,7 +369,8 @@ class JobRun:
                 if conf.sandbox is not None:
                     command = start_command(conf.sandbox.command(
                         command, run_dir=self.run_dir, home=self.home, bundle=self.bundle_dir,
-                        policy=conf.policy, env=env))
+                        policy=conf.policy, env=env,
+                        display_files=display.files() if display else ()))
                 popen = subprocess.Popen(
                     command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
                     env=env, cwd=self.run_dir, start_new_session=True)
@@ -346,7 +383,8 @@ class JobRun:
                 "worker": self.worker, "token": self.spec.get("job_token", ""),
                 "home": str(self.home), "policy": conf.policy.to_spec(),
                 "lease_seconds": self.lease.lease_s,
-                "skip_items": list(self.spec.get("skip_items") or [])}
+                "skip_items": list(self.spec.get("skip_items") or []),
+                **(display.spec() if display else {})}  # a forked robot sets os.environ
         assert child.stdin is not None
         try:  # stdin stays open: the child stops itself when it closes (the worker died)
             child.stdin.write(json.dumps(spec).encode() + b"\n")

@@ -11,6 +11,9 @@
     grace: 25              # seconds running robots get to end after SIGTERM (worker_stop.py)
     apps:                  # desktop applications robots may launch (desktop.launch: filing)
       filing: [/usr/bin/python3, -m, workhand.demo.filing, --data, /srv/filing]
+    display: xvfb          # desktop robots: xvfb (a virtual screen each; the default when Xvfb
+                           # is installed), a real screen such as ":0" (one robot at a time),
+                           # or none (no desktop robots here)
 
 An admin writes this file, never a robot author: the robot file cannot widen any of it.
 """
@@ -18,6 +21,8 @@ An admin writes this file, never a robot author: the robot file cannot widen any
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +34,19 @@ from libs.policy import PLATFORM_ENV_PREFIX, AllowedFolder, Policy, inside
 from orchestrator.sandbox import SANDBOX_MODES, SandboxMode
 from orchestrator.worker_stop import MAX_GRACE
 
-KEYS = ("folders", "hosts", "env", "pass_env", "chromium", "sandbox", "grace", "apps")
+KEYS = ("folders", "hosts", "env", "pass_env", "chromium", "sandbox", "grace", "apps",
+        "display")
+XVFB, NO_DISPLAY = "xvfb", "none"
+LOCAL_DISPLAY = re.compile(r":(\d+)(\.\d+)?")  # a screen of this machine: :0, :1.0
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 # Below Kubernetes' default terminationGracePeriodSeconds (30 s) by more than the second the
 # worker takes to hand jobs back and exit: it is never killed with jobs still held.
 DEFAULT_GRACE = 25.0
+
+
+def default_display() -> str:
+    """xvfb where Xvfb is installed, else none."""
+    return XVFB if shutil.which("Xvfb") else NO_DISPLAY
 
 
 class WorkerSettingsError(Exception):
@@ -51,6 +64,8 @@ class WorkerSettings:
     sandbox: SandboxMode = "auto"
     grace_s: float = DEFAULT_GRACE  # not the robots' reach: how long a stopping worker waits
     apps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # what desktop robots run on: xvfb, a local display name (":0"), or none
+    display: str = field(default_factory=default_display)
 
     def policy(self, environ: Mapping[str, str] | None = None) -> Policy:
         """The robots' policy; pass_env values are read from the worker's environment now."""
@@ -102,7 +117,21 @@ def parse(raw: Any, where: str = "the worker's settings") -> WorkerSettings:
         values["sandbox"] = cast(SandboxMode, mode)
     if raw.get("grace") is not None:
         values["grace_s"] = _grace(raw["grace"], where)
+    if "display" in raw:
+        values["display"] = _display(raw["display"], where)
     return WorkerSettings(**values)
+
+
+def _display(raw: Any, where: str) -> str:
+    """xvfb, none (also YAML's bare null or false) or a local display name such as :0."""
+    if raw is None or raw is False:
+        return NO_DISPLAY
+    text = str(raw).strip()
+    if text in (XVFB, NO_DISPLAY) or LOCAL_DISPLAY.fullmatch(text):
+        return text
+    raise WorkerSettingsError(f"{where}: display '{raw}' must be xvfb (a virtual screen for "
+                              "each desktop robot), the name of a screen of this machine such "
+                              "as :0, or none")
 
 
 def _apps(raw: Any, where: str) -> dict[str, tuple[str, ...]]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import re
+import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -17,10 +22,10 @@ from libs.checker import check_file
 from libs.console import ConsoleReporter, item_lines, summary
 from libs.credentials import CredentialsFile, load_credentials, looks_like_credentials
 from libs.errors import RobotFileError
-from libs.plan import Plan
+from libs.plan import Plan, worker_needs
 from libs.policy import AllowedFolder, Policy
 from libs.reference import robot_schema, steps_markdown
-from libs.registry import load_libraries
+from libs.registry import LIBRARY_NEEDS, load_libraries
 from libs.run_result import ItemRecord, RunResult
 from libs.runner import Runner
 
@@ -69,6 +74,13 @@ def run(
     skip_item: Annotated[list[str] | None, typer.Option(
         "--skip-item", help="a work item id done in an earlier run: its steps are not run, "
                             "it is listed as skipped (repeatable)")] = None,
+    display: Annotated[str | None, typer.Option(
+        help="the screen of a desktop robot: xvfb (a virtual screen for this run) or a "
+             "display such as :0 (default: $DISPLAY, else a virtual screen)")] = None,
+    allow_app: Annotated[list[str] | None, typer.Option(
+        "--allow-app", help="NAME=COMMAND: an application desktop.launch may start, e.g. "
+                            "'calc=/usr/bin/xcalc -rpn' (repeatable; the program an absolute "
+                            "path), as a worker's settings (apps:) do")] = None,
 ) -> None:
     """Run a robot; exit 0 only when it passed.
 
@@ -76,7 +88,8 @@ def run(
     --allow-read and --allow-write add folders, as a worker's settings (folders:) do.
     --skip-item ID (repeated) retries only the failed items of an earlier run: a for_each
     with work_item: passes over the items with those ids (a work queue's items are not
-    affected)."""
+    affected). A robot with desktop steps runs on $DISPLAY, or on a virtual screen of its own
+    when none is set (--display chooses); --allow-app lets desktop.launch start a program."""
     try:
         plan = check_file(robot)
         creds = load_credentials(credentials)
@@ -85,22 +98,87 @@ def run(
         raise typer.Exit(2) from None
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = output or Path("output") / f"{plan.robot}-{stamp}"
-    policy = run_policy(allow_read or [], allow_write or [], allow_host or [])
-    result = _run_and_show(plan, out, parse_inputs(input or []), creds, headed, verbose,
-                           policy=policy, skip_items=frozenset(skip_item or ()))
+    policy = run_policy(allow_read or [], allow_write or [], allow_host or [],
+                        parse_apps(allow_app or []))
+    with run_display(plan, display):
+        result = _run_and_show(plan, out, parse_inputs(input or []), creds, headed, verbose,
+                               policy=policy, skip_items=frozenset(skip_item or ()))
     raise typer.Exit(0 if result.status == "passed" else 1)
 
 
-def run_policy(read: list[Path], write: list[Path], hosts: list[str]) -> Policy:
-    """What `workhand run` lets a robot reach: its bundle and output folder, plus the folders
-    and hosts given on the command line (no --allow-host: any host)."""
+def run_policy(read: list[Path], write: list[Path], hosts: list[str],
+               apps: dict[str, tuple[str, ...]] | None = None) -> Policy:
+    """What `workhand run` lets a robot reach: its bundle and output folder, plus the folders,
+    hosts and applications given on the command line (no --allow-host: any host)."""
     for folder in [*read, *write]:
         if not folder.is_dir():
             raise typer.BadParameter(f"{folder} is not a folder",
                                      param_hint="--allow-read/--allow-write")
     folders = tuple(AllowedFolder(f.resolve(), False) for f in read)
     folders += tuple(AllowedFolder(f.resolve(), True) for f in write)
-    return Policy(folders=folders, hosts=tuple(hosts) if hosts else None)
+    return Policy(folders=folders, hosts=tuple(hosts) if hosts else None, apps=apps or {})
+
+
+def parse_apps(pairs: list[str]) -> dict[str, tuple[str, ...]]:
+    """--allow-app NAME=COMMAND: the command split as a shell would (shlex), its program an
+    absolute path (so PATH cannot change what runs), as a worker's `apps:`."""
+    apps: dict[str, tuple[str, ...]] = {}
+    for pair in pairs:
+        name, sep, command = pair.partition("=")
+        try:
+            parts = tuple(shlex.split(command))
+        except ValueError as err:
+            raise typer.BadParameter(f"'{pair}': {err}", param_hint="--allow-app") from None
+        if not sep or not name.strip() or not parts:
+            raise typer.BadParameter(f"'{pair}' is not NAME=COMMAND, e.g. "
+                                     "calc=/usr/bin/xcalc", param_hint="--allow-app")
+        if not parts[0].startswith("/"):
+            raise typer.BadParameter(f"'{pair}': the program must be an absolute path, not "
+                                     f"'{parts[0]}'", param_hint="--allow-app")
+        apps[name.strip()] = parts
+    return apps
+
+
+@contextlib.contextmanager
+def run_display(plan: Plan, choice: str | None) -> Iterator[None]:
+    """The screen a desktop robot runs on: --display (xvfb or :N), else $DISPLAY, else a
+    virtual screen of its own (said on the console), stopped when the run ends. A robot with
+    no desktop steps gets one only when --display asks."""
+    if choice is None and LIBRARY_NEEDS["desktop"] not in worker_needs(plan):
+        yield
+        return
+    if choice is None:
+        choice = "" if os.environ.get("DISPLAY") else "xvfb"
+    if choice not in ("", "xvfb") and not re.fullmatch(r"[\w.-]*:\d+(\.\d+)?", choice):
+        raise typer.BadParameter(f"'{choice}' must be xvfb or a display such as :0",
+                                 param_hint="--display")
+    saved = {name: os.environ.get(name) for name in ("DISPLAY", "XAUTHORITY")}
+    screen = None
+    try:
+        if choice == "xvfb":
+            from libs import xvfb
+
+            try:
+                screen = xvfb.start()
+            except xvfb.NoXvfb as err:
+                err_console.print(f"{err}; or give --display :N for a screen of this machine")
+                raise typer.Exit(2) from None
+            if os.environ.get("DISPLAY") is None:
+                console.print(f"no DISPLAY: running on a virtual screen {screen.display}")
+            else:
+                console.print(f"running on a virtual screen {screen.display}")
+            os.environ.update(screen.env())
+        elif choice:
+            os.environ["DISPLAY"] = choice
+        yield
+    finally:
+        if screen is not None:
+            screen.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run_and_show(plan: Plan, out: Path, inputs: dict[str, str],

@@ -209,6 +209,7 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
     from orchestrator import people, vault
     from orchestrator.app import create_app
     from orchestrator.worker import run_worker
+    from orchestrator.worker_display import DESKTOP
     from orchestrator.worker_settings import WorkerSettings
     from workhand.demo.server import start
 
@@ -229,7 +230,10 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
                           hosts=demo_file.hosts.get(cred))
         admin = create_token(session, Role.ADMIN, "workhand up")
         first_password = people.first_admin(session)
-        worker_token = create_token(session, Role.WORKER, "local worker", worker="local")
+        # granted desktop: the local worker runs desktop robots when it has a display (a
+        # virtual screen each where Xvfb is installed: orchestrator/worker_display.py)
+        worker_token = create_token(session, Role.WORKER, "local worker", worker="local",
+                                    labels=[DESKTOP])
     write_private(settings.data_dir / ADMIN_TOKEN_FILE, admin + "\n")  # 0600 from the start
     server = _uvicorn(fastapi_app, "127.0.0.1", port)
     threading.Thread(target=server.run, name="orchestrator", daemon=True).start()

@@ -28,14 +28,15 @@ def worker(
         help="the worker's name (default: the one its token was created for)")] = None,
     slots: Annotated[int, typer.Option(
         min=1, max=100,
-        help="robots this worker runs at once (browser and API robots; a desktop robot needs "
-             "the screen to itself: give such workers 1)")] = 1,
+        help="robots this worker runs at once (desktop robots each on a virtual screen of "
+             "their own; on a real screen, --display :0, one at a time)")] = 1,
     work_dir: Annotated[Path, typer.Option(
         help="where robot versions are cached and runs (events, screenshots, files) are kept")
     ] = Path(".workhand/worker"),
     settings_file: Annotated[Path | None, typer.Option(
         "--settings", help="a YAML file of what robots may reach: folders, hosts, env, "
-                           "pass_env, chromium, sandbox (docs/orchestrator.md)")] = None,
+                           "pass_env, chromium, sandbox, apps, display "
+                           "(docs/orchestrator.md)")] = None,
     allow_folder: Annotated[list[str] | None, typer.Option(
         help="a folder robots may read (repeat); add :rw to let them write, e.g. "
              "/mnt/reports:rw")] = None,
@@ -53,6 +54,11 @@ def worker(
     sandbox: Annotated[str | None, typer.Option(
         help="auto (bubblewrap when it works here, default), bubblewrap (required: the "
              "worker does not start without it) or off")] = None,
+    display: Annotated[str | None, typer.Option(
+        help="what desktop robots run on: xvfb (a virtual screen each; the default when Xvfb "
+             "is installed), a screen of this machine such as :0 (one robot at a time), or "
+             "none; with a display the worker also asks for desktop jobs, if its token grants "
+             "the label")] = None,
     grace: Annotated[float | None, typer.Option(
         help="seconds running robots get to end after SIGTERM or Ctrl+C; then their jobs are "
              "handed back to run elsewhere, costing them no try (default 25, or the "
@@ -71,6 +77,8 @@ def worker(
         merged = _with_flags(raw, allow_folder, allow_host, env, pass_env, chromium, sandbox)
         if grace is not None:
             merged["grace"] = grace
+        if display is not None:
+            merged["display"] = display
         settings = parse(merged, str(settings_file) if settings_file else "the worker's "
                          "settings")
     except WorkerSettingsError as err:

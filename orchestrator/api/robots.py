@@ -30,11 +30,15 @@ class RobotView(BaseModel):
     savings: dict[str, float] = Field(description="minutes_per_item, minutes_per_run, "
                                                   "review_minutes, build_cost")
     credentials: list[str]
+    needs: list[str] = Field(description="the labels a worker must have to run it (desktop: "
+                                         "a display), from the step libraries it uses; every "
+                                         "job of it carries them")
 
 
 class DeployedVersion(BaseModel):
     robot: str
     version: str
+    needs: list[str] = Field(description="the labels its jobs carry: what a worker must offer")
 
 
 class Deployed(BaseModel):
@@ -58,7 +62,8 @@ def list_robots(caller: Reader, request: Request) -> list[dict[str, Any]]:
         rows = session.execute(select(Robot, RobotVersion).join(
             RobotVersion, Robot.current == RobotVersion.digest).order_by(Robot.name))
         return [{"robot": r.name, "title": v.title, "version": v.digest, "file": v.file,
-                 "deployed": r.updated, "savings": v.savings, "credentials": v.credentials}
+                 "deployed": r.updated, "savings": v.savings, "credentials": v.credentials,
+                 "needs": v.needs or []}
                 for r, v in rows]
 
 
@@ -98,7 +103,8 @@ def _deploy_upload(request: Request, body: bytes, by: str) -> dict[str, Any]:
                 versions = [deploy.deploy_robot(session, path, by) for path in robots]
             except ValueError as err:  # too large
                 raise Invalid(str(err)) from None
-            return {"deployed": [{"robot": v.robot, "version": v.digest} for v in versions]}
+            return {"deployed": [{"robot": v.robot, "version": v.digest,
+                                  "needs": v.needs or []} for v in versions]}
 
 
 @router.get("/workers", response_model=list[WorkerView])

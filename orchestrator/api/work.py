@@ -92,6 +92,8 @@ class Assignment(BaseModel):
     timeout_s: float | None
     lease_seconds: float = Field(description="heartbeat well within this")
     skip_items: list[str] = Field(description="work item ids done before: skipped")
+    labels: list[str] = Field(default_factory=list, description="the job's labels: desktop "
+                              "asks for a display of its own for the robot")
     job_token: str = Field(description="for the robot's work-queue calls, for this attempt")
 
 
