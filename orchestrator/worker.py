@@ -39,6 +39,7 @@ from urllib.parse import quote
 import httpx
 
 from libs.policy import Policy
+from libs.steps.ocr.choose import ocr_problems
 from orchestrator.deploy import unpack
 from orchestrator.robot_process import (
     KILL_GRACE,
@@ -153,6 +154,8 @@ def run_worker(server: str, token: str, *, name: str | None = None, labels: Sequ
     labels = offered
     log.info("worker '%s' asks %s for jobs (labels: %s; %d robot slot%s)", name, api.url,
              ", ".join(labels) or "none", slots, "" if slots == 1 else "s")
+    for problem in ocr_problems(None):  # the model files by their hashes: nothing is loaded
+        log.warning("OCR steps will fail on this worker: %s", problem)
     # The zygote forks each robot from a process that imported the libraries already (~15 ms
     # instead of ~600 ms a start); WORKHAND_FAST_START=0 starts each robot as a new process.
     # It cannot give each fork mounts of its own, so sandboxed robots start as new processes.

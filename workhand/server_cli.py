@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,10 +19,12 @@ from rich.table import Table
 from orchestrator.auth import create_token
 from orchestrator.roles import Role
 from orchestrator.settings import Settings, write_private
+from orchestrator.worker_settings import WorkerSettings
 
 app = typer.Typer(add_completion=False)
 console = Console()
 ADMIN_TOKEN_FILE = "admin.token"
+DEMO_VOUCHERS = 10  # S4's batch under `workhand up` (30 % of them planted with a mismatch)
 
 DataOption = Annotated[Path, typer.Option("--data", help="the orchestrator's data folder")]
 DatabaseOption = Annotated[str | None, typer.Option(
@@ -210,15 +213,12 @@ def up(port: Annotated[int, typer.Option(help="orchestrator HTTP port")] = 8700,
     from orchestrator.app import create_app
     from orchestrator.worker import run_worker
     from orchestrator.worker_display import DESKTOP
-    from orchestrator.worker_settings import WorkerSettings
     from workhand.demo.server import start
 
     _logging()
     settings = _settings(data, None)
     demo = start(port=demo_port, smtp_port=demo_port + 25)
-    # the local worker's robots reach the demo systems (${env.ACCOUNT_SYSTEM_URL}, ...), and
-    # see no other variable of this process's environment
-    robots_may = WorkerSettings(env=demo.env())
+    robots_may = local_worker_settings(demo.env(), settings.data_dir)
     fastapi_app = create_app(settings)
     deployed, schedule_count = _deploy_all(fastapi_app, robots, schedules)
     with fastapi_app.state.sessions.begin() as session:
@@ -279,6 +279,27 @@ def _show_first_admin(password: str | None) -> None:
     else:
         console.print(f"  sign in        as [bold]admin[/], one-time password [bold]{password}[/] "
                       "(shown once; choose your own at the first sign-in)")
+
+
+def local_worker_settings(demo_env: dict[str, str], data_dir: Path) -> WorkerSettings:
+    """What `workhand up`'s local worker lets robots reach: the demo systems
+    (${env.ACCOUNT_SYSTEM_URL}, ...) and no other variable of this process's environment; for
+    S4 a batch of scanned vouchers (generated once, read only, ${env.VOUCHER_FOLDER}); for S5
+    the desktop filing client (apps: filing), whose own records are kept beside the data
+    folder."""
+    from libs.policy import AllowedFolder
+    from workhand.demo.vouchers import generate
+
+    data_dir = data_dir.resolve()
+    vouchers = data_dir.with_name(f"{data_dir.name}-vouchers")
+    if not (vouchers / "truth.json").is_file():
+        generate(vouchers, DEMO_VOUCHERS, seed=1)
+    filing = data_dir.with_name(f"{data_dir.name}-filing")
+    filing.mkdir(exist_ok=True)
+    return WorkerSettings(
+        env={**demo_env, "VOUCHER_FOLDER": str(vouchers)},
+        folders=(AllowedFolder(vouchers, False), AllowedFolder(filing, True)),
+        apps={"filing": (sys.executable, "-m", "workhand.demo.filing", "--data", str(filing))})
 
 
 def runs_folder(data_dir: Path) -> Path:

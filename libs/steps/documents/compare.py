@@ -16,8 +16,10 @@ from libs.steps.documents.fields import FieldKind, FoundField, typed
 
 Verdict = Literal["identical", "different", "unsure"]
 DEFAULT_CONFIDENT = 0.9
-SENSITIVE: frozenset[str] = frozenset({"account", "amount", "amount_words"})
-"""Kinds whose correction needs a second reviewer (four-eyes)."""
+REVIEW_KINDS: dict[FieldKind, str] = {"account": "account", "amount": "amount",
+                                      "amount_words": "amount", "date": "date", "name": "name",
+                                      "text": "text"}
+"""A field's kind as review.request names it (account and amount: four-eyes)."""
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,11 @@ class FieldCheck:
     image: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.name, "kind": self.kind,
+        """As review.request takes a field (an amount in capitals is an amount there: a
+        reviewer's change to it needs a second reviewer too)."""
+        return {"name": self.name, "label": self.name, "kind": REVIEW_KINDS[self.kind],
                 "record": self.record, "found": self.found, "verdict": self.verdict,
-                "confidence": round(self.confidence, 4), "reason": self.reason,
-                "image": self.image, "sensitive": self.kind in SENSITIVE}
+                "confidence": round(self.confidence, 4), "image": self.image}
 
 
 def compare_field(found: FoundField, record: Any, *, confident: float = DEFAULT_CONFIDENT,

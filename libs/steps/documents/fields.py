@@ -14,11 +14,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.steps.desktop.targets import Found, beside
+from libs.steps.ocr.engine import TextLine
 from libs.steps.ocr.normalise import (
     comparable,
     digits_only,
@@ -27,9 +28,6 @@ from libs.steps.ocr.normalise import (
     to_half_width,
 )
 from libs.steps.vision.box import Box
-
-if TYPE_CHECKING:
-    from libs.steps.ocr.engine import TextLine
 
 FieldKind = Literal["account", "amount", "amount_words", "date", "name", "text"]
 SEPARATORS = ":：;；,，、 \t"
@@ -99,8 +97,7 @@ def _read(lines: list[TextLine], spec: FieldSpec) -> tuple[str, Box | None, floa
             if value is not None:
                 return value, line.box, line.confidence
         return "", None, 0.0
-    label = comparable(spec.label)
-    having = [line for line in lines if label in comparable(line.text)]
+    having = label_lines(lines, spec.label)
     if len(having) <= spec.nth:
         return "", None, 0.0
     line = having[spec.nth]
@@ -117,6 +114,52 @@ def _read(lines: list[TextLine], spec: FieldSpec) -> tuple[str, Box | None, floa
             continue
         return _pattern_or(spec, value), source.box, source.confidence
     return "", None, 0.0
+
+
+def label_lines(lines: list[TextLine], label: str) -> list[TextLine]:
+    """The lines that hold the label, in reading order (rows, then left to right); a label OCR
+    cut in two (账 | 号, spaced out on the form) is two neighbours on one row."""
+    wanted = comparable(label)
+    found = [line for line in lines if wanted in comparable(line.text)]
+    for first in lines:
+        for second in lines:
+            gap = second.box.x - first.box.right  # OCR's boxes of neighbours may overlap
+            height = max(first.box.height, second.box.height)
+            if (first is second or second.box.x <= first.box.x
+                    or not -height <= gap <= 2 * height
+                    or not _same_row(first.box, second.box)):
+                continue
+            joined = comparable(first.text) + comparable(second.text)
+            if wanted in joined and wanted not in comparable(first.text) \
+                    and wanted not in comparable(second.text):
+                box = Box(first.box.x, min(first.box.y, second.box.y),
+                          second.box.right - first.box.x,
+                          max(first.box.bottom, second.box.bottom)
+                          - min(first.box.y, second.box.y))
+                found.append(TextLine(first.text + second.text, box,
+                                      min(first.confidence, second.confidence)))
+    return reading_order(found)
+
+
+def reading_order(lines: list[TextLine]) -> list[TextLine]:
+    """Rows top to bottom, each left to right: lines whose middles are within half a line's
+    height are one row (a scan turned by a degree puts the right of a row a little higher)."""
+    rows: list[list[TextLine]] = []
+    for line in sorted(lines, key=lambda line: line.box.y + line.box.height / 2):
+        middle = line.box.y + line.box.height / 2
+        if rows and abs(middle - _middle(rows[-1][0].box)) <= line.box.height / 2:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda line: line.box.x)]
+
+
+def _middle(box: Box) -> float:
+    return box.y + box.height / 2
+
+
+def _same_row(first: Box, second: Box) -> bool:
+    return abs(_middle(first) - _middle(second)) <= max(first.height, second.height) / 2
 
 
 def _pattern_or(spec: FieldSpec, value: str) -> str:

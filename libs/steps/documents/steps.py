@@ -74,8 +74,8 @@ def compare(
     without spaces and width differences, amounts to the cent, dates as dates.
 
     Answers {verdict: identical | different | unsure, fields: [{name, label, kind, record,
-    found, verdict, confidence, reason, image, sensitive}], different: [names], unsure:
-    [names]}; only `identical` everywhere means no person needs to look (review.request takes
+    found, verdict, confidence, image}], different: [names], unsure: [names], reasons: {name:
+    why}}; only `identical` everywhere means no person needs to look (review.request takes
     the fields as they are)."""
     unknown = sorted(set(record) - set(found))
     if unknown:
@@ -94,7 +94,8 @@ def compare(
         checks.append(fields_agree(read[pair[0]], read[pair[1]], confident=confident))
     return {"verdict": overall(checks), "fields": [c.to_dict() for c in checks],
             "different": [c.name for c in checks if c.verdict == "different"],
-            "unsure": [c.name for c in checks if c.verdict == "unsure"]}
+            "unsure": [c.name for c in checks if c.verdict == "unsure"],
+            "reasons": {c.name: c.reason for c in checks if c.reason}}
 
 
 def _found(name: str, entry: Any) -> FoundField:

@@ -14,11 +14,12 @@ OCR = "ocr.engine"
 
 
 def ocr_for(ctx: StepContext) -> OcrEngine:
-    """The worker's OCR engine (settings.ocr: engine, profile), loaded on the first read."""
+    """The OCR engine (the default engine and profile; settings' ocr: engine, profile), loaded
+    on the first read."""
     def load() -> OcrEngine:
         from libs.steps.ocr.choose import engine_for
 
-        return engine_for(ctx.settings.get("ocr") or {})
+        return engine_for(ctx.settings)
 
     return ctx.resources.get(OCR, load)
 
