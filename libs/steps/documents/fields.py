@@ -90,29 +90,33 @@ def extract(lines: list[TextLine], name: str, spec: FieldSpec) -> FoundField:
 
 
 def _read(lines: list[TextLine], spec: FieldSpec) -> tuple[str, Box | None, float]:
+    """The text of the field, where it is and OCR's confidence: the first reading that is a
+    value of the field's kind (the rest of the label's line, else the lines beside it, closest
+    first: a 小写 amount right of a 大写 label is not an amount in capitals)."""
+    def fits(text: str) -> bool:
+        return bool(text) and typed(text, spec.type) is not None
+
     if spec.label is None:
         assert spec.pattern is not None
         for line in lines:
             value = _match(spec.pattern, line.text)
-            if value is not None:
+            if value is not None and fits(value):
                 return value, line.box, line.confidence
         return "", None, 0.0
     having = label_lines(lines, spec.label)
     if len(having) <= spec.nth:
         return "", None, 0.0
     line = having[spec.nth]
-    rest = _after_label(line.text, spec.label)
-    if spec.where == "right" and rest.strip(SEPARATORS):
-        value = rest.strip(SEPARATORS)
-        return _pattern_or(spec, value), _tail_box(line, value), line.confidence
+    rest = _after_label(line.text, spec.label).strip(SEPARATORS)
+    if spec.where == "right" and fits(_pattern_or(spec, rest)):
+        return _pattern_or(spec, rest), _tail_box(line, rest), line.confidence
     others = [Found(other.box, other.confidence, "text") for other in lines if other is not line]
     relation = "right_of" if spec.where == "right" else "below"
     for candidate in beside(line.box, others, relation):
         source = next(other for other in lines if other.box == candidate.box)
-        value = source.text.strip(SEPARATORS)
-        if spec.pattern is not None and _match(spec.pattern, value) is None:
-            continue
-        return _pattern_or(spec, value), source.box, source.confidence
+        value = _pattern_or(spec, source.text.strip(SEPARATORS))
+        if fits(value):
+            return value, source.box, source.confidence
     return "", None, 0.0
 
 
