@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from libs.steps.documents.compare import compare_field, fields_agree, overall
+from libs.steps.documents.compare import check_all, overall
 from libs.steps.documents.fields import FieldSpec, extract
 from libs.steps.ocr.engine import TextLine
 from libs.steps.vision.box import Box
@@ -115,10 +115,8 @@ def measure(name: str, vouchers: list[Any], folder: Path, confident: float,
                 missed[n] += 1
                 if verbose:
                     print(name, voucher.voucher_no, n, repr(found[n].text), printed[key])
-        checks = [compare_field(found[n], record[key], confident=confident)
-                  for n, key in RECORD.items()]
-        checks += [fields_agree(found[a], found[b], confident=confident) for a, b in agreements]
-        verdict = overall(checks)
+        verdict = overall(check_all(found, {n: record[key] for n, key in RECORD.items()},
+                                    [(a, b) for a, b in agreements], confident))
         if voucher.mismatches:
             planted += 1
             wrong_passes += verdict == "identical"

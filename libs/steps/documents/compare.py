@@ -9,13 +9,14 @@ than asked is unsure whatever it says; so is a field not found.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from libs.steps.documents.fields import FieldKind, FoundField, typed
 
 Verdict = Literal["identical", "different", "unsure"]
 DEFAULT_CONFIDENT = 0.9
+CORROBORATED = 0.8  # the least confidence a reading confirmed by another may have
 REVIEW_KINDS: dict[FieldKind, str] = {"account": "account", "amount": "amount",
                                       "amount_words": "amount", "date": "date", "name": "name",
                                       "text": "text"}
@@ -80,6 +81,30 @@ def fields_agree(first: FoundField, second: FoundField, *, confident: float = DE
                           confidence, "")
     return FieldCheck(name, first.kind, first.value, second.value, "different", confidence,
                       f"{first.name} says {first.value}, {second.name} says {second.value}")
+
+
+def corroborated(first: FoundField, second: FoundField, confident: float
+                 ) -> dict[str, FoundField]:
+    """Two readings of one value (the amount in figures and in capitals, read apart) that say
+    the same, one of them surely and neither poorly, are both as sure as the surer: OCR
+    misreading both into one same wrong value is far less likely than either doubt."""
+    low, high = sorted((first.confidence, second.confidence))
+    if first.value is None or first.value != second.value or high < confident \
+            or low < CORROBORATED:
+        return {}
+    return {f.name: replace(f, confidence=high) for f in (first, second)}
+
+
+def check_all(read: dict[str, FoundField], record: dict[str, Any],
+              agree: list[tuple[str, str]], confident: float = DEFAULT_CONFIDENT,
+              images: dict[str, str | None] | None = None) -> list[FieldCheck]:
+    """Every field of the record against what was read, then every pair that must agree."""
+    for first, second in agree:
+        read = {**read, **corroborated(read[first], read[second], confident)}
+    checks = [compare_field(read[name], value, confident=confident,
+                            image=(images or {}).get(name)) for name, value in record.items()]
+    return checks + [fields_agree(read[first], read[second], confident=confident)
+                     for first, second in agree]
 
 
 def overall(checks: list[FieldCheck]) -> Verdict:

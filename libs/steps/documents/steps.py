@@ -14,9 +14,7 @@ from libs.errors import StepArgumentError
 from libs.registry import step
 from libs.steps.documents.compare import (
     DEFAULT_CONFIDENT,
-    FieldCheck,
-    compare_field,
-    fields_agree,
+    check_all,
     overall,
 )
 from libs.steps.documents.fields import FieldKind, FieldSpec, FoundField, extract
@@ -82,16 +80,13 @@ def compare(
         raise StepArgumentError(f"documents.compare: the record names {', '.join(unknown)}, "
                                 f"which documents.extract did not read (it read "
                                 f"{', '.join(found) or 'nothing'}); extract those fields too")
-    read = {name: _found(name, value) for name, value in found.items()}
-    checks: list[FieldCheck] = [
-        compare_field(read[name], value, confident=confident, image=found[name].get("image"))
-        for name, value in record.items()]
     for pair in agree or []:
-        missing = [name for name in pair if name not in read]
-        if len(pair) != 2 or missing:
+        if len(pair) != 2 or any(name not in found for name in pair):
             raise StepArgumentError(f"documents.compare: agree takes pairs of extracted field "
                                     f"names, e.g. [[金额, 大写]]; {pair} is not one")
-        checks.append(fields_agree(read[pair[0]], read[pair[1]], confident=confident))
+    read = {name: _found(name, value) for name, value in found.items()}
+    images = {name: value.get("image") for name, value in found.items()}
+    checks = check_all(read, record, [(a, b) for a, b in agree or []], confident, images)
     return {"verdict": overall(checks), "fields": [c.to_dict() for c in checks],
             "different": [c.name for c in checks if c.verdict == "different"],
             "unsure": [c.name for c in checks if c.verdict == "unsure"],

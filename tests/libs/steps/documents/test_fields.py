@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from libs.steps.documents.compare import compare_field, fields_agree, overall
+from libs.steps.documents.compare import check_all, compare_field, fields_agree, overall
 from libs.steps.documents.fields import (
     FieldSpec,
+    FoundField,
     account_digits,
     amount_in_words,
     amount_value,
@@ -116,3 +117,16 @@ def test_figures_and_capitals_must_agree() -> None:
     check = fields_agree(figures, words)
     assert (check.verdict, check.reason) == ("different", "金额 says 12345.67, 大写 says 12345.68")
     assert overall([compare_field(figures, "12345.67"), check]) == "different"
+
+
+def test_figures_confirmed_by_capitals_are_sure_and_a_poor_reading_stays_unsure() -> None:
+    def amounts(confidence: float) -> dict[str, FoundField]:
+        lines = [*VOUCHER[:7], line("（小写）￥12,345.67", 700, 220, 260, confidence)]
+        return {"金额": extract(lines, "金额", FieldSpec(label="（小写）", type="amount")),
+                "大写": extract(lines, "大写", FieldSpec(label="（大写）", type="amount_words"))}
+
+    record = {"金额": "12345.67"}
+    assert overall(check_all(amounts(0.86), record, [("金额", "大写")])) == "identical"
+    checks = check_all(amounts(0.7), record, [("金额", "大写")])  # too poor to be confirmed
+    assert [c.verdict for c in checks] == ["unsure", "unsure"]
+    assert overall(check_all(amounts(0.86), record, [])) == "unsure"  # nothing confirms it
