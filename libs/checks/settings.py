@@ -14,7 +14,8 @@ from libs.errors import Pos
 from libs.loader import YList, YMap
 from libs.secrets import SECRET_SETTINGS
 
-SETTINGS_KEYS = ("timeout", "browser", "mail", "screenshots", "http")
+SETTINGS_KEYS = ("timeout", "browser", "mail", "screenshots", "http", "ocr")
+OCR_PROFILES = ("fast", "accurate")
 BROWSER_KEYS = ("headless", "slow_mo", "viewport", "locale", "args", "local_only",
                 "ignore_https_errors", "network", "permissions", "geolocation")
 DEFAULT_TIMEOUT = 30.0
@@ -55,6 +56,11 @@ class SettingsChecks(ExpressionChecks, BrowserSettingsChecks):
                                          browser.where("permissions"))
                 self.browser_geolocation(browser.get("geolocation"),
                                          browser.where("geolocation"))
+        ocr = raw.get("ocr")
+        if ocr is not None and (not isinstance(ocr, YMap) or set(ocr) - {"profile"}
+                                or ocr.get("profile", "fast") not in OCR_PROFILES):
+            self.problem(raw.where("ocr"), "'ocr' settings are {profile: fast} or {profile: "
+                         "accurate} (the models OCR reads with; the engine is the worker's)")
         shots = raw.get("screenshots", "on_failure")
         if shots not in ("on_failure", "every_step", "never"):
             self.problem(raw.where("screenshots"), "'screenshots' must be on_failure, "

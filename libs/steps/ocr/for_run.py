@@ -14,12 +14,13 @@ OCR = "ocr.engine"
 
 
 def ocr_for(ctx: StepContext) -> OcrEngine:
-    """The OCR engine (the default engine and profile; settings' ocr: engine, profile), loaded
-    on the first read."""
+    """The OCR engine, loaded on the first read: the worker's engine with the profile the robot
+    asks for (settings: {ocr: {profile: accurate}}; default fast)."""
     def load() -> OcrEngine:
         from libs.steps.ocr.choose import engine_for
 
-        return engine_for(ctx.settings)
+        profile = (ctx.settings.get("ocr") or {}).get("profile", "fast")
+        return engine_for({"ocr": {"profile": profile}})
 
     return ctx.resources.get(OCR, load)
 
