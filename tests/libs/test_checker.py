@@ -446,3 +446,13 @@ def test_a_single_value_for_a_step_without_a_main_argument_shows_the_map(
         """, "r.yaml")) == [
         "r.yaml:3:23: 'browser.wait_for' takes a map of arguments (target, state, text, url, "
         "any), not a single value; e.g. browser.wait_for: {target: \"#result\"}"]
+
+
+def test_the_ocr_setting_takes_a_profile_only(robot_file: Write) -> None:
+    assert check_file(robot_file("robot: r\nsettings:\n  ocr: {profile: accurate}\n"
+                                 "steps:\n  - log: x\n")).settings["ocr"] == {
+        "profile": "accurate"}
+    found = problems(robot_file("robot: r\nsettings:\n  ocr: {profile: best, threads: 4}\n"
+                                "steps:\n  - log: x\n"))
+    assert found == ["r.yaml:3:8: 'ocr' settings are {profile: fast} or {profile: accurate} "
+                     "(the models OCR reads with; the engine is the worker's)"]
