@@ -8,8 +8,8 @@ field beside a label's text (UiPath's anchor base) — and how each is found on 
     {image: 放大镜.png, below: 客户查询}           the picture closest below the text
     … with window (search only in that window), region {x, y, width, height}, confidence, nth
 
-Finding is pure: ``find(grab, target, ...)`` answers boxes on the grab. Drivers, OCR engines and
-image matching are passed in, so unit tests run on arrays and fakes.
+The finders here are pure (lines OCR read, a grab): session.py runs them on the run's screen,
+so unit tests run them on arrays and fakes.
 """
 
 from __future__ import annotations
@@ -139,10 +139,6 @@ class Found:
 
     def to_dict(self) -> dict[str, object]:
         return {**self.box.to_dict(), "confidence": round(self.confidence, 4), "how": self.how}
-
-
-ImageFinder = Callable[["Image", str, Box, float], list[Found]]
-"""(grab, image file, search area, confidence) → matches, best first (vision does the work)."""
 
 
 def find_text(lines: list[TextLine], words: str, *, exact: bool = False,
