@@ -98,8 +98,9 @@ def get_review(review_id: ReviewId, caller: Reviewer, request: Request) -> dict[
         return review.view(review.get(session, review_id))
 
 
-@router.get("/reviews/{review_id}/images/{field}", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}})
+@router.get("/reviews/{review_id}/images/{field}", response_class=Response, responses={200: {
+    "description": "the field's crop of the document, as the robot sent it",
+    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}})
 def get_image(review_id: ReviewId, field: Annotated[str, PathParam(max_length=200)],
               caller: Reviewer, request: Request) -> Response:
     """A field's crop, as the robot sent it."""
