@@ -327,14 +327,19 @@ class XDesktop:
             former = None
         served = clipboard.served
         clipboard.set_text(text)
-        self.hotkey(self.paste_keys)
-        if not clipboard.wait_served(served, PASTE_TIMEOUT_S):
-            raise DesktopError(
-                f"typing {text[:20]!r}… by pasting: nothing asked for the clipboard within "
-                f"{PASTE_TIMEOUT_S:.0f} s of {'+'.join(self.paste_keys)} — is a text field "
-                "focused, and is that its paste key (see XDesktop's paste_keys)?")
-        # Put the former text back — or an empty one: a typed secret must not stay pasteable.
-        clipboard.set_text(former or "")
+        try:
+            self.hotkey(self.paste_keys)
+            if not clipboard.wait_served(served, PASTE_TIMEOUT_S):
+                # the text is not in the message: it may be a secret
+                raise DesktopError(
+                    f"typing {len(text)} characters by pasting: nothing asked for the "
+                    f"clipboard within {PASTE_TIMEOUT_S:.0f} s of {'+'.join(self.paste_keys)} "
+                    "— is a text field focused, and is that its paste key (see XDesktop's "
+                    "paste_keys)?")
+        finally:
+            # the former text back, or an empty one, even on failure: a typed secret must not
+            # stay pasteable
+            clipboard.set_text(former or "")
 
     def _tap(self, stroke: KeyStroke) -> None:
         X, shift = self._X, self._keymap.shift_keycode
