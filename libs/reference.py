@@ -7,7 +7,7 @@ from typing import Any
 
 from libs import plan
 from libs.checks.inputs import INPUT_TYPES, SAVINGS_KEYS
-from libs.checks.settings import BROWSER_KEYS
+from libs.checks.settings import BROWSER_KEYS, OCR_PROFILES
 from libs.network_rules import PERMISSIONS, Geolocation, NetworkRules
 from libs.registry import StepSpec, load_libraries
 from libs.types import DURATION_PATTERN
@@ -132,6 +132,8 @@ def robot_schema() -> dict[str, Any]:
                 "timeout": DURATION,
                 "browser": _browser_schema(defs),
                 "mail": {"type": "object"}, "http": {"type": "object"},
+                "ocr": {"type": "object", "additionalProperties": False,
+                        "properties": {"profile": {"enum": list(OCR_PROFILES)}}},
                 "screenshots": {"enum": ["on_failure", "every_step", "never"]}}},
             "steps": steps_ref,
         },
