@@ -240,12 +240,7 @@ def search_area(ctx: StepContext, grab: Image, driver: DesktopDriver, window: st
         if area.width <= 0 or area.height <= 0:
             raise StepArgumentError(f"{ctx.name}: the region {region.model_dump()} lies "
                                     "outside the window; measure it from the window's top left")
-    return clip(area, width, height)
-
-
-def clip(box: Box, width: int, height: int) -> Box:
-    x, y = max(box.x, 0), max(box.y, 0)
-    return Box(x, y, max(min(box.right, width) - x, 0), max(min(box.bottom, height) - y, 0))
+    return area.clipped(width, height)
 
 
 def find_images(ctx: StepContext, grab: Image, image: str, area: Box,

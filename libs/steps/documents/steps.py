@@ -106,13 +106,13 @@ def _found(name: str, entry: Any) -> FoundField:
 
 
 def _save_crop(ctx: StepContext, picture: Any, found: FoundField, stem: str) -> str:
-    from libs.steps.desktop.session import clip, save_png
+    from libs.steps.desktop.session import save_png
 
     assert found.box is not None
     height, width = picture.shape[:2]
     box = found.box
-    area = clip(Box(box.x - CROP_MARGIN, box.y - CROP_MARGIN, box.width + 2 * CROP_MARGIN,
-                    box.height + 2 * CROP_MARGIN), width, height)
+    area = Box(box.x - CROP_MARGIN, box.y - CROP_MARGIN, box.width + 2 * CROP_MARGIN,
+               box.height + 2 * CROP_MARGIN).clipped(width, height)
     relative = f"documents/{stem}/{found.name}.png"
     path = ctx.output_path(relative, "documents.extract")
     save_png(area.crop(picture), path)

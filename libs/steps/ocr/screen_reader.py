@@ -76,7 +76,7 @@ class ScreenReader:
         """The lines of text in `region` of `screen` (all of it when None), in screen
         coordinates, top to bottom, left to right."""
         height, width = screen.shape[:2]
-        area = _clip(region or Box(0, 0, width, height), width, height)
+        area = (region or Box(0, 0, width, height)).clipped(width, height)
         self.pixels_read = 0
         if area.width == 0 or area.height == 0:
             return []
@@ -170,12 +170,6 @@ class ScreenReader:
         self.pixels_read += (right - left) * (bottom - top)
         return self.engine.read(screen, Box(area.x + left, area.y + top, right - left,
                                             bottom - top))
-
-
-def _clip(box: Box, width: int, height: int) -> Box:
-    left, top = max(box.x, 0), max(box.y, 0)
-    right, bottom = min(box.right, width), min(box.bottom, height)
-    return Box(left, top, max(right - left, 0), max(bottom - top, 0))
 
 
 def _in_area(box: Box, area: Box) -> _Rect:

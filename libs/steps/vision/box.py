@@ -43,6 +43,11 @@ class Box:
     def to_dict(self) -> dict[str, int]:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
+    def clipped(self, width: int, height: int) -> Box:
+        """The part of this box inside a width × height image (empty: width or height 0)."""
+        x, y = max(self.x, 0), max(self.y, 0)
+        return Box(x, y, max(min(self.right, width) - x, 0), max(min(self.bottom, height) - y, 0))
+
     def crop(self, image: Image) -> Image:
         """This box's pixels of `image` (clipped to the image)."""
         return image[max(self.y, 0):max(self.bottom, 0), max(self.x, 0):max(self.right, 0)]

@@ -156,14 +156,13 @@ class Screen:
             self.origin = (0, 0)
             part = screen
         else:
-            left, top = max(region.x, 0), max(region.y, 0)
-            right, bottom = min(region.right, width), min(region.bottom, height)
-            if right <= left or bottom <= top:
+            inside = region.clipped(width, height)
+            if not inside.width or not inside.height:
                 raise ImageMatchError(
                     f"the region {describe_box(region)} lies outside the screen "
                     f"({width}×{height})")
-            self.origin = (left, top)
-            part = screen[top:bottom, left:right]
+            self.origin = (inside.x, inside.y)
+            part = inside.crop(screen)
         self.region = region
         # no copy of the colour pixels: only found patches are compared in colour. An mss
         # grab is BGRA and stays so (a numpy copy of grab[:, :, :3] took 40 ms at 1920×1080)
